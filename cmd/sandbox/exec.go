@@ -1,0 +1,405 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/sandbox-dev/sandbox/limits"
+	"github.com/sandbox-dev/sandbox/sandbox"
+	"golang.org/x/sys/unix"
+	"golang.org/x/term"
+)
+
+// exitUsage is the status for the runner's own failures, bad flags included.
+const exitUsage = sandbox.ExitRunnerFailed
+
+const execUsage = `Usage: sandbox exec [flags] [--] CMD [ARGS...]
+
+Runs CMD in a fresh container: new mount, pid, uts, ipc, net and cgroup
+namespaces; the host's / (or --root DIR) as the read-only lower layer of an
+overlay whose writable layer is a tmpfs that vanishes with the run; fresh /proc,
+a minimal /dev, read-only /sys, a private /tmp; all capabilities dropped and
+no_new_privs set; only PATH, HOME, TERM, LANG=C.UTF-8 and TZ=UTC in the
+environment. CMD's exit status is sandbox's: 128+N if CMD died by signal N,
+125 if the runner failed, 126 if CMD cannot be executed, 127 if not found.
+
+Flags:
+  --root DIR            use the tree at DIR as the root instead of the host's /
+  -v, --bind SRC:DST[:ro]
+                        bind host path SRC at DST (repeatable; ":ro" read-only)
+  --tmpfs DST[:SIZE]    mount an empty tmpfs at DST (repeatable)
+  --network MODE        "none" (own namespace, loopback only; default) or "host"
+  -e, --env KEY[=VALUE] set a variable; KEY alone copies the caller's (repeatable)
+  --env-file FILE       read KEY=VALUE lines from FILE (repeatable; # comments)
+  --keep-env            start from the caller's whole environment
+  -w, --workdir DIR     working directory (default: the caller's, if it exists
+                        inside the root, else /); created if missing
+  --hostname NAME       hostname inside (default "sandbox")
+  --user UID[:GID]      run as UID (a number or a host user name) and GID
+                        (default: the caller's)
+  --cap-add CAP         keep capability CAP, e.g. NET_RAW (repeatable)
+  --preserve-fds N      pass the caller's descriptors 3..3+N-1 on to CMD
+  -t, --tty             give CMD a terminal of its own (default: when stdin and
+                        stdout are terminals; -t=false to refuse one)
+  --disk SIZE           size cap of the writable layer and of /tmp (default 4G)
+  --run-dir DIR         where run state lives (default /run/sandbox, or
+                        $SANDBOX_RUN_DIR)
+
+Examples:
+  sandbox exec -- go test ./...
+  sandbox exec -v "$PWD:/src" -w /src -- make
+  sandbox exec --network host -e GOFLAGS=-mod=mod -- go build ./...
+  sandbox exec --root /srv/rootfs/debian --tmpfs /scratch:64M -- sh
+  echo data | sandbox exec -- sha256sum
+`
+
+func init() {
+	commands["exec"] = &command{
+		summary: "run a command in a throwaway sandbox",
+		usage:   execUsage,
+		run:     runExec,
+	}
+}
+
+type discard struct{}
+
+func (discard) Write(b []byte) (int, error) { return len(b), nil }
+
+// stringList is a repeatable flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+// optBool is a boolean flag that remembers whether it was given.
+type optBool struct{ set, value bool }
+
+func (b *optBool) String() string   { return strconv.FormatBool(b.value) }
+func (b *optBool) IsBoolFlag() bool { return true }
+func (b *optBool) Set(v string) error {
+	x, err := strconv.ParseBool(v)
+	if err != nil {
+		return err
+	}
+	b.set, b.value = true, x
+	return nil
+}
+
+// execFlags are exec's flags as given, before they become a Spec.
+type execFlags struct {
+	root, network, workdir, hostname, user, disk, runDir string
+	binds, tmpfs, env, envFiles, caps                    stringList
+	keepEnv                                              bool
+	preserveFDs                                          int
+	tty                                                  optBool
+}
+
+func (f *execFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.root, "root", "", "")
+	fs.Var(&f.binds, "bind", "")
+	fs.Var(&f.binds, "v", "")
+	fs.Var(&f.tmpfs, "tmpfs", "")
+	fs.StringVar(&f.network, "network", sandbox.NetworkNone, "")
+	fs.Var(&f.env, "env", "")
+	fs.Var(&f.env, "e", "")
+	fs.Var(&f.envFiles, "env-file", "")
+	fs.BoolVar(&f.keepEnv, "keep-env", false, "")
+	fs.StringVar(&f.workdir, "workdir", "", "")
+	fs.StringVar(&f.workdir, "w", "", "")
+	fs.StringVar(&f.hostname, "hostname", sandbox.DefaultHostname, "")
+	fs.StringVar(&f.user, "user", "", "")
+	fs.Var(&f.caps, "cap-add", "")
+	fs.IntVar(&f.preserveFDs, "preserve-fds", 0, "")
+	fs.Var(&f.tty, "tty", "")
+	fs.Var(&f.tty, "t", "")
+	fs.StringVar(&f.disk, "disk", "", "")
+	fs.StringVar(&f.runDir, "run-dir", os.Getenv("SANDBOX_RUN_DIR"), "")
+}
+
+// newFlagSet makes a FlagSet for a subcommand; parseFlags reports its
+// errors.
+func newFlagSet(name string, io stdio) *flag.FlagSet {
+	fs := flag.NewFlagSet("sandbox "+name, flag.ContinueOnError)
+	fs.SetOutput(discard{})
+	fs.Usage = func() {}
+	return fs
+}
+
+// parseFlags parses args; done is true when the command should return code
+// at once: help was asked for (printed to stdout), or a flag was wrong (the
+// flag package has said which, on stderr).
+func parseFlags(fs *flag.FlagSet, args []string, usage string, io stdio) (code int, done bool) {
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(io.out, usage)
+		return 0, true
+	case err != nil:
+		fmt.Fprintf(io.err, "%s: %v\nRun '%s --help' for usage.\n", fs.Name(), err, fs.Name())
+		return exitUsage, true
+	}
+	return 0, false
+}
+
+func runExec(args []string, io stdio) int {
+	var f execFlags
+	fs := newFlagSet("exec", io)
+	f.register(fs)
+	if code, done := parseFlags(fs, args, execUsage, io); done {
+		return code
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprintln(io.err, "sandbox exec: no command given (see 'sandbox exec --help')")
+		return exitUsage
+	}
+	spec, err := f.spec(fs.Args(), os.Environ())
+	if err != nil {
+		fmt.Fprintf(io.err, "sandbox: %v\n", err)
+		return exitUsage
+	}
+	spec.IO = sandbox.IO{Stdin: io.in, Stdout: io.out, Stderr: io.err}
+	for i := 0; i < f.preserveFDs; i++ {
+		spec.IO.ExtraFiles = append(spec.IO.ExtraFiles, os.NewFile(uintptr(3+i), "fd"+strconv.Itoa(3+i)))
+	}
+	spec.TTY = f.tty.value
+	if !f.tty.set && io.in != nil && term.IsTerminal(int(io.in.Fd())) {
+		if out, ok := io.out.(*os.File); ok && term.IsTerminal(int(out.Fd())) {
+			spec.TTY = true
+		}
+	}
+	return execute(spec, io)
+}
+
+// execute runs spec with the caller's terminal and signals wired to it.
+func execute(spec *sandbox.Spec, io stdio) int {
+	if spec.TTY && io.in != nil && term.IsTerminal(int(io.in.Fd())) {
+		if w, h, err := term.GetSize(int(io.in.Fd())); err == nil {
+			spec.TTYSize = sandbox.WindowSize{Rows: uint16(h), Cols: uint16(w)}
+		}
+		if old, err := term.MakeRaw(int(io.in.Fd())); err == nil {
+			defer term.Restore(int(io.in.Fd()), old)
+		}
+	}
+	// Signals are caught before the sandbox starts, so that none sent while
+	// it starts kills the runner without reaching CMD.
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH)
+	defer signal.Stop(sigs)
+
+	c, err := sandbox.Start(context.Background(), spec)
+	if err != nil {
+		fmt.Fprintf(io.err, "sandbox: %v\n", err)
+		return exitUsage
+	}
+	go func() {
+		for s := range sigs {
+			if s == unix.SIGWINCH && spec.TTY {
+				if w, h, err := term.GetSize(int(io.in.Fd())); err == nil {
+					c.Resize(sandbox.WindowSize{Rows: uint16(h), Cols: uint16(w)})
+				}
+				continue
+			}
+			c.Signal(s)
+		}
+	}()
+	res, err := c.Wait()
+	if err != nil {
+		fmt.Fprintf(io.err, "sandbox: %v\n", err)
+		return exitUsage
+	}
+	if res.ExitCode == sandbox.ExitNotFound || res.ExitCode == sandbox.ExitNotExecutable {
+		if res.Message != "" {
+			fmt.Fprintf(io.err, "sandbox: %s\n", res.Message)
+		}
+	}
+	return res.ExitStatus()
+}
+
+// spec turns the flags into a Spec; environ is the caller's environment.
+func (f *execFlags) spec(args, environ []string) (*sandbox.Spec, error) {
+	s := &sandbox.Spec{Args: args, Network: f.network, Hostname: f.hostname, CapAdd: f.caps, RunDir: f.runDir}
+	var err error
+	if f.root != "" {
+		if s.Root, err = filepath.Abs(f.root); err != nil {
+			return nil, fmt.Errorf("--root %s: %w", f.root, err)
+		}
+	}
+	if f.workdir != "" {
+		if !filepath.IsAbs(f.workdir) {
+			return nil, fmt.Errorf("--workdir %q: must be an absolute path", f.workdir)
+		}
+		s.Dir = filepath.Clean(f.workdir)
+	}
+	if f.disk != "" {
+		if s.Disk, err = limits.ParseSize(f.disk); err != nil {
+			return nil, fmt.Errorf("--disk: %w", err)
+		}
+	}
+	if f.preserveFDs < 0 {
+		return nil, fmt.Errorf("--preserve-fds %d: must not be negative", f.preserveFDs)
+	}
+	for _, b := range f.binds {
+		m, err := parseBind(b)
+		if err != nil {
+			return nil, err
+		}
+		s.Mounts = append(s.Mounts, m)
+	}
+	for _, t := range f.tmpfs {
+		m, err := parseTmpfs(t)
+		if err != nil {
+			return nil, err
+		}
+		s.Mounts = append(s.Mounts, m)
+	}
+	if f.user != "" {
+		if s.User, err = parseUser(f.user); err != nil {
+			return nil, err
+		}
+	}
+	if s.Env, err = f.environment(environ); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (f *execFlags) environment(environ []string) ([]string, error) {
+	env := sandbox.HermeticEnv(environ)
+	if f.keepEnv {
+		env = append([]string(nil), environ...)
+	}
+	set := func(kv, where string) error {
+		k, v, ok := strings.Cut(kv, "=")
+		if k == "" {
+			return fmt.Errorf("%s %q: want KEY=VALUE", where, kv)
+		}
+		if !ok { // KEY alone: the caller's value, if any
+			for _, e := range environ {
+				if ek, ev, _ := strings.Cut(e, "="); ek == k {
+					v, ok = ev, true
+				}
+			}
+			if !ok {
+				return nil
+			}
+		}
+		env = sandbox.SetEnv(env, k, v)
+		return nil
+	}
+	for _, file := range f.envFiles {
+		fh, err := os.Open(file)
+		if err != nil {
+			return nil, fmt.Errorf("--env-file: %w", err)
+		}
+		sc := bufio.NewScanner(fh)
+		for n := 1; sc.Scan(); n++ {
+			line := strings.TrimSpace(sc.Text())
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			if err := set(line, fmt.Sprintf("--env-file %s:%d:", file, n)); err != nil {
+				fh.Close()
+				return nil, err
+			}
+		}
+		fh.Close()
+		if err := sc.Err(); err != nil {
+			return nil, fmt.Errorf("--env-file %s: %w", file, err)
+		}
+	}
+	for _, kv := range f.env {
+		if err := set(kv, "--env"); err != nil {
+			return nil, err
+		}
+	}
+	return env, nil
+}
+
+// parseBind reads SRC:DST[:ro|:rw]; a relative SRC is taken from the
+// caller's working directory, as docker does for -v ./dir:/dst.
+func parseBind(v string) (sandbox.Mount, error) {
+	parts := strings.Split(v, ":")
+	m := sandbox.Mount{Type: sandbox.MountBind}
+	switch {
+	case len(parts) == 3 && (parts[2] == "ro" || parts[2] == "rw"):
+		m.ReadOnly = parts[2] == "ro"
+	case len(parts) == 2:
+	default:
+		return m, fmt.Errorf("--bind %q: want SRC:DST or SRC:DST:ro", v)
+	}
+	if parts[0] == "" || parts[1] == "" {
+		return m, fmt.Errorf("--bind %q: want SRC:DST or SRC:DST:ro", v)
+	}
+	src, err := filepath.Abs(parts[0])
+	if err != nil {
+		return m, fmt.Errorf("--bind %q: %w", v, err)
+	}
+	if _, err := os.Stat(src); err != nil {
+		return m, fmt.Errorf("--bind %q: source: %w", v, errors.Unwrap(err))
+	}
+	if !filepath.IsAbs(parts[1]) {
+		return m, fmt.Errorf("--bind %q: destination must be an absolute path", v)
+	}
+	m.Source, m.Destination = src, filepath.Clean(parts[1])
+	return m, nil
+}
+
+// parseTmpfs reads DST[:SIZE].
+func parseTmpfs(v string) (sandbox.Mount, error) {
+	dst, size, hasSize := strings.Cut(v, ":")
+	m := sandbox.Mount{Type: sandbox.MountTmpfs, Destination: filepath.Clean(dst)}
+	if !filepath.IsAbs(dst) {
+		return m, fmt.Errorf("--tmpfs %q: destination must be an absolute path", v)
+	}
+	if hasSize {
+		n, err := limits.ParseSize(size)
+		if err != nil {
+			return m, fmt.Errorf("--tmpfs %q: %w", v, err)
+		}
+		m.Size = n
+	}
+	return m, nil
+}
+
+// parseUser reads UID[:GID], each a number or a name from the host's
+// user and group databases.
+func parseUser(v string) (*sandbox.User, error) {
+	us, gs, hasGroup := strings.Cut(v, ":")
+	u := &sandbox.User{}
+	if n, err := strconv.ParseUint(us, 10, 32); err == nil {
+		u.UID, u.GID = uint32(n), uint32(n)
+		if pw, err := user.LookupId(us); err == nil {
+			if g, err := strconv.ParseUint(pw.Gid, 10, 32); err == nil {
+				u.GID = uint32(g)
+			}
+		}
+	} else {
+		pw, err := user.Lookup(us)
+		if err != nil {
+			return nil, fmt.Errorf("--user %q: no such user", v)
+		}
+		uid, _ := strconv.ParseUint(pw.Uid, 10, 32)
+		gid, _ := strconv.ParseUint(pw.Gid, 10, 32)
+		u.UID, u.GID = uint32(uid), uint32(gid)
+	}
+	if hasGroup {
+		if n, err := strconv.ParseUint(gs, 10, 32); err == nil {
+			u.GID = uint32(n)
+		} else if g, err := user.LookupGroup(gs); err == nil {
+			n, _ := strconv.ParseUint(g.Gid, 10, 32)
+			u.GID = uint32(n)
+		} else {
+			return nil, fmt.Errorf("--user %q: no such group %q", v, gs)
+		}
+	}
+	return u, nil
+}

@@ -1,0 +1,351 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files under testdata/")
+
+// The test binary doubles as the sandbox command: with this variable set it
+// runs main, so CLI tests exercise the real entry point, init stage included.
+const mainEnv = "SANDBOX_TEST_RUN_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(mainEnv) == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the runner creates namespaces and mounts")
+	}
+}
+
+// sandboxCmd is the sandbox command line args, with a run directory of the
+// test's own that must be empty at the end.
+func sandboxCmd(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), mainEnv+"=1", "SANDBOX_RUN_DIR="+runDir(t))
+	return cmd
+}
+
+func runDir(t *testing.T) string {
+	dir := filepath.Join(t.TempDir(), "run")
+	t.Cleanup(func() {
+		if ents, _ := os.ReadDir(dir); len(ents) > 0 {
+			t.Errorf("run directory not empty after the test: %v", ents)
+		}
+	})
+	return dir
+}
+
+type outcome struct {
+	Stdout, Stderr string
+	Exit           int
+}
+
+func runSandbox(t *testing.T, stdin string, args ...string) outcome {
+	t.Helper()
+	cmd := sandboxCmd(t, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = strings.NewReader(stdin), &out, &errb
+	err := cmd.Run()
+	if _, ok := err.(*exec.ExitError); err != nil && !ok {
+		t.Fatalf("running sandbox %q: %v", args, err)
+	}
+	return outcome{out.String(), errb.String(), cmd.ProcessState.ExitCode()}
+}
+
+// golden compares got with testdata/NAME.golden (rewritten with -update).
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		os.MkdirAll("testdata", 0o755)
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("reading golden file (run go test -update to create it): %v", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", path, diff)
+	}
+}
+
+func TestHelpAndErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		exit int
+	}{
+		{"top-help", []string{"--help"}, 0},
+		{"help-command", []string{"help"}, 0},
+		{"no-args", nil, 125},
+		{"unknown-command", []string{"frobnicate"}, 125},
+		{"exec-help", []string{"exec", "--help"}, 0},
+		{"exec-help-short", []string{"exec", "-h"}, 0},
+		{"help-exec", []string{"help", "exec"}, 0},
+		{"gc-help", []string{"gc", "--help"}, 0},
+		{"exec-bad-flag", []string{"exec", "--frobnicate", "--", "true"}, 125},
+		{"exec-no-command", []string{"exec"}, 125},
+		{"exec-bad-bind", []string{"exec", "--bind", "/no/such/dir:/x", "--", "true"}, 125},
+		{"exec-bad-bind-form", []string{"exec", "-v", "onlyone", "--", "true"}, 125},
+		{"exec-bad-tmpfs-size", []string{"exec", "--tmpfs", "/x:banana", "--", "true"}, 125},
+		{"exec-bad-network", []string{"exec", "--network", "bridge", "--", "true"}, 125},
+		{"exec-bad-workdir", []string{"exec", "-w", "relative", "--", "true"}, 125},
+		{"exec-bad-user", []string{"exec", "--user", "no-such-user-here", "--", "true"}, 125},
+		{"exec-bad-cap", []string{"exec", "--cap-add", "CAP_FLY", "--", "true"}, 125},
+		{"exec-bad-root", []string{"exec", "--root", "/no/such/root", "--", "true"}, 125},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := runSandbox(t, "", tt.args...)
+			if got.Exit != tt.exit {
+				t.Errorf("sandbox %q: exit %d, want %d (stderr %q)", tt.args, got.Exit, tt.exit, got.Stderr)
+			}
+			golden(t, tt.name, "stdout:\n"+got.Stdout+"stderr:\n"+got.Stderr)
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	got := runSandbox(t, "", "version")
+	if got.Exit != 0 || !strings.HasPrefix(got.Stdout, "sandbox ") {
+		t.Errorf("sandbox version: %+v", got)
+	}
+}
+
+func TestExecExitStatus(t *testing.T) {
+	needRoot(t)
+	tests := []struct {
+		name   string
+		args   []string
+		exit   int
+		stderr string
+	}{
+		{"zero", []string{"true"}, 0, ""},
+		{"three", []string{"sh", "-c", "exit 3"}, 3, ""},
+		{"sigkill", []string{"sh", "-c", "kill -9 $$"}, 137, ""},
+		{"not executable", []string{"/etc/passwd"}, 126, "sandbox: exec /etc/passwd: permission denied\n"},
+		{"not found", []string{"no-such-command-here"}, 127, "sandbox: exec no-such-command-here: command not found\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := runSandbox(t, "", append([]string{"exec", "--"}, tt.args...)...)
+			if diff := cmp.Diff(outcome{Exit: tt.exit, Stderr: tt.stderr}, got); diff != "" {
+				t.Errorf("sandbox exec %q (-want +got):\n%s", tt.args, diff)
+			}
+		})
+	}
+}
+
+func TestExecStreams(t *testing.T) {
+	needRoot(t)
+	got := runSandbox(t, "line one\nline two\n", "exec", "-e", "GREETING=hi", "--", "sh", "-c", `cat; echo "$GREETING" >&2`)
+	if diff := cmp.Diff(outcome{Stdout: "line one\nline two\n", Stderr: "hi\n"}, got); diff != "" {
+		t.Errorf("streams (-want +got):\n%s", diff)
+	}
+}
+
+func TestExecFlagsReachTheSandbox(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "f"), []byte("content\n"), 0o644)
+	envFile := filepath.Join(dir, "env")
+	os.WriteFile(envFile, []byte("# comment\nFROM_FILE=yes\n\nOVERRIDDEN=file\n"), 0o644)
+	t.Setenv("CALLER_VAR", "from-caller")
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"hostname", []string{"--hostname", "box", "--", "hostname"}, "box\n"},
+		{"workdir", []string{"-w", "/work/here", "--", "pwd"}, "/work/here\n"},
+		{"bind read-only", []string{"-v", dir + ":/data:ro", "--", "sh", "-c", "cat /data/f; touch /data/x 2>/dev/null || echo ro"}, "content\nro\n"},
+		{"tmpfs", []string{"--tmpfs", "/scratch:1M", "--", "sh", "-c", "df -k /scratch | tail -1 | awk '{print $2}'"}, "1024\n"},
+		{"env file and flags", []string{"--env-file", envFile, "-e", "OVERRIDDEN=flag", "-e", "CALLER_VAR", "--", "sh", "-c", "echo $FROM_FILE $OVERRIDDEN $CALLER_VAR"}, "yes flag from-caller\n"},
+		{"keep-env", []string{"--keep-env", "--", "sh", "-c", "echo $CALLER_VAR"}, "from-caller\n"},
+		{"user", []string{"--user", "65534:65534", "--", "id", "-u"}, "65534\n"},
+		{"network host", []string{"--network", "host", "--", "sh", "-c", "ls /sys/class/net | grep -c . | awk '$1>0{print \"some\"}'"}, "some\n"},
+		{"preserve-fds", []string{"--preserve-fds", "1", "--", "sh", "-c", "readlink /proc/self/fd/3"}, "/dev/null\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := sandboxCmd(t, append([]string{"exec"}, tt.args...)...)
+			if tt.name == "preserve-fds" {
+				null, _ := os.Open(os.DevNull)
+				defer null.Close()
+				cmd.ExtraFiles = []*os.File{null}
+			}
+			out, err := cmd.Output()
+			if err != nil || string(out) != tt.want {
+				t.Errorf("sandbox exec %q: %q, %v; want %q", tt.args, out, err, tt.want)
+			}
+		})
+	}
+}
+
+// startReady starts a sandbox running script, which prints "ready" once it
+// has set itself up.
+func startReady(t *testing.T, script string) (*exec.Cmd, *bufio.Reader) {
+	t.Helper()
+	cmd := sandboxCmd(t, "exec", "--", "sh", "-c", script)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(out)
+	line, err := r.ReadString('\n')
+	if err != nil || line != "ready\n" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("waiting for ready: %q %v", line, err)
+	}
+	return cmd, r
+}
+
+func TestSignalReachesCommand(t *testing.T) {
+	needRoot(t)
+	for _, sig := range []syscall.Signal{unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGUSR1} {
+		t.Run(unix.SignalName(sig), func(t *testing.T) {
+			name := strings.TrimPrefix(unix.SignalName(sig), "SIG")
+			cmd, _ := startReady(t, fmt.Sprintf(`trap 'exit 42' %s; echo ready; while :; do sleep 0.05; done`, name))
+			cmd.Process.Signal(sig)
+			cmd.Wait()
+			if code := cmd.ProcessState.ExitCode(); code != 42 {
+				t.Errorf("after %s: exit %d, want 42 (CMD's trap)", name, code)
+			}
+		})
+	}
+}
+
+func TestRunnerKilled(t *testing.T) {
+	needRoot(t)
+	marker := fmt.Sprintf("%d.25", 3000+os.Getpid()%1000)
+	cmd, _ := startReady(t, "sleep "+marker+" & echo ready; sleep "+marker)
+	runDir := strings.TrimPrefix(cmd.Env[len(cmd.Env)-1], "SANDBOX_RUN_DIR=")
+	cmd.Process.Kill()
+	cmd.Wait()
+	// The parent-death signal takes PID 1, and with it the whole sandbox.
+	deadline := time.Now().Add(5 * time.Second)
+	for len(processes("sleep "+marker)) > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if pids := processes("sleep " + marker); len(pids) > 0 {
+		t.Errorf("sandboxed processes outlived the killed runner: %v", pids)
+	}
+	ents, _ := os.ReadDir(runDir)
+	if len(ents) != 1 {
+		t.Fatalf("run directory after SIGKILL: %v, want the dead run's", ents)
+	}
+	gc := sandboxCmd(t, "gc", "--run-dir", runDir)
+	out, err := gc.CombinedOutput()
+	if want := "removed run " + ents[0].Name() + "\n"; err != nil || string(out) != want {
+		t.Errorf("sandbox gc: %q %v, want %q", out, err, want)
+	}
+	if ents, _ := os.ReadDir(runDir); len(ents) != 0 {
+		t.Errorf("left after gc: %v", ents)
+	}
+}
+
+// processes lists host pids whose command line contains s.
+func processes(s string) []string {
+	var pids []string
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err == nil && strings.Contains(string(bytes.ReplaceAll(b, []byte{0}, []byte{' '})), s) {
+			pids = append(pids, e.Name())
+		}
+	}
+	return pids
+}
+
+func TestTTY(t *testing.T) {
+	needRoot(t)
+	// The test plays the terminal: a pty whose slave is sandbox's stdio.
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("needs a pty: %v", err)
+	}
+	defer master.Close()
+	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(master.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 33, Col: 101})
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"automatic", []string{"sh", "-c", "tty; stty size"}, "/dev/pts/0\r\n33 101\r\n"},
+		{"refused", []string{"-t=false", "--", "sh", "-c", "tty || true"}, "not a tty\r\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			slave, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd := sandboxCmd(t, append([]string{"exec"}, tt.args...)...)
+			cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			slave.Close()
+			done := make(chan []byte)
+			go func() {
+				var out bytes.Buffer
+				buf := make([]byte, 4096)
+				for {
+					n, err := master.Read(buf)
+					out.Write(buf[:n])
+					if err != nil || strings.Count(out.String(), "\n") >= strings.Count(tt.want, "\n") {
+						break
+					}
+				}
+				done <- out.Bytes()
+			}()
+			var got []byte
+			select {
+			case got = <-done:
+			case <-time.After(10 * time.Second):
+				t.Error("no output from the sandbox's terminal")
+			}
+			cmd.Wait()
+			if string(got) != tt.want {
+				t.Errorf("through the terminal: %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

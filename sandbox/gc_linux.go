@@ -1,0 +1,72 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// staleNew is how old a ".new-" run directory must be before GC takes it
+// for debris: a live runner renames its own within microseconds.
+const staleNew = time.Minute
+
+// GC removes what runners that died (SIGKILL, a crash, a power cut) left
+// under runDir (DefaultRunDir when empty), and returns the IDs it cleaned.
+// A run whose runner is alive holds the lock in its run directory, and is
+// left alone. Everything else a run makes dies with its namespaces.
+func GC(runDir string) ([]string, error) {
+	if runDir == "" {
+		runDir = DefaultRunDir
+	}
+	entries, err := os.ReadDir(runDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading run directory: %w", err)
+	}
+	var cleaned []string
+	var errs []error
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		dir := filepath.Join(runDir, e.Name())
+		id, pending := strings.CutPrefix(e.Name(), ".new-")
+		if pending {
+			if fi, err := e.Info(); err != nil || time.Since(fi.ModTime()) < staleNew {
+				continue
+			}
+		} else if live, err := locked(dir); err != nil || live {
+			continue
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			errs = append(errs, fmt.Errorf("removing run %s: %w", id, err))
+			continue
+		}
+		cleaned = append(cleaned, id)
+	}
+	return cleaned, errors.Join(errs...)
+}
+
+// locked reports whether a live runner holds the run directory's lock.
+func locked(dir string) (bool, error) {
+	f, err := os.Open(filepath.Join(dir, "lock"))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	if err == unix.EWOULDBLOCK {
+		return true, nil
+	}
+	return false, err
+}

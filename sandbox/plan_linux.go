@@ -1,0 +1,323 @@
+package sandbox
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Kinds of setup step, in initConfig.Steps.
+const (
+	stepMount    = "mount"    // mount(2) a filesystem at Target
+	stepBind     = "bind"     // bind Source (host) at Target, recursively, read-only if RO
+	stepMknod    = "mknod"    // character device Major:Minor at Target
+	stepSymlink  = "symlink"  // symlink Target -> Source
+	stepMask     = "mask"     // hide Target: /dev/null over a file, an empty read-only tmpfs over a dir
+	stepReadOnly = "readonly" // remount Target read-only, recursively
+)
+
+// step is one action of the init stage's filesystem setup, as data, so the
+// whole plan is built and tested in the runner and the init stage only
+// carries it out. Targets are inside the new root unless Scratch is set
+// (then they are host paths under the run's scratch directory, made by us).
+type step struct {
+	Kind    string  `json:"kind"`
+	Source  string  `json:"src,omitempty"`
+	Target  string  `json:"dst"`
+	FSType  string  `json:"fs,omitempty"`
+	Flags   uintptr `json:"flags,omitempty"`
+	Data    string  `json:"data,omitempty"`
+	RO      bool    `json:"ro,omitempty"`
+	Scratch bool    `json:"scratch,omitempty"`
+	// Mkdir lists scratch directories to create before this step
+	// (an overlay's upper and work directories).
+	Mkdir []string `json:"mkdir,omitempty"`
+	// Optional steps are skipped when the target does not exist.
+	Optional bool `json:"optional,omitempty"`
+	// Fallback, for overlays of host submounts: when the overlay cannot be
+	// made (a lower filesystem overlayfs refuses), bind Source read-only.
+	Fallback bool   `json:"fallback,omitempty"`
+	Major    uint32 `json:"major,omitempty"`
+	Minor    uint32 `json:"minor,omitempty"`
+}
+
+// initConfig is everything the init stage is told, sent as one JSON message
+// over the control socket once the runner has confined the init process.
+type initConfig struct {
+	Args     []string   `json:"args"`
+	Env      []string   `json:"env"`
+	Dir      string     `json:"dir,omitempty"`       // explicit workdir: created if missing
+	CallerWd string     `json:"caller_wd,omitempty"` // used when it exists inside the root
+	Hostname string     `json:"hostname"`
+	UID      uint32     `json:"uid"`
+	GID      uint32     `json:"gid"`
+	Caps     []int      `json:"caps,omitempty"` // capabilities kept
+	TTY      bool       `json:"tty,omitempty"`
+	TTYSize  WindowSize `json:"tty_size"`
+	// Loopback brings up lo in the sandbox's own network namespace.
+	Loopback   bool   `json:"loopback,omitempty"`
+	Scratch    string `json:"scratch"` // host dir where the scratch tmpfs goes
+	Rootfs     string `json:"rootfs"`  // host path of the new root, under Scratch
+	Steps      []step `json:"steps"`
+	ExtraFiles int    `json:"extra_files,omitempty"`
+}
+
+// Paths the runner replaces with fresh filesystems: host mounts at or below
+// them are not carried into the sandbox.
+var replacedPaths = []string{"/proc", "/sys", "/dev", "/tmp", "/run", "/var/run"}
+
+// Filesystem types that are views of the kernel, never layered into a root.
+var pseudoFS = map[string]bool{
+	"proc": true, "sysfs": true, "cgroup": true, "cgroup2": true, "devtmpfs": true,
+	"devpts": true, "mqueue": true, "debugfs": true, "tracefs": true, "securityfs": true,
+	"pstore": true, "bpf": true, "autofs": true, "binfmt_misc": true, "configfs": true,
+	"fusectl": true, "hugetlbfs": true, "efivarfs": true, "nsfs": true, "rpc_pipefs": true,
+	"selinuxfs": true,
+}
+
+// maskedPaths are hidden from the sandbox as runc hides them by default:
+// they leak host information or reach the host's kernel.
+var maskedPaths = []string{
+	"/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+	"/proc/latency_stats", "/proc/sched_debug", "/proc/scsi", "/proc/sysrq-trigger",
+	"/proc/timer_list", "/proc/timer_stats", "/sys/devices/virtual/powercap", "/sys/firmware",
+}
+
+// readOnlyPaths stay visible but cannot be written.
+var readOnlyPaths = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys"}
+
+// devices are the character devices of the sandbox's /dev.
+var devices = []struct {
+	name         string
+	major, minor uint32
+}{
+	{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
+}
+
+// hostMount is one line of /proc/self/mountinfo, the part the plan needs.
+type hostMount struct {
+	Point  string
+	FSType string
+}
+
+// readHostMounts lists the caller's mounts in mount order.
+func readHostMounts() ([]hostMount, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("reading mount table: %w", err)
+	}
+	defer f.Close()
+	return parseMountinfo(f)
+}
+
+func parseMountinfo(f *os.File) ([]hostMount, error) {
+	var ms []hostMount
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// id parent maj:min root point options [optional...] - fstype source superopts
+		fields := strings.Fields(sc.Text())
+		sep := -1
+		for i, fl := range fields {
+			if fl == "-" {
+				sep = i
+				break
+			}
+		}
+		if len(fields) < 5 || sep < 0 || sep+1 >= len(fields) {
+			continue
+		}
+		ms = append(ms, hostMount{Point: unescapeMountinfo(fields[4]), FSType: fields[sep+1]})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading mount table: %w", err)
+	}
+	return ms, nil
+}
+
+// unescapeMountinfo undoes the octal escapes (\040 for a space) of mountinfo.
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func under(path, dir string) bool {
+	return path == dir || strings.HasPrefix(path, strings.TrimSuffix(dir, "/")+"/")
+}
+
+// layeredSubmounts picks the host mounts below / that get an overlay of
+// their own in the sandbox's root: real filesystems, not kernel views, not
+// what the runner replaces, not the run directory, topmost mount per path.
+func layeredSubmounts(ms []hostMount, runDir string) []string {
+	seen := map[string]bool{}
+	var points []string
+	for i := len(ms) - 1; i >= 0; i-- { // the last mount at a point is the visible one
+		m := ms[i]
+		if m.Point == "/" || !filepath.IsAbs(m.Point) || seen[m.Point] || pseudoFS[m.FSType] || under(m.Point, runDir) {
+			continue
+		}
+		seen[m.Point] = true
+		skip := false
+		for _, p := range replacedPaths {
+			if under(m.Point, p) {
+				skip = true
+				break
+			}
+		}
+		if !skip {
+			points = append(points, m.Point)
+		}
+	}
+	sort.Strings(points) // parents before children
+	return points
+}
+
+// overlayPath refuses paths that overlayfs's mount options cannot carry.
+func overlayPath(p string) (string, error) {
+	if strings.ContainsAny(p, ",:") {
+		return "", fmt.Errorf("%w: overlay lower %q: path contains ',' or ':'", ErrUnsupported, p)
+	}
+	return p, nil
+}
+
+// buildPlan turns a validated Spec into the init stage's instructions.
+// hostMounts is nil unless the root is the host's.
+func buildPlan(s *Spec, scratch string, hostMounts []hostMount, callerWd string) (*initConfig, error) {
+	disk := s.Disk
+	if disk == 0 {
+		disk = DefaultDisk
+	}
+	rootfs := filepath.Join(scratch, "root")
+	cfg := &initConfig{
+		Args:     s.Args,
+		Env:      s.Env,
+		Dir:      s.Dir,
+		CallerWd: callerWd,
+		Hostname: s.Hostname,
+		TTY:      s.TTY,
+		TTYSize:  s.TTYSize,
+		Loopback: s.Network != NetworkHost,
+		Scratch:  scratch,
+		Rootfs:   rootfs,
+	}
+	if cfg.Hostname == "" {
+		cfg.Hostname = DefaultHostname
+	}
+	if s.User != nil {
+		cfg.UID, cfg.GID = s.User.UID, s.User.GID
+	} else {
+		cfg.UID, cfg.GID = uint32(os.Getuid()), uint32(os.Getgid())
+	}
+	for _, c := range s.CapAdd {
+		n, err := capability(c)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidSpec, err)
+		}
+		cfg.Caps = append(cfg.Caps, n)
+	}
+	add := func(st step) { cfg.Steps = append(cfg.Steps, st) }
+
+	// The scratch tmpfs holds every upper layer, so Disk caps all the run can
+	// write to its root; it lives in the sandbox's mount namespace and goes
+	// with it.
+	add(step{Kind: stepMount, Scratch: true, FSType: "tmpfs", Source: "sandbox", Target: scratch,
+		Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: fmt.Sprintf("size=%d,mode=0700", disk)})
+
+	lower := s.Root
+	if lower == "" {
+		lower = "/"
+	}
+	if _, err := overlayPath(scratch); err != nil {
+		return nil, fmt.Errorf("run directory: %w", err)
+	}
+	overlay := func(n int, lower, target string, scratchTarget, fallback bool) error {
+		l, err := overlayPath(lower)
+		if err != nil {
+			return err
+		}
+		up := filepath.Join(scratch, "u", strconv.Itoa(n))
+		work := filepath.Join(scratch, "w", strconv.Itoa(n))
+		mk := []string{up, work}
+		if scratchTarget {
+			mk = append(mk, target)
+		}
+		add(step{Kind: stepMount, Scratch: scratchTarget, FSType: "overlay", Source: lower, Target: target,
+			Data: "lowerdir=" + l + ",upperdir=" + up + ",workdir=" + work, Mkdir: mk, Fallback: fallback})
+		return nil
+	}
+	if err := overlay(0, lower, rootfs, true, false); err != nil {
+		return nil, err
+	}
+	// Overlayfs does not cross mounts: each real filesystem below the host's
+	// root (a separate /home, say) gets an overlay of its own.
+	for i, p := range layeredSubmounts(hostMounts, filepath.Dir(scratch)) {
+		if err := overlay(i+1, p, p, false, true); err != nil {
+			return nil, err
+		}
+	}
+
+	const nsd = unix.MS_NOSUID | unix.MS_NODEV
+	add(step{Kind: stepMount, FSType: "proc", Source: "proc", Target: "/proc", Flags: nsd | unix.MS_NOEXEC})
+	add(step{Kind: stepMount, FSType: "tmpfs", Source: "tmpfs", Target: "/dev", Flags: unix.MS_NOSUID | unix.MS_STRICTATIME,
+		Data: "mode=755,size=65536k"})
+	for _, d := range devices {
+		add(step{Kind: stepMknod, Target: "/dev/" + d.name, Major: d.major, Minor: d.minor})
+	}
+	add(step{Kind: stepMount, FSType: "devpts", Source: "devpts", Target: "/dev/pts", Flags: unix.MS_NOSUID | unix.MS_NOEXEC,
+		Data: "newinstance,ptmxmode=0666,mode=0620"})
+	add(step{Kind: stepSymlink, Source: "pts/ptmx", Target: "/dev/ptmx"})
+	add(step{Kind: stepMount, FSType: "tmpfs", Source: "shm", Target: "/dev/shm", Flags: nsd,
+		Data: "mode=1777,size=65536k"})
+	add(step{Kind: stepMount, FSType: "mqueue", Source: "mqueue", Target: "/dev/mqueue", Flags: nsd | unix.MS_NOEXEC})
+	for _, l := range [][2]string{{"/proc/self/fd", "/dev/fd"}, {"/proc/self/fd/0", "/dev/stdin"},
+		{"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"}} {
+		add(step{Kind: stepSymlink, Source: l[0], Target: l[1]})
+	}
+	add(step{Kind: stepMount, FSType: "sysfs", Source: "sysfs", Target: "/sys", Flags: nsd | unix.MS_NOEXEC | unix.MS_RDONLY})
+	add(step{Kind: stepMount, FSType: "tmpfs", Source: "tmpfs", Target: "/tmp", Flags: nsd,
+		Data: fmt.Sprintf("mode=1777,size=%d", disk)})
+	add(step{Kind: stepMount, FSType: "tmpfs", Source: "tmpfs", Target: "/run", Flags: nsd | unix.MS_NOEXEC,
+		Data: "mode=755,size=65536k"})
+
+	for _, m := range s.Mounts {
+		switch m.Type {
+		case MountBind:
+			add(step{Kind: stepBind, Source: m.Source, Target: m.Destination, RO: m.ReadOnly})
+		case MountTmpfs:
+			data := "mode=1777"
+			if m.Size > 0 {
+				data += ",size=" + strconv.FormatInt(m.Size, 10)
+			}
+			fl := uintptr(nsd)
+			if m.ReadOnly {
+				fl |= unix.MS_RDONLY
+			}
+			add(step{Kind: stepMount, FSType: "tmpfs", Source: "tmpfs", Target: m.Destination, Flags: fl, Data: data})
+		}
+	}
+	for _, p := range maskedPaths {
+		add(step{Kind: stepMask, Target: p, Optional: true})
+	}
+	for _, p := range readOnlyPaths {
+		add(step{Kind: stepReadOnly, Target: p, Optional: true})
+	}
+	return cfg, nil
+}

@@ -1,0 +1,115 @@
+package sandbox
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseMountinfo(t *testing.T) {
+	text := `22 27 0:21 / /proc rw,relatime - proc proc rw
+27 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw
+28 27 0:25 / /mnt/with\040space ro,nosuid - tmpfs tools ro
+29 27 8:1 / /home rw master:2 - xfs /dev/sdb1 rw
+`
+	f := filepath.Join(t.TempDir(), "mountinfo")
+	os.WriteFile(f, []byte(text), 0o644)
+	fh, err := os.Open(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	got, err := parseMountinfo(fh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []hostMount{{"/proc", "proc"}, {"/", "ext4"}, {"/mnt/with space", "tmpfs"}, {"/home", "xfs"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("parseMountinfo (-want +got):\n%s", diff)
+	}
+}
+
+func TestLayeredSubmounts(t *testing.T) {
+	tests := []struct {
+		name   string
+		mounts []hostMount
+		want   []string
+	}{
+		{"root only", []hostMount{{"/", "ext4"}}, nil},
+		{"real filesystems, parents first",
+			[]hostMount{{"/", "ext4"}, {"/home/u/work", "ext4"}, {"/home", "xfs"}, {"/srv", "btrfs"}},
+			[]string{"/home", "/home/u/work", "/srv"}},
+		{"kernel views and replaced paths are skipped",
+			[]hostMount{{"/", "ext4"}, {"/proc", "proc"}, {"/sys/fs/cgroup", "tmpfs"}, {"/dev/shm", "tmpfs"},
+				{"/tmp", "tmpfs"}, {"/run/user/0", "tmpfs"}, {"/mnt/bpf", "bpf"}, {"/data", "ext4"}},
+			[]string{"/data"}},
+		{"run directory is skipped", []hostMount{{"/", "ext4"}, {"/var/lib/sbx/run", "tmpfs"}}, nil},
+		{"stacked mounts counted once", []hostMount{{"/", "ext4"}, {"/opt", "ext4"}, {"/opt", "xfs"}}, []string{"/opt"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := layeredSubmounts(tt.mounts, "/var/lib/sbx/run")
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("layeredSubmounts (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestBuildPlan(t *testing.T) {
+	spec := &Spec{
+		Args: []string{"make"}, Env: []string{"PATH=/bin"}, Hostname: "h", Disk: 1 << 20,
+		Mounts: []Mount{
+			{Type: MountBind, Source: "/src", Destination: "/work", ReadOnly: true},
+			{Type: MountTmpfs, Destination: "/scratch", Size: 4096},
+		},
+		User: &User{UID: 1000, GID: 100}, CapAdd: []string{"net_raw"},
+	}
+	cfg, err := buildPlan(spec, "/run/sandbox/ID", []hostMount{{"/", "ext4"}, {"/home", "xfs"}}, "/home/u")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, st := range cfg.Steps {
+		got = append(got, strings.Join(strings.Fields(st.Kind+" "+st.FSType+" "+st.Target+" "+st.Data), " "))
+	}
+	want := []string{
+		"mount tmpfs /run/sandbox/ID size=1048576,mode=0700",
+		"mount overlay /run/sandbox/ID/root lowerdir=/,upperdir=/run/sandbox/ID/u/0,workdir=/run/sandbox/ID/w/0",
+		"mount overlay /home lowerdir=/home,upperdir=/run/sandbox/ID/u/1,workdir=/run/sandbox/ID/w/1",
+		"mount proc /proc",
+		"mount tmpfs /dev mode=755,size=65536k",
+		"mknod /dev/null", "mknod /dev/zero", "mknod /dev/full", "mknod /dev/random", "mknod /dev/urandom", "mknod /dev/tty",
+		"mount devpts /dev/pts newinstance,ptmxmode=0666,mode=0620",
+		"symlink /dev/ptmx",
+		"mount tmpfs /dev/shm mode=1777,size=65536k",
+		"mount mqueue /dev/mqueue",
+		"symlink /dev/fd", "symlink /dev/stdin", "symlink /dev/stdout", "symlink /dev/stderr",
+		"mount sysfs /sys",
+		"mount tmpfs /tmp mode=1777,size=1048576",
+		"mount tmpfs /run mode=755,size=65536k",
+		"bind /work",
+		"mount tmpfs /scratch mode=1777,size=4096",
+	}
+	for _, p := range maskedPaths {
+		want = append(want, "mask "+p)
+	}
+	for _, p := range readOnlyPaths {
+		want = append(want, "readonly "+p)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("plan steps (-want +got):\n%s", diff)
+	}
+	if cfg.UID != 1000 || cfg.GID != 100 || !cmp.Equal(cfg.Caps, []int{13}) || cfg.Hostname != "h" || !cfg.Loopback {
+		t.Errorf("identity: uid %d gid %d caps %v hostname %q loopback %v", cfg.UID, cfg.GID, cfg.Caps, cfg.Hostname, cfg.Loopback)
+	}
+
+	t.Run("overlay-unsafe paths are refused", func(t *testing.T) {
+		if _, err := buildPlan(&Spec{Args: []string{"x"}, Root: "/a,b"}, "/run/x", nil, "/"); err == nil {
+			t.Error("a lower path with a comma was accepted")
+		}
+	})
+}

@@ -1,0 +1,598 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
+)
+
+func needRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the runner creates namespaces and mounts")
+	}
+}
+
+// run runs args in a sandbox with the test's own run directory and returns
+// what CMD wrote.
+func run(t *testing.T, spec *Spec) (stdout, stderr string, res *Result) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	if spec.RunDir == "" {
+		spec.RunDir = testRunDir(t)
+	}
+	spec.IO.Stdout, spec.IO.Stderr = &out, &errb
+	res, err := Run(context.Background(), spec)
+	if err != nil {
+		t.Fatalf("Run(%q): %v (stderr %q)", spec.Args, err, errb.String())
+	}
+	return out.String(), errb.String(), res
+}
+
+// testRunDir is a run directory that must be empty when the test ends.
+func testRunDir(t testing.TB) string {
+	dir := t.TempDir()
+	t.Cleanup(func() {
+		if ents, _ := os.ReadDir(dir); len(ents) > 0 {
+			t.Errorf("run directory not empty after the test: %v", ents)
+		}
+	})
+	return dir
+}
+
+func sh(script string) *Spec { return &Spec{Args: []string{"sh", "-c", script}} }
+
+func TestNamespaces(t *testing.T) {
+	needRoot(t)
+	tests := []struct {
+		name   string
+		script string
+		want   string
+	}{
+		{"pid of CMD", "echo $$", "2\n"},
+		{"hostname", "hostname", "sandbox\n"},
+		{"network interfaces", "ls /sys/class/net", "lo\n"},
+		{"only sandbox processes", `for p in /proc/[0-9]*; do cat $p/comm; done | grep -vxE 'sandbox-init|sh|cat|grep|wc' | wc -l`, "0\n"},
+		{"init is PID 1", "cat /proc/1/comm", "sandbox-init\n"},
+		{"loopback up", "cat /sys/class/net/lo/operstate", "unknown\n"},
+		{"private /tmp", "ls -A /tmp | wc -l", "0\n"},
+		{"PID 1 is off limits", "readlink /proc/1/exe /proc/1/root /proc/1/cwd /proc/1/fd/0; ls /proc/1/root/ 2>/dev/null | wc -l", "0\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, errs, res := run(t, sh(tt.script))
+			if diff := cmp.Diff(tt.want, out); diff != "" || res.Status != StatusOK {
+				t.Errorf("%s: status %s, stderr %q, output (-want +got):\n%s", tt.script, res.Status, errs, diff)
+			}
+		})
+	}
+	t.Run("namespaces differ from the host's", func(t *testing.T) {
+		out, _, _ := run(t, &Spec{Args: []string{"readlink", "/proc/self/ns/pid", "/proc/self/ns/mnt", "/proc/self/ns/net", "/proc/self/ns/uts", "/proc/self/ns/ipc", "/proc/self/ns/cgroup"}})
+		inside := strings.Fields(out)
+		for i, ns := range []string{"pid", "mnt", "net", "uts", "ipc", "cgroup"} {
+			host, _ := os.Readlink("/proc/self/ns/" + ns)
+			if i >= len(inside) || inside[i] == host {
+				t.Errorf("%s namespace: inside %v, host %s", ns, inside, host)
+			}
+		}
+	})
+}
+
+func TestNetworkNone(t *testing.T) {
+	needRoot(t)
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("needs bash for /dev/tcp")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	connect := fmt.Sprintf("exec 3<>/dev/tcp/127.0.0.1/%d && echo connected", port)
+	for _, tt := range []struct {
+		network string
+		want    Status
+	}{{NetworkNone, StatusRuntime}, {"", StatusRuntime}, {NetworkHost, StatusOK}} {
+		t.Run("network="+tt.network, func(t *testing.T) {
+			_, _, res := run(t, &Spec{Args: []string{"bash", "-c", connect}, Network: tt.network})
+			if res.Status != tt.want {
+				t.Errorf("connect to host's 127.0.0.1:%d with network %q: status %s, want %s", port, tt.network, res.Status, tt.want)
+			}
+		})
+	}
+}
+
+func TestWritesStayInside(t *testing.T) {
+	needRoot(t)
+	name := fmt.Sprintf("sandbox-test-%d", time.Now().UnixNano())
+	paths := []string{"/etc/" + name, "/usr/" + name, "/" + name}
+	script := ""
+	for _, p := range paths {
+		script += fmt.Sprintf("echo x > %s && cat %s >/dev/null && ", p, p)
+	}
+	_, errs, res := run(t, sh(script+"true"))
+	if res.Status != StatusOK {
+		t.Fatalf("writing inside: status %s: %s", res.Status, errs)
+	}
+	for _, p := range paths {
+		if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
+			os.Remove(p)
+			t.Errorf("%s written inside is visible on the host (%v)", p, err)
+		}
+	}
+	out, _, _ := run(t, sh("ls "+strings.Join(paths, " ")+" 2>/dev/null; true"))
+	if out != "" {
+		t.Errorf("the next run sees the last one's files: %q", out)
+	}
+}
+
+func TestBindMounts(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "in"), []byte("hello\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		ro     bool
+		script string
+		status Status
+		out    string
+	}{
+		{"read-only bind is readable", true, "cat /data/in", StatusOK, "hello\n"},
+		{"read-only bind cannot be written", true, "echo x > /data/out", StatusRuntime, ""},
+		{"writable bind is written through", false, "echo written > /data/out", StatusOK, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			os.Remove(filepath.Join(dir, "out"))
+			s := sh(tt.script)
+			s.Mounts = []Mount{{Type: MountBind, Source: dir, Destination: "/data", ReadOnly: tt.ro}}
+			out, _, res := run(t, s)
+			if res.Status != tt.status || out != tt.out {
+				t.Errorf("status %s output %q, want %s %q", res.Status, out, tt.status, tt.out)
+			}
+			_, err := os.Stat(filepath.Join(dir, "out"))
+			if written := err == nil; written != (tt.status == StatusOK && !tt.ro) {
+				t.Errorf("file written on the host: %v", written)
+			}
+		})
+	}
+	t.Run("tmpfs mount", func(t *testing.T) {
+		s := sh("echo x > /scratch/f && grep -c ' /scratch tmpfs' /proc/mounts")
+		s.Mounts = []Mount{{Type: MountTmpfs, Destination: "/scratch", Size: 1 << 20}}
+		if out, _, res := run(t, s); out != "1\n" || res.Status != StatusOK {
+			t.Errorf("tmpfs: %s %q", res.Status, out)
+		}
+	})
+	t.Run("bind target behind a symlink stays inside the root", func(t *testing.T) {
+		// A root whose /escape points at the host's /tmp directory: the
+		// bind must land inside the root (at /tmp of the sandbox), never on
+		// the host's directory.
+		root := t.TempDir()
+		hostTarget := t.TempDir()
+		if err := os.Symlink(hostTarget, filepath.Join(root, "escape")); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range []string{"bin", "proc", "dev", "sys", "tmp", "run"} {
+			os.Mkdir(filepath.Join(root, d), 0o755)
+		}
+		s := &Spec{Args: []string{"/bin/true"}, Root: root,
+			Mounts: []Mount{{Type: MountBind, Source: dir, Destination: "/escape/sub"}}}
+		var errb bytes.Buffer
+		s.IO.Stderr = &errb
+		s.RunDir = testRunDir(t)
+		Run(context.Background(), s) // /bin/true is absent: 127 is fine
+		if ents, _ := os.ReadDir(hostTarget); len(ents) != 0 {
+			t.Errorf("bind through a symlink reached the host: %v", ents)
+		}
+	})
+}
+
+func TestExitStatus(t *testing.T) {
+	needRoot(t)
+	notExec := filepath.Join(t.TempDir(), "notexec")
+	os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644)
+	tests := []struct {
+		name     string
+		args     []string
+		status   Status
+		exit     int
+		signal   int
+		exitCode int
+	}{
+		{"success", []string{"true"}, StatusOK, 0, 0, 0},
+		{"exit 3", []string{"sh", "-c", "exit 3"}, StatusRuntime, 3, 0, 3},
+		{"killed by SIGKILL", []string{"sh", "-c", "kill -9 $$"}, StatusSignal, 137, 9, -1},
+		{"killed by SIGTERM", []string{"sh", "-c", "kill -TERM $$"}, StatusSignal, 143, 15, -1},
+		{"not executable", []string{notExec}, StatusRuntime, 126, 0, 126},
+		{"directory", []string{"/etc"}, StatusRuntime, 126, 0, 126},
+		{"not found", []string{"no-such-command-here"}, StatusRuntime, 127, 0, 127},
+		{"not found by path", []string{"/no/such/file"}, StatusRuntime, 127, 0, 127},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &Spec{Args: tt.args}
+			if tt.name == "not executable" {
+				s.Mounts = []Mount{{Type: MountBind, Source: filepath.Dir(notExec), Destination: filepath.Dir(notExec)}}
+			}
+			_, _, res := run(t, s)
+			type got struct {
+				Status                       Status
+				ExitStatus, Signal, ExitCode int
+			}
+			want := got{tt.status, tt.exit, tt.signal, tt.exitCode}
+			if diff := cmp.Diff(want, got{res.Status, res.ExitStatus(), res.Signal, res.ExitCode}); diff != "" {
+				t.Errorf("%q (-want +got):\n%s\nmessage %q", tt.args, diff, res.Message)
+			}
+		})
+	}
+}
+
+func TestInvalidSpec(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(file, nil, 0o644)
+	tests := []struct {
+		name string
+		spec Spec
+		want string
+	}{
+		{"no command", Spec{}, "no command"},
+		{"missing root", Spec{Args: []string{"true"}, Root: "/no/such/root"}, "root"},
+		{"root is a file", Spec{Args: []string{"true"}, Root: file}, "not a directory"},
+		{"bad network", Spec{Args: []string{"true"}, Network: "bridge"}, "network"},
+		{"missing bind source", Spec{Args: []string{"true"}, Mounts: []Mount{{Type: MountBind, Source: "/no/such", Destination: "/x"}}}, "bind source"},
+		{"relative destination", Spec{Args: []string{"true"}, Mounts: []Mount{{Type: MountTmpfs, Destination: "x"}}}, "absolute"},
+		{"bad capability", Spec{Args: []string{"true"}, CapAdd: []string{"CAP_FLY"}}, "CAP_FLY"},
+		{"bad env", Spec{Args: []string{"true"}, Env: []string{"NOEQUALS"}}, "NOEQUALS"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.spec.RunDir = testRunDir(t)
+			_, err := Run(context.Background(), &tt.spec)
+			if !errors.Is(err, ErrInvalidSpec) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Run: %v, want ErrInvalidSpec naming %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestHermeticEnv(t *testing.T) {
+	needRoot(t)
+	t.Setenv("SANDBOX_TEST_SECRET", "leak")
+	t.Setenv("TERM", "xterm")
+	out, _, _ := run(t, &Spec{Args: []string{"env"}})
+	got := strings.Split(strings.TrimSpace(out), "\n")
+	sort.Strings(got)
+	want := []string{"HOME=" + os.Getenv("HOME"), "LANG=C.UTF-8", "PATH=" + os.Getenv("PATH"), "TERM=xterm", "TZ=UTC"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("env inside (-want +got):\n%s", diff)
+	}
+}
+
+func TestWorkdir(t *testing.T) {
+	needRoot(t)
+	wd, _ := os.Getwd()
+	tests := []struct {
+		name string
+		spec *Spec
+		want string
+	}{
+		{"caller's directory", &Spec{Args: []string{"pwd"}}, wd + "\n"},
+		{"explicit and created", &Spec{Args: []string{"pwd"}, Dir: "/new/dir"}, "/new/dir\n"},
+		{"caller's directory absent in root", &Spec{Args: []string{"/bin/pwd"}}, "/\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if strings.Contains(tt.name, "absent") {
+				tt.spec.Root = busyboxOrSkip(t)
+			}
+			if out, errs, _ := run(t, tt.spec); out != tt.want {
+				t.Errorf("pwd: %q, want %q (stderr %q)", out, tt.want, errs)
+			}
+		})
+	}
+}
+
+// busyboxOrSkip makes a tiny root from the host's static busybox.
+func busyboxOrSkip(t *testing.T) string {
+	bb, err := exec.LookPath("busybox")
+	if err != nil {
+		t.Skip("needs busybox (Debian busybox-static) for a root of its own")
+	}
+	if out, err := exec.Command("file", "-L", bb).Output(); err == nil && !bytes.Contains(out, []byte("static")) {
+		t.Skip("needs a static busybox (Debian busybox-static)")
+	}
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "bin"), 0o755)
+	data, err := os.ReadFile(bb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "bin/busybox"), data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []string{"sh", "pwd", "ls", "cat", "echo", "true", "id"} {
+		os.Symlink("busybox", filepath.Join(root, "bin", a))
+	}
+	return root
+}
+
+func TestPrivileges(t *testing.T) {
+	needRoot(t)
+	status := func(t *testing.T, s *Spec) map[string]string {
+		out, _, _ := run(t, s)
+		m := map[string]string{}
+		for _, line := range strings.Split(out, "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && (strings.HasPrefix(k, "Cap") || k == "NoNewPrivs") {
+				m[k] = strings.TrimSpace(v)
+			}
+		}
+		return m
+	}
+	zero := "0000000000000000"
+	t.Run("all dropped", func(t *testing.T) {
+		got := status(t, &Spec{Args: []string{"cat", "/proc/self/status"}})
+		want := map[string]string{"CapInh": zero, "CapPrm": zero, "CapEff": zero, "CapBnd": zero, "CapAmb": zero, "NoNewPrivs": "1"}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("/proc/self/status (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("cap-add keeps one", func(t *testing.T) {
+		got := status(t, &Spec{Args: []string{"cat", "/proc/self/status"}, CapAdd: []string{"NET_RAW"}})
+		raw := fmt.Sprintf("%016x", 1<<13)
+		want := map[string]string{"CapInh": raw, "CapPrm": raw, "CapEff": raw, "CapBnd": raw, "CapAmb": zero, "NoNewPrivs": "1"}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("/proc/self/status (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("other user", func(t *testing.T) {
+		out, _, _ := run(t, &Spec{Args: []string{"id", "-u"}, User: &User{UID: 65534, GID: 65534}})
+		if out != "65534\n" {
+			t.Errorf("id -u: %q", out)
+		}
+	})
+	if _, err := exec.LookPath("capsh"); err == nil {
+		t.Run("capsh", func(t *testing.T) {
+			out, _, _ := run(t, &Spec{Args: []string{"capsh", "--print"}})
+			if !strings.Contains(out, "Current: =\n") || !strings.Contains(out, "Bounding set =\n") {
+				t.Errorf("capsh --print:\n%s", out)
+			}
+		})
+	}
+}
+
+func TestDescriptors(t *testing.T) {
+	needRoot(t)
+	// A descriptor the caller left open without close-on-exec must not
+	// reach CMD either.
+	leak, err := unix.Dup(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(leak)
+	out, _, _ := run(t, &Spec{Args: []string{"ls", "/proc/self/fd"}})
+	if got := strings.Fields(out); !cmp.Equal(got, []string{"0", "1", "2", "3"}) {
+		t.Errorf("descriptors inside: %v, want 0 1 2 and ls's own 3", got)
+	}
+	t.Run("preserved", func(t *testing.T) {
+		f, err := os.Open("/dev/null")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		s := &Spec{Args: []string{"sh", "-c", "readlink /proc/self/fd/3; ls /proc/self/fd | wc -l"}}
+		s.IO.ExtraFiles = []*os.File{f}
+		if out, _, _ := run(t, s); out != "/dev/null\n5\n" {
+			t.Errorf("preserved fd 3: %q", out)
+		}
+	})
+}
+
+func TestStdio(t *testing.T) {
+	needRoot(t)
+	s := &Spec{Args: []string{"sh", "-c", "cat; echo err >&2"}}
+	s.IO.Stdin = strings.NewReader("streamed\n")
+	out, errs, _ := run(t, s)
+	if out != "streamed\n" || errs != "err\n" {
+		t.Errorf("stdout %q stderr %q", out, errs)
+	}
+}
+
+func TestZombiesReaped(t *testing.T) {
+	needRoot(t)
+	// Each child forks a grandchild and exits: the grandchildren are
+	// orphans that PID 1 must reap.
+	script := `for i in $(seq 100); do (sh -c 'exit 0' &) ; done; sleep 0.3;
+		z=0; for s in /proc/[0-9]*/stat; do case "$(cut -d' ' -f3 $s 2>/dev/null)" in Z) z=$((z+1));; esac; done; echo $z`
+	out, errs, res := run(t, sh(script))
+	if out != "0\n" || res.Status != StatusOK {
+		t.Errorf("zombies left: %q (status %s, stderr %q)", out, res.Status, errs)
+	}
+}
+
+func TestBackgroundKilled(t *testing.T) {
+	needRoot(t)
+	marker := fmt.Sprintf("%d.%d", 1000+time.Now().Nanosecond()%1000, os.Getpid())
+	start := time.Now()
+	_, _, res := run(t, sh("sleep "+marker+" & sleep "+marker+" & echo started"))
+	if res.Status != StatusOK {
+		t.Fatalf("status %s", res.Status)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("run took %v: the background sleeps held it", d)
+	}
+	if pids := hostProcesses("sleep " + marker); len(pids) > 0 {
+		t.Errorf("background processes survived the run: %v", pids)
+	}
+}
+
+// hostProcesses lists pids whose command line contains s.
+func hostProcesses(s string) []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		b, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if strings.Contains(string(bytes.ReplaceAll(b, []byte{0}, []byte{' '})), s) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+func TestContextCancel(t *testing.T) {
+	needRoot(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	marker := fmt.Sprintf("%d.5", 2000+os.Getpid()%1000)
+	s := sh("sleep " + marker)
+	s.RunDir = testRunDir(t)
+	res, err := Run(ctx, s)
+	if !errors.Is(err, context.DeadlineExceeded) || res == nil || res.Signal != int(unix.SIGKILL) {
+		t.Errorf("Run after cancel: %+v, %v", res, err)
+	}
+	if pids := hostProcesses("sleep " + marker); len(pids) > 0 {
+		t.Errorf("processes survived cancel: %v", pids)
+	}
+}
+
+func TestSignalForwarded(t *testing.T) {
+	needRoot(t)
+	var out bytes.Buffer
+	r, w, _ := os.Pipe()
+	s := sh(`trap 'echo got; exit 42' TERM; echo ready; while :; do sleep 0.05; done`)
+	s.RunDir = testRunDir(t)
+	s.IO.Stdout = w
+	c, err := Start(context.Background(), s)
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 6)
+	if _, err := r.Read(buf); err != nil || string(buf) != "ready\n" {
+		t.Fatalf("waiting for ready: %q %v", buf, err)
+	}
+	if err := c.Signal(unix.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Wait()
+	out.ReadFrom(r)
+	r.Close()
+	if err != nil || res.ExitStatus() != 42 || out.String() != "got\n" {
+		t.Errorf("after SIGTERM: %+v %v, output %q", res, err, out.String())
+	}
+}
+
+// TestNothingLeaks runs many sandboxes, failing and killed ones among them,
+// and checks that the test process and the host are as they were.
+func TestNothingLeaks(t *testing.T) {
+	needRoot(t)
+	n := 200
+	if testing.Short() {
+		n = 40
+	}
+	runDir := testRunDir(t)
+	mounts := func() string { b, _ := os.ReadFile("/proc/self/mountinfo"); return string(b) }
+	fds := func() int { e, _ := os.ReadDir("/proc/self/fd"); return len(e) }
+	beforeMounts, beforeFDs := mounts(), fds()
+	for i := 0; i < n; i++ {
+		var s *Spec
+		ctx, cancel := context.WithCancel(context.Background())
+		switch i % 5 {
+		case 0:
+			s = &Spec{Args: []string{"true"}}
+		case 1:
+			s = sh("exit 7")
+		case 2:
+			s = sh("kill -9 $$")
+		case 3:
+			s = &Spec{Args: []string{"no-such-command"}}
+		case 4: // killed from outside while running
+			s = sh("sleep 10 & sleep 10")
+			time.AfterFunc(20*time.Millisecond, cancel)
+		}
+		s.RunDir = runDir
+		if _, err := Run(ctx, s); err != nil && !errors.Is(err, context.Canceled) {
+			t.Fatalf("run %d: %v", i, err)
+		}
+		cancel()
+	}
+	if diff := cmp.Diff(beforeMounts, mounts()); diff != "" {
+		t.Errorf("mount table changed (-before +after):\n%s", diff)
+	}
+	if got := fds(); got > beforeFDs {
+		t.Errorf("open descriptors: %d before, %d after", beforeFDs, got)
+	}
+	if pids := hostProcesses(initArg0); len(pids) > 0 {
+		t.Errorf("init processes left: %v", pids)
+	}
+	if pids := hostProcesses("sleep 10"); len(pids) > 0 {
+		t.Errorf("sandboxed processes left: %v", pids)
+	}
+}
+
+func TestGC(t *testing.T) {
+	runDir := t.TempDir()
+	// A run dir with nobody holding its lock is debris; a locked one is live.
+	for _, id := range []string{"dead", "live"} {
+		os.MkdirAll(filepath.Join(runDir, id), 0o700)
+		os.WriteFile(filepath.Join(runDir, id, "lock"), nil, 0o600)
+	}
+	f, err := os.Open(filepath.Join(runDir, "live", "lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	os.Mkdir(filepath.Join(runDir, ".new-fresh"), 0o700)
+	old := filepath.Join(runDir, ".new-old")
+	os.Mkdir(old, 0o700)
+	past := time.Now().Add(-time.Hour)
+	os.Chtimes(old, past, past)
+
+	got, err := GC(runDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(got)
+	if diff := cmp.Diff([]string{"dead", "old"}, got); diff != "" {
+		t.Errorf("GC cleaned (-want +got):\n%s", diff)
+	}
+	ents, _ := os.ReadDir(runDir)
+	var left []string
+	for _, e := range ents {
+		left = append(left, e.Name())
+	}
+	if diff := cmp.Diff([]string{".new-fresh", "live"}, left); diff != "" {
+		t.Errorf("left after GC (-want +got):\n%s", diff)
+	}
+}

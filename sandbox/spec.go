@@ -1,0 +1,229 @@
+package sandbox
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Network modes.
+const (
+	// NetworkNone gives the sandbox a network namespace of its own with only
+	// loopback, up.
+	NetworkNone = "none"
+	// NetworkHost shares the caller's network namespace.
+	NetworkHost = "host"
+)
+
+// Mount types a Spec may ask for. The root filesystem, /proc, /dev, /sys and
+// /tmp are not Spec mounts: the runner always makes them.
+const (
+	MountBind  = "bind"
+	MountTmpfs = "tmpfs"
+)
+
+// Spec is everything one run needs, as plain data: no CLI types, no open
+// files. It is what profiles resolve to and what crosses the pipe to the
+// init stage (IO stays behind in the runner).
+type Spec struct {
+	// Args is the command and its arguments. A name without a slash is looked
+	// up in the sandbox's PATH, inside the sandbox.
+	Args []string `json:"args"`
+	// Env is CMD's whole environment. Nil means HermeticEnv(os.Environ()).
+	Env []string `json:"env,omitempty"`
+	// Dir is CMD's working directory inside the sandbox, created if missing.
+	// Empty means the caller's working directory when it exists inside the
+	// root, else "/".
+	Dir string `json:"dir,omitempty"`
+	// Hostname of the UTS namespace; empty means DefaultHostname.
+	Hostname string `json:"hostname,omitempty"`
+	// User CMD runs as; nil means the caller's uid and gid.
+	User *User `json:"user,omitempty"`
+	// Root is the read-only lower layer of the throwaway root: empty means the
+	// host's "/" (and the real filesystems mounted below it), else a directory.
+	Root string `json:"root,omitempty"`
+	// Mounts are made inside the new root after /proc, /dev, /sys and /tmp,
+	// in order, so a later mount may land inside an earlier one.
+	Mounts []Mount `json:"mounts,omitempty"`
+	// Network is NetworkNone (the default when empty) or NetworkHost.
+	Network string `json:"network,omitempty"`
+	// CapAdd lists capabilities CMD keeps (e.g. "CAP_NET_RAW" or "net_raw");
+	// every other one is dropped from every set, bounding included.
+	CapAdd []string `json:"cap_add,omitempty"`
+	// TTY gives CMD a pseudo-terminal of its own, created inside the
+	// sandbox; IO.Stdin and IO.Stdout are copied to and from it.
+	TTY bool `json:"tty,omitempty"`
+	// TTYSize is the initial window size when TTY is set (0 means unset).
+	TTYSize WindowSize `json:"tty_size,omitempty"`
+	// Disk caps the size in bytes of the tmpfs that holds the writable upper
+	// layer of the root (and, separately, /tmp). 0 means DefaultDisk.
+	Disk int64 `json:"disk,omitempty"`
+	// RunDir is where run state lives on the host, one directory per run, so
+	// that `sandbox gc` can find what a killed runner left. Empty means
+	// DefaultRunDir.
+	RunDir string `json:"run_dir,omitempty"`
+
+	// IO attaches the caller's streams; it never crosses to the init stage.
+	IO IO `json:"-"`
+}
+
+// User is a numeric identity inside the sandbox.
+type User struct {
+	UID uint32 `json:"uid"`
+	GID uint32 `json:"gid"`
+}
+
+// WindowSize is a terminal size in character cells.
+type WindowSize struct {
+	Rows uint16 `json:"rows,omitempty"`
+	Cols uint16 `json:"cols,omitempty"`
+}
+
+// Mount is a bind mount or a tmpfs that the init stage makes inside the new
+// root. Destination is resolved inside the root: a symlink on the way is
+// followed as if the root were "/", never out of it.
+type Mount struct {
+	Type        string `json:"type"`             // MountBind or MountTmpfs
+	Source      string `json:"source,omitempty"` // host path, for binds
+	Destination string `json:"destination"`      // absolute path inside the sandbox
+	ReadOnly    bool   `json:"read_only,omitempty"`
+	Size        int64  `json:"size,omitempty"` // tmpfs size in bytes, 0: tmpfs's default
+}
+
+// IO is what the caller attaches to CMD. Nil streams read from or write to
+// /dev/null. An *os.File is handed to CMD as it is (pipes stay pipes); other
+// readers and writers are copied through a pipe.
+type IO struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// ExtraFiles become CMD's file descriptors 3, 4, ... in order.
+	ExtraFiles []*os.File
+}
+
+// Defaults applied where a Spec leaves a field empty.
+const (
+	DefaultHostname = "sandbox"
+	DefaultRunDir   = "/run/sandbox"
+)
+
+// DefaultDisk is the size cap of a run's writable layer when Spec.Disk is 0:
+// large enough for builds, bounded so a runaway writer cannot fill the host's
+// memory.
+const DefaultDisk int64 = 4 << 30
+
+// DefaultPath is PATH inside a root other than the host's when the caller's
+// PATH is not carried over.
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// HermeticEnv is the environment a run gets by default: PATH and HOME from
+// the caller (so tools found outside are found inside the host's root), TERM
+// if set, LANG=C.UTF-8 and TZ=UTC, and nothing else.
+func HermeticEnv(caller []string) []string {
+	get := func(k string) (string, bool) {
+		for i := len(caller) - 1; i >= 0; i-- {
+			if v, ok := strings.CutPrefix(caller[i], k+"="); ok {
+				return v, true
+			}
+		}
+		return "", false
+	}
+	path, ok := get("PATH")
+	if !ok || path == "" {
+		path = DefaultPath
+	}
+	home, ok := get("HOME")
+	if !ok || home == "" {
+		home = "/"
+	}
+	env := []string{"PATH=" + path, "HOME=" + home}
+	if term, ok := get("TERM"); ok {
+		env = append(env, "TERM="+term)
+	}
+	return append(env, "LANG=C.UTF-8", "TZ=UTC")
+}
+
+// SetEnv returns env with key set to value, replacing an earlier setting.
+func SetEnv(env []string, key, value string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		if k, _, _ := strings.Cut(kv, "="); k != key {
+			out = append(out, kv)
+		}
+	}
+	return append(out, key+"="+value)
+}
+
+// Validate reports the first thing wrong with s, wrapping ErrInvalidSpec. It
+// looks at the host only to check that named paths exist.
+func (s *Spec) Validate() error {
+	if len(s.Args) == 0 || s.Args[0] == "" {
+		return fmt.Errorf("%w: no command given", ErrInvalidSpec)
+	}
+	switch s.Network {
+	case "", NetworkNone, NetworkHost:
+	default:
+		return fmt.Errorf("%w: network %q: want %q or %q", ErrInvalidSpec, s.Network, NetworkNone, NetworkHost)
+	}
+	if s.Root != "" {
+		fi, err := os.Stat(s.Root)
+		if err != nil {
+			return fmt.Errorf("%w: root: %w", ErrInvalidSpec, err)
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("%w: root %s: not a directory", ErrInvalidSpec, s.Root)
+		}
+		if !filepath.IsAbs(s.Root) {
+			return fmt.Errorf("%w: root %s: not an absolute path", ErrInvalidSpec, s.Root)
+		}
+	}
+	if s.Dir != "" && !filepath.IsAbs(s.Dir) {
+		return fmt.Errorf("%w: workdir %q: not an absolute path", ErrInvalidSpec, s.Dir)
+	}
+	if s.Disk < 0 {
+		return fmt.Errorf("%w: disk %d: negative", ErrInvalidSpec, s.Disk)
+	}
+	for _, kv := range s.Env {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return fmt.Errorf("%w: environment entry %q: want KEY=VALUE", ErrInvalidSpec, kv)
+		}
+	}
+	for _, c := range s.CapAdd {
+		if _, err := capability(c); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidSpec, err)
+		}
+	}
+	for _, m := range s.Mounts {
+		if err := m.validate(); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidSpec, err)
+		}
+	}
+	return nil
+}
+
+func (m Mount) validate() error {
+	if !filepath.IsAbs(m.Destination) {
+		return fmt.Errorf("mount destination %q: not an absolute path", m.Destination)
+	}
+	if filepath.Clean(m.Destination) == "/" {
+		return fmt.Errorf("mount destination %q: cannot mount over the root", m.Destination)
+	}
+	switch m.Type {
+	case MountBind:
+		if !filepath.IsAbs(m.Source) {
+			return fmt.Errorf("bind source %q: not an absolute path", m.Source)
+		}
+		if _, err := os.Stat(m.Source); err != nil {
+			return fmt.Errorf("bind source: %w", err)
+		}
+	case MountTmpfs:
+		if m.Size < 0 {
+			return fmt.Errorf("tmpfs %s: negative size", m.Destination)
+		}
+	default:
+		return fmt.Errorf("mount %s: unknown type %q", m.Destination, m.Type)
+	}
+	return nil
+}

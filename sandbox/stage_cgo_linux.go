@@ -1,0 +1,70 @@
+//go:build cgo
+
+package sandbox
+
+/*
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+// Set by sandbox_prefork for the Go side: 0 when not an init stage,
+// 1 in PID 1, 2 in the exec stage.
+int sandbox_role;
+int sandbox_stage_fd = -1;
+int sandbox_stage_pid;
+
+// sandbox_prefork runs before the Go runtime starts, while the process is
+// still single-threaded. The Go runtime's own threads take pids in the new
+// pid namespace the moment it starts, so this is the only place where PID 1
+// can fork the process that becomes CMD and have it be pid 2.
+__attribute__((constructor)) static void sandbox_prefork(int argc, char **argv, char **envp) {
+	if (argc < 1 || strcmp(argv[0], "sandbox-init") != 0)
+		return;
+	const char *fdstr = getenv("_SANDBOX_INIT_FD");
+	if (fdstr == NULL)
+		return;
+	int ctrl = atoi(fdstr);
+	// The runner writes this byte once it has confined us (cgroup,
+	// rlimits): the exec stage forked below inherits all of it.
+	char go;
+	for (;;) {
+		ssize_t n = read(ctrl, &go, 1);
+		if (n == 1)
+			break;
+		if (n < 0 && errno == EINTR)
+			continue;
+		_exit(125);
+	}
+	// The run's cgroup becomes the root of the sandbox's cgroup view.
+	if (unshare(CLONE_NEWCGROUP) < 0)
+		_exit(125);
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		_exit(125);
+	pid_t pid = fork();
+	if (pid < 0)
+		_exit(125);
+	if (pid == 0) {
+		close(sv[0]);
+		sandbox_role = 2;
+		sandbox_stage_fd = sv[1];
+		return;
+	}
+	close(sv[1]);
+	sandbox_role = 1;
+	sandbox_stage_fd = sv[0];
+	sandbox_stage_pid = pid;
+}
+*/
+import "C"
+
+// preforked reports what sandbox_prefork did: the stage this process is
+// (0: it did nothing), its end of the init-exec socket, and the exec
+// stage's pid (in PID 1).
+func preforked() (role, stageFD, stagePid int) {
+	return int(C.sandbox_role), int(C.sandbox_stage_fd), int(C.sandbox_stage_pid)
+}
