@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -347,5 +348,37 @@ func TestTTY(t *testing.T) {
 				t.Errorf("through the terminal: %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestWithoutCgo checks the fallback for builds without cgo, where PID 1
+// starts the exec stage itself: everything but CMD's pid of 2 holds.
+func TestWithoutCgo(t *testing.T) {
+	needRoot(t)
+	if testing.Short() {
+		t.Skip("builds the command again: skipped with -short")
+	}
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("needs the go tool to build without cgo")
+	}
+	bin := filepath.Join(t.TempDir(), "sandbox-nocgo")
+	build := exec.Command(goTool, "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building without cgo: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "exec", "--run-dir", runDir(t), "--", "sh", "-c",
+		`echo $$; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status | tr -s '\t' ' '; hostname; exit 3`)
+	out, err := cmd.Output()
+	lines := strings.Split(string(out), "\n")
+	if cmd.ProcessState.ExitCode() != 3 || len(lines) < 4 {
+		t.Fatalf("without cgo: %q, %v", out, err)
+	}
+	if pid, _ := strconv.Atoi(lines[0]); pid < 2 || pid > 100 {
+		t.Errorf("CMD's pid %q: want a small pid in a new namespace", lines[0])
+	}
+	if diff := cmp.Diff([]string{"CapEff: 0000000000000000", "NoNewPrivs: 1", "sandbox", ""}, lines[1:]); diff != "" {
+		t.Errorf("without cgo (-want +got):\n%s", diff)
 	}
 }

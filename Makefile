@@ -1,0 +1,37 @@
+# sandbox: build, demo, test. Run as root on Linux (the runner makes
+# namespaces and mounts). `make deps` installs the Debian packages the tests
+# and benchmarks use; `make test` runs it first.
+
+GO         ?= go
+BIN        ?= bin/sandbox
+DEB_PKGS   ?= busybox-static bubblewrap
+# cgo lets the init stage fork CMD before the Go runtime starts (CMD is pid 2).
+export CGO_ENABLED ?= 1
+
+.PHONY: build demo test vet deps bench clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/sandbox
+
+deps:
+	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; \
+	fi
+
+vet:
+	$(GO) vet ./...
+	GOOS=darwin $(GO) vet ./...
+
+test: deps vet
+	$(GO) test -count=1 ./...
+
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchtime 200x ./...
+
+demo: build
+	@sh cmd/sandbox/testdata/demo.sh $(BIN)
+
+clean:
+	rm -rf bin

@@ -1,0 +1,64 @@
+// Package sandbox runs a command in a throwaway container made of kernel
+// features alone, and reports how it ended.
+//
+// # Vocabulary
+//
+// A Spec is one run as plain data: the command, its environment, the root,
+// mounts, identity and limits. It knows nothing of flags or files; the CLI
+// and profiles resolve to it. A Container is a started run; a Result is how
+// it ended. The runner is the calling process; the init stage is PID 1 of
+// the sandbox; the exec stage is pid 2, which becomes CMD.
+//
+// # Lifecycle of one run
+//
+//  1. Start validates the Spec, makes the run directory
+//     (<RunDir>/<id>, locked while the runner lives), and computes the init
+//     stage's plan: every mount, device and mask as data (plan_linux.go).
+//  2. It re-executes /proc/self/exe as "sandbox-init" in new mount, pid,
+//     uts, ipc and (unless NetworkHost) net namespaces, with a parent-death
+//     signal, and sends the plan over a socket once whatever confines the
+//     init process is in place.
+//  3. Before the Go runtime starts, a C constructor in the init process
+//     unshares the cgroup namespace and forks the exec stage, so CMD is pid
+//     2 (the Go runtime's own threads would take pids 2, 3, ... the moment it
+//     started). Built without cgo, PID 1 starts the exec stage itself and CMD
+//     gets a higher pid; nothing else changes.
+//  4. PID 1 performs the plan: mounts private, a size-capped tmpfs on the
+//     run directory holding the upper layers, an overlay of the root
+//     (the host's "/" and, one overlay each, the real filesystems mounted
+//     below it; or Spec.Root), fresh /proc, a minimal /dev with its own
+//     devpts, read-only /sys, private /tmp and /run, the Spec's mounts,
+//     masked and read-only paths; then pivot_root, hostname, loopback.
+//     Mount targets are resolved inside the new root (openat2
+//     RESOLVE_IN_ROOT), so no symlink in a root can point a mount at the
+//     host.
+//  5. The exec stage enters the workdir, starts a session (and takes its
+//     own pty with TTY), drops every capability not asked for from every
+//     set, sets no_new_privs, marks every descriptor but 0, 1, 2 and
+//     IO.ExtraFiles close-on-exec, and execs CMD.
+//  6. PID 1 forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and
+//     SIGWINCH to CMD, reaps every orphan, and when CMD ends reports its
+//     status and exits; the kernel then kills whatever is left in the pid
+//     namespace, and every mount, living only in the sandbox's mount
+//     namespace, goes with it.
+//  7. Wait collects the report and removes the run directory.
+//
+// # Invariants
+//
+//   - Nothing a run mounts is visible outside its mount namespace; the host
+//     never sees a write to the root, /tmp or /run.
+//   - A run leaves nothing behind on success, failure, cancellation or
+//     SIGKILL of CMD. If the runner itself is killed, the parent-death signal
+//     kills the sandbox, and GC removes the run directory it left.
+//   - CMD never holds a capability it was not given, never gains one
+//     (no_new_privs), cannot reach PID 1 through /proc/1 (PID 1 is not
+//     dumpable), and holds no descriptor of the runner's but 0, 1, 2 and
+//     IO.ExtraFiles.
+//   - Run's error is for the runner's own failures (exit status 125);
+//     how CMD ended, including 126 and 127 when it could not be started, is
+//     in the Result.
+//
+// Any program that imports this package can be a runner: the package's init
+// function turns the process into the init or exec stage when it is
+// re-executed as one, before main runs. Test binaries included.
+package sandbox

@@ -1,0 +1,38 @@
+//go:build !linux
+
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+)
+
+// Container is a started run; on this system none can be started.
+type Container struct{ ID string }
+
+// Run is not supported on this system.
+func Run(ctx context.Context, spec *Spec) (*Result, error) { return nil, unsupported() }
+
+// Start is not supported on this system.
+func Start(ctx context.Context, spec *Spec) (*Container, error) { return nil, unsupported() }
+
+// Pid is 0: no container runs here.
+func (c *Container) Pid() int { return 0 }
+
+// Signal is not supported on this system.
+func (c *Container) Signal(sig os.Signal) error { return unsupported() }
+
+// Resize is not supported on this system.
+func (c *Container) Resize(ws WindowSize) error { return unsupported() }
+
+// Wait is not supported on this system.
+func (c *Container) Wait() (*Result, error) { return nil, unsupported() }
+
+// GC is not supported on this system.
+func GC(runDir string) ([]string, error) { return nil, unsupported() }
+
+func unsupported() error {
+	return fmt.Errorf("%w: sandboxes need Linux, not %s", ErrUnsupported, runtime.GOOS)
+}
