@@ -55,4 +55,3 @@ func timed(b *testing.B, f func() error) {
 	b.ReportMetric(float64(d[len(d)/2].Microseconds())/1000, "median-ms")
 	b.ReportMetric(float64(d[len(d)*95/100].Microseconds())/1000, "p95-ms")
 }
-

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sandbox-dev/sandbox/limits"
 	"golang.org/x/sys/unix"
 )
 
@@ -16,9 +17,10 @@ import (
 const staleNew = time.Minute
 
 // GC removes what runners that died (SIGKILL, a crash, a power cut) left
-// under runDir (DefaultRunDir when empty), and returns the IDs it cleaned.
-// A run whose runner is alive holds the lock in its run directory, and is
-// left alone. Everything else a run makes dies with its namespaces.
+// under runDir (DefaultRunDir when empty): run directories and the cgroups
+// they name. It returns the IDs it cleaned. A run whose runner is alive
+// holds the lock in its run directory, and is left alone. Everything else a
+// run makes (mounts, processes) dies with its namespaces.
 func GC(runDir string) ([]string, error) {
 	if runDir == "" {
 		runDir = DefaultRunDir
@@ -45,6 +47,10 @@ func GC(runDir string) ([]string, error) {
 		} else if live, err := locked(dir); err != nil || live {
 			continue
 		}
+		if err := removeCgroup(dir, id); err != nil {
+			errs = append(errs, fmt.Errorf("removing run %s: %w", id, err))
+			continue
+		}
 		if err := os.RemoveAll(dir); err != nil {
 			errs = append(errs, fmt.Errorf("removing run %s: %w", id, err))
 			continue
@@ -69,4 +75,26 @@ func locked(dir string) (bool, error) {
 		return true, nil
 	}
 	return false, err
+}
+
+// removeCgroup deletes the cgroup of a dead run, named by the cgroup root
+// its runner wrote into the lock file. The root itself stays: removing it
+// could fail a run starting at the same moment.
+func removeCgroup(dir, id string) error {
+	root, err := os.ReadFile(filepath.Join(dir, "lock"))
+	if errors.Is(err, os.ErrNotExist) || len(root) == 0 {
+		return nil // died before it made a cgroup
+	}
+	if err != nil {
+		return err
+	}
+	cg, err := limits.Load(string(root), id)
+	if errors.Is(err, limits.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	cg.Kill()
+	return cg.Delete()
 }

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"unsafe"
 
+	"github.com/sandbox-dev/sandbox/limits"
 	"golang.org/x/sys/unix"
 )
 
@@ -177,6 +178,9 @@ func runInit(cfg *initConfig, console, stage *os.File, pid int) *exitEvent {
 	}()
 
 	ec, slave, err := setupContainer(cfg, console)
+	if err == nil {
+		err = limits.ApplyRlimits(pid, cfg.Rlimits)
+	}
 	if err != nil {
 		return failure(err) // our exit takes the waiting exec stage with it
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sandbox-dev/sandbox/limits"
 	"golang.org/x/sys/unix"
 )
 
@@ -66,6 +67,9 @@ type initConfig struct {
 	Rootfs     string `json:"rootfs"`  // host path of the new root, under Scratch
 	Steps      []step `json:"steps"`
 	ExtraFiles int    `json:"extra_files,omitempty"`
+	// Rlimits are set by PID 1 on the exec stage, not on itself: a small
+	// RLIMIT_AS would not leave room for PID 1\'s Go runtime.
+	Rlimits limits.Rlimits `json:"rlimits"`
 }
 
 // Paths the runner replaces with fresh filesystems: host mounts at or below
@@ -201,7 +205,7 @@ func overlayPath(p string) (string, error) {
 // buildPlan turns a validated Spec into the init stage's instructions.
 // hostMounts is nil unless the root is the host's.
 func buildPlan(s *Spec, scratch string, hostMounts []hostMount, callerWd string) (*initConfig, error) {
-	disk := s.Disk
+	disk := s.Limits.Disk
 	if disk == 0 {
 		disk = DefaultDisk
 	}
@@ -217,6 +221,7 @@ func buildPlan(s *Spec, scratch string, hostMounts []hostMount, callerWd string)
 		Loopback: s.Network != NetworkHost,
 		Scratch:  scratch,
 		Rootfs:   rootfs,
+		Rlimits:  s.Limits.Rlimits,
 	}
 	if cfg.Hostname == "" {
 		cfg.Hostname = DefaultHostname

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/sandbox-dev/sandbox/limits"
 )
 
 func TestParseMountinfo(t *testing.T) {
@@ -61,7 +62,7 @@ func TestLayeredSubmounts(t *testing.T) {
 
 func TestBuildPlan(t *testing.T) {
 	spec := &Spec{
-		Args: []string{"make"}, Env: []string{"PATH=/bin"}, Hostname: "h", Disk: 1 << 20,
+		Args: []string{"make"}, Env: []string{"PATH=/bin"}, Hostname: "h", Limits: limits.Limits{Disk: 1 << 20},
 		Mounts: []Mount{
 			{Type: MountBind, Source: "/src", Destination: "/work", ReadOnly: true},
 			{Type: MountTmpfs, Destination: "/scratch", Size: 4096},

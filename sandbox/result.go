@@ -1,8 +1,11 @@
 package sandbox
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/sandbox-dev/sandbox/limits"
 )
 
 // Status is a run's verdict, with the names isolate's users know.
@@ -25,20 +28,44 @@ const (
 	ExitNotFound      = 127
 )
 
-// Result is what one run did.
+// ReportVersion is the version of the JSON report (Result's JSON form). It
+// changes only when a field changes meaning or goes away; new fields may be
+// added within a version.
+const ReportVersion = 1
+
+// Result is what one run did and used. Its JSON form is the run report
+// documented in the README.
 type Result struct {
-	ID     string `json:"id"`
-	Status Status `json:"status"`
+	ID     string
+	Status Status
 	// ExitCode is CMD's exit code, or 126/127 when it could not be started;
 	// -1 when CMD died by a signal.
-	ExitCode int `json:"exit_code"`
+	ExitCode int
 	// Signal is the signal that killed CMD, 0 if none.
-	Signal int `json:"signal"`
-	// Wall is the wall-clock time from the container's start to its end.
-	Wall time.Duration `json:"-"`
+	Signal int
+	// Wall is the time from the container's start to its end.
+	Wall time.Duration
+	// CPU time of everything in the sandbox, from the cgroup.
+	CPU, CPUUser, CPUSys time.Duration
+	// MemoryPeak is the most memory the sandbox had charged at once, from
+	// the cgroup (page cache and tmpfs included).
+	MemoryPeak int64
+	OOMKilled  bool
+	// PidsPeak is nil where the cgroup does not track it.
+	PidsPeak        *int64
+	IORead, IOWrite int64
+	// Context switches of CMD and every process it left to PID 1.
+	CSWVoluntary, CSWForced int64
+	// OutputBytes is what CMD wrote to stdout and stderr and the runner
+	// passed on; nil when CMD wrote straight into the caller's files.
+	OutputBytes *int64
+	// CgroupVersion is 1 or 2: which hierarchy the numbers come from.
+	CgroupVersion int
+	// Limits are the limits the run had.
+	Limits limits.Limits
 	// Message says in words what happened when that is not plain success,
-	// e.g. "exec nosuch: not found".
-	Message string `json:"message,omitempty"`
+	// e.g. "memory limit 64 MiB exceeded; killed by the OOM killer".
+	Message string
 }
 
 // ExitStatus is the status a shell would see: CMD's exit code, 128+N after
@@ -48,6 +75,64 @@ func (r *Result) ExitStatus() int {
 		return 128 + r.Signal
 	}
 	return r.ExitCode
+}
+
+// report is the JSON schema of a Result: times in milliseconds, sizes in
+// bytes, snake_case names.
+type report struct {
+	Version         int          `json:"version"`
+	ID              string       `json:"id"`
+	Status          Status       `json:"status"`
+	ExitCode        int          `json:"exit_code"`
+	Signal          int          `json:"signal"`
+	WallMs          float64      `json:"wall_ms"`
+	CPUMs           float64      `json:"cpu_ms"`
+	CPUUserMs       float64      `json:"cpu_user_ms"`
+	CPUSysMs        float64      `json:"cpu_sys_ms"`
+	MemoryPeakBytes int64        `json:"memory_peak_bytes"`
+	OOMKilled       bool         `json:"oom_killed"`
+	PidsPeak        *int64       `json:"pids_peak"`
+	IOReadBytes     int64        `json:"io_read_bytes"`
+	IOWriteBytes    int64        `json:"io_write_bytes"`
+	CSWVoluntary    int64        `json:"csw_voluntary"`
+	CSWForced       int64        `json:"csw_forced"`
+	OutputBytes     *int64       `json:"output_bytes"`
+	CgroupVersion   int          `json:"cgroup_version"`
+	Limits          reportLimits `json:"limits"`
+	Message         string       `json:"message"`
+}
+
+// reportLimits are the limits in force, 0 or null meaning none.
+type reportLimits struct {
+	MemoryBytes      int64          `json:"memory_bytes"`
+	Pids             *int64         `json:"pids"`
+	CPUs             *float64       `json:"cpus"`
+	Cpuset           string         `json:"cpuset"`
+	CPUTimeMs        float64        `json:"cpu_time_ms"`
+	WallTimeMs       float64        `json:"wall_time_ms"`
+	ExtraTimeMs      float64        `json:"extra_time_ms"`
+	OutputLimitBytes int64          `json:"output_limit_bytes"`
+	DiskBytes        int64          `json:"disk_bytes"`
+	Rlimits          limits.Rlimits `json:"rlimits"`
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// MarshalJSON writes the run report.
+func (r *Result) MarshalJSON() ([]byte, error) {
+	l := r.Limits
+	return json.Marshal(report{
+		Version: ReportVersion, ID: r.ID, Status: r.Status, ExitCode: r.ExitCode, Signal: r.Signal,
+		WallMs: ms(r.Wall), CPUMs: ms(r.CPU), CPUUserMs: ms(r.CPUUser), CPUSysMs: ms(r.CPUSys),
+		MemoryPeakBytes: r.MemoryPeak, OOMKilled: r.OOMKilled, PidsPeak: r.PidsPeak,
+		IOReadBytes: r.IORead, IOWriteBytes: r.IOWrite, CSWVoluntary: r.CSWVoluntary, CSWForced: r.CSWForced,
+		OutputBytes: r.OutputBytes, CgroupVersion: r.CgroupVersion, Message: r.Message,
+		Limits: reportLimits{
+			MemoryBytes: l.Memory, Pids: l.Pids, CPUs: l.CPUs, Cpuset: l.Cpuset,
+			CPUTimeMs: ms(l.CPUTime), WallTimeMs: ms(l.WallTime), ExtraTimeMs: ms(l.ExtraTime),
+			OutputLimitBytes: l.OutputLimit, DiskBytes: l.Disk, Rlimits: l.Rlimits,
+		},
+	})
 }
 
 // exitEvent is the init stage's last word on the control socket.
@@ -65,4 +150,16 @@ func (e *exitEvent) String() string {
 		return fmt.Sprintf("exit %d: %s", e.ExitCode, e.Error)
 	}
 	return fmt.Sprintf("exit %d signal %d", e.ExitCode, e.Signal)
+}
+
+// bytesText is n in the largest binary unit that divides it, as people
+// write limits: 64 MiB, 1 GiB, 1500 B.
+func bytesText(n int64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
+	i := 0
+	for i < len(units)-1 && n >= 1024 && n%1024 == 0 {
+		n /= 1024
+		i++
+	}
+	return fmt.Sprintf("%d %s", n, units[i])
 }

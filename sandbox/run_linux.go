@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sandbox-dev/sandbox/limits"
 	"golang.org/x/sys/unix"
 )
 
@@ -32,6 +33,13 @@ type Container struct {
 	started time.Time
 	ctx     context.Context
 	waited  chan struct{}
+
+	cg     limits.Cgroup
+	output *outputGate // nil when CMD writes straight into the caller's files
+
+	killMu     sync.Mutex
+	killedFor  Status // TO or OL once the supervisor has killed the run
+	killReason string
 
 	ttyOut sync.WaitGroup // the copy from the pty to IO.Stdout
 	ttyMu  sync.Mutex
@@ -70,6 +78,9 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 	}
 	if s.RunDir == "" {
 		s.RunDir = DefaultRunDir
+	}
+	if s.CgroupRoot == "" {
+		s.CgroupRoot = limits.DefaultRoot
 	}
 	c := &Container{spec: s, ctx: ctx, waited: make(chan struct{}), size: s.TTYSize}
 	var undo cleanups
@@ -114,6 +125,13 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 		extra = append(extra, initConsole)
 	}
 
+	// Every run gets a cgroup, limits or not: it is where the report's
+	// numbers come from, and what kills the whole sandbox at once.
+	if c.cg, err = limits.New(s.CgroupRoot, c.ID, s.Limits); err != nil {
+		return nil, fmt.Errorf("creating cgroup: %w", err)
+	}
+	undo.add(func() { c.cg.Kill(); c.cg.Delete() })
+
 	flags := uintptr(unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC)
 	if s.Network != NetworkHost {
 		flags |= unix.CLONE_NEWNET
@@ -135,14 +153,32 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 		// forever once every process of the sandbox is gone.
 		WaitDelay: 2 * time.Second,
 	}
+	if c.cg.Version() == 2 {
+		// Born in its cgroup: not one instruction runs outside it.
+		fd, err := c.cg.OpenFD()
+		if err != nil {
+			return nil, fmt.Errorf("opening cgroup: %w", err)
+		}
+		defer unix.Close(fd)
+		c.cmd.SysProcAttr.UseCgroupFD, c.cmd.SysProcAttr.CgroupFD = true, fd
+	}
+	c.output = newOutputGate(&s, c.exceeded)
 	if !s.TTY {
-		c.cmd.Stdin, c.cmd.Stdout, c.cmd.Stderr = s.IO.Stdin, s.IO.Stdout, s.IO.Stderr
+		c.cmd.Stdin = s.IO.Stdin
+		c.cmd.Stdout, c.cmd.Stderr = c.output.writers(s.IO.Stdout, s.IO.Stderr)
 	}
 	c.started = time.Now()
 	if err := c.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting init: %w", err)
 	}
 	undo.add(func() { c.cmd.Process.Kill(); c.cmd.Wait() })
+	if c.cg.Version() == 1 {
+		// PID 1 waits for the go byte before its Go runtime starts and
+		// before it forks anything: nothing escapes the cgroup.
+		if err := c.cg.Attach(c.cmd.Process.Pid); err != nil {
+			return nil, fmt.Errorf("joining cgroup: %w", err)
+		}
+	}
 
 	// The init process waits for this write before it does anything (and
 	// before it forks the exec stage), so whatever confines it must be in
@@ -165,6 +201,7 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 		case <-c.waited:
 		}
 	}()
+	c.supervise()
 	return c, nil
 }
 
@@ -183,9 +220,14 @@ func (c *Container) makeRunDir(undo *cleanups) error {
 	if err := os.Mkdir(tmp, 0o700); err != nil {
 		return fmt.Errorf("creating run directory: %w", err)
 	}
+	// The lock file names the run's cgroup root, so that GC finds the
+	// group of a run whose runner died.
 	lock, err := os.OpenFile(filepath.Join(tmp, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err == nil {
 		err = unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	}
+	if err == nil {
+		_, err = lock.WriteString(c.spec.CgroupRoot)
 	}
 	c.runDir = filepath.Join(base, c.ID)
 	if err == nil {
@@ -248,7 +290,7 @@ func (c *Container) receiveConsole(console *os.File) {
 	if in := c.spec.IO.Stdin; in != nil {
 		go io.Copy(master, in)
 	}
-	out := c.spec.IO.Stdout
+	out, _ := c.output.writers(c.spec.IO.Stdout, nil)
 	if out == nil {
 		out = io.Discard
 	}
@@ -280,7 +322,8 @@ func (c *Container) Resize(ws WindowSize) error {
 // failed (or ctx was cancelled); CMD's own failures are in the Result.
 func (c *Container) Wait() (*Result, error) {
 	werr := c.cmd.Wait()
-	res := &Result{ID: c.ID, Wall: time.Since(c.started), Status: StatusFailed, ExitCode: ExitRunnerFailed}
+	res := &Result{ID: c.ID, Wall: time.Since(c.started), Status: StatusFailed, ExitCode: ExitRunnerFailed,
+		Limits: c.spec.Limits, CgroupVersion: c.cg.Version()}
 	close(c.waited)
 	c.ttyOut.Wait()
 	var ev exitEvent
@@ -289,42 +332,116 @@ func (c *Container) Wait() (*Result, error) {
 	if c.master != nil {
 		c.master.Close()
 	}
+	c.account(res)
+	cgErr := c.removeCgroup()
 	c.removeRunDir()
 
-	if derr != nil { // init ended without a word: it was killed
-		if err := c.ctx.Err(); err != nil {
-			res.Message = "cancelled: " + err.Error()
-			res.Signal, res.ExitCode, res.Status = int(unix.SIGKILL), -1, StatusSignal
-			return res, err
+	err := c.judge(res, &ev, derr, werr)
+	if err == nil && cgErr != nil {
+		err = cgErr
+	}
+	return res, err
+}
+
+// account fills in what the run used, from the cgroup and from the rusage
+// of PID 1 (which includes every process it reaped).
+func (c *Container) account(res *Result) {
+	if st, err := c.cg.Stats(); err == nil {
+		res.CPU, res.CPUUser, res.CPUSys = st.CPUTotal, st.CPUUser, st.CPUSys
+		res.MemoryPeak, res.OOMKilled, res.PidsPeak = st.MemoryPeak, st.OOMKills > 0, st.PidsPeak
+		res.IORead, res.IOWrite = st.IORead, st.IOWrite
+	}
+	if ps := c.cmd.ProcessState; ps != nil {
+		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+			res.CSWVoluntary, res.CSWForced = ru.Nvcsw, ru.Nivcsw
 		}
+	}
+	if c.output.counting() {
+		n := c.output.passed()
+		res.OutputBytes = &n
+	}
+}
+
+// removeCgroup deletes the run's cgroup. PID 1 is gone, and with it every
+// process of the pid namespace, so the group is empty; Kill is for the
+// group a process left behind in a state the namespace's end did not reach.
+func (c *Container) removeCgroup() error {
+	if err := c.cg.Delete(); err != nil {
+		c.cg.Kill()
+		if err := c.cg.Delete(); err != nil {
+			return fmt.Errorf("removing cgroup %s: %w", c.cg.Path(), err)
+		}
+	}
+	return nil
+}
+
+// judge turns how the run ended into the Result's verdict and message.
+func (c *Container) judge(res *Result, ev *exitEvent, derr, werr error) error {
+	l := c.spec.Limits
+	c.killMu.Lock()
+	killedFor, reason := c.killedFor, c.killReason
+	c.killMu.Unlock()
+
+	switch {
+	case derr != nil: // PID 1 ended without a word: it was killed
+		res.ExitCode, res.Signal, res.Status = -1, int(unix.SIGKILL), StatusSignal
 		if ps := c.cmd.ProcessState; ps != nil {
 			if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-				res.Signal, res.ExitCode, res.Status = int(ws.Signal()), -1, StatusSignal
-				res.Message = "sandbox killed by signal " + unix.SignalName(ws.Signal())
-				return res, nil
+				res.Signal = int(ws.Signal())
+			} else if ok {
+				res.ExitCode, res.Signal, res.Status = ExitRunnerFailed, 0, StatusFailed
 			}
 		}
-		res.Message = fmt.Sprintf("init stage ended without a report (%v)", werr)
-		return res, fmt.Errorf("%w: %s", ErrSetup, res.Message)
-	}
-	switch {
+		res.Message = "sandbox killed by signal " + unix.SignalName(syscall.Signal(res.Signal))
+		if killedFor == "" && res.Status != StatusFailed {
+			if err := c.ctx.Err(); err != nil {
+				res.Message = "cancelled: " + err.Error()
+				return err
+			}
+		}
+		if res.Status == StatusFailed {
+			res.Message = fmt.Sprintf("init stage ended without a report (%v)", werr)
+			return fmt.Errorf("%w: %s", ErrSetup, res.Message)
+		}
 	case ev.Error != "" && (ev.ExitCode == ExitNotFound || ev.ExitCode == ExitNotExecutable):
 		res.ExitCode, res.Status, res.Message = ev.ExitCode, StatusRuntime, ev.Error
-		return res, nil
+		return nil
 	case ev.Error != "":
 		res.Message = ev.Error
 		if ev.Unsupported {
-			return res, fmt.Errorf("%w: %s", ErrUnsupported, ev.Error)
+			return fmt.Errorf("%w: %s", ErrUnsupported, ev.Error)
 		}
-		return res, fmt.Errorf("%w: %s", ErrSetup, ev.Error)
+		return fmt.Errorf("%w: %s", ErrSetup, ev.Error)
 	case ev.Signal != 0:
 		res.ExitCode, res.Signal, res.Status = -1, ev.Signal, StatusSignal
 		res.Message = "killed by signal " + unix.SignalName(syscall.Signal(ev.Signal))
+		if ev.Signal == int(unix.SIGXFSZ) {
+			res.Message += " (file size limit exceeded)"
+		}
 	default:
 		res.ExitCode, res.Status = ev.ExitCode, StatusOK
 		if ev.ExitCode != 0 {
-			res.Status = StatusRuntime
+			res.Status, res.Message = StatusRuntime, fmt.Sprintf("exited with status %d", ev.ExitCode)
 		}
 	}
-	return res, nil
+
+	// Limits outrank how CMD ended: a program killed for its output or its
+	// time, or by the OOM killer, gets that verdict whatever signal it saw.
+	// A run that went over a time limit but ended within ExtraTime is TO too.
+	switch {
+	case killedFor != "":
+		res.Status, res.Message = killedFor, reason
+	case l.CPUTime > 0 && res.CPU > l.CPUTime:
+		res.Status, res.Message = StatusTime, fmt.Sprintf("CPU time limit %v exceeded (used %v)", l.CPUTime, res.CPU.Round(time.Millisecond))
+	case l.WallTime > 0 && res.Wall > l.WallTime:
+		res.Status, res.Message = StatusTime, fmt.Sprintf("wall time limit %v exceeded", l.WallTime)
+	case res.OOMKilled:
+		res.Status = StatusMemory
+		if l.Memory > 0 {
+			res.Message = fmt.Sprintf("memory limit %s exceeded; killed by the OOM killer", bytesText(l.Memory))
+		} else {
+			res.Message = "out of memory; killed by the OOM killer"
+		}
+	}
+	return nil
 }

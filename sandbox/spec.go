@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/sandbox-dev/sandbox/limits"
 )
 
 // Network modes.
@@ -57,9 +59,14 @@ type Spec struct {
 	TTY bool `json:"tty,omitempty"`
 	// TTYSize is the initial window size when TTY is set (0 means unset).
 	TTYSize WindowSize `json:"tty_size,omitempty"`
-	// Disk caps the size in bytes of the tmpfs that holds the writable upper
-	// layer of the root (and, separately, /tmp). 0 means DefaultDisk.
-	Disk int64 `json:"disk,omitempty"`
+	// Limits are the run's quotas (cgroup, rlimits, CPU and wall time,
+	// output) and the size of its writable layer: Limits.Disk caps the tmpfs
+	// that holds the root's upper layer (and, separately, /tmp); 0 means
+	// DefaultDisk.
+	Limits limits.Limits `json:"limits"`
+	// CgroupRoot is the cgroup under which each run gets its own group,
+	// an absolute path in every hierarchy; empty means limits.DefaultRoot.
+	CgroupRoot string `json:"cgroup_root,omitempty"`
 	// RunDir is where run state lives on the host, one directory per run, so
 	// that `sandbox gc` can find what a killed runner left. Empty means
 	// DefaultRunDir.
@@ -182,8 +189,8 @@ func (s *Spec) Validate() error {
 	if s.Dir != "" && !filepath.IsAbs(s.Dir) {
 		return fmt.Errorf("%w: workdir %q: not an absolute path", ErrInvalidSpec, s.Dir)
 	}
-	if s.Disk < 0 {
-		return fmt.Errorf("%w: disk %d: negative", ErrInvalidSpec, s.Disk)
+	if err := s.Limits.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidSpec, err)
 	}
 	for _, kv := range s.Env {
 		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -96,11 +97,21 @@ func (b *optBool) Set(v string) error {
 
 // execFlags are exec's flags as given, before they become a Spec.
 type execFlags struct {
-	root, network, workdir, hostname, user, disk, runDir string
-	binds, tmpfs, env, envFiles, caps                    stringList
-	keepEnv                                              bool
-	preserveFDs                                          int
-	tty                                                  optBool
+	root, network, workdir, hostname, user, runDir, cgroupRoot string
+	binds, tmpfs, env, envFiles, caps                          stringList
+	keepEnv, jsonReport                                        bool
+	preserveFDs                                                int
+	tty                                                        optBool
+	report                                                     string
+	// limits are name=value settings in command-line order, applied over
+	// the defaults (and, later, a profile's).
+	limits [][2]string
+}
+
+// limitAliases are the short names users know from isolate and ulimit.
+var limitAliases = map[string]string{
+	"time": "cpu-time", "nofile": "rlimit-nofile", "fsize": "rlimit-fsize", "stack": "rlimit-stack",
+	"core": "rlimit-core", "nproc": "rlimit-nproc", "as": "rlimit-as",
 }
 
 func (f *execFlags) register(fs *flag.FlagSet) {
@@ -121,8 +132,17 @@ func (f *execFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.preserveFDs, "preserve-fds", 0, "")
 	fs.Var(&f.tty, "tty", "")
 	fs.Var(&f.tty, "t", "")
-	fs.StringVar(&f.disk, "disk", "", "")
 	fs.StringVar(&f.runDir, "run-dir", os.Getenv("SANDBOX_RUN_DIR"), "")
+	fs.StringVar(&f.cgroupRoot, "cgroup-root", os.Getenv("SANDBOX_CGROUP_ROOT"), "")
+	fs.StringVar(&f.report, "report", "", "")
+	fs.BoolVar(&f.jsonReport, "json", false, "")
+	for _, lf := range limits.Flags() {
+		name := lf.Name
+		fs.Func(name, lf.Usage, func(v string) error { f.limits = append(f.limits, [2]string{name, v}); return nil })
+	}
+	for alias, name := range limitAliases {
+		fs.Func(alias, "", func(v string) error { f.limits = append(f.limits, [2]string{name, v}); return nil })
+	}
 }
 
 // newFlagSet makes a FlagSet for a subcommand; parseFlags reports its
@@ -176,11 +196,65 @@ func runExec(args []string, io stdio) int {
 			spec.TTY = true
 		}
 	}
-	return execute(spec, io)
+	return execute(spec, io, reportTo{file: f.report, stderr: f.jsonReport})
+}
+
+// reportTo says where the run report goes.
+type reportTo struct {
+	file   string // --report FILE
+	stderr bool   // --json
+}
+
+// write puts the report where asked. A runner failure gets a report too
+// (status XX), so that a grader always finds one.
+func (r reportTo) write(res *sandbox.Result, runErr error, io stdio) error {
+	if r.file == "" && !r.stderr {
+		return nil
+	}
+	if res == nil {
+		res = &sandbox.Result{Status: sandbox.StatusFailed, ExitCode: sandbox.ExitRunnerFailed}
+	}
+	if runErr != nil && res.Message == "" {
+		res.Message = runErr.Error()
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		return fmt.Errorf("encoding report: %w", err)
+	}
+	b = append(b, '\n')
+	if r.stderr {
+		io.err.Write(b)
+	}
+	if r.file != "" {
+		if err := writeFileAtomic(r.file, b); err != nil {
+			return fmt.Errorf("writing report: %w", err)
+		}
+	}
+	return nil
+}
+
+// writeFileAtomic writes a temporary file beside path and renames it into
+// place, so a reader never sees half a report.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(data)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
 }
 
 // execute runs spec with the caller's terminal and signals wired to it.
-func execute(spec *sandbox.Spec, io stdio) int {
+func execute(spec *sandbox.Spec, io stdio, rep reportTo) int {
 	if spec.TTY && io.in != nil && term.IsTerminal(int(io.in.Fd())) {
 		if w, h, err := term.GetSize(int(io.in.Fd())); err == nil {
 			spec.TTYSize = sandbox.WindowSize{Rows: uint16(h), Cols: uint16(w)}
@@ -198,6 +272,9 @@ func execute(spec *sandbox.Spec, io stdio) int {
 	c, err := sandbox.Start(context.Background(), spec)
 	if err != nil {
 		fmt.Fprintf(io.err, "sandbox: %v\n", err)
+		if err := rep.write(nil, err, io); err != nil {
+			fmt.Fprintf(io.err, "sandbox: %v\n", err)
+		}
 		return exitUsage
 	}
 	go func() {
@@ -212,6 +289,12 @@ func execute(spec *sandbox.Spec, io stdio) int {
 		}
 	}()
 	res, err := c.Wait()
+	if werr := rep.write(res, err, io); werr != nil {
+		fmt.Fprintf(io.err, "sandbox: %v\n", werr)
+		if err == nil {
+			return exitUsage
+		}
+	}
 	if err != nil {
 		fmt.Fprintf(io.err, "sandbox: %v\n", err)
 		return exitUsage
@@ -239,9 +322,11 @@ func (f *execFlags) spec(args, environ []string) (*sandbox.Spec, error) {
 		}
 		s.Dir = filepath.Clean(f.workdir)
 	}
-	if f.disk != "" {
-		if s.Disk, err = limits.ParseSize(f.disk); err != nil {
-			return nil, fmt.Errorf("--disk: %w", err)
+	s.CgroupRoot = f.cgroupRoot
+	s.Limits = limits.DefaultLimits()
+	for _, kv := range f.limits {
+		if err := s.Limits.Set(kv[0], kv[1]); err != nil {
+			return nil, err
 		}
 	}
 	if f.preserveFDs < 0 {

@@ -1,0 +1,110 @@
+package limits
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+)
+
+// requireRealCgroups skips unless New can run for real here.
+func requireRealCgroups(b *testing.B) *hostCgroups {
+	b.Helper()
+	if os.Geteuid() != 0 {
+		b.Skip("needs root")
+	}
+	h, err := probeHost()
+	if err != nil {
+		b.Skip(err)
+	}
+	return h
+}
+
+// BenchmarkCgroupLifecycle times what each run pays for its cgroup: New,
+// Attach of a started child, and Delete once the child is gone (the
+// design's "cgroup create + attach + remove"). Starting and reaping the
+// child are not timed. The per-phase metrics add Kill+Stats on the emptied
+// group, the rest of a run's cgroup work.
+func BenchmarkCgroupLifecycle(b *testing.B) {
+	h := requireRealCgroups(b)
+	for _, bc := range []struct {
+		name string
+		l    Limits
+	}{
+		{"accounting", Limits{}},
+		{"memory+pids", Limits{Memory: 64 << 20, Pids: ptr[int64](32)}},
+		{"memory+pids+cpus+cpuset", Limits{Memory: 64 << 20, Pids: ptr[int64](32), CPUs: ptr(0.5), Cpuset: "0"}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			root := testRoot(b, h)
+			var newT, attachT, deleteT, killStatsT time.Duration
+			for i := 0; b.Loop(); i++ {
+				b.StopTimer()
+				child := exec.Command("sleep", "10")
+				if err := child.Start(); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+
+				t0 := time.Now()
+				cg, err := New(root, fmt.Sprintf("b%d", i), bc.l)
+				if err != nil {
+					b.Fatal(err)
+				}
+				t1 := time.Now()
+				if err := cg.Attach(child.Process.Pid); err != nil {
+					b.Fatal(err)
+				}
+				t2 := time.Now()
+
+				b.StopTimer()
+				child.Process.Kill()
+				child.Wait()
+				t3 := time.Now()
+				if _, err := cg.Stats(); err != nil {
+					b.Fatal(err)
+				}
+				if err := cg.Kill(); err != nil {
+					b.Fatal(err)
+				}
+				t4 := time.Now()
+				b.StartTimer()
+
+				if err := cg.Delete(); err != nil {
+					b.Fatal(err)
+				}
+				t5 := time.Now()
+				newT += t1.Sub(t0)
+				attachT += t2.Sub(t1)
+				killStatsT += t4.Sub(t3)
+				deleteT += t5.Sub(t4)
+			}
+			n := float64(b.N)
+			b.ReportMetric(float64(newT.Nanoseconds())/n, "new-ns/op")
+			b.ReportMetric(float64(attachT.Nanoseconds())/n, "attach-ns/op")
+			b.ReportMetric(float64(deleteT.Nanoseconds())/n, "delete-ns/op")
+			b.ReportMetric(float64(killStatsT.Nanoseconds())/n, "stats+kill-ns/op")
+		})
+	}
+}
+
+// BenchmarkCPUUsage times the supervisor's per-millisecond poll.
+func BenchmarkCPUUsage(b *testing.B) {
+	h := requireRealCgroups(b)
+	root := testRoot(b, h)
+	cg, err := New(root, "cpu", Limits{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cg.Delete()
+	if _, err := cg.CPUUsage(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := cg.CPUUsage(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,81 @@
+package limits
+
+import (
+	"fmt"
+	"path"
+	"strings"
+	"time"
+)
+
+// DefaultRoot is the cgroup under which runs get their groups, as an
+// absolute path in every hierarchy (never under the runner's own cgroup).
+const DefaultRoot = "/sandbox"
+
+// Cgroup is one run's control group, v1 or v2 behind one interface. Its
+// methods are safe for concurrent use: a supervisor may poll CPUUsage while
+// another goroutine calls Kill.
+type Cgroup interface {
+	// Version is 1 or 2.
+	Version() int
+	// Path is the group's path inside each hierarchy, e.g. /sandbox/<id>.
+	Path() string
+	// Attach moves a process into the group: on v1 into every hierarchy
+	// the group has, on v2 into its cgroup.procs.
+	Attach(pid int) error
+	// OpenFD opens the v2 group directory (O_PATH|O_DIRECTORY|O_CLOEXEC) for
+	// clone3's CLONE_INTO_CGROUP (syscall.SysProcAttr.UseCgroupFD and
+	// CgroupFD). The caller closes it once the child is started. On v1 it
+	// returns ErrUnsupported.
+	OpenFD() (int, error)
+	// CPUUsage is the CPU time used so far by everything in the group. It
+	// reads one small file through a descriptor kept open, and allocates
+	// nothing, so it can be polled every millisecond.
+	CPUUsage() (time.Duration, error)
+	// Stats reads what the group used so far; call it after the processes
+	// are gone and before Delete for final numbers.
+	Stats() (*Stats, error)
+	// Kill SIGKILLs every process in the group and its descendants and
+	// waits until none is left, or returns ErrBusy after a bounded time.
+	Kill() error
+	// Delete removes the group (and any group its processes made below it)
+	// from every hierarchy. It fails with ErrBusy if processes remain: Kill
+	// first. Deleting a deleted group succeeds.
+	Delete() error
+}
+
+// killTimeout bounds Kill's wait for the group to empty. SIGKILLed tasks
+// exit within milliseconds unless stuck in uninterruptible sleep (a hung
+// NFS, a FUSE server in the sandbox), where waiting longer does not help.
+const killTimeout = 3 * time.Second
+
+// groupPath joins and checks root and id: root must be absolute and clean,
+// id one plain name, so that a group can only ever land under our root.
+func groupPath(root, id string) (string, error) {
+	if err := checkRoot(root); err != nil {
+		return "", err
+	}
+	if err := checkID(id); err != nil {
+		return "", err
+	}
+	return path.Join(root, id), nil
+}
+
+func checkRoot(root string) error {
+	if !path.IsAbs(root) || path.Clean(root) != root || root == "/" || strings.HasPrefix(root, "/sys/") {
+		return fmt.Errorf("checking cgroup root %q: must be a clean absolute path below /, such as %s: %w", root, DefaultRoot, ErrInvalid)
+	}
+	return nil
+}
+
+func checkID(id string) error {
+	ok := id != "" && id != "." && id != ".." && len(id) <= 128
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			ok = false
+		}
+	}
+	if !ok || strings.HasPrefix(id, "cgroup.") {
+		return fmt.Errorf("checking cgroup id %q: want 1-128 of [A-Za-z0-9._-]: %w", id, ErrInvalid)
+	}
+	return nil
+}

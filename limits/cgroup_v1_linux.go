@@ -1,0 +1,303 @@
+package limits
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/containerd/cgroups/v3/cgroup1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// v1Group is a group on cgroup v1: one directory per hierarchy, all at the
+// same path. containerd's cgroup1 creates it and writes the limits;
+// removal, kill and stats are done here, directly on the files, because
+// cgroup1's walk-everything Delete and Stat cost more than the rest of a
+// run's cgroup work and cgroup1's freeze waits without a bound.
+type v1Group struct {
+	path  string
+	cg    cgroup1.Cgroup
+	ctrls []string          // controllers the group is in, in creation order
+	dirs  map[string]string // controller -> the group's directory in it
+	usage *cpuReader
+}
+
+// v1Controllers returns the v1 controllers a run needs (required: memory
+// and cpuacct for accounting, the rest for its limits) and those it takes
+// where mounted: freezer so that Kill can stop forks before killing, and
+// blkio for the I/O weight. Each hierarchy costs 25-50us per run (mkdir,
+// attach, rmdir), so blkio is not joined for I/O accounting alone: on v1 it
+// misses buffered writes anyway (they are charged to the flusher threads).
+func v1Controllers(l Limits) (required, optional []string) {
+	required = []string{"memory", "cpuacct"}
+	if l.Pids != nil {
+		required = append(required, "pids")
+	}
+	if l.CPUs != nil {
+		required = append(required, "cpu")
+	}
+	if l.Cpuset != "" {
+		required = append(required, "cpuset")
+	}
+	optional = []string{"freezer"}
+	if l.IOWeight != 0 {
+		optional = append(optional, "blkio")
+	}
+	return required, optional
+}
+
+func v1Subsystem(name, root string) cgroup1.Subsystem {
+	switch name {
+	case "memory":
+		return cgroup1.NewMemory(root)
+	case "cpuacct":
+		return cgroup1.NewCpuacct(root)
+	case "cpu":
+		return cgroup1.NewCpu(root)
+	case "cpuset":
+		return cgroup1.NewCpuset(root)
+	case "pids":
+		return cgroup1.NewPids(root)
+	case "blkio":
+		return cgroup1.NewBlkio(root)
+	case "freezer":
+		return cgroup1.NewFreezer(root)
+	}
+	panic("limits: unknown v1 controller " + name)
+}
+
+func newV1(h *hostCgroups, group string, l Limits) (_ *v1Group, retErr error) {
+	required, optional := v1Controllers(l)
+	var ctrls []string
+	for _, c := range required {
+		if _, ok := h.v1[c]; !ok {
+			return nil, fmt.Errorf("cgroup v1 controller %s is not mounted: %w", c, ErrUnsupported)
+		}
+		ctrls = append(ctrls, c)
+	}
+	for _, c := range optional {
+		if _, ok := h.v1[c]; ok {
+			ctrls = append(ctrls, c)
+		}
+	}
+	g := &v1Group{path: group, ctrls: ctrls, dirs: map[string]string{}}
+	var subs []cgroup1.Subsystem
+	for _, c := range ctrls {
+		subs = append(subs, v1Subsystem(c, h.v1[c]))
+		g.dirs[c] = filepath.Join(h.v1[c], c, group)
+	}
+
+	// Claim the id with an exclusive mkdir in the memory hierarchy, so that
+	// two runs (or a run and a leftover) never share a group.
+	mem := g.dirs["memory"]
+	if err := os.MkdirAll(filepath.Dir(mem), 0o755); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", filepath.Dir(mem), err)
+	}
+	if err := os.Mkdir(mem, 0o755); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("claiming %s: %w", mem, ErrExists)
+		}
+		return nil, fmt.Errorf("claiming %s: %w", mem, err)
+	}
+	defer func() {
+		if retErr != nil {
+			for _, c := range slices.Backward(ctrls) {
+				unix.Rmdir(g.dirs[c])
+			}
+		}
+	}()
+
+	res, err := v1Resources(h, l)
+	if err != nil {
+		return nil, err
+	}
+	g.cg, err = cgroup1.New(cgroup1.StaticPath(group), res,
+		cgroup1.WithHierarchy(func() ([]cgroup1.Subsystem, error) { return subs, nil }))
+	if err != nil {
+		return nil, fmt.Errorf("creating v1 groups (%s): %w", strings.Join(ctrls, ","), err)
+	}
+	if l.IOWeight != 0 {
+		if d, ok := g.dirs["blkio"]; ok {
+			if err := writeFirst(strconv.Itoa(l.IOWeight), filepath.Join(d, "blkio.weight"), filepath.Join(d, "blkio.bfq.weight")); err != nil {
+				return nil, err
+			}
+		}
+	}
+	g.usage = newCPUReader(filepath.Join(g.dirs["cpuacct"], "cpuacct.usage"), false)
+	return g, nil
+}
+
+// v1Resources translates l into the runtime-spec resources cgroup1 writes.
+func v1Resources(h *hostCgroups, l Limits) (*specs.LinuxResources, error) {
+	var res specs.LinuxResources
+	if l.Memory > 0 {
+		m := l.Memory
+		res.Memory = &specs.LinuxMemory{Limit: &m}
+		if h.memsw {
+			// memory+swap = memory: no swap at all. cgroup1 writes the memory
+			// limit first, as the kernel wants memsw >= memory at all times.
+			sw := m
+			res.Memory.Swap = &sw
+		}
+	}
+	if l.Pids != nil {
+		n := *l.Pids
+		res.Pids = &specs.LinuxPids{Limit: &n}
+	}
+	if l.CPUs != nil {
+		quota, period := cfsQuota(*l.CPUs), uint64(cfsPeriodUS)
+		res.CPU = &specs.LinuxCPU{Quota: &quota, Period: &period}
+	}
+	if l.Cpuset != "" {
+		cpus, err := ParseCpuset(l.Cpuset)
+		if err != nil {
+			return nil, err
+		}
+		if res.CPU == nil {
+			res.CPU = &specs.LinuxCPU{}
+		}
+		res.CPU.Cpus = cpus
+	}
+	return &res, nil
+}
+
+func cfsQuota(cpus float64) int64 {
+	return int64(math.Round(cpus * cfsPeriodUS))
+}
+
+// writeFirst writes value to the first of files that exists, and to none
+// if none does: for knobs whose name depends on the I/O scheduler.
+func writeFirst(value string, files ...string) error {
+	for _, f := range files {
+		if exists(f) {
+			if err := os.WriteFile(f, []byte(value), 0); err != nil {
+				return fmt.Errorf("writing %s: %w", f, err)
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
+func loadV1(h *hostCgroups, group string) (*v1Group, error) {
+	g := &v1Group{path: group, dirs: map[string]string{}}
+	var subs []cgroup1.Subsystem
+	for _, c := range v1Known {
+		root, ok := h.v1[c]
+		if !ok || !isDir(filepath.Join(root, c, group)) {
+			continue
+		}
+		g.ctrls = append(g.ctrls, c)
+		g.dirs[c] = filepath.Join(root, c, group)
+		subs = append(subs, v1Subsystem(c, root))
+	}
+	if len(subs) == 0 {
+		return nil, ErrNotFound
+	}
+	var err error
+	g.cg, err = cgroup1.Load(cgroup1.StaticPath(group),
+		cgroup1.WithHierarchy(func() ([]cgroup1.Subsystem, error) { return subs, nil }))
+	if err != nil {
+		if errors.Is(err, cgroup1.ErrCgroupDeleted) {
+			return nil, ErrNotFound
+		}
+		return nil, err
+	}
+	g.usage = newCPUReader(filepath.Join(g.dirs["cpuacct"], "cpuacct.usage"), false)
+	return g, nil
+}
+
+func (g *v1Group) Version() int { return 1 }
+
+func (g *v1Group) Path() string { return g.path }
+
+func (g *v1Group) Attach(pid int) error {
+	if err := g.cg.AddProc(uint64(pid)); err != nil {
+		return fmt.Errorf("attaching pid %d to cgroup %s: %w", pid, g.path, err)
+	}
+	return nil
+}
+
+func (g *v1Group) OpenFD() (int, error) {
+	return -1, fmt.Errorf("opening cgroup %s: CLONE_INTO_CGROUP needs cgroup v2: %w", g.path, ErrUnsupported)
+}
+
+func (g *v1Group) CPUUsage() (time.Duration, error) {
+	if _, ok := g.dirs["cpuacct"]; !ok {
+		return 0, fmt.Errorf("reading CPU usage of %s: no cpuacct group: %w", g.path, ErrUnsupported)
+	}
+	return g.usage.read()
+}
+
+func (g *v1Group) Stats() (*Stats, error) {
+	if !slices.ContainsFunc(g.ctrls, func(c string) bool { return exists(g.dirs[c]) }) {
+		return nil, fmt.Errorf("reading stats of cgroup %s: %w", g.path, ErrNotFound)
+	}
+	s, err := statsV1(g.dirs)
+	if err != nil {
+		return nil, fmt.Errorf("reading stats of cgroup %s: %w", g.path, err)
+	}
+	return s, nil
+}
+
+// Kill freezes the group so that nothing forks while the pids are read,
+// SIGKILLs every pid, and thaws so they can die (frozen v1 tasks do not
+// act on SIGKILL), until the group is empty.
+func (g *v1Group) Kill() error {
+	// Any hierarchy lists the same processes; freezer's directory is the
+	// smallest to scan for child groups.
+	dir, ok := g.dirs["freezer"]
+	if !ok {
+		dir = g.dirs[g.ctrls[0]]
+	}
+	freezer, hasFreezer := g.dirs["freezer"]
+	kill := func(pids []int) {
+		if hasFreezer && setFreezer(freezer, "FROZEN") {
+			if p, err := readProcs(dir); err == nil {
+				pids = p
+			}
+		}
+		sigkillAll(pids)
+		if hasFreezer {
+			setFreezer(freezer, "THAWED")
+		}
+	}
+	if err := drain(func() ([]int, error) { return readProcs(dir) }, kill, time.Now().Add(killTimeout)); err != nil {
+		return fmt.Errorf("killing cgroup %s: %w", g.path, err)
+	}
+	return nil
+}
+
+// setFreezer asks for a freezer state and waits (boundedly: a task in
+// uninterruptible sleep can keep a group FREEZING) until it holds.
+func setFreezer(dir, state string) bool {
+	f := filepath.Join(dir, "freezer.state")
+	if err := os.WriteFile(f, []byte(state), 0); err != nil {
+		return false
+	}
+	return waitFor(100*time.Millisecond, func() bool {
+		b, err := os.ReadFile(f)
+		return err == nil && strings.TrimSpace(string(b)) == state
+	})
+}
+
+func (g *v1Group) Delete() error {
+	g.usage.close()
+	var errs []error
+	for _, c := range slices.Backward(g.ctrls) {
+		if err := rmdirTree(g.dirs[c]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("deleting cgroup %s: %w", g.path, err)
+	}
+	return nil
+}

@@ -1,0 +1,236 @@
+package limits
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/containerd/cgroups/v3/cgroup2"
+	"golang.org/x/sys/unix"
+)
+
+// v2fs is where a v2 hierarchy lives and how to make a directory in it:
+// tests pass a temp dir and a mkdir that plays the kernel, creating the
+// interface files a real cgroup2 mkdir would.
+type v2fs struct {
+	mount string
+	mkdir func(path string) error
+}
+
+// v2Group is a group on cgroup v2: one directory. containerd's cgroup2
+// enables controllers, writes limits, attaches and deletes; CPUUsage, Stats
+// and Kill read and write the files directly (see v1Group for why).
+type v2Group struct {
+	path  string // group path below the mount, e.g. /sandbox/<id>
+	dir   string
+	m     *cgroup2.Manager
+	usage *cpuReader
+}
+
+// v2Optional are controllers taken where the v2 root has them, for
+// accounting: pids.peak and io.stat.
+var v2Optional = []string{"pids", "io"}
+
+func newV2(fsys v2fs, group string, l Limits) (_ *v2Group, retErr error) {
+	avail := readFields(filepath.Join(fsys.mount, "cgroup.controllers"))
+	enable := v2Required(l)
+	for _, c := range enable {
+		if !slices.Contains(avail, c) {
+			return nil, fmt.Errorf("cgroup v2 has no %s controller enabled at its root: %w", c, ErrUnsupported)
+		}
+	}
+	for _, c := range v2Optional {
+		if slices.Contains(avail, c) && !slices.Contains(enable, c) {
+			enable = append(enable, c)
+		}
+	}
+	m, err := cgroup2.Load(group, cgroup2.WithMountpoint(fsys.mount))
+	if err != nil {
+		return nil, fmt.Errorf("loading v2 group: %w", err)
+	}
+	g := &v2Group{path: group, dir: filepath.Join(fsys.mount, group), m: m}
+
+	// Make the ancestors, then enable the controllers in their
+	// subtree_control before the group exists, so that its files are there
+	// from its first moment. Most runs find them enabled and write nothing.
+	parent := filepath.Dir(g.dir)
+	for p := fsys.mount; p != parent; {
+		rel, _ := filepath.Rel(p, parent)
+		p = filepath.Join(p, strings.Split(rel, string(filepath.Separator))[0])
+		if err := fsys.mkdir(p); err != nil && !errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("creating %s: %w", p, err)
+		}
+	}
+	have := readFields(filepath.Join(parent, "cgroup.subtree_control"))
+	if slices.ContainsFunc(enable, func(c string) bool { return !slices.Contains(have, c) && !slices.Contains(have, "+"+c) }) {
+		if err := m.ToggleControllers(enable, cgroup2.Enable); err != nil {
+			return nil, fmt.Errorf("enabling controllers %s: %w", strings.Join(enable, ","), err)
+		}
+	}
+
+	if err := fsys.mkdir(g.dir); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("claiming %s: %w", g.dir, ErrExists)
+		}
+		return nil, fmt.Errorf("creating %s: %w", g.dir, err)
+	}
+	defer func() {
+		if retErr != nil {
+			os.RemoveAll(g.dir)
+		}
+	}()
+
+	var res cgroup2.Resources
+	if l.Memory > 0 {
+		max := l.Memory
+		res.Memory = &cgroup2.Memory{Max: &max}
+		if exists(filepath.Join(g.dir, "memory.swap.max")) {
+			zero := int64(0)
+			res.Memory.Swap = &zero
+		}
+	}
+	if l.Pids != nil {
+		res.Pids = &cgroup2.Pids{Max: *l.Pids}
+	}
+	if l.CPUs != nil {
+		quota, period := cfsQuota(*l.CPUs), uint64(cfsPeriodUS)
+		res.CPU = &cgroup2.CPU{Max: cgroup2.NewCPUMax(&quota, &period)}
+	}
+	if l.Cpuset != "" {
+		cpus, err := ParseCpuset(l.Cpuset)
+		if err != nil {
+			return nil, err
+		}
+		if res.CPU == nil {
+			res.CPU = &cgroup2.CPU{}
+		}
+		res.CPU.Cpus = cpus
+	}
+	if err := m.Update(&res); err != nil {
+		return nil, fmt.Errorf("writing limits to %s: %w", g.dir, err)
+	}
+	if l.IOWeight != 0 {
+		// io.weight (iocost) has a range of 1..10000 with 100 the default;
+		// io.bfq.weight that of blkio.weight. The mapping is runc's.
+		w := 1 + (l.IOWeight-10)*9999/990
+		if exists(filepath.Join(g.dir, "io.weight")) {
+			if err := writeFirst("default "+strconv.Itoa(w), filepath.Join(g.dir, "io.weight")); err != nil {
+				return nil, err
+			}
+		} else if err := writeFirst(strconv.Itoa(l.IOWeight), filepath.Join(g.dir, "io.bfq.weight")); err != nil {
+			return nil, err
+		}
+	}
+	g.usage = newCPUReader(filepath.Join(g.dir, "cpu.stat"), true)
+	return g, nil
+}
+
+func loadV2(mount, group string) (*v2Group, error) {
+	m, err := cgroup2.Load(group, cgroup2.WithMountpoint(mount))
+	if err != nil {
+		return nil, fmt.Errorf("loading cgroup %s: %w", group, err)
+	}
+	dir := filepath.Join(mount, group)
+	return &v2Group{path: group, dir: dir, m: m, usage: newCPUReader(filepath.Join(dir, "cpu.stat"), true)}, nil
+}
+
+func (g *v2Group) Version() int { return 2 }
+
+func (g *v2Group) Path() string { return g.path }
+
+func (g *v2Group) Attach(pid int) error {
+	if err := g.m.AddProc(uint64(pid)); err != nil {
+		return fmt.Errorf("attaching pid %d to cgroup %s: %w", pid, g.path, err)
+	}
+	return nil
+}
+
+func (g *v2Group) OpenFD() (int, error) {
+	fd, err := unix.Open(g.dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			err = ErrNotFound
+		}
+		return -1, fmt.Errorf("opening cgroup %s: %w", g.path, err)
+	}
+	return fd, nil
+}
+
+func (g *v2Group) CPUUsage() (time.Duration, error) { return g.usage.read() }
+
+func (g *v2Group) Stats() (*Stats, error) {
+	if !exists(g.dir) {
+		return nil, fmt.Errorf("reading stats of cgroup %s: %w", g.path, ErrNotFound)
+	}
+	s, err := statsV2(g.dir)
+	if err != nil {
+		return nil, fmt.Errorf("reading stats of cgroup %s: %w", g.path, err)
+	}
+	return s, nil
+}
+
+// procs reads cgroup.events first: "populated 0" answers the common case,
+// a group already empty, in one small read.
+func (g *v2Group) procs() ([]int, error) {
+	if ev, err := readKeyed(filepath.Join(g.dir, "cgroup.events")); err == nil {
+		if p, ok := ev["populated"]; ok && p == 0 {
+			return nil, nil
+		}
+	}
+	return readProcs(g.dir)
+}
+
+// Kill uses cgroup.kill (Linux 5.14+), which kills the whole subtree in the
+// kernel with no pid reuse race; older kernels get freeze, SIGKILL, thaw.
+func (g *v2Group) Kill() error {
+	killFile := filepath.Join(g.dir, "cgroup.kill")
+	hasKill := exists(killFile)
+	kill := func(pids []int) {
+		if hasKill && os.WriteFile(killFile, []byte("1"), 0) == nil {
+			return
+		}
+		if g.freeze("1") {
+			if p, err := readProcs(g.dir); err == nil {
+				pids = p
+			}
+		}
+		sigkillAll(pids)
+		g.freeze("0")
+	}
+	if err := drain(g.procs, kill, time.Now().Add(killTimeout)); err != nil {
+		return fmt.Errorf("killing cgroup %s: %w", g.path, err)
+	}
+	return nil
+}
+
+// freeze writes cgroup.freeze and waits, boundedly, for cgroup.events to
+// say the group got there.
+func (g *v2Group) freeze(v string) bool {
+	if err := os.WriteFile(filepath.Join(g.dir, "cgroup.freeze"), []byte(v), 0); err != nil {
+		return false
+	}
+	want, _ := strconv.ParseInt(v, 10, 64)
+	return waitFor(100*time.Millisecond, func() bool {
+		ev, err := readKeyed(filepath.Join(g.dir, "cgroup.events"))
+		return err == nil && ev["frozen"] == want
+	})
+}
+
+func (g *v2Group) Delete() error {
+	g.usage.close()
+	if !exists(g.dir) {
+		return nil
+	}
+	if err := g.m.Delete(); err != nil {
+		if pids, perr := g.procs(); perr == nil && len(pids) > 0 {
+			return fmt.Errorf("deleting cgroup %s: %w", g.path, ErrBusy)
+		}
+		return fmt.Errorf("deleting cgroup %s: %w", g.path, err)
+	}
+	return nil
+}
