@@ -21,7 +21,7 @@ func BenchmarkStartup(b *testing.B) {
 	})
 	b.Run("sandbox", func(b *testing.B) {
 		timed(b, func() error {
-			_, err := Run(context.Background(), &Spec{Args: []string{"/bin/true"}, RunDir: runDir})
+			_, err := Run(context.Background(), &Spec{Args: []string{"/bin/true"}, RunDir: runDir, CgroupRoot: testCgroupRoot})
 			return err
 		})
 	})

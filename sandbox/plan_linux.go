@@ -197,7 +197,7 @@ func layeredSubmounts(ms []hostMount, runDir string) []string {
 // overlayPath refuses paths that overlayfs's mount options cannot carry.
 func overlayPath(p string) (string, error) {
 	if strings.ContainsAny(p, ",:") {
-		return "", fmt.Errorf("%w: overlay lower %q: path contains ',' or ':'", ErrUnsupported, p)
+		return "", fmt.Errorf("%w: overlay path %q contains ',' or ':'", ErrUnsupported, p)
 	}
 	return p, nil
 }

@@ -16,8 +16,25 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/sandbox-dev/sandbox/limits"
 	"golang.org/x/sys/unix"
 )
+
+// testCgroupRoot keeps the tests' cgroups apart from real runs; TestMain
+// checks it is empty at the end and removes it.
+var testCgroupRoot = fmt.Sprintf("/sandbox-test-%d", os.Getpid())
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if os.Geteuid() == 0 {
+		if ids, _ := limits.List(testCgroupRoot); len(ids) > 0 {
+			fmt.Fprintf(os.Stderr, "cgroups left under %s: %v\n", testCgroupRoot, ids)
+			code = 1
+		}
+		limits.RemoveRoot(testCgroupRoot)
+	}
+	os.Exit(code)
+}
 
 func needRoot(t testing.TB) {
 	t.Helper()
@@ -34,6 +51,9 @@ func run(t *testing.T, spec *Spec) (stdout, stderr string, res *Result) {
 	if spec.RunDir == "" {
 		spec.RunDir = testRunDir(t)
 	}
+	if spec.CgroupRoot == "" {
+		spec.CgroupRoot = testCgroupRoot
+	}
 	spec.IO.Stdout, spec.IO.Stderr = &out, &errb
 	res, err := Run(context.Background(), spec)
 	if err != nil {
@@ -44,8 +64,14 @@ func run(t *testing.T, spec *Spec) (stdout, stderr string, res *Result) {
 
 // testRunDir is a run directory that must be empty when the test ends.
 func testRunDir(t testing.TB) string {
-	dir := t.TempDir()
+	// Not t.TempDir: a test name may put a comma in the path, which
+	// overlayfs's options cannot carry.
+	dir, err := os.MkdirTemp("", "sandbox-run-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
+		defer os.RemoveAll(dir)
 		if ents, _ := os.ReadDir(dir); len(ents) > 0 {
 			t.Errorf("run directory not empty after the test: %v", ents)
 		}
@@ -204,7 +230,7 @@ func TestBindMounts(t *testing.T) {
 			Mounts: []Mount{{Type: MountBind, Source: dir, Destination: "/escape/sub"}}}
 		var errb bytes.Buffer
 		s.IO.Stderr = &errb
-		s.RunDir = testRunDir(t)
+		s.RunDir, s.CgroupRoot = testRunDir(t), testCgroupRoot
 		Run(context.Background(), s) // /bin/true is absent: 127 is fine
 		if ents, _ := os.ReadDir(hostTarget); len(ents) != 0 {
 			t.Errorf("bind through a symlink reached the host: %v", ents)
@@ -271,7 +297,7 @@ func TestInvalidSpec(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tt.spec.RunDir = testRunDir(t)
+			tt.spec.RunDir, tt.spec.CgroupRoot = testRunDir(t), testCgroupRoot
 			_, err := Run(context.Background(), &tt.spec)
 			if !errors.Is(err, ErrInvalidSpec) || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("Run: %v, want ErrInvalidSpec naming %q", err, tt.want)
@@ -473,7 +499,7 @@ func TestContextCancel(t *testing.T) {
 	defer cancel()
 	marker := fmt.Sprintf("%d.5", 2000+os.Getpid()%1000)
 	s := sh("sleep " + marker)
-	s.RunDir = testRunDir(t)
+	s.RunDir, s.CgroupRoot = testRunDir(t), testCgroupRoot
 	res, err := Run(ctx, s)
 	if !errors.Is(err, context.DeadlineExceeded) || res == nil || res.Signal != int(unix.SIGKILL) {
 		t.Errorf("Run after cancel: %+v, %v", res, err)
@@ -488,7 +514,7 @@ func TestSignalForwarded(t *testing.T) {
 	var out bytes.Buffer
 	r, w, _ := os.Pipe()
 	s := sh(`trap 'echo got; exit 42' TERM; echo ready; while :; do sleep 0.05; done`)
-	s.RunDir = testRunDir(t)
+	s.RunDir, s.CgroupRoot = testRunDir(t), testCgroupRoot
 	s.IO.Stdout = w
 	c, err := Start(context.Background(), s)
 	w.Close()
@@ -538,7 +564,7 @@ func TestNothingLeaks(t *testing.T) {
 			s = sh("sleep 10 & sleep 10")
 			time.AfterFunc(20*time.Millisecond, cancel)
 		}
-		s.RunDir = runDir
+		s.RunDir, s.CgroupRoot = runDir, testCgroupRoot
 		if _, err := Run(ctx, s); err != nil && !errors.Is(err, context.Canceled) {
 			t.Fatalf("run %d: %v", i, err)
 		}
@@ -555,6 +581,9 @@ func TestNothingLeaks(t *testing.T) {
 	}
 	if pids := hostProcesses("sleep 10"); len(pids) > 0 {
 		t.Errorf("sandboxed processes left: %v", pids)
+	}
+	if ids, err := limits.List(testCgroupRoot); err != nil || len(ids) > 0 {
+		t.Errorf("cgroups left: %v %v", ids, err)
 	}
 }
 

@@ -51,9 +51,19 @@ Flags:
   --preserve-fds N      pass the caller's descriptors 3..3+N-1 on to CMD
   -t, --tty             give CMD a terminal of its own (default: when stdin and
                         stdout are terminals; -t=false to refuse one)
-  --disk SIZE           size cap of the writable layer and of /tmp (default 4G)
   --run-dir DIR         where run state lives (default /run/sandbox, or
                         $SANDBOX_RUN_DIR)
+  --cgroup-root PATH    cgroup under which each run gets its group (default
+                        /sandbox, or $SANDBOX_CGROUP_ROOT)
+
+Limits (sizes take K, M, G; times take ms, s, m or bare seconds):
+%s
+Report:
+  --json                print the run report (one JSON object) to stderr at the end
+  --report FILE         write the run report to FILE
+  The report's status is OK, RE (non-zero exit), SG (signal), TO (time limit),
+  ML (memory limit), OL (output limit) or XX (runner failure); the exit status
+  stays CMD's.
 
 Examples:
   sandbox exec -- go test ./...
@@ -61,12 +71,31 @@ Examples:
   sandbox exec --network host -e GOFLAGS=-mod=mod -- go build ./...
   sandbox exec --root /srv/rootfs/debian --tmpfs /scratch:64M -- sh
   echo data | sandbox exec -- sha256sum
+  sandbox exec --memory 256M --pids 64 --time 2s --wall-time 5s --json -- ./solution
 `
+
+// limitUsage lists the limit flags, with the short names users of isolate
+// and ulimit know beside the long ones.
+func limitUsage() string {
+	alias := map[string]string{}
+	for a, n := range limitAliases {
+		alias[n] = a
+	}
+	var b strings.Builder
+	for _, f := range limits.Flags() {
+		name := "--" + f.Name
+		if a, ok := alias[f.Name]; ok {
+			name = "--" + a + ", " + name
+		}
+		fmt.Fprintf(&b, "  %s V\n        %s\n", name, f.Usage)
+	}
+	return b.String()
+}
 
 func init() {
 	commands["exec"] = &command{
 		summary: "run a command in a throwaway sandbox",
-		usage:   execUsage,
+		usage:   fmt.Sprintf(execUsage, limitUsage()),
 		run:     runExec,
 	}
 }
@@ -174,7 +203,7 @@ func runExec(args []string, io stdio) int {
 	var f execFlags
 	fs := newFlagSet("exec", io)
 	f.register(fs)
-	if code, done := parseFlags(fs, args, execUsage, io); done {
+	if code, done := parseFlags(fs, args, commands["exec"].usage, io); done {
 		return code
 	}
 	if fs.NArg() == 0 {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/sandbox-dev/sandbox/limits"
 	"golang.org/x/sys/unix"
 )
 
@@ -24,12 +26,23 @@ var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 // runs main, so CLI tests exercise the real entry point, init stage included.
 const mainEnv = "SANDBOX_TEST_RUN_MAIN"
 
+// cgroupRoot keeps the tests' cgroups apart from real runs.
+var cgroupRoot = fmt.Sprintf("/sandbox-test-cli-%d", os.Getpid())
+
 func TestMain(m *testing.M) {
 	if os.Getenv(mainEnv) == "1" {
 		main()
 		return
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if os.Geteuid() == 0 {
+		if ids, _ := limits.List(cgroupRoot); len(ids) > 0 {
+			fmt.Fprintf(os.Stderr, "cgroups left under %s: %v\n", cgroupRoot, ids)
+			code = 1
+		}
+		limits.RemoveRoot(cgroupRoot)
+	}
+	os.Exit(code)
 }
 
 func needRoot(t *testing.T) {
@@ -44,7 +57,7 @@ func needRoot(t *testing.T) {
 func sandboxCmd(t *testing.T, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), mainEnv+"=1", "SANDBOX_RUN_DIR="+runDir(t))
+	cmd.Env = append(os.Environ(), mainEnv+"=1", "SANDBOX_CGROUP_ROOT="+cgroupRoot, "SANDBOX_RUN_DIR="+runDir(t))
 	return cmd
 }
 
@@ -119,6 +132,13 @@ func TestHelpAndErrors(t *testing.T) {
 		{"exec-bad-user", []string{"exec", "--user", "no-such-user-here", "--", "true"}, 125},
 		{"exec-bad-cap", []string{"exec", "--cap-add", "CAP_FLY", "--", "true"}, 125},
 		{"exec-bad-root", []string{"exec", "--root", "/no/such/root", "--", "true"}, 125},
+		{"exec-bad-memory", []string{"exec", "--memory", "banana", "--", "true"}, 125},
+		{"exec-negative-memory", []string{"exec", "--memory", "-1", "--", "true"}, 125},
+		{"exec-zero-pids", []string{"exec", "--pids", "0", "--", "true"}, 125},
+		{"exec-bad-cpus", []string{"exec", "--cpus", "0", "--", "true"}, 125},
+		{"exec-missing-cpuset", []string{"exec", "--cpuset", "999", "--", "true"}, 125},
+		{"exec-bad-time", []string{"exec", "--time", "-2s", "--", "true"}, 125},
+		{"exec-bad-rlimit", []string{"exec", "--nofile", "10:5", "--", "true"}, 125},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -129,6 +149,45 @@ func TestHelpAndErrors(t *testing.T) {
 			golden(t, tt.name, "stdout:\n"+got.Stdout+"stderr:\n"+got.Stderr)
 		})
 	}
+}
+
+func TestReportFlags(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "report.json")
+	got := runSandbox(t, "", "exec", "--json", "--report", file, "--memory", "64M", "--", "sh", "-c", "exit 4")
+	if got.Exit != 4 {
+		t.Fatalf("exit %d, want CMD's 4 (stderr %q)", got.Exit, got.Stderr)
+	}
+	var fromFile, fromStderr map[string]any
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &fromFile); err != nil {
+		t.Fatalf("report file: %v\n%s", err, b)
+	}
+	if err := json.Unmarshal([]byte(got.Stderr), &fromStderr); err != nil {
+		t.Fatalf("--json on stderr: %v\n%s", err, got.Stderr)
+	}
+	if diff := cmp.Diff(fromFile, fromStderr); diff != "" {
+		t.Errorf("file and stderr reports differ (-file +stderr):\n%s", diff)
+	}
+	for k, v := range map[string]any{"status": "RE", "exit_code": 4.0, "version": 1.0} {
+		if fromFile[k] != v {
+			t.Errorf("report[%q] = %v, want %v", k, fromFile[k], v)
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("report directory holds %v: a temporary file was left", ents)
+	}
+	t.Run("runner failure still reports", func(t *testing.T) {
+		got := runSandbox(t, "", "exec", "--json", "--root", "/no/such", "--", "true")
+		var rep map[string]any
+		if err := json.Unmarshal([]byte(strings.SplitN(got.Stderr, "\n", 2)[1]), &rep); err != nil || rep["status"] != "XX" || got.Exit != 125 {
+			t.Errorf("exit %d, report %v (%v), stderr %q", got.Exit, rep, err, got.Stderr)
+		}
+	})
 }
 
 func TestVersion(t *testing.T) {

@@ -1,0 +1,263 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/sandbox-dev/sandbox/limits"
+	"golang.org/x/sys/unix"
+)
+
+// limited is sh -c script under the limits given as flag=value pairs.
+func limited(t *testing.T, script string, flags ...string) *Spec {
+	t.Helper()
+	s := sh(script)
+	s.Limits = limits.DefaultLimits()
+	for i := 0; i+1 < len(flags); i += 2 {
+		if err := s.Limits.Set(flags[i], flags[i+1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+// between reports whether d lies in [lo, hi] milliseconds.
+func between(d time.Duration, lo, hi int) bool {
+	return d >= time.Duration(lo)*time.Millisecond && d <= time.Duration(hi)*time.Millisecond
+}
+
+// verdict is the part of a Result every limit test checks exactly.
+type verdict struct {
+	Status    Status
+	ExitCode  int
+	Signal    int
+	OOMKilled bool
+}
+
+func verdictOf(r *Result) verdict { return verdict{r.Status, r.ExitCode, r.Signal, r.OOMKilled} }
+
+func TestMemoryLimit(t *testing.T) {
+	needRoot(t)
+	// tail keeps the last ten lines; /dev/zero has no line end, so tail's one
+	// line grows until the OOM killer stops it.
+	_, _, res := run(t, limited(t, "exec tail /dev/zero", "memory", "64M"))
+	if diff := cmp.Diff(verdict{StatusMemory, -1, 9, true}, verdictOf(res)); diff != "" {
+		t.Errorf("verdict (-want +got):\n%s", diff)
+	}
+	const mib64 = 64 << 20
+	if res.MemoryPeak < mib64*9/10 || res.MemoryPeak > mib64*11/10 {
+		t.Errorf("memory peak %d bytes, want within 10%% of 64 MiB", res.MemoryPeak)
+	}
+	if want := "memory limit 64 MiB exceeded; killed by the OOM killer"; res.Message != want {
+		t.Errorf("message %q, want %q", res.Message, want)
+	}
+}
+
+func TestPidsLimit(t *testing.T) {
+	needRoot(t)
+	start := time.Now()
+	// A fork bomb: every process starts two more, forever.
+	_, _, res := run(t, limited(t, "b() { b | b & }; b; wait", "pids", "32", "wall-time", "2s"))
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("fork bomb run took %v: not contained", d)
+	}
+	switch res.Status {
+	case StatusTime, StatusOK, StatusRuntime, StatusSignal:
+	default:
+		t.Errorf("fork bomb verdict %s (%s)", res.Status, res.Message)
+	}
+	// The host stays usable: we can still start processes.
+	if out, _, res := run(t, &Spec{Args: []string{"echo", "alive"}}); out != "alive\n" || res.Status != StatusOK {
+		t.Errorf("after the fork bomb: %q %s", out, res.Status)
+	}
+}
+
+func TestTimeLimits(t *testing.T) {
+	needRoot(t)
+	tests := []struct {
+		name           string
+		script         string
+		flags          []string
+		cpuLo, cpuHi   int // ms, -1: not checked
+		wallLo, wallHi int
+	}{
+		{"CPU time of one process", "while :; do :; done", []string{"cpu-time", "500ms"}, 500, 520, -1, -1},
+		{"CPU time of four processes", "for i in 1 2 3 4; do (while :; do :; done) & done; wait", []string{"cpu-time", "500ms"}, 500, 540, -1, -1},
+		{"wall time", "exec sleep 10", []string{"wall-time", "300ms"}, -1, -1, 300, 330},
+		{"CPU time with grace", "while :; do :; done", []string{"cpu-time", "200ms", "extra-time", "100ms"}, 300, 320, -1, -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, res := run(t, limited(t, tt.script, tt.flags...))
+			if diff := cmp.Diff(verdict{StatusTime, -1, 9, false}, verdictOf(res)); diff != "" {
+				t.Errorf("verdict (-want +got):\n%s", diff)
+			}
+			if tt.cpuLo >= 0 && !between(res.CPU, tt.cpuLo, tt.cpuHi) {
+				t.Errorf("cpu %v, want [%d, %d] ms", res.CPU, tt.cpuLo, tt.cpuHi)
+			}
+			if tt.wallLo >= 0 && !between(res.Wall, tt.wallLo, tt.wallHi) {
+				t.Errorf("wall %v, want [%d, %d] ms", res.Wall, tt.wallLo, tt.wallHi)
+			}
+		})
+	}
+}
+
+func TestCPUBandwidth(t *testing.T) {
+	needRoot(t)
+	// One second of CPU at half a CPU takes two seconds of wall time.
+	_, _, res := run(t, limited(t, "while :; do :; done", "cpus", "0.5", "cpu-time", "1s"))
+	if res.Status != StatusTime || !between(res.Wall, 1700, 2300) {
+		t.Errorf("1s of CPU at --cpus 0.5: %s after %v (cpu %v), want TO after 2s ±15%%", res.Status, res.Wall, res.CPU)
+	}
+}
+
+func TestOutputLimit(t *testing.T) {
+	needRoot(t)
+	s := limited(t, "exec yes", "output-limit", "1M")
+	_, _, res := run(t, s)
+	if diff := cmp.Diff(verdict{StatusOutput, -1, 9, false}, verdictOf(res)); diff != "" {
+		t.Errorf("verdict (-want +got):\n%s", diff)
+	}
+	if res.OutputBytes == nil || *res.OutputBytes > 1<<20+64<<10 {
+		t.Errorf("output bytes %v, want at most 1 MiB and a pipe buffer", res.OutputBytes)
+	}
+	t.Run("under the limit", func(t *testing.T) {
+		out, _, res := run(t, limited(t, "echo hello; echo world >&2", "output-limit", "1M"))
+		if res.Status != StatusOK || out != "hello\n" || res.OutputBytes == nil || *res.OutputBytes != 12 {
+			t.Errorf("%s %q output bytes %v", res.Status, out, res.OutputBytes)
+		}
+	})
+}
+
+func TestWriteLimits(t *testing.T) {
+	needRoot(t)
+	tests := []struct {
+		name  string
+		path  string
+		flags []string
+		want  verdict
+		msg   string
+	}{
+		{"file size rlimit", "/tmp/big", []string{"rlimit-fsize", "1M"}, verdict{StatusSignal, -1, 25, false}, "killed by signal SIGXFSZ (file size limit exceeded)"},
+		{"disk on the root", "/big", []string{"disk", "8M"}, verdict{StatusRuntime, 1, 0, false}, "exited with status 1"},
+		{"disk on /tmp", "/tmp/big", []string{"disk", "8M"}, verdict{StatusRuntime, 1, 0, false}, "exited with status 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := dirUsage(t, os.TempDir())
+			_, errs, res := run(t, limited(t, "exec head -c 16M /dev/zero > "+tt.path, tt.flags...))
+			if diff := cmp.Diff(tt.want, verdictOf(res)); diff != "" || res.Message != tt.msg {
+				t.Errorf("writing 16 MiB under %v (-want +got):\n%s\nmessage %q, stderr %q", tt.flags, diff, res.Message, errs)
+			}
+			if grew := dirUsage(t, os.TempDir()) - before; grew > 1<<20 {
+				t.Errorf("the host's %s grew by %d bytes", os.TempDir(), grew)
+			}
+		})
+	}
+}
+
+// dirUsage is how much the filesystem holding dir has in use.
+func dirUsage(t *testing.T, dir string) int64 {
+	t.Helper()
+	var s unix.Statfs_t
+	if err := unix.Statfs(dir, &s); err != nil {
+		t.Fatal(err)
+	}
+	return int64(s.Blocks-s.Bfree) * s.Bsize
+}
+
+// TestReport checks every field of the Result, and of its JSON form,
+// against expected values, with tolerances where timing is involved.
+func TestReport(t *testing.T) {
+	needRoot(t)
+	s := limited(t, "echo out; head -c 1000 /dev/zero >&2; exit 3", "memory", "128M", "pids", "16",
+		"cpu-time", "5s", "wall-time", "10s", "output-limit", "1M", "disk", "64M")
+	_, _, res := run(t, s)
+	n := int64(1004)
+	want := &Result{
+		ID: res.ID, Status: StatusRuntime, ExitCode: 3, OutputBytes: &n, CgroupVersion: res.CgroupVersion,
+		Limits: s.Limits, Message: "exited with status 3",
+		Wall: 20 * time.Millisecond, CPU: 10 * time.Millisecond, CPUUser: 5 * time.Millisecond, CPUSys: 5 * time.Millisecond,
+		MemoryPeak: 4 << 20,
+	}
+	approx := cmp.Options{
+		// Times: a run of sh takes milliseconds; allow a loaded machine.
+		cmp.FilterPath(func(p cmp.Path) bool {
+			f := p.Last().String()
+			return f == ".Wall" || f == ".CPU" || f == ".CPUUser" || f == ".CPUSys"
+		}, cmp.Comparer(func(a, b time.Duration) bool { return a >= 0 && b >= 0 && (a-b).Abs() < time.Second })),
+		// Memory: PID 1's Go runtime and sh, a few MiB; not zero, far below the limit.
+		cmp.FilterPath(func(p cmp.Path) bool { return p.Last().String() == ".MemoryPeak" },
+			cmp.Comparer(func(a, b int64) bool { return a > 0 && b > 0 && a < 64<<20 && b < 64<<20 })),
+		cmpopts.IgnoreFields(Result{}, "CSWVoluntary", "CSWForced", "PidsPeak", "IORead", "IOWrite"),
+	}
+	if diff := cmp.Diff(want, res, approx); diff != "" {
+		t.Errorf("Result (-want +got):\n%s", diff)
+	}
+	if res.CSWVoluntary <= 0 || res.CPU <= 0 || res.CgroupVersion < 1 {
+		t.Errorf("accounting missing: csw %d cpu %v cgroup v%d", res.CSWVoluntary, res.CPU, res.CgroupVersion)
+	}
+
+	// The JSON report: every documented key, with the same values.
+	b, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	json.Unmarshal(b, &got)
+	for _, k := range []string{"version", "id", "status", "exit_code", "signal", "wall_ms", "cpu_ms", "cpu_user_ms",
+		"cpu_sys_ms", "memory_peak_bytes", "oom_killed", "pids_peak", "io_read_bytes", "io_write_bytes",
+		"csw_voluntary", "csw_forced", "output_bytes", "cgroup_version", "limits", "message"} {
+		if _, ok := got[k]; !ok {
+			t.Errorf("report lacks %q", k)
+		}
+	}
+	fixed := map[string]any{"version": 1.0, "status": "RE", "exit_code": 3.0, "signal": 0.0, "oom_killed": false,
+		"output_bytes": 1004.0, "message": "exited with status 3"}
+	for k, v := range fixed {
+		if !cmp.Equal(v, got[k]) {
+			t.Errorf("report[%q] = %v, want %v", k, got[k], v)
+		}
+	}
+	wantLimits := map[string]any{"memory_bytes": float64(128 << 20), "pids": 16.0, "cpus": nil, "cpuset": "",
+		"cpu_time_ms": 5000.0, "wall_time_ms": 10000.0, "extra_time_ms": 0.0, "output_limit_bytes": float64(1 << 20),
+		"disk_bytes": float64(64 << 20), "rlimits": got["limits"].(map[string]any)["rlimits"]}
+	if diff := cmp.Diff(wantLimits, got["limits"]); diff != "" {
+		t.Errorf("report limits (-want +got):\n%s", diff)
+	}
+}
+
+// TestReportSchema pins the JSON form of a Result: a change here is a
+// change of the documented schema (README), and of ReportVersion if a
+// field changes meaning.
+func TestReportSchema(t *testing.T) {
+	pids, peak, out := int64(8), int64(3), int64(12)
+	l := limits.Limits{Memory: 64 << 20, Pids: &pids, CPUTime: 2 * time.Second, OutputLimit: 1 << 20}
+	res := &Result{ID: "0123456789abcdef", Status: StatusMemory, ExitCode: -1, Signal: 9,
+		Wall: 1500 * time.Microsecond, CPU: 1234 * time.Microsecond, CPUUser: time.Millisecond, CPUSys: 234 * time.Microsecond,
+		MemoryPeak: 64 << 20, OOMKilled: true, PidsPeak: &peak, IORead: 4096, IOWrite: 8192,
+		CSWVoluntary: 10, CSWForced: 2, OutputBytes: &out, CgroupVersion: 1, Limits: l,
+		Message: "memory limit 64 MiB exceeded; killed by the OOM killer"}
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join("testdata", "report.json")
+	if os.Getenv("UPDATE_GOLDEN") != "" {
+		os.MkdirAll("testdata", 0o755)
+		os.WriteFile(path, append(b, '\n'), 0o644)
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (UPDATE_GOLDEN=1 go test -run ReportSchema writes it)", err)
+	}
+	if diff := cmp.Diff(strings.TrimSpace(string(want)), string(b)); diff != "" {
+		t.Errorf("report schema (-want +got):\n%s", diff)
+	}
+}
