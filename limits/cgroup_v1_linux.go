@@ -225,6 +225,37 @@ func (g *v1Group) Attach(pid int) error {
 	return nil
 }
 
+func (g *v1Group) EnterThread() error {
+	for _, c := range g.ctrls {
+		if err := writeTasks(g.dirs[c]); err != nil {
+			return fmt.Errorf("moving thread into cgroup %s: %w", g.path, err)
+		}
+	}
+	return nil
+}
+
+func (g *v1Group) LeaveThread() error {
+	for _, c := range g.ctrls {
+		if err := writeTasks(filepath.Dir(g.dirs[c])); err != nil {
+			return fmt.Errorf("moving thread out of cgroup %s: %w", g.path, err)
+		}
+	}
+	return nil
+}
+
+// writeTasks moves the calling thread into the v1 group at dir: "0" in
+// tasks names the writer's own thread, the one case the kernel migrates
+// without cgroup_threadgroup_rwsem.
+func writeTasks(dir string) error {
+	fd, err := unix.Open(filepath.Join(dir, "tasks"), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	_, err = unix.Write(fd, []byte("0"))
+	return err
+}
+
 func (g *v1Group) OpenFD() (int, error) {
 	return -1, fmt.Errorf("opening cgroup %s: CLONE_INTO_CGROUP needs cgroup v2: %w", g.path, ErrUnsupported)
 }

@@ -90,6 +90,14 @@ func initMain(stageFD, stagePid int) int {
 	if err := json.NewDecoder(ctrl).Decode(&cfg); err != nil {
 		return ExitRunnerFailed // the runner gave up before sending the config
 	}
+	// The runner never writes again: a read ends only when it is gone
+	// (killed, crashed), and then so is the sandbox. This is the parent-death
+	// signal where there is none (see Container.startInit).
+	go func() {
+		var b [1]byte
+		ctrl.Read(b[:])
+		os.Exit(ExitRunnerFailed)
+	}()
 	var console *os.File
 	if cfg.TTY {
 		unix.CloseOnExec(fd + 1)

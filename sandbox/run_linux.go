@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -143,7 +144,7 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 		ExtraFiles: extra,
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags: flags,
-			// If the runner dies, so does the container.
+			// If the runner dies, so does the container (see startInit).
 			Pdeathsig: unix.SIGKILL,
 			// Out of the caller's session: a terminal's Ctrl-C reaches the
 			// runner alone, which forwards it once.
@@ -168,17 +169,10 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 		c.cmd.Stdout, c.cmd.Stderr = c.output.writers(s.IO.Stdout, s.IO.Stderr)
 	}
 	c.started = time.Now()
-	if err := c.cmd.Start(); err != nil {
+	if err := c.startInit(); err != nil {
 		return nil, fmt.Errorf("starting init: %w", err)
 	}
 	undo.add(func() { c.cmd.Process.Kill(); c.cmd.Wait() })
-	if c.cg.Version() == 1 {
-		// PID 1 waits for the go byte before its Go runtime starts and
-		// before it forks anything: nothing escapes the cgroup.
-		if err := c.cg.Attach(c.cmd.Process.Pid); err != nil {
-			return nil, fmt.Errorf("joining cgroup: %w", err)
-		}
-	}
 
 	// The init process waits for this write before it does anything (and
 	// before it forks the exec stage), so whatever confines it must be in
@@ -203,6 +197,51 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 	}()
 	c.supervise()
 	return c, nil
+}
+
+// startInit starts PID 1 inside the run's cgroup. On v2 clone3 puts it
+// there (CLONE_INTO_CGROUP). On v1 a thread of our own moves itself into the
+// group, forks, and dies: moving a started process instead (Attach) takes a
+// kernel lock that costs an RCU grace period, milliseconds, per run. As that
+// thread dies at once, PID 1 cannot have a parent-death signal on v1 (it is
+// the forking thread's death that fires it); it notices the runner's death
+// by EOF on its control socket instead.
+func (c *Container) startInit() error {
+	if c.cg.Version() != 1 {
+		return c.cmd.Start()
+	}
+	c.cmd.SysProcAttr.Pdeathsig = 0
+	return onDisposableThread(func() error {
+		if err := c.cg.EnterThread(); err != nil {
+			return err
+		}
+		return c.cmd.Start()
+	})
+}
+
+// onDisposableThread runs f on an OS thread of its own that ends when f
+// returns. Go never ends the main thread (it parks a locked one forever
+// instead), so a goroutine that finds itself there holds it while a second
+// try starts: that one cannot land on the held thread.
+func onDisposableThread(f func() error) error {
+	errc := make(chan error, 1)
+	var try func(started chan struct{})
+	try = func(started chan struct{}) {
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		if started != nil {
+			close(started)
+		}
+		if unix.Gettid() == unix.Getpid() {
+			next := make(chan struct{})
+			go try(next)
+			<-next
+			runtime.UnlockOSThread()
+			return
+		}
+		errc <- f()
+	}
+	go try(nil)
+	return <-errc
 }
 
 // makeRunDir creates the run's directory under a temporary name, takes its

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/sandbox-dev/sandbox/limits"
+	"github.com/sandbox-dev/sandbox/profile"
 	"github.com/sandbox-dev/sandbox/sandbox"
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
@@ -34,6 +35,8 @@ environment. CMD's exit status is sandbox's: 128+N if CMD died by signal N,
 125 if the runner failed, 126 if CMD cannot be executed, 127 if not found.
 
 Flags:
+  --profile NAME|FILE   start from a profile: a built-in (test, build, grade; see
+                        'sandbox profile show NAME') or a TOML file; flags override it
   --root DIR            use the tree at DIR as the root instead of the host's /
   -v, --bind SRC:DST[:ro]
                         bind host path SRC at DST (repeatable; ":ro" read-only)
@@ -72,6 +75,7 @@ Examples:
   sandbox exec --root /srv/rootfs/debian --tmpfs /scratch:64M -- sh
   echo data | sandbox exec -- sha256sum
   sandbox exec --memory 256M --pids 64 --time 2s --wall-time 5s --json -- ./solution
+  sandbox exec --profile grade -v ./submission:/box:ro --report r.json -- ./solution
 `
 
 // limitUsage lists the limit flags, with the short names users of isolate
@@ -131,7 +135,7 @@ type execFlags struct {
 	keepEnv, jsonReport                                        bool
 	preserveFDs                                                int
 	tty                                                        optBool
-	report                                                     string
+	report, profile                                            string
 	// limits are name=value settings in command-line order, applied over
 	// the defaults (and, later, a profile's).
 	limits [][2]string
@@ -164,6 +168,7 @@ func (f *execFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.runDir, "run-dir", os.Getenv("SANDBOX_RUN_DIR"), "")
 	fs.StringVar(&f.cgroupRoot, "cgroup-root", os.Getenv("SANDBOX_CGROUP_ROOT"), "")
 	fs.StringVar(&f.report, "report", "", "")
+	fs.StringVar(&f.profile, "profile", "", "")
 	fs.BoolVar(&f.jsonReport, "json", false, "")
 	for _, lf := range limits.Flags() {
 		name := lf.Name
@@ -210,7 +215,7 @@ func runExec(args []string, io stdio) int {
 		fmt.Fprintln(io.err, "sandbox exec: no command given (see 'sandbox exec --help')")
 		return exitUsage
 	}
-	spec, err := f.spec(fs.Args(), os.Environ())
+	spec, err := f.resolve(fs, os.Environ())
 	if err != nil {
 		fmt.Fprintf(io.err, "sandbox: %v\n", err)
 		return exitUsage
@@ -336,28 +341,48 @@ func execute(spec *sandbox.Spec, io stdio, rep reportTo) int {
 	return res.ExitStatus()
 }
 
-// spec turns the flags into a Spec; environ is the caller's environment.
-func (f *execFlags) spec(args, environ []string) (*sandbox.Spec, error) {
-	s := &sandbox.Spec{Args: args, Network: f.network, Hostname: f.hostname, CapAdd: f.caps, RunDir: f.runDir}
+// resolve turns a profile (if --profile names one) and the flags the user
+// gave into a Spec: the profile first, then each flag given overrides it or,
+// for repeatable flags (mounts, capabilities, env), adds to it. environ is
+// the caller's environment.
+func (f *execFlags) resolve(fs *flag.FlagSet, environ []string) (*sandbox.Spec, error) {
+	given := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
+	s := &sandbox.Spec{Args: fs.Args(), RunDir: f.runDir, CgroupRoot: f.cgroupRoot, Limits: limits.DefaultLimits()}
+	var prof *profile.Profile
+	if f.profile != "" {
+		var err error
+		if prof, err = profile.Load(f.profile); err != nil {
+			return nil, fmt.Errorf("--profile: %w", err)
+		}
+		if err := prof.Apply(s); err != nil {
+			return nil, fmt.Errorf("--profile: %w", err)
+		}
+	}
 	var err error
-	if f.root != "" {
+	if given["root"] {
 		if s.Root, err = filepath.Abs(f.root); err != nil {
 			return nil, fmt.Errorf("--root %s: %w", f.root, err)
 		}
 	}
-	if f.workdir != "" {
+	if given["network"] {
+		s.Network = f.network
+	}
+	if given["hostname"] {
+		s.Hostname = f.hostname
+	}
+	if given["workdir"] || given["w"] {
 		if !filepath.IsAbs(f.workdir) {
 			return nil, fmt.Errorf("--workdir %q: must be an absolute path", f.workdir)
 		}
 		s.Dir = filepath.Clean(f.workdir)
 	}
-	s.CgroupRoot = f.cgroupRoot
-	s.Limits = limits.DefaultLimits()
-	for _, kv := range f.limits {
-		if err := s.Limits.Set(kv[0], kv[1]); err != nil {
+	if given["user"] {
+		if s.User, err = parseUser(f.user); err != nil {
 			return nil, err
 		}
 	}
+	s.CapAdd = append(s.CapAdd, f.caps...)
 	if f.preserveFDs < 0 {
 		return nil, fmt.Errorf("--preserve-fds %d: must not be negative", f.preserveFDs)
 	}
@@ -375,21 +400,31 @@ func (f *execFlags) spec(args, environ []string) (*sandbox.Spec, error) {
 		}
 		s.Mounts = append(s.Mounts, m)
 	}
-	if f.user != "" {
-		if s.User, err = parseUser(f.user); err != nil {
+	for _, kv := range f.limits {
+		if err := s.Limits.Set(kv[0], kv[1]); err != nil {
 			return nil, err
 		}
 	}
-	if s.Env, err = f.environment(environ); err != nil {
+	keepEnv, profEnv := f.keepEnv, []string(nil)
+	if prof != nil {
+		keepEnv, profEnv = keepEnv || prof.KeepEnv, prof.Env
+	}
+	if s.Env, err = f.environment(environ, keepEnv, profEnv); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-func (f *execFlags) environment(environ []string) ([]string, error) {
+// environment composes CMD's environment: the hermetic set (or the
+// caller's whole environment), the profile's entries, --env-file, then -e.
+func (f *execFlags) environment(environ []string, keepEnv bool, profEnv []string) ([]string, error) {
 	env := sandbox.HermeticEnv(environ)
-	if f.keepEnv {
+	if keepEnv {
 		env = append([]string(nil), environ...)
+	}
+	for _, kv := range profEnv {
+		k, v, _ := strings.Cut(kv, "=")
+		env = sandbox.SetEnv(env, k, v)
 	}
 	set := func(kv, where string) error {
 		k, v, ok := strings.Cut(kv, "=")

@@ -22,6 +22,9 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 
+// testdata is absolute: some tests change directory.
+var testdata, _ = filepath.Abs("testdata")
+
 // The test binary doubles as the sandbox command: with this variable set it
 // runs main, so CLI tests exercise the real entry point, init stage included.
 const mainEnv = "SANDBOX_TEST_RUN_MAIN"
@@ -91,9 +94,8 @@ func runSandbox(t *testing.T, stdin string, args ...string) outcome {
 // golden compares got with testdata/NAME.golden (rewritten with -update).
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
+	path := filepath.Join(testdata, name+".golden")
 	if *update {
-		os.MkdirAll("testdata", 0o755)
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
 		}
