@@ -8,7 +8,9 @@ DEB_PKGS   ?= busybox-static bubblewrap
 # cgo lets the init stage fork CMD before the Go runtime starts (CMD is pid 2).
 export CGO_ENABLED ?= 1
 
-.PHONY: build demo test vet deps bench clean
+FIXTURES   ?= build/fixtures
+
+.PHONY: build demo test vet deps bench fixtures fixtures-debian clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/sandbox
@@ -30,8 +32,21 @@ test: deps vet
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./...
 
+# Roots for benchmarks and trying things out (tests build their own).
+fixtures: deps
+	rm -rf $(FIXTURES)/busybox $(FIXTURES)/go
+	$(GO) run ./fixtures/mkroot busybox $(FIXTURES)/busybox
+	$(GO) run ./fixtures/mkroot go $(FIXTURES)/go
+
+# A Debian minbase for realistic benchmarks: slow, from Debian's mirror.
+fixtures-debian:
+	@command -v debootstrap >/dev/null || (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap >/dev/null)
+	rm -rf $(FIXTURES)/debian.tmp
+	debootstrap --variant=minbase bookworm $(FIXTURES)/debian.tmp
+	rm -rf $(FIXTURES)/debian && mv $(FIXTURES)/debian.tmp $(FIXTURES)/debian
+
 demo: build
 	@sh cmd/sandbox/testdata/demo.sh $(BIN)
 
 clean:
-	rm -rf bin
+	rm -rf bin build
