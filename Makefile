@@ -10,7 +10,7 @@ export CGO_ENABLED ?= 1
 
 FIXTURES   ?= build/fixtures
 
-.PHONY: build demo test vet deps bench fixtures fixtures-debian clean
+.PHONY: build demo test vet deps bench fuzz fixtures fixtures-debian clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/sandbox
@@ -28,6 +28,13 @@ vet:
 
 test: deps vet
 	$(GO) test -count=1 ./...
+	$(MAKE) fuzz FUZZTIME=10s
+
+# The fuzzers, briefly in `make test`; longer by hand: make fuzz FUZZTIME=10m
+FUZZTIME ?= 1m
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzImportTar$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s ./snapshot
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s ./profile
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./...

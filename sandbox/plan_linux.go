@@ -202,9 +202,19 @@ func overlayPath(p string) (string, error) {
 	return p, nil
 }
 
+// rootLayers is the overlay that makes the root: read-only lower layers,
+// top first, and either an upper of the store's (Upper, Work and the store's
+// Options, for a run whose changes may be committed) or none, for an upper
+// in the run's scratch tmpfs that vanishes with it.
+type rootLayers struct {
+	Lowers      []string
+	Upper, Work string
+	Options     []string
+}
+
 // buildPlan turns a validated Spec into the init stage's instructions.
 // hostMounts is nil unless the root is the host's.
-func buildPlan(s *Spec, scratch string, hostMounts []hostMount, callerWd string) (*initConfig, error) {
+func buildPlan(s *Spec, scratch string, root rootLayers, hostMounts []hostMount, callerWd string) (*initConfig, error) {
 	disk := s.Limits.Disk
 	if disk == 0 {
 		disk = DefaultDisk
@@ -246,35 +256,42 @@ func buildPlan(s *Spec, scratch string, hostMounts []hostMount, callerWd string)
 	add(step{Kind: stepMount, Scratch: true, FSType: "tmpfs", Source: "sandbox", Target: scratch,
 		Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: fmt.Sprintf("size=%d,mode=0700", disk)})
 
-	lower := s.Root
-	if lower == "" {
-		lower = "/"
-	}
 	if _, err := overlayPath(scratch); err != nil {
 		return nil, fmt.Errorf("run directory: %w", err)
 	}
-	overlay := func(n int, lower, target string, scratchTarget, fallback bool) error {
-		l, err := overlayPath(lower)
-		if err != nil {
-			return err
+	overlay := func(n int, target string, l rootLayers, scratchTarget, fallback bool) error {
+		for _, p := range append([]string{l.Upper, l.Work}, l.Lowers...) {
+			if _, err := overlayPath(p); err != nil {
+				return err
+			}
 		}
-		up := filepath.Join(scratch, "u", strconv.Itoa(n))
-		work := filepath.Join(scratch, "w", strconv.Itoa(n))
-		mk := []string{up, work}
+		var mk []string
+		if l.Upper == "" {
+			l.Upper = filepath.Join(scratch, "u", strconv.Itoa(n))
+			l.Work = filepath.Join(scratch, "w", strconv.Itoa(n))
+			mk = []string{l.Upper, l.Work}
+		}
 		if scratchTarget {
 			mk = append(mk, target)
 		}
-		add(step{Kind: stepMount, Scratch: scratchTarget, FSType: "overlay", Source: lower, Target: target,
-			Data: "lowerdir=" + l + ",upperdir=" + up + ",workdir=" + work, Mkdir: mk, Fallback: fallback})
+		data := "lowerdir=" + strings.Join(l.Lowers, ":") + ",upperdir=" + l.Upper + ",workdir=" + l.Work
+		for _, o := range l.Options {
+			data += "," + o
+		}
+		add(step{Kind: stepMount, Scratch: scratchTarget, FSType: "overlay", Source: l.Lowers[0], Target: target,
+			Data: data, Mkdir: mk, Fallback: fallback})
 		return nil
 	}
-	if err := overlay(0, lower, rootfs, true, false); err != nil {
+	if len(root.Lowers) == 0 {
+		return nil, fmt.Errorf("%w: a root needs a lower layer", ErrInvalidSpec)
+	}
+	if err := overlay(0, rootfs, root, true, false); err != nil {
 		return nil, err
 	}
 	// Overlayfs does not cross mounts: each real filesystem below the host's
 	// root (a separate /home, say) gets an overlay of its own.
 	for i, p := range layeredSubmounts(hostMounts, filepath.Dir(scratch)) {
-		if err := overlay(i+1, p, p, false, true); err != nil {
+		if err := overlay(i+1, p, rootLayers{Lowers: []string{p}}, false, true); err != nil {
 			return nil, err
 		}
 	}

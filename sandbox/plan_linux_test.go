@@ -69,7 +69,7 @@ func TestBuildPlan(t *testing.T) {
 		},
 		User: &User{UID: 1000, GID: 100}, CapAdd: []string{"net_raw"},
 	}
-	cfg, err := buildPlan(spec, "/run/sandbox/ID", []hostMount{{"/", "ext4"}, {"/home", "xfs"}}, "/home/u")
+	cfg, err := buildPlan(spec, "/run/sandbox/ID", rootLayers{Lowers: []string{"/"}}, []hostMount{{"/", "ext4"}, {"/home", "xfs"}}, "/home/u")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,8 +108,21 @@ func TestBuildPlan(t *testing.T) {
 		t.Errorf("identity: uid %d gid %d caps %v hostname %q loopback %v", cfg.UID, cfg.GID, cfg.Caps, cfg.Hostname, cfg.Loopback)
 	}
 
+	t.Run("snapshot layers with the store's upper", func(t *testing.T) {
+		cfg, err := buildPlan(&Spec{Args: []string{"x"}}, "/run/x", rootLayers{Lowers: []string{"/s/2/fs", "/s/1/fs"},
+			Upper: "/s/3/fs", Work: "/s/3/work", Options: []string{"index=off"}}, nil, "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := cfg.Steps[1]
+		want := step{Kind: stepMount, Scratch: true, FSType: "overlay", Source: "/s/2/fs", Target: "/run/x/root",
+			Data: "lowerdir=/s/2/fs:/s/1/fs,upperdir=/s/3/fs,workdir=/s/3/work,index=off", Mkdir: []string{"/run/x/root"}}
+		if diff := cmp.Diff(want, st); diff != "" {
+			t.Errorf("root overlay (-want +got):\n%s", diff)
+		}
+	})
 	t.Run("overlay-unsafe paths are refused", func(t *testing.T) {
-		if _, err := buildPlan(&Spec{Args: []string{"x"}, Root: "/a,b"}, "/run/x", nil, "/"); err == nil {
+		if _, err := buildPlan(&Spec{Args: []string{"x"}}, "/run/x", rootLayers{Lowers: []string{"/a,b"}}, nil, "/"); err == nil {
 			t.Error("a lower path with a comma was accepted")
 		}
 	})

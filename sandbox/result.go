@@ -63,6 +63,8 @@ type Result struct {
 	CgroupVersion int
 	// Limits are the limits the run had.
 	Limits limits.Limits
+	// Committed names the snapshot the run's changes were committed as.
+	Committed string
 	// Message says in words what happened when that is not plain success,
 	// e.g. "memory limit 64 MiB exceeded; killed by the OOM killer".
 	Message string
@@ -99,6 +101,7 @@ type report struct {
 	OutputBytes     *int64       `json:"output_bytes"`
 	CgroupVersion   int          `json:"cgroup_version"`
 	Limits          reportLimits `json:"limits"`
+	Committed       string       `json:"committed,omitempty"`
 	Message         string       `json:"message"`
 }
 
@@ -126,7 +129,7 @@ func (r *Result) MarshalJSON() ([]byte, error) {
 		WallMs: ms(r.Wall), CPUMs: ms(r.CPU), CPUUserMs: ms(r.CPUUser), CPUSysMs: ms(r.CPUSys),
 		MemoryPeakBytes: r.MemoryPeak, OOMKilled: r.OOMKilled, PidsPeak: r.PidsPeak,
 		IOReadBytes: r.IORead, IOWriteBytes: r.IOWrite, CSWVoluntary: r.CSWVoluntary, CSWForced: r.CSWForced,
-		OutputBytes: r.OutputBytes, CgroupVersion: r.CgroupVersion, Message: r.Message,
+		OutputBytes: r.OutputBytes, CgroupVersion: r.CgroupVersion, Committed: r.Committed, Message: r.Message,
 		Limits: reportLimits{
 			MemoryBytes: l.Memory, Pids: l.Pids, CPUs: l.CPUs, Cpuset: l.Cpuset,
 			CPUTimeMs: ms(l.CPUTime), WallTimeMs: ms(l.WallTime), ExtraTimeMs: ms(l.ExtraTime),

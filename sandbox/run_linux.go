@@ -12,11 +12,13 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/sandbox-dev/sandbox/limits"
+	"github.com/sandbox-dev/sandbox/snapshot"
 	"golang.org/x/sys/unix"
 )
 
@@ -36,7 +38,8 @@ type Container struct {
 	waited  chan struct{}
 
 	cg     limits.Cgroup
-	output *outputGate // nil when CMD writes straight into the caller's files
+	store  *snapshot.Store // open for the run when the root is a snapshot
+	output *outputGate     // nil when CMD writes straight into the caller's files
 
 	killMu     sync.Mutex
 	killedFor  Status // TO or OL once the supervisor has killed the run
@@ -95,13 +98,22 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 		return nil, err
 	}
 	var hostMounts []hostMount
-	if s.Root == "" {
+	var root rootLayers
+	switch {
+	case s.Snapshot != nil:
+		if root, err = c.snapshotRoot(&undo); err != nil {
+			return nil, err
+		}
+	case s.Root != "":
+		root.Lowers = []string{s.Root}
+	default:
+		root.Lowers = []string{"/"}
 		if hostMounts, err = readHostMounts(); err != nil {
 			return nil, err
 		}
 	}
 	wd, _ := os.Getwd()
-	cfg, err := buildPlan(&s, c.runDir, hostMounts, wd)
+	cfg, err := buildPlan(&s, c.runDir, root, hostMounts, wd)
 	if err != nil {
 		return nil, err
 	}
@@ -197,6 +209,88 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 	}()
 	c.supervise()
 	return c, nil
+}
+
+// snapshotKey names the run's own snapshot (a view, or an active snapshot
+// to commit) in the store.
+func (c *Container) snapshotKey() string { return "run-" + c.ID }
+
+// snapshotRoot opens the store and makes the run's layer over the committed
+// snapshot: a view whose layers get an upper in the scratch tmpfs (the fast
+// path, nothing written to the store's disk), or, to commit, an active
+// snapshot with its upper in the store. The store stays open until Wait:
+// it is what marks the snapshot as in use by this run.
+func (c *Container) snapshotRoot(undo *cleanups) (rootLayers, error) {
+	sn := c.spec.Snapshot
+	st, err := snapshot.Open(snapshot.Config{Root: sn.Store})
+	if err != nil {
+		return rootLayers{}, fmt.Errorf("opening snapshot store: %w", err)
+	}
+	c.store = st
+	undo.add(func() { st.Close() })
+	key := c.snapshotKey()
+	if sn.Commit == "" {
+		mounts, err := st.View(c.ctx, key, sn.Name)
+		if err != nil {
+			return rootLayers{}, err
+		}
+		undo.add(func() { st.Remove(context.Background(), key) })
+		return rootLayers{Lowers: snapshot.Lowerdirs(mounts)}, nil
+	}
+	if _, err := st.Stat(c.ctx, sn.Commit); err == nil {
+		return rootLayers{}, fmt.Errorf("%w: commit: snapshot %s exists already", ErrInvalidSpec, sn.Commit)
+	}
+	mounts, err := st.Prepare(c.ctx, key, sn.Name)
+	if err != nil {
+		return rootLayers{}, err
+	}
+	undo.add(func() { st.Remove(context.Background(), key) })
+	var root rootLayers
+	for _, m := range mounts {
+		if m.Type != "overlay" || m.Target != "" {
+			continue
+		}
+		for _, o := range m.Options {
+			switch k, v, _ := strings.Cut(o, "="); k {
+			case "lowerdir":
+				root.Lowers = strings.Split(v, ":")
+			case "upperdir":
+				root.Upper = v
+			case "workdir":
+				root.Work = v
+			default:
+				root.Options = append(root.Options, o)
+			}
+		}
+	}
+	if root.Upper == "" {
+		return rootLayers{}, fmt.Errorf("preparing snapshot %s: no overlay among %v", sn.Name, mounts)
+	}
+	return root, nil
+}
+
+// finishSnapshot commits the run's layer or throws it away. The overlay
+// was mounted only in the sandbox's mount namespace, gone with PID 1, so the
+// upper is no longer in use.
+func (c *Container) finishSnapshot(res *Result) error {
+	if c.store == nil {
+		return nil
+	}
+	defer c.store.Close()
+	sn, key := c.spec.Snapshot, c.snapshotKey()
+	ctx := context.Background()
+	if sn.Commit != "" && (sn.CommitAlways || res.Status == StatusOK) {
+		if err := c.store.Commit(ctx, sn.Commit, key); err != nil {
+			c.store.Remove(ctx, key)
+			return fmt.Errorf("committing the run's changes: %w", err)
+		}
+		res.Committed = sn.Commit
+		return nil
+	}
+	if err := c.store.Remove(ctx, key); err != nil {
+		return fmt.Errorf("removing the run's snapshot: %w", err)
+	}
+	return nil
 }
 
 // startInit starts PID 1 inside the run's cgroup. On v2 clone3 puts it
@@ -376,6 +470,9 @@ func (c *Container) Wait() (*Result, error) {
 	c.removeRunDir()
 
 	err := c.judge(res, &ev, derr, werr)
+	if snErr := c.finishSnapshot(res); err == nil && snErr != nil {
+		err = snErr
+	}
 	if err == nil && cgErr != nil {
 		err = cgErr
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/sandbox-dev/sandbox/limits"
+	"github.com/sandbox-dev/sandbox/snapshot"
 )
 
 // Network modes.
@@ -46,6 +47,9 @@ type Spec struct {
 	// Root is the read-only lower layer of the throwaway root: empty means the
 	// host's "/" (and the real filesystems mounted below it), else a directory.
 	Root string `json:"root,omitempty"`
+	// Snapshot, when set, makes the root from a committed snapshot of a
+	// store instead: Root must then be empty.
+	Snapshot *SnapshotRoot `json:"snapshot,omitempty"`
 	// Mounts are made inside the new root after /proc, /dev, /sys and /tmp,
 	// in order, so a later mount may land inside an earlier one.
 	Mounts []Mount `json:"mounts,omitempty"`
@@ -74,6 +78,17 @@ type Spec struct {
 
 	// IO attaches the caller's streams; it never crosses to the init stage.
 	IO IO `json:"-"`
+}
+
+// SnapshotRoot is a root made from a snapshot store: a fresh layer over the
+// committed snapshot Name, thrown away after the run, or committed as a new
+// snapshot Commit (whose parent is Name) when CMD exits 0, or whatever its
+// status with CommitAlways.
+type SnapshotRoot struct {
+	Store        string `json:"store,omitempty"` // "" = snapshot.RootFromEnv()
+	Name         string `json:"name"`
+	Commit       string `json:"commit,omitempty"`
+	CommitAlways bool   `json:"commit_always,omitempty"`
 }
 
 // User is a numeric identity inside the sandbox.
@@ -173,6 +188,19 @@ func (s *Spec) Validate() error {
 	case "", NetworkNone, NetworkHost:
 	default:
 		return fmt.Errorf("%w: network %q: want %q or %q", ErrInvalidSpec, s.Network, NetworkNone, NetworkHost)
+	}
+	if sn := s.Snapshot; sn != nil {
+		if s.Root != "" {
+			return fmt.Errorf("%w: root %s and snapshot %s: want one of them", ErrInvalidSpec, s.Root, sn.Name)
+		}
+		if err := snapshot.ValidateName(sn.Name); err != nil {
+			return fmt.Errorf("%w: root snapshot: %w", ErrInvalidSpec, err)
+		}
+		if sn.Commit != "" {
+			if err := snapshot.ValidateName(sn.Commit); err != nil {
+				return fmt.Errorf("%w: commit: %w", ErrInvalidSpec, err)
+			}
+		}
 	}
 	if s.Root != "" {
 		fi, err := os.Stat(s.Root)

@@ -17,6 +17,7 @@ import (
 	"github.com/sandbox-dev/sandbox/limits"
 	"github.com/sandbox-dev/sandbox/profile"
 	"github.com/sandbox-dev/sandbox/sandbox"
+	"github.com/sandbox-dev/sandbox/snapshot"
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 )
@@ -37,7 +38,11 @@ environment. CMD's exit status is sandbox's: 128+N if CMD died by signal N,
 Flags:
   --profile NAME|FILE   start from a profile: a built-in (test, build, grade; see
                         'sandbox profile show NAME') or a TOML file; flags override it
-  --root DIR            use the tree at DIR as the root instead of the host's /
+  --root NAME|DIR       use snapshot NAME of the store (see 'sandbox snapshot'), or
+                        the tree at DIR, as the root instead of the host's /
+  --commit NEW          keep the run's changes as snapshot NEW over --root NAME
+                        (when CMD exits 0; --commit-always whatever its status)
+  --store DIR           the snapshot store (default /var/lib/sandbox, or $SANDBOX_STORE)
   -v, --bind SRC:DST[:ro]
                         bind host path SRC at DST (repeatable; ":ro" read-only)
   --tmpfs DST[:SIZE]    mount an empty tmpfs at DST (repeatable)
@@ -135,7 +140,8 @@ type execFlags struct {
 	keepEnv, jsonReport                                        bool
 	preserveFDs                                                int
 	tty                                                        optBool
-	report, profile                                            string
+	report, profile, store, commit                             string
+	commitAlways                                               bool
 	// limits are name=value settings in command-line order, applied over
 	// the defaults (and, later, a profile's).
 	limits [][2]string
@@ -169,6 +175,9 @@ func (f *execFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.cgroupRoot, "cgroup-root", os.Getenv("SANDBOX_CGROUP_ROOT"), "")
 	fs.StringVar(&f.report, "report", "", "")
 	fs.StringVar(&f.profile, "profile", "", "")
+	fs.StringVar(&f.store, "store", "", "")
+	fs.StringVar(&f.commit, "commit", "", "")
+	fs.BoolVar(&f.commitAlways, "commit-always", false, "")
 	fs.BoolVar(&f.jsonReport, "json", false, "")
 	for _, lf := range limits.Flags() {
 		name := lf.Name
@@ -215,9 +224,13 @@ func runExec(args []string, io stdio) int {
 		fmt.Fprintln(io.err, "sandbox exec: no command given (see 'sandbox exec --help')")
 		return exitUsage
 	}
+	rep := reportTo{file: f.report, stderr: f.jsonReport}
 	spec, err := f.resolve(fs, os.Environ())
 	if err != nil {
 		fmt.Fprintf(io.err, "sandbox: %v\n", err)
+		if err := rep.write(nil, err, io); err != nil {
+			fmt.Fprintf(io.err, "sandbox: %v\n", err)
+		}
 		return exitUsage
 	}
 	spec.IO = sandbox.IO{Stdin: io.in, Stdout: io.out, Stderr: io.err}
@@ -230,7 +243,7 @@ func runExec(args []string, io stdio) int {
 			spec.TTY = true
 		}
 	}
-	return execute(spec, io, reportTo{file: f.report, stderr: f.jsonReport})
+	return execute(spec, io, rep)
 }
 
 // reportTo says where the run report goes.
@@ -361,9 +374,10 @@ func (f *execFlags) resolve(fs *flag.FlagSet, environ []string) (*sandbox.Spec, 
 	}
 	var err error
 	if given["root"] {
-		if s.Root, err = filepath.Abs(f.root); err != nil {
-			return nil, fmt.Errorf("--root %s: %w", f.root, err)
-		}
+		s.Root = f.root
+	}
+	if err := f.resolveRoot(s); err != nil {
+		return nil, err
 	}
 	if given["network"] {
 		s.Network = f.network
@@ -413,6 +427,45 @@ func (f *execFlags) resolve(fs *flag.FlagSet, environ []string) (*sandbox.Spec, 
 		return nil, err
 	}
 	return s, nil
+}
+
+// resolveRoot decides what s.Root names: a snapshot in the store (looked
+// up first, for a bare name), else a directory. --commit needs a snapshot.
+func (f *execFlags) resolveRoot(s *sandbox.Spec) error {
+	root := s.Root
+	if root != "" && !strings.Contains(root, "/") && snapshot.ValidateName(root) == nil {
+		st, err := snapshot.Open(snapshot.Config{Root: f.store})
+		if err != nil {
+			return fmt.Errorf("--root %s: %w", root, err)
+		}
+		_, err = st.Stat(context.Background(), root)
+		st.Close()
+		if err == nil {
+			s.Root = ""
+			s.Snapshot = &sandbox.SnapshotRoot{Store: f.store, Name: root, Commit: f.commit, CommitAlways: f.commitAlways}
+			return nil
+		}
+		if !errors.Is(err, snapshot.ErrNotFound) {
+			return fmt.Errorf("--root %s: %w", root, err)
+		}
+	}
+	if f.commit != "" || f.commitAlways {
+		return fmt.Errorf("--commit: needs --root NAME of a snapshot in the store (see 'sandbox snapshot ls'), not %q", root)
+	}
+	if root != "" {
+		abs, err := filepath.Abs(root)
+		if err != nil {
+			return fmt.Errorf("--root %s: %w", root, err)
+		}
+		if _, err := os.Stat(abs); err != nil {
+			if strings.Contains(root, "/") {
+				return fmt.Errorf("--root %s: no such directory", root)
+			}
+			return fmt.Errorf("--root %s: no snapshot of that name in the store, and no such directory", root)
+		}
+		s.Root = abs
+	}
+	return nil
 }
 
 // environment composes CMD's environment: the hermetic set (or the

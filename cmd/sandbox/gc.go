@@ -1,20 +1,26 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 
 	"github.com/sandbox-dev/sandbox/sandbox"
+	"github.com/sandbox-dev/sandbox/snapshot"
 )
 
-const gcUsage = `Usage: sandbox gc [--run-dir DIR]
+const gcUsage = `Usage: sandbox gc [--run-dir DIR] [--store DIR] [--prune-layers]
 
 Removes what runs whose runner died (killed, crashed) left behind: run
-directories and cgroups. Runs still alive are left alone. Prints one line per
-run cleaned.
+directories and cgroups, and the snapshot store's debris (snapshots of dead
+runs, half-made imports and commits). Runs still alive are left alone. Prints
+one line per thing removed.
 
 Flags:
-  --run-dir DIR   where run state lives (default /run/sandbox, or $SANDBOX_RUN_DIR)
+  --run-dir DIR    where run state lives (default /run/sandbox, or $SANDBOX_RUN_DIR)
+  --store DIR      the snapshot store (default /var/lib/sandbox, or $SANDBOX_STORE);
+                   skipped when it does not exist
+  --prune-layers   also remove image layers no snapshot stands on any more
 
 Example:
   sandbox gc
@@ -27,6 +33,8 @@ func init() {
 func runGC(args []string, io stdio) int {
 	fs := newFlagSet("gc", io)
 	runDir := fs.String("run-dir", os.Getenv("SANDBOX_RUN_DIR"), "")
+	store := fs.String("store", "", "")
+	prune := fs.Bool("prune-layers", false, "")
 	if code, done := parseFlags(fs, args, gcUsage, io); done {
 		return code
 	}
@@ -37,6 +45,29 @@ func runGC(args []string, io stdio) int {
 	ids, err := sandbox.GC(*runDir)
 	for _, id := range ids {
 		fmt.Fprintf(io.out, "removed run %s\n", id)
+	}
+	if err != nil {
+		fmt.Fprintf(io.err, "sandbox: %v\n", err)
+		return exitUsage
+	}
+	root := *store
+	if root == "" {
+		root = snapshot.RootFromEnv()
+	}
+	if _, err := os.Stat(root); err != nil {
+		return 0 // no store: nothing to collect, and none to create
+	}
+	st, err := snapshot.Open(snapshot.Config{Root: root})
+	if err == nil {
+		var rep snapshot.GCReport
+		rep, err = st.GC(context.Background(), snapshot.GCOptions{PruneLayers: *prune})
+		st.Close()
+		for _, name := range rep.Snapshots {
+			fmt.Fprintf(io.out, "removed snapshot %s\n", name)
+		}
+		if rep.Records+rep.Dirs > 0 {
+			fmt.Fprintf(io.out, "removed %d broken records and %d orphaned directories from the store\n", rep.Records, rep.Dirs)
+		}
 	}
 	if err != nil {
 		fmt.Fprintf(io.err, "sandbox: %v\n", err)

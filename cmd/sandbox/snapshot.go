@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sandbox-dev/sandbox/snapshot"
+	"golang.org/x/term"
+)
+
+const snapshotUsage = `Usage: sandbox snapshot [--store DIR] COMMAND [args]
+
+Named roots for 'sandbox exec --root NAME': each run gets a fresh writable
+layer over the committed snapshot in the time of a mount, and can keep its
+changes as a new snapshot (exec --commit NEW).
+
+Commands:
+  import NAME SOURCE   make snapshot NAME from SOURCE: a directory, a tar (plain,
+                       gzip or zstd), an OCI image layout (directory or tar), or a
+                       docker/podman save tarball; "-" reads a tar from stdin
+  ls                   list snapshots: name, parent, size, created
+  inspect NAME         print a snapshot's record as JSON
+  rm NAME              remove a committed snapshot (refused while a child or a
+                       run uses it)
+  export NAME FILE     write the snapshot's whole tree (its chain flattened) as a tar
+  diff NAME            what NAME added (A), changed (M) and deleted (D) over its parent
+
+Flags:
+  --store DIR          the store (default /var/lib/sandbox, or $SANDBOX_STORE)
+  --parent NAME        import: the snapshot the import is layered on
+
+Examples:
+  sandbox snapshot import debian ./debian-rootfs.tar.zst
+  sandbox exec --root debian --commit debian+gcc -- apt-get install -y gcc
+  sandbox exec --root debian+gcc -- gcc -o hello hello.c
+  sandbox snapshot diff debian+gcc | head
+`
+
+func init() {
+	commands["snapshot"] = &command{summary: "import, list, inspect, export and remove named roots", usage: snapshotUsage, run: runSnapshot}
+}
+
+func runSnapshot(args []string, io stdio) int {
+	fs := newFlagSet("snapshot", io)
+	store := fs.String("store", "", "")
+	parent := fs.String("parent", "", "")
+	if code, done := parseFlags(fs, args, snapshotUsage, io); done {
+		return code
+	}
+	args = fs.Args()
+	// Flags may also follow the command: `snapshot import --parent base NAME SRC`.
+	if len(args) > 0 {
+		sub := flag.NewFlagSet("sandbox snapshot "+args[0], flag.ContinueOnError)
+		sub.SetOutput(discard{})
+		sub.StringVar(store, "store", *store, "")
+		sub.StringVar(parent, "parent", *parent, "")
+		if err := sub.Parse(args[1:]); err != nil {
+			fmt.Fprintf(io.err, "sandbox snapshot %s: %v\n", args[0], err)
+			return exitUsage
+		}
+		args = append(args[:1], sub.Args()...)
+	}
+	want := map[string]int{"import": 2, "ls": 0, "inspect": 1, "rm": 1, "export": 2, "diff": 1}
+	if len(args) == 0 {
+		fmt.Fprint(io.err, "sandbox snapshot: want a command (see 'sandbox snapshot --help')\n")
+		return exitUsage
+	}
+	n, ok := want[args[0]]
+	if !ok {
+		fmt.Fprintf(io.err, "sandbox snapshot: unknown command %q (see 'sandbox snapshot --help')\n", args[0])
+		return exitUsage
+	}
+	if len(args)-1 != n {
+		fmt.Fprintf(io.err, "sandbox snapshot %s: want %d argument(s), got %d (see 'sandbox snapshot --help')\n", args[0], n, len(args)-1)
+		return exitUsage
+	}
+	st, err := snapshot.Open(snapshot.Config{Root: *store})
+	if err != nil {
+		fmt.Fprintf(io.err, "sandbox: %v\n", err)
+		return exitUsage
+	}
+	defer st.Close()
+	ctx := context.Background()
+	switch args[0] {
+	case "import":
+		err = snapshotImport(ctx, st, args[1], args[2], *parent, io)
+	case "ls":
+		err = snapshotList(ctx, st, io)
+	case "inspect":
+		var info snapshot.Info
+		if info, err = st.Stat(ctx, args[1]); err == nil {
+			b, _ := json.MarshalIndent(info, "", "  ")
+			fmt.Fprintf(io.out, "%s\n", b)
+		}
+	case "rm":
+		err = st.Remove(ctx, args[1])
+	case "export":
+		err = st.ExportFile(ctx, args[1], args[2])
+	case "diff":
+		var changes []snapshot.Change
+		if changes, err = st.Diff(ctx, args[1]); err == nil {
+			for _, c := range changes {
+				fmt.Fprintf(io.out, "%s %s\n", strings.ToUpper(string(c.Kind)[:1]), c.Path)
+			}
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(io.err, "sandbox: %v\n", err)
+		return exitUsage
+	}
+	return 0
+}
+
+func snapshotImport(ctx context.Context, st *snapshot.Store, name, source, parent string, io stdio) error {
+	opts := snapshot.ImportOptions{Parent: parent, Warn: func(err error) { fmt.Fprintf(io.err, "sandbox: warning: %v\n", err) }}
+	// A progress line on a terminal; nothing otherwise.
+	if f, ok := io.err.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		last := time.Time{}
+		opts.Progress = func(p snapshot.Progress) {
+			if time.Since(last) < 100*time.Millisecond {
+				return
+			}
+			last = time.Now()
+			layer := ""
+			if p.Layers > 1 {
+				layer = fmt.Sprintf("layer %d/%d, ", p.Layer, p.Layers)
+			}
+			pct := ""
+			if p.SourceSize > 0 {
+				pct = fmt.Sprintf("%3d%% ", min(100, p.SourceBytes*100/p.SourceSize))
+			}
+			fmt.Fprintf(f, "\r\033[Kimporting %s: %s%s%s, %d entries", name, pct, layer, byteCount(p.Bytes), p.Entries)
+		}
+		defer fmt.Fprint(f, "\r\033[K")
+	}
+	var info snapshot.Info
+	var err error
+	if source == "-" {
+		info, err = st.ImportReader(ctx, name, os.Stdin, opts)
+	} else {
+		info, err = st.Import(ctx, name, source, opts)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(io.out, "imported %s: %s, %d entries\n", info.Name, byteCount(info.Size), info.Inodes)
+	return nil
+}
+
+func snapshotList(ctx context.Context, st *snapshot.Store, io stdio) error {
+	var infos []snapshot.Info
+	err := st.Walk(ctx, func(_ context.Context, i snapshot.Info) error {
+		infos = append(infos, i)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	sort.Slice(infos, func(i, j int) bool { return infos[i].Name < infos[j].Name })
+	tw := tabwriter.NewWriter(io.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tKIND\tPARENT\tSIZE\tCREATED")
+	for _, i := range infos {
+		parent := i.Parent
+		if parent == "" {
+			parent = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", i.Name, i.Kind, parent, byteCount(i.Size), i.Created.UTC().Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+// byteCount is n in the unit people read sizes in: 1.5 MiB.
+func byteCount(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
