@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"unsafe"
 
@@ -159,14 +160,15 @@ func failure(err error) *exitEvent {
 
 // execConfig is what PID 1 tells the exec stage once the container is built.
 type execConfig struct {
-	Args       []string `json:"args"`
-	Env        []string `json:"env"`
-	Dir        string   `json:"dir"`
-	UID        uint32   `json:"uid"`
-	GID        uint32   `json:"gid"`
-	Caps       []int    `json:"caps,omitempty"`
-	TTY        bool     `json:"tty,omitempty"`
-	ExtraFiles int      `json:"extra_files,omitempty"`
+	Args       []string        `json:"args"`
+	Env        []string        `json:"env"`
+	Dir        string          `json:"dir"`
+	UID        uint32          `json:"uid"`
+	GID        uint32          `json:"gid"`
+	Caps       []int           `json:"caps,omitempty"`
+	TTY        bool            `json:"tty,omitempty"`
+	ExtraFiles int             `json:"extra_files,omitempty"`
+	Seccomp    *seccompProgram `json:"seccomp,omitempty"`
 }
 
 // execReply is the exec stage's answer when it could not become CMD; on
@@ -206,9 +208,27 @@ func runInit(cfg *initConfig, console, stage *os.File, pid int) *exitEvent {
 	if err != nil {
 		return failure(fmt.Errorf("instructing exec stage: %w", err))
 	}
+	// The exec stage's last word before exec: one byte, with the seccomp
+	// listener when the filter has "kill" rules.
+	var refusedMu sync.Mutex
+	refused := ""
+	if fds, err := recvFDs(stage); err == nil && len(fds) > 0 {
+		go watchSeccomp(fds[0], func(name string) {
+			refusedMu.Lock()
+			if refused == "" {
+				refused = name
+			}
+			refusedMu.Unlock()
+		})
+	}
 	var reply execReply
 	execFailed := json.NewDecoder(stage).Decode(&reply) == nil
 	stage.Close()
+	firstRefused := func() string {
+		refusedMu.Lock()
+		defer refusedMu.Unlock()
+		return refused
+	}
 
 	// PID 1 of a namespace inherits every orphan: reap them all, and stop
 	// when CMD itself is done.
@@ -228,9 +248,9 @@ func runInit(cfg *initConfig, console, stage *os.File, pid int) *exitEvent {
 		case execFailed:
 			return &exitEvent{ExitCode: reply.Code, Error: reply.Error}
 		case ws.Signaled():
-			return &exitEvent{ExitCode: -1, Signal: int(ws.Signal()), Pid: pid}
+			return &exitEvent{ExitCode: -1, Signal: int(ws.Signal()), Pid: pid, Refused: firstRefused()}
 		default:
-			return &exitEvent{ExitCode: ws.ExitStatus(), Pid: pid}
+			return &exitEvent{ExitCode: ws.ExitStatus(), Pid: pid, Refused: firstRefused()}
 		}
 	}
 }
@@ -269,7 +289,7 @@ func setupContainer(cfg *initConfig, console *os.File) (*execConfig, int, error)
 		return nil, -1, fmt.Errorf("making init non-dumpable: %w", err)
 	}
 	return &execConfig{Args: cfg.Args, Env: cfg.Env, Dir: dir, UID: cfg.UID, GID: cfg.GID,
-		Caps: cfg.Caps, TTY: slave >= 0, ExtraFiles: cfg.ExtraFiles}, slave, nil
+		Caps: cfg.Caps, TTY: slave >= 0, ExtraFiles: cfg.ExtraFiles, Seccomp: cfg.Seccomp}, slave, nil
 }
 
 // execMain is the exec stage (pid 2): it waits for PID 1 to build the
@@ -291,7 +311,11 @@ func execMain(stageFD int) int {
 	if err := json.NewDecoder(stage).Decode(&ec); err != nil {
 		return ExitRunnerFailed
 	}
-	err = execCommand(&ec, slave)
+	sent := false
+	err = execCommand(&ec, slave, stageFD, &sent)
+	if !sent { // PID 1 reads the one-byte message before any reply
+		unix.Sendmsg(stageFD, []byte{0}, nil, nil, 0)
+	}
 	reply := execReply{Code: ExitRunnerFailed, Error: err.Error()}
 	var se *setupError
 	if errors.As(err, &se) {
@@ -302,7 +326,7 @@ func execMain(stageFD int) int {
 }
 
 // execCommand becomes CMD; it returns only on failure.
-func execCommand(ec *execConfig, slave int) error {
+func execCommand(ec *execConfig, slave, stageFD int, sent *bool) error {
 	// Always chdir: the exec stage was forked with the runner's cwd, which
 	// pivot_root left pointing into the host's tree (runc CVE-2024-21626).
 	if err := unix.Chdir(ec.Dir); err != nil {
@@ -337,6 +361,22 @@ func execCommand(ec *execConfig, slave int) error {
 	// Only 0, 1, 2 and the preserved descriptors reach CMD.
 	if err := unix.CloseRange(uint(3+ec.ExtraFiles), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return fmt.Errorf("closing descriptors: %w", err)
+	}
+	// Last, the filter: everything above may use what it refuses.
+	listener, err := loadSeccomp(ec.Seccomp)
+	if err != nil {
+		return err
+	}
+	var rights []byte
+	if listener >= 0 {
+		rights = unix.UnixRights(listener)
+	}
+	if err := unix.Sendmsg(stageFD, []byte{0}, rights, nil, 0); err != nil {
+		return fmt.Errorf("handing over the seccomp listener: %w", err)
+	}
+	*sent = true
+	if listener >= 0 {
+		unix.Close(listener)
 	}
 	return execError(ec.Args[0], syscall.Exec(path, ec.Args, ec.Env))
 }
@@ -454,4 +494,21 @@ func openConsole(cfg *initConfig, console *os.File) (int, error) {
 	}
 	console.Close()
 	return slave, nil
+}
+
+// recvFDs reads the one-byte message that may carry descriptors.
+func recvFDs(f *os.File) ([]int, error) {
+	buf, oob := make([]byte, 1), make([]byte, unix.CmsgSpace(4))
+	n, oobn, _, _, err := unix.Recvmsg(int(f.Fd()), buf, oob, 0)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, io.EOF
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) == 0 {
+		return nil, err
+	}
+	return unix.ParseUnixRights(&msgs[0])
 }

@@ -70,6 +70,8 @@ type initConfig struct {
 	// Rlimits are set by PID 1 on the exec stage, not on itself: a small
 	// RLIMIT_AS would not leave room for PID 1\'s Go runtime.
 	Rlimits limits.Rlimits `json:"rlimits"`
+	// Seccomp is the filter the exec stage loads; nil for none.
+	Seccomp *seccompProgram `json:"seccomp,omitempty"`
 }
 
 // Paths the runner replaces with fresh filesystems: host mounts at or below

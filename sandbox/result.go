@@ -63,6 +63,9 @@ type Result struct {
 	CgroupVersion int
 	// Limits are the limits the run had.
 	Limits limits.Limits
+	// Refused names the syscall for which the seccomp filter killed a
+	// process of the sandbox (a "kill" rule), if it did.
+	Refused string
 	// Committed names the snapshot the run's changes were committed as.
 	Committed string
 	// Message says in words what happened when that is not plain success,
@@ -101,6 +104,7 @@ type report struct {
 	OutputBytes     *int64       `json:"output_bytes"`
 	CgroupVersion   int          `json:"cgroup_version"`
 	Limits          reportLimits `json:"limits"`
+	RefusedSyscall  string       `json:"refused_syscall,omitempty"`
 	Committed       string       `json:"committed,omitempty"`
 	Message         string       `json:"message"`
 }
@@ -129,7 +133,7 @@ func (r *Result) MarshalJSON() ([]byte, error) {
 		WallMs: ms(r.Wall), CPUMs: ms(r.CPU), CPUUserMs: ms(r.CPUUser), CPUSysMs: ms(r.CPUSys),
 		MemoryPeakBytes: r.MemoryPeak, OOMKilled: r.OOMKilled, PidsPeak: r.PidsPeak,
 		IOReadBytes: r.IORead, IOWriteBytes: r.IOWrite, CSWVoluntary: r.CSWVoluntary, CSWForced: r.CSWForced,
-		OutputBytes: r.OutputBytes, CgroupVersion: r.CgroupVersion, Committed: r.Committed, Message: r.Message,
+		OutputBytes: r.OutputBytes, CgroupVersion: r.CgroupVersion, RefusedSyscall: r.Refused, Committed: r.Committed, Message: r.Message,
 		Limits: reportLimits{
 			MemoryBytes: l.Memory, Pids: l.Pids, CPUs: l.CPUs, Cpuset: l.Cpuset,
 			CPUTimeMs: ms(l.CPUTime), WallTimeMs: ms(l.WallTime), ExtraTimeMs: ms(l.ExtraTime),
@@ -146,6 +150,8 @@ type exitEvent struct {
 	// Unsupported marks an Error caused by a kernel feature the host lacks.
 	Unsupported bool `json:"unsupported,omitempty"`
 	Pid         int  `json:"pid,omitempty"` // CMD's pid in the sandbox
+	// Refused is the first syscall for which the filter killed a process.
+	Refused string `json:"refused,omitempty"`
 }
 
 func (e *exitEvent) String() string {

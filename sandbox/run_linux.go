@@ -118,6 +118,9 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 		return nil, err
 	}
 	cfg.ExtraFiles = len(s.IO.ExtraFiles)
+	if cfg.Seccomp, err = compileSeccomp(s.Seccomp); err != nil {
+		return nil, err
+	}
 
 	ctrl, initCtrl, err := socketPair(unix.SOCK_STREAM)
 	if err != nil {
@@ -558,6 +561,13 @@ func (c *Container) judge(res *Result, ev *exitEvent, derr, werr error) error {
 		res.ExitCode, res.Status = ev.ExitCode, StatusOK
 		if ev.ExitCode != 0 {
 			res.Status, res.Message = StatusRuntime, fmt.Sprintf("exited with status %d", ev.ExitCode)
+		}
+	}
+
+	if ev.Refused != "" {
+		res.Refused = ev.Refused
+		if res.Status == StatusSignal {
+			res.Message = fmt.Sprintf("killed: syscall %s refused by the seccomp filter", ev.Refused)
 		}
 	}
 

@@ -58,6 +58,9 @@ type Spec struct {
 	// CapAdd lists capabilities CMD keeps (e.g. "CAP_NET_RAW" or "net_raw");
 	// every other one is dropped from every set, bounding included.
 	CapAdd []string `json:"cap_add,omitempty"`
+	// Seccomp is the syscall filter CMD runs under; nil means
+	// DefaultSeccomp(), &Seccomp{Unconfined: true} none at all.
+	Seccomp *Seccomp `json:"seccomp,omitempty"`
 	// TTY gives CMD a pseudo-terminal of its own, created inside the
 	// sandbox; IO.Stdin and IO.Stdout are copied to and from it.
 	TTY bool `json:"tty,omitempty"`
@@ -227,6 +230,11 @@ func (s *Spec) Validate() error {
 	}
 	for _, c := range s.CapAdd {
 		if _, err := capability(c); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidSpec, err)
+		}
+	}
+	if s.Seccomp != nil {
+		if err := s.Seccomp.Validate(); err != nil {
 			return fmt.Errorf("%w: %w", ErrInvalidSpec, err)
 		}
 	}

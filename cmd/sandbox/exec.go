@@ -56,6 +56,11 @@ Flags:
   --user UID[:GID]      run as UID (a number or a host user name) and GID
                         (default: the caller's)
   --cap-add CAP         keep capability CAP, e.g. NET_RAW (repeatable)
+  --seccomp POLICY      syscall filter: "default" (refuses keyctl, bpf, perf,
+                        io_uring, mount, kexec, nested user namespaces, foreign
+                        ABIs, ... with EPERM), "unconfined", or a TOML file of
+                        rules (allow, errno, enosys, kill: a kill is reported
+                        with the syscall's name)
   --preserve-fds N      pass the caller's descriptors 3..3+N-1 on to CMD
   -t, --tty             give CMD a terminal of its own (default: when stdin and
                         stdout are terminals; -t=false to refuse one)
@@ -140,7 +145,7 @@ type execFlags struct {
 	keepEnv, jsonReport                                        bool
 	preserveFDs                                                int
 	tty                                                        optBool
-	report, profile, store, commit                             string
+	report, profile, store, commit, seccomp                    string
 	commitAlways                                               bool
 	// limits are name=value settings in command-line order, applied over
 	// the defaults (and, later, a profile's).
@@ -176,6 +181,7 @@ func (f *execFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.report, "report", "", "")
 	fs.StringVar(&f.profile, "profile", "", "")
 	fs.StringVar(&f.store, "store", "", "")
+	fs.StringVar(&f.seccomp, "seccomp", "default", "")
 	fs.StringVar(&f.commit, "commit", "", "")
 	fs.BoolVar(&f.commitAlways, "commit-always", false, "")
 	fs.BoolVar(&f.jsonReport, "json", false, "")
@@ -397,6 +403,15 @@ func (f *execFlags) resolve(fs *flag.FlagSet, environ []string) (*sandbox.Spec, 
 		}
 	}
 	s.CapAdd = append(s.CapAdd, f.caps...)
+	switch f.seccomp {
+	case "default":
+	case "unconfined":
+		s.Seccomp = &sandbox.Seccomp{Unconfined: true}
+	default:
+		if s.Seccomp, err = profile.LoadSeccomp(f.seccomp); err != nil {
+			return nil, fmt.Errorf("--seccomp: %w", err)
+		}
+	}
 	if f.preserveFDs < 0 {
 		return nil, fmt.Errorf("--preserve-fds %d: must not be negative", f.preserveFDs)
 	}
