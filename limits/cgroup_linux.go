@@ -217,7 +217,7 @@ type hostCgroups struct {
 }
 
 // v1Known are the v1 controllers this package may use.
-var v1Known = []string{"memory", "cpuacct", "cpu", "cpuset", "pids", "blkio", "freezer"}
+var v1Known = []string{"memory", "cpuacct", "cpu", "cpuset", "pids", "blkio", "freezer", "devices"}
 
 var (
 	probeOnce sync.Once

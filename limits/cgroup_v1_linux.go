@@ -31,8 +31,9 @@ type v1Group struct {
 
 // v1Controllers returns the v1 controllers a run needs (required: memory
 // and cpuacct for accounting, the rest for its limits) and those it takes
-// where mounted: freezer so that Kill can stop forks before killing, and
-// blkio for the I/O weight. Each hierarchy costs 25-50us per run (mkdir,
+// where mounted: freezer so that Kill can stop forks before killing,
+// devices so that only the sandbox's own /dev can be opened, and blkio for
+// the I/O weight. Each hierarchy costs 25-50us per run (mkdir,
 // attach, rmdir), so blkio is not joined for I/O accounting alone: on v1 it
 // misses buffered writes anyway (they are charged to the flusher threads).
 func v1Controllers(l Limits) (required, optional []string) {
@@ -46,11 +47,33 @@ func v1Controllers(l Limits) (required, optional []string) {
 	if l.Cpuset != "" {
 		required = append(required, "cpuset")
 	}
-	optional = []string{"freezer"}
+	optional = []string{"freezer", "devices"}
 	if l.IOWeight != 0 {
 		optional = append(optional, "blkio")
 	}
 	return required, optional
+}
+
+// sandboxDevices are the only devices a sandbox may open or create: those of
+// its own minimal /dev (null, zero, full, random, urandom, tty, ptmx and its
+// devpts). A host device node that reaches the sandbox some other way (a
+// bind of /dev, a node in a --root tree) stays closed.
+var sandboxDevices = [][2]int64{{1, 3}, {1, 5}, {1, 7}, {1, 8}, {1, 9}, {5, 0}, {5, 2}, {136, -1}}
+
+// deviceRules is the devices cgroup's list: deny everything, then allow
+// sandboxDevices (minor -1: all of the major).
+func deviceRules() []specs.LinuxDeviceCgroup {
+	rules := []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}
+	for _, d := range sandboxDevices {
+		major := d[0]
+		r := specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: &major, Access: "rwm"}
+		if d[1] >= 0 {
+			minor := d[1]
+			r.Minor = &minor
+		}
+		rules = append(rules, r)
+	}
+	return rules
 }
 
 func v1Subsystem(name, root string) cgroup1.Subsystem {
@@ -69,6 +92,8 @@ func v1Subsystem(name, root string) cgroup1.Subsystem {
 		return cgroup1.NewBlkio(root)
 	case "freezer":
 		return cgroup1.NewFreezer(root)
+	case "devices":
+		return cgroup1.NewDevices(root)
 	}
 	panic("limits: unknown v1 controller " + name)
 }
@@ -137,6 +162,9 @@ func newV1(h *hostCgroups, group string, l Limits) (_ *v1Group, retErr error) {
 // v1Resources translates l into the runtime-spec resources cgroup1 writes.
 func v1Resources(h *hostCgroups, l Limits) (*specs.LinuxResources, error) {
 	var res specs.LinuxResources
+	if _, ok := h.v1["devices"]; ok {
+		res.Devices = deviceRules()
+	}
 	if l.Memory > 0 {
 		m := l.Memory
 		res.Memory = &specs.LinuxMemory{Limit: &m}

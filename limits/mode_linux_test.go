@@ -53,11 +53,11 @@ func TestRequiredControllers(t *testing.T) {
 	if diff := cmp.Diff([]string{"memory", "cpuacct", "pids", "cpu", "cpuset"}, req); diff != "" {
 		t.Errorf("v1 required (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"freezer", "blkio"}, opt); diff != "" {
+	if diff := cmp.Diff([]string{"freezer", "devices", "blkio"}, opt); diff != "" {
 		t.Errorf("v1 optional (-want +got):\n%s", diff)
 	}
-	if _, opt := v1Controllers(Limits{}); !cmp.Equal(opt, []string{"freezer"}) {
-		t.Errorf("v1 optional without an I/O weight = %v, want [freezer]", opt)
+	if _, opt := v1Controllers(Limits{}); !cmp.Equal(opt, []string{"freezer", "devices"}) {
+		t.Errorf("v1 optional without an I/O weight = %v, want [freezer devices]", opt)
 	}
 }
 

@@ -206,12 +206,19 @@ func TestV1Real(t *testing.T) {
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("limit files (-want +got):\n%s", diff)
 		}
-		for _, ctrl := range []string{"memory", "cpuacct", "cpu", "pids", "freezer"} {
+		for _, ctrl := range []string{"memory", "cpuacct", "cpu", "pids", "freezer", "devices"} {
 			if _, mounted := h.v1[ctrl]; mounted && !isDir(dir(ctrl)) {
 				t.Errorf("no group in the %s hierarchy", ctrl)
 			}
 		}
-		for _, ctrl := range []string{"cpuset", "devices", "blkio"} {
+		if _, mounted := h.v1["devices"]; mounted {
+			// Deny all, then the sandbox's own /dev: the kernel lists the rules.
+			want := "c 1:3 rwm\nc 1:5 rwm\nc 1:7 rwm\nc 1:8 rwm\nc 1:9 rwm\nc 5:0 rwm\nc 5:2 rwm\nc 136:* rwm"
+			if got := readTrim(t, filepath.Join(dir("devices"), "devices.list")); got != want {
+				t.Errorf("devices.list:\n%s\nwant:\n%s", got, want)
+			}
+		}
+		for _, ctrl := range []string{"cpuset", "blkio"} {
 			if exists(filepath.Join("/sys/fs/cgroup", ctrl, root, "run1")) {
 				t.Errorf("group made in the %s hierarchy, which these limits do not need", ctrl)
 			}

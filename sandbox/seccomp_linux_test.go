@@ -161,3 +161,25 @@ func TestSeccompPolicyErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestDeviceCgroup(t *testing.T) {
+	needRoot(t)
+	if _, err := os.Stat("/sys/fs/cgroup/devices"); err != nil {
+		t.Skip("needs the v1 devices controller")
+	}
+	dir := t.TempDir()
+	// /dev/kmsg's numbers (1:11): a node that opens without capabilities
+	// anywhere but in a devices cgroup that does not list it.
+	if err := unix.Mknod(dir+"/kmsg", unix.S_IFCHR|0o666, int(unix.Mkdev(1, 11))); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mknod(dir+"/null", unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
+		t.Fatal(err)
+	}
+	s := sh("(echo x > /devs/kmsg) 2>&1 | tr A-Z a-z; echo x > /devs/null && echo null-ok")
+	s.Mounts = []Mount{{Type: MountBind, Source: dir, Destination: "/devs"}}
+	out, _, _ := run(t, s)
+	if !strings.Contains(out, "operation not permitted") || !strings.Contains(out, "null-ok") {
+		t.Errorf("a host device node bound in: %q, want it refused and /dev/null's numbers allowed", out)
+	}
+}
