@@ -10,7 +10,7 @@ export CGO_ENABLED ?= 1
 
 FIXTURES   ?= build/fixtures
 
-.PHONY: build demo test vet deps bench fuzz fixtures fixtures-debian clean
+.PHONY: build demo test vet deps bench fuzz soak fixtures fixtures-debian clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/sandbox
@@ -35,6 +35,12 @@ FUZZTIME ?= 1m
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzImportTar$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s ./snapshot
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s ./profile
+	$(GO) test -run '^$$' -fuzz '^FuzzExecFlags$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s ./cmd/sandbox
+
+# The long soak: 10000 runs in a row and 10000 at concurrency 16 (`make
+# test` makes 1000 of each).
+soak:
+	SANDBOX_SOAK=10000 $(GO) test -count=1 -timeout 60m -run '^TestSoak$$' -v ./sandbox
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./...

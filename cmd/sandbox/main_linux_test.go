@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/sandbox-dev/sandbox/limits"
+	"github.com/sandbox-dev/sandbox/sandbox"
 	"golang.org/x/sys/unix"
 )
 
@@ -442,4 +444,81 @@ func TestWithoutCgo(t *testing.T) {
 	if diff := cmp.Diff([]string{"CapEff: 0000000000000000", "NoNewPrivs: 1", "sandbox", ""}, lines[1:]); diff != "" {
 		t.Errorf("without cgo (-want +got):\n%s", diff)
 	}
+}
+
+// TestRunnerKilledAtEveryStage SIGKILLs the runner at delays that land it
+// in every stage of a run (making the run directory and cgroup, starting
+// PID 1, building the container, running CMD, tearing down), then checks
+// that no process survives and that gc removes every run directory and
+// cgroup the dead runners left.
+func TestRunnerKilledAtEveryStage(t *testing.T) {
+	needRoot(t)
+	dir := runDir(t)
+	marker := fmt.Sprintf("%d.75", 4000+os.Getpid()%1000)
+	mountsBefore, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, script := range []string{"sleep " + marker, "exit 0"} { // a long CMD, and one already tearing down
+		for _, delay := range []time.Duration{0, 500 * time.Microsecond, time.Millisecond, 2 * time.Millisecond,
+			3 * time.Millisecond, 4 * time.Millisecond, 6 * time.Millisecond, 8 * time.Millisecond, 12 * time.Millisecond,
+			16 * time.Millisecond, 20 * time.Millisecond, 25 * time.Millisecond, 30 * time.Millisecond} {
+			cmd := exec.Command(os.Args[0], "exec", "--", "sh", "-c", script)
+			cmd.Env = append(os.Environ(), mainEnv+"=1", "SANDBOX_CGROUP_ROOT="+cgroupRoot, "SANDBOX_RUN_DIR="+dir)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(delay)
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for (len(processes("sleep "+marker)) > 0 || len(processes("sandbox-init")) > 0) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if pids := processes("sleep " + marker); len(pids) > 0 {
+		t.Errorf("CMD outlived its killed runner: %v", pids)
+	}
+	gc := exec.Command(os.Args[0], "gc", "--run-dir", dir, "--store", filepath.Join(t.TempDir(), "nostore"))
+	gc.Env = append(os.Environ(), mainEnv+"=1")
+	if out, err := gc.CombinedOutput(); err != nil {
+		t.Fatalf("gc: %v\n%s", err, out)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("run directories left after gc: %v", ents)
+	}
+	if ids, _ := limits.List(cgroupRoot); len(ids) != 0 {
+		t.Errorf("cgroups left after gc: %v", ids)
+	}
+	if after, _ := os.ReadFile("/proc/self/mountinfo"); string(after) != string(mountsBefore) {
+		t.Errorf("mount table changed")
+	}
+}
+
+// FuzzExecFlags feeds exec's flag parser and resolver arbitrary command
+// lines: they must return a Spec or an error, never panic, and a Spec they
+// return must be one the sandbox accepts or refuses with ErrInvalidSpec.
+func FuzzExecFlags(f *testing.F) {
+	for _, seed := range [][]string{
+		{"--", "true"}, {"-v", "/tmp:/data:ro", "--", "ls"}, {"--memory", "64M", "--pids", "8", "--", "x"},
+		{"--tmpfs", "/x:1M", "-e", "A=B", "--network", "host", "--", "y"}, {"--user", "1000:1000", "-w", "/w", "z"},
+		{"--time", "1.5", "--nofile", "10:20", "--cpus", "0.5", "--", "a"}, {"--profile", "grade", "--", "b"},
+		{"--seccomp", "unconfined", "--cap-add", "NET_RAW", "--", "c"}, {"--bind", ":", "--tmpfs", "relative"},
+	} {
+		f.Add(strings.Join(seed, "\x00"))
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		args := strings.Split(line, "\x00")
+		var fl execFlags
+		fs := newFlagSet("exec", stdio{})
+		fl.register(fs)
+		if err := fs.Parse(args); err != nil {
+			return
+		}
+		s, err := fl.resolve(fs, []string{"PATH=/bin", "HOME=/"})
+		if err != nil {
+			return
+		}
+		if err := s.Validate(); err != nil && !errors.Is(err, sandbox.ErrInvalidSpec) {
+			t.Errorf("Validate: %v, want nil or ErrInvalidSpec", err)
+		}
+	})
 }
