@@ -12,9 +12,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// staleNew is how old a ".new-" run directory must be before GC takes it
-// for debris: a live runner renames its own within microseconds.
-const staleNew = time.Minute
+// staleNew is how old a ".new-" run directory without its lock file must be
+// before GC takes it for debris: a live runner makes the lock file and
+// renames the directory within microseconds.
+const staleNew = time.Second
 
 // GC removes what runners that died (SIGKILL, a crash, a power cut) left
 // under runDir (DefaultRunDir when empty): run directories and the cgroups
@@ -40,7 +41,7 @@ func GC(runDir string) ([]string, error) {
 		}
 		dir := filepath.Join(runDir, e.Name())
 		id, pending := strings.CutPrefix(e.Name(), ".new-")
-		if pending {
+		if _, err := os.Stat(filepath.Join(dir, "lock")); pending && errors.Is(err, os.ErrNotExist) {
 			if fi, err := e.Info(); err != nil || time.Since(fi.ModTime()) < staleNew {
 				continue
 			}

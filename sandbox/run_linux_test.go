@@ -610,18 +610,22 @@ func TestGC(t *testing.T) {
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
 		t.Fatal(err)
 	}
+	// Half-made: without a lock file, young (alive?) or old (dead); with an
+	// unlocked one, dead at any age.
 	os.Mkdir(filepath.Join(runDir, ".new-fresh"), 0o700)
 	old := filepath.Join(runDir, ".new-old")
 	os.Mkdir(old, 0o700)
 	past := time.Now().Add(-time.Hour)
 	os.Chtimes(old, past, past)
+	os.Mkdir(filepath.Join(runDir, ".new-unlocked"), 0o700)
+	os.WriteFile(filepath.Join(runDir, ".new-unlocked", "lock"), nil, 0o600)
 
 	got, err := GC(runDir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sort.Strings(got)
-	if diff := cmp.Diff([]string{"dead", "old"}, got); diff != "" {
+	if diff := cmp.Diff([]string{"dead", "old", "unlocked"}, got); diff != "" {
 		t.Errorf("GC cleaned (-want +got):\n%s", diff)
 	}
 	ents, _ := os.ReadDir(runDir)

@@ -477,6 +477,9 @@ func TestRunnerKilledAtEveryStage(t *testing.T) {
 	if pids := processes("sleep " + marker); len(pids) > 0 {
 		t.Errorf("CMD outlived its killed runner: %v", pids)
 	}
+	// A runner killed between making its run directory and its lock file
+	// leaves one gc cannot tell from a live runner's for a second.
+	time.Sleep(1100 * time.Millisecond)
 	gc := exec.Command(os.Args[0], "gc", "--run-dir", dir, "--store", filepath.Join(t.TempDir(), "nostore"))
 	gc.Env = append(os.Environ(), mainEnv+"=1")
 	if out, err := gc.CombinedOutput(); err != nil {
