@@ -58,7 +58,11 @@
 //     how CMD ended, including 126 and 127 when it could not be started, is
 //     in the Result.
 //
-// Any program that imports this package can be a runner: the package's init
-// function turns the process into the init or exec stage when it is
-// re-executed as one, before main runs. Test binaries included.
+// The init and exec stages live in internal/stage, a package that imports
+// only the standard library and x/sys/unix: Go initializes it among the
+// first, so a stage process starts without paying for the runner's heavier
+// dependencies. Any program that imports this package can be a runner: the
+// stage package's init function turns the process into the init or exec
+// stage when it is re-executed as one, before main runs. Test binaries
+// included.
 package sandbox

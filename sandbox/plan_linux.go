@@ -10,69 +10,9 @@ import (
 	"strings"
 
 	"github.com/sandbox-dev/sandbox/limits"
+	"github.com/sandbox-dev/sandbox/sandbox/internal/stage"
 	"golang.org/x/sys/unix"
 )
-
-// Kinds of setup step, in initConfig.Steps.
-const (
-	stepMount    = "mount"    // mount(2) a filesystem at Target
-	stepBind     = "bind"     // bind Source (host) at Target, recursively, read-only if RO
-	stepMknod    = "mknod"    // character device Major:Minor at Target
-	stepSymlink  = "symlink"  // symlink Target -> Source
-	stepMask     = "mask"     // hide Target: /dev/null over a file, an empty read-only tmpfs over a dir
-	stepReadOnly = "readonly" // remount Target read-only, recursively
-)
-
-// step is one action of the init stage's filesystem setup, as data, so the
-// whole plan is built and tested in the runner and the init stage only
-// carries it out. Targets are inside the new root unless Scratch is set
-// (then they are host paths under the run's scratch directory, made by us).
-type step struct {
-	Kind    string  `json:"kind"`
-	Source  string  `json:"src,omitempty"`
-	Target  string  `json:"dst"`
-	FSType  string  `json:"fs,omitempty"`
-	Flags   uintptr `json:"flags,omitempty"`
-	Data    string  `json:"data,omitempty"`
-	RO      bool    `json:"ro,omitempty"`
-	Scratch bool    `json:"scratch,omitempty"`
-	// Mkdir lists scratch directories to create before this step
-	// (an overlay's upper and work directories).
-	Mkdir []string `json:"mkdir,omitempty"`
-	// Optional steps are skipped when the target does not exist.
-	Optional bool `json:"optional,omitempty"`
-	// Fallback, for overlays of host submounts: when the overlay cannot be
-	// made (a lower filesystem overlayfs refuses), bind Source read-only.
-	Fallback bool   `json:"fallback,omitempty"`
-	Major    uint32 `json:"major,omitempty"`
-	Minor    uint32 `json:"minor,omitempty"`
-}
-
-// initConfig is everything the init stage is told, sent as one JSON message
-// over the control socket once the runner has confined the init process.
-type initConfig struct {
-	Args     []string   `json:"args"`
-	Env      []string   `json:"env"`
-	Dir      string     `json:"dir,omitempty"`       // explicit workdir: created if missing
-	CallerWd string     `json:"caller_wd,omitempty"` // used when it exists inside the root
-	Hostname string     `json:"hostname"`
-	UID      uint32     `json:"uid"`
-	GID      uint32     `json:"gid"`
-	Caps     []int      `json:"caps,omitempty"` // capabilities kept
-	TTY      bool       `json:"tty,omitempty"`
-	TTYSize  WindowSize `json:"tty_size"`
-	// Loopback brings up lo in the sandbox's own network namespace.
-	Loopback   bool   `json:"loopback,omitempty"`
-	Scratch    string `json:"scratch"` // host dir where the scratch tmpfs goes
-	Rootfs     string `json:"rootfs"`  // host path of the new root, under Scratch
-	Steps      []step `json:"steps"`
-	ExtraFiles int    `json:"extra_files,omitempty"`
-	// Rlimits are set by PID 1 on the exec stage, not on itself: a small
-	// RLIMIT_AS would not leave room for PID 1\'s Go runtime.
-	Rlimits limits.Rlimits `json:"rlimits"`
-	// Seccomp is the filter the exec stage loads; nil for none.
-	Seccomp *seccompProgram `json:"seccomp,omitempty"`
-}
 
 // Paths the runner replaces with fresh filesystems: host mounts at or below
 // them are not carried into the sandbox.
@@ -216,24 +156,25 @@ type rootLayers struct {
 
 // buildPlan turns a validated Spec into the init stage's instructions.
 // hostMounts is nil unless the root is the host's.
-func buildPlan(s *Spec, scratch string, root rootLayers, hostMounts []hostMount, callerWd string) (*initConfig, error) {
+func buildPlan(s *Spec, scratch string, root rootLayers, hostMounts []hostMount, callerWd string) (*stage.Config, error) {
 	disk := s.Limits.Disk
 	if disk == 0 {
 		disk = DefaultDisk
 	}
 	rootfs := filepath.Join(scratch, "root")
-	cfg := &initConfig{
+	cfg := &stage.Config{
 		Args:     s.Args,
 		Env:      s.Env,
 		Dir:      s.Dir,
 		CallerWd: callerWd,
 		Hostname: s.Hostname,
 		TTY:      s.TTY,
-		TTYSize:  s.TTYSize,
+		TTYRows:  s.TTYSize.Rows,
+		TTYCols:  s.TTYSize.Cols,
 		Loopback: s.Network != NetworkHost,
 		Scratch:  scratch,
 		Rootfs:   rootfs,
-		Rlimits:  s.Limits.Rlimits,
+		Rlimits:  rlimits(s.Limits.Rlimits),
 	}
 	if cfg.Hostname == "" {
 		cfg.Hostname = DefaultHostname
@@ -250,12 +191,12 @@ func buildPlan(s *Spec, scratch string, root rootLayers, hostMounts []hostMount,
 		}
 		cfg.Caps = append(cfg.Caps, n)
 	}
-	add := func(st step) { cfg.Steps = append(cfg.Steps, st) }
+	add := func(st stage.Step) { cfg.Steps = append(cfg.Steps, st) }
 
 	// The scratch tmpfs holds every upper layer, so Disk caps all the run can
 	// write to its root; it lives in the sandbox's mount namespace and goes
 	// with it.
-	add(step{Kind: stepMount, Scratch: true, FSType: "tmpfs", Source: "sandbox", Target: scratch,
+	add(stage.Step{Kind: stage.StepMount, Scratch: true, FSType: "tmpfs", Source: "sandbox", Target: scratch,
 		Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: fmt.Sprintf("size=%d,mode=0700", disk)})
 
 	if _, err := overlayPath(scratch); err != nil {
@@ -280,7 +221,7 @@ func buildPlan(s *Spec, scratch string, root rootLayers, hostMounts []hostMount,
 		for _, o := range l.Options {
 			data += "," + o
 		}
-		add(step{Kind: stepMount, Scratch: scratchTarget, FSType: "overlay", Source: l.Lowers[0], Target: target,
+		add(stage.Step{Kind: stage.StepMount, Scratch: scratchTarget, FSType: "overlay", Source: l.Lowers[0], Target: target,
 			Data: data, Mkdir: mk, Fallback: fallback})
 		return nil
 	}
@@ -299,32 +240,32 @@ func buildPlan(s *Spec, scratch string, root rootLayers, hostMounts []hostMount,
 	}
 
 	const nsd = unix.MS_NOSUID | unix.MS_NODEV
-	add(step{Kind: stepMount, FSType: "proc", Source: "proc", Target: "/proc", Flags: nsd | unix.MS_NOEXEC})
-	add(step{Kind: stepMount, FSType: "tmpfs", Source: "tmpfs", Target: "/dev", Flags: unix.MS_NOSUID | unix.MS_STRICTATIME,
+	add(stage.Step{Kind: stage.StepMount, FSType: "proc", Source: "proc", Target: "/proc", Flags: nsd | unix.MS_NOEXEC})
+	add(stage.Step{Kind: stage.StepMount, FSType: "tmpfs", Source: "tmpfs", Target: "/dev", Flags: unix.MS_NOSUID | unix.MS_STRICTATIME,
 		Data: "mode=755,size=65536k"})
 	for _, d := range devices {
-		add(step{Kind: stepMknod, Target: "/dev/" + d.name, Major: d.major, Minor: d.minor})
+		add(stage.Step{Kind: stage.StepMknod, Target: "/dev/" + d.name, Major: d.major, Minor: d.minor})
 	}
-	add(step{Kind: stepMount, FSType: "devpts", Source: "devpts", Target: "/dev/pts", Flags: unix.MS_NOSUID | unix.MS_NOEXEC,
+	add(stage.Step{Kind: stage.StepMount, FSType: "devpts", Source: "devpts", Target: "/dev/pts", Flags: unix.MS_NOSUID | unix.MS_NOEXEC,
 		Data: "newinstance,ptmxmode=0666,mode=0620"})
-	add(step{Kind: stepSymlink, Source: "pts/ptmx", Target: "/dev/ptmx"})
-	add(step{Kind: stepMount, FSType: "tmpfs", Source: "shm", Target: "/dev/shm", Flags: nsd,
+	add(stage.Step{Kind: stage.StepSymlink, Source: "pts/ptmx", Target: "/dev/ptmx"})
+	add(stage.Step{Kind: stage.StepMount, FSType: "tmpfs", Source: "shm", Target: "/dev/shm", Flags: nsd,
 		Data: "mode=1777,size=65536k"})
-	add(step{Kind: stepMount, FSType: "mqueue", Source: "mqueue", Target: "/dev/mqueue", Flags: nsd | unix.MS_NOEXEC})
+	add(stage.Step{Kind: stage.StepMount, FSType: "mqueue", Source: "mqueue", Target: "/dev/mqueue", Flags: nsd | unix.MS_NOEXEC})
 	for _, l := range [][2]string{{"/proc/self/fd", "/dev/fd"}, {"/proc/self/fd/0", "/dev/stdin"},
 		{"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"}} {
-		add(step{Kind: stepSymlink, Source: l[0], Target: l[1]})
+		add(stage.Step{Kind: stage.StepSymlink, Source: l[0], Target: l[1]})
 	}
-	add(step{Kind: stepMount, FSType: "sysfs", Source: "sysfs", Target: "/sys", Flags: nsd | unix.MS_NOEXEC | unix.MS_RDONLY})
-	add(step{Kind: stepMount, FSType: "tmpfs", Source: "tmpfs", Target: "/tmp", Flags: nsd,
+	add(stage.Step{Kind: stage.StepMount, FSType: "sysfs", Source: "sysfs", Target: "/sys", Flags: nsd | unix.MS_NOEXEC | unix.MS_RDONLY})
+	add(stage.Step{Kind: stage.StepMount, FSType: "tmpfs", Source: "tmpfs", Target: "/tmp", Flags: nsd,
 		Data: fmt.Sprintf("mode=1777,size=%d", disk)})
-	add(step{Kind: stepMount, FSType: "tmpfs", Source: "tmpfs", Target: "/run", Flags: nsd | unix.MS_NOEXEC,
+	add(stage.Step{Kind: stage.StepMount, FSType: "tmpfs", Source: "tmpfs", Target: "/run", Flags: nsd | unix.MS_NOEXEC,
 		Data: "mode=755,size=65536k"})
 
 	for _, m := range s.Mounts {
 		switch m.Type {
 		case MountBind:
-			add(step{Kind: stepBind, Source: m.Source, Target: m.Destination, RO: m.ReadOnly})
+			add(stage.Step{Kind: stage.StepBind, Source: m.Source, Target: m.Destination, RO: m.ReadOnly})
 		case MountTmpfs:
 			data := "mode=1777"
 			if m.Size > 0 {
@@ -334,14 +275,23 @@ func buildPlan(s *Spec, scratch string, root rootLayers, hostMounts []hostMount,
 			if m.ReadOnly {
 				fl |= unix.MS_RDONLY
 			}
-			add(step{Kind: stepMount, FSType: "tmpfs", Source: "tmpfs", Target: m.Destination, Flags: fl, Data: data})
+			add(stage.Step{Kind: stage.StepMount, FSType: "tmpfs", Source: "tmpfs", Target: m.Destination, Flags: fl, Data: data})
 		}
 	}
 	for _, p := range maskedPaths {
-		add(step{Kind: stepMask, Target: p, Optional: true})
+		add(stage.Step{Kind: stage.StepMask, Target: p, Optional: true})
 	}
 	for _, p := range readOnlyPaths {
-		add(step{Kind: stepReadOnly, Target: p, Optional: true})
+		add(stage.Step{Kind: stage.StepReadOnly, Target: p, Optional: true})
 	}
 	return cfg, nil
+}
+
+// rlimits turns the Spec's rlimits into the settings PID 1 makes.
+func rlimits(r limits.Rlimits) []stage.Rlimit {
+	var out []stage.Rlimit
+	for _, s := range r.Settings() {
+		out = append(out, stage.Rlimit{Resource: s.Resource, Cur: s.Limit.Cur, Max: s.Limit.Max})
+	}
+	return out
 }

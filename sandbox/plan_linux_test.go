@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/sandbox-dev/sandbox/limits"
+	"github.com/sandbox-dev/sandbox/sandbox/internal/stage"
 )
 
 func TestParseMountinfo(t *testing.T) {
@@ -115,7 +116,7 @@ func TestBuildPlan(t *testing.T) {
 			t.Fatal(err)
 		}
 		st := cfg.Steps[1]
-		want := step{Kind: stepMount, Scratch: true, FSType: "overlay", Source: "/s/2/fs", Target: "/run/x/root",
+		want := stage.Step{Kind: stage.StepMount, Scratch: true, FSType: "overlay", Source: "/s/2/fs", Target: "/run/x/root",
 			Data: "lowerdir=/s/2/fs:/s/1/fs,upperdir=/s/3/fs,workdir=/s/3/work,index=off", Mkdir: []string{"/run/x/root"}}
 		if diff := cmp.Diff(want, st); diff != "" {
 			t.Errorf("root overlay (-want +got):\n%s", diff)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sandbox-dev/sandbox/limits"
+	"github.com/sandbox-dev/sandbox/sandbox/internal/stage"
 )
 
 // Status is a run's verdict, with the names isolate's users know.
@@ -23,9 +24,9 @@ const (
 
 // Exit codes the runner itself uses, as timeout(1) and env(1) do.
 const (
-	ExitRunnerFailed  = 125
-	ExitNotExecutable = 126
-	ExitNotFound      = 127
+	ExitRunnerFailed  = stage.ExitRunnerFailed
+	ExitNotExecutable = stage.ExitNotExecutable
+	ExitNotFound      = stage.ExitNotFound
 )
 
 // ReportVersion is the version of the JSON report (Result's JSON form). It
@@ -140,25 +141,6 @@ func (r *Result) MarshalJSON() ([]byte, error) {
 			OutputLimitBytes: l.OutputLimit, DiskBytes: l.Disk, Rlimits: l.Rlimits,
 		},
 	})
-}
-
-// exitEvent is the init stage's last word on the control socket.
-type exitEvent struct {
-	ExitCode int    `json:"exit_code"`
-	Signal   int    `json:"signal,omitempty"`
-	Error    string `json:"error,omitempty"` // set when CMD never ran
-	// Unsupported marks an Error caused by a kernel feature the host lacks.
-	Unsupported bool `json:"unsupported,omitempty"`
-	Pid         int  `json:"pid,omitempty"` // CMD's pid in the sandbox
-	// Refused is the first syscall for which the filter killed a process.
-	Refused string `json:"refused,omitempty"`
-}
-
-func (e *exitEvent) String() string {
-	if e.Error != "" {
-		return fmt.Sprintf("exit %d: %s", e.ExitCode, e.Error)
-	}
-	return fmt.Sprintf("exit %d signal %d", e.ExitCode, e.Signal)
 }
 
 // bytesText is n in the largest binary unit that divides it, as people

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sandbox-dev/sandbox/limits"
+	"github.com/sandbox-dev/sandbox/sandbox/internal/stage"
 	"github.com/sandbox-dev/sandbox/snapshot"
 	"golang.org/x/sys/unix"
 )
@@ -154,8 +155,8 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 	}
 	c.cmd = &exec.Cmd{
 		Path:       "/proc/self/exe",
-		Args:       []string{initArg0},
-		Env:        []string{initFDEnv + "=" + strconv.Itoa(3+len(s.IO.ExtraFiles))},
+		Args:       []string{stage.InitArg0},
+		Env:        []string{stage.InitFDEnv + "=" + strconv.Itoa(3+len(s.IO.ExtraFiles))},
 		ExtraFiles: extra,
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags: flags,
@@ -196,7 +197,7 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("encoding init config: %w", err)
 	}
-	if _, err := ctrl.Write(append([]byte{goByte}, msg...)); err != nil {
+	if _, err := ctrl.Write(append([]byte{stage.GoByte}, msg...)); err != nil {
 		return nil, fmt.Errorf("sending config to init: %w", err)
 	}
 	if console != nil {
@@ -462,7 +463,7 @@ func (c *Container) Wait() (*Result, error) {
 		Limits: c.spec.Limits, CgroupVersion: c.cg.Version()}
 	close(c.waited)
 	c.ttyOut.Wait()
-	var ev exitEvent
+	var ev stage.Exit
 	derr := json.NewDecoder(c.ctrl).Decode(&ev)
 	c.ctrl.Close()
 	if c.master != nil {
@@ -515,7 +516,7 @@ func (c *Container) removeCgroup() error {
 }
 
 // judge turns how the run ended into the Result's verdict and message.
-func (c *Container) judge(res *Result, ev *exitEvent, derr, werr error) error {
+func (c *Container) judge(res *Result, ev *stage.Exit, derr, werr error) error {
 	l := c.spec.Limits
 	c.killMu.Lock()
 	killedFor, reason := c.killedFor, c.killReason

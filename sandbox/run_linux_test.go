@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/sandbox-dev/sandbox/fixtures"
 	"github.com/sandbox-dev/sandbox/limits"
+	"github.com/sandbox-dev/sandbox/sandbox/internal/stage"
 	"golang.org/x/sys/unix"
 )
 
@@ -584,7 +585,7 @@ func TestNothingLeaks(t *testing.T) {
 	if got := fds(); got > beforeFDs {
 		t.Errorf("open descriptors: %d before, %d after", beforeFDs, got)
 	}
-	if pids := hostProcesses(initArg0); len(pids) > 0 {
+	if pids := hostProcesses(stage.InitArg0); len(pids) > 0 {
 		t.Errorf("init processes left: %v", pids)
 	}
 	if pids := hostProcesses("sleep 10"); len(pids) > 0 {

@@ -2,34 +2,25 @@ package sandbox
 
 import (
 	"fmt"
-	"os"
 	"sync"
-	"unsafe"
 
 	seccomp "github.com/elastic/go-seccomp-bpf"
 	"github.com/elastic/go-seccomp-bpf/arch"
+	"github.com/sandbox-dev/sandbox/sandbox/internal/stage"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
-// seccompProgram is an assembled filter as it crosses to the exec stage.
-type seccompProgram struct {
-	Filter []unix.SockFilter `json:"filter"`
-	// Notify: the filter has "kill" rules, answered by PID 1 through a
-	// seccomp user-notification listener (see watchSeccomp).
-	Notify bool `json:"notify,omitempty"`
-}
-
 var (
 	defaultProgramOnce sync.Once
-	defaultProgram     *seccompProgram
+	defaultProgram     *stage.SeccompProgram
 	defaultProgramErr  error
 )
 
 // compileSeccomp assembles p (nil: DefaultSeccomp) for this host's
 // architecture. It returns nil for an unconfined run. The default policy is
 // assembled once per process: runs are the hot path.
-func compileSeccomp(p *Seccomp) (*seccompProgram, error) {
+func compileSeccomp(p *Seccomp) (*stage.SeccompProgram, error) {
 	if p == nil {
 		defaultProgramOnce.Do(func() { defaultProgram, defaultProgramErr = assemble(DefaultSeccomp()) })
 		return defaultProgram, defaultProgramErr
@@ -40,7 +31,7 @@ func compileSeccomp(p *Seccomp) (*seccompProgram, error) {
 	return assemble(p)
 }
 
-func assemble(p *Seccomp) (*seccompProgram, error) {
+func assemble(p *Seccomp) (*stage.SeccompProgram, error) {
 	if err := p.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidSpec, err)
 	}
@@ -123,7 +114,19 @@ func assemble(p *Seccomp) (*seccompProgram, error) {
 	if err != nil {
 		return nil, fmt.Errorf("assembling seccomp filter: %w", err)
 	}
-	prog := &seccompProgram{Notify: notify}
+	prog := &stage.SeccompProgram{Notify: notify}
+	if notify {
+		// PID 1 names the syscall it kills for without the library's
+		// tables: they would cost every run their start-up.
+		prog.Names = map[int]string{}
+		for _, r := range p.Rules {
+			if r.Action == "kill" || p.DefaultAction == "kill" {
+				for _, n := range r.Names {
+					prog.Names[native.SyscallNames[n]] = n
+				}
+			}
+		}
+	}
 	for _, r := range raw {
 		prog.Filter = append(prog.Filter, unix.SockFilter{Code: r.Op, Jt: r.Jt, Jf: r.Jf, K: r.K})
 	}
@@ -150,63 +153,4 @@ func ruleBody(full []bpf.Instruction) ([]bpf.Instruction, error) {
 		}
 	}
 	return nil, fmt.Errorf("unexpected program shape from the seccomp library (%d instructions)", len(full))
-}
-
-// loadSeccomp installs the filter on the calling thread, which then execs
-// CMD. With Notify it returns the listener descriptor for PID 1, else -1.
-func loadSeccomp(p *seccompProgram) (int, error) {
-	if p == nil || len(p.Filter) == 0 {
-		return -1, nil
-	}
-	fprog := unix.SockFprog{Len: uint16(len(p.Filter)), Filter: &p.Filter[0]}
-	flags := uintptr(0)
-	if p.Notify {
-		flags = unix.SECCOMP_FILTER_FLAG_NEW_LISTENER
-	}
-	r, _, errno := unix.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, flags, uintptr(unsafe.Pointer(&fprog)))
-	if errno != 0 {
-		return -1, fmt.Errorf("loading seccomp filter: %w", errno)
-	}
-	if !p.Notify {
-		return -1, nil
-	}
-	return int(r), nil
-}
-
-// seccompNotif is struct seccomp_notif (linux/seccomp.h).
-type seccompNotif struct {
-	ID    uint64
-	Pid   uint32
-	Flags uint32
-	Nr    int32
-	Arch  uint32
-	IP    uint64
-	Args  [6]uint64
-}
-
-// watchSeccomp serves the filter's "kill" rules in PID 1: each notification
-// is a process making a refused syscall; it is killed, and the first
-// syscall so refused is named in the report (nsjail reports only SIGSYS).
-func watchSeccomp(listener int, refused func(name string)) {
-	native, _ := arch.GetInfo("")
-	f := os.NewFile(uintptr(listener), "seccomp")
-	defer f.Close()
-	for {
-		var n seccompNotif
-		_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(listener), unix.SECCOMP_IOCTL_NOTIF_RECV, uintptr(unsafe.Pointer(&n)))
-		if errno == unix.EINTR || errno == unix.ENOENT { // interrupted, or the caller died first
-			continue
-		}
-		if errno != 0 {
-			return // every filtered process is gone
-		}
-		name := fmt.Sprintf("syscall %d", n.Nr)
-		if native != nil {
-			if s, ok := native.SyscallNumbers[int(n.Nr)]; ok {
-				name = s
-			}
-		}
-		refused(name)
-		unix.Kill(int(n.Pid), unix.SIGKILL)
-	}
 }

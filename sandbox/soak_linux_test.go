@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sandbox-dev/sandbox/limits"
+	"github.com/sandbox-dev/sandbox/sandbox/internal/stage"
 	"golang.org/x/sys/unix"
 )
 
@@ -134,7 +135,7 @@ func TestSoak(t *testing.T) {
 	if pids := hostProcesses("sleep 100"); len(pids) > 0 {
 		t.Errorf("processes left: %v", pids)
 	}
-	if pids := hostProcesses(initArg0); len(pids) > 0 {
+	if pids := hostProcesses(stage.InitArg0); len(pids) > 0 {
 		t.Errorf("init processes left: %v", pids)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/sandbox-dev/sandbox/limits"
+	"github.com/sandbox-dev/sandbox/sandbox/internal/stage"
 	"github.com/sandbox-dev/sandbox/snapshot"
 )
 
@@ -141,7 +142,7 @@ const DefaultDisk int64 = 4 << 30
 
 // DefaultPath is PATH inside a root other than the host's when the caller's
 // PATH is not carried over.
-const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+const DefaultPath = stage.DefaultPath
 
 // HermeticEnv is the environment a run gets by default: PATH and HOME from
 // the caller (so tools found outside are found inside the host's root), TERM

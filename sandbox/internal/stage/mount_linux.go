@@ -1,4 +1,4 @@
-package sandbox
+package stage
 
 import (
 	"errors"
@@ -92,7 +92,7 @@ func fdPath(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
 
 // performSteps builds the sandbox's filesystem from the plan. It runs in
 // the init stage, in the sandbox's own mount namespace, before pivot_root.
-func performSteps(cfg *initConfig) error {
+func performSteps(cfg *Config) error {
 	// Nothing mounted from here on may propagate back to the host.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("making mounts private: %w", err)
@@ -127,7 +127,7 @@ func performSteps(cfg *initConfig) error {
 	return nil
 }
 
-func scratchStep(st *step) error {
+func scratchStep(st *Step) error {
 	for _, d := range st.Mkdir {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("creating %s: %w", d, err)
@@ -139,7 +139,7 @@ func scratchStep(st *step) error {
 	return nil
 }
 
-func mountError(st *step, err error) error {
+func mountError(st *Step, err error) error {
 	if st.FSType == "overlay" && (err == unix.ENODEV || err == unix.EINVAL) {
 		return fmt.Errorf("%w: overlay over %s: %w", ErrUnsupported, st.Source, err)
 	}
@@ -150,14 +150,14 @@ func mountError(st *step, err error) error {
 	return fmt.Errorf("mounting %s on %s: %w", what, st.Target, err)
 }
 
-func rootStep(root *rootDir, st *step) error {
+func rootStep(root *rootDir, st *Step) error {
 	for _, d := range st.Mkdir {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("creating %s: %w", d, err)
 		}
 	}
 	switch st.Kind {
-	case stepMount:
+	case StepMount:
 		fd, err := root.mkdirAll(st.Target)
 		if err != nil {
 			return fmt.Errorf("resolving %s in the root: %w", st.Target, err)
@@ -170,7 +170,7 @@ func rootStep(root *rootDir, st *step) error {
 		if err != nil {
 			return mountError(st, err)
 		}
-	case stepBind:
+	case StepBind:
 		fi, err := os.Stat(st.Source)
 		if err != nil {
 			return fmt.Errorf("bind source: %w", err)
@@ -188,7 +188,7 @@ func rootStep(root *rootDir, st *step) error {
 		if err := bindAt(st.Source, fd, st.RO); err != nil {
 			return fmt.Errorf("binding %s on %s: %w", st.Source, st.Target, err)
 		}
-	case stepMknod:
+	case StepMknod:
 		pfd, err := root.mkdirAll(path.Dir(st.Target))
 		if err != nil {
 			return fmt.Errorf("resolving %s in the root: %w", path.Dir(st.Target), err)
@@ -208,7 +208,7 @@ func rootStep(root *rootDir, st *step) error {
 		if err != nil {
 			return fmt.Errorf("creating device %s: %w", st.Target, err)
 		}
-	case stepSymlink:
+	case StepSymlink:
 		pfd, err := root.mkdirAll(path.Dir(st.Target))
 		if err != nil {
 			return fmt.Errorf("resolving %s in the root: %w", path.Dir(st.Target), err)
@@ -217,7 +217,7 @@ func rootStep(root *rootDir, st *step) error {
 		if err := unix.Symlinkat(st.Source, pfd, path.Base(st.Target)); err != nil && err != unix.EEXIST {
 			return fmt.Errorf("creating symlink %s: %w", st.Target, err)
 		}
-	case stepMask:
+	case StepMask:
 		fd, err := root.open(st.Target, unix.O_PATH)
 		if err != nil {
 			return fmt.Errorf("masking %s: %w", st.Target, err)
@@ -235,7 +235,7 @@ func rootStep(root *rootDir, st *step) error {
 		if err != nil {
 			return fmt.Errorf("masking %s: %w", st.Target, err)
 		}
-	case stepReadOnly:
+	case StepReadOnly:
 		fd, err := root.open(st.Target, unix.O_PATH)
 		if err != nil {
 			return fmt.Errorf("making %s read-only: %w", st.Target, err)

@@ -1,6 +1,6 @@
 //go:build cgo
 
-package sandbox
+package stage
 
 /*
 #define _GNU_SOURCE

@@ -1,6 +1,6 @@
 //go:build !cgo
 
-package sandbox
+package stage
 
 // Without cgo nothing runs before the Go runtime: PID 1 forks the exec
 // stage itself (see forkExecStage), and CMD gets a higher pid than 2.

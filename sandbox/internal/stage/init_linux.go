@@ -1,4 +1,4 @@
-package sandbox
+package stage
 
 import (
 	"encoding/json"
@@ -15,29 +15,8 @@ import (
 	"syscall"
 	"unsafe"
 
-	"github.com/sandbox-dev/sandbox/limits"
 	"golang.org/x/sys/unix"
 )
-
-// The runner starts the init stage as /proc/self/exe with this argv[0]; the
-// package's init function recognises it before main runs. Without cgo, PID 1
-// starts the exec stage the same way with execArg0.
-const (
-	initArg0 = "sandbox-init"
-	execArg0 = "sandbox-exec"
-)
-
-// Environment of the stages: initFDEnv names the control socket's
-// descriptor (the console socket, with a TTY, is the next one); stageFDEnv
-// the exec stage's socket to PID 1, when PID 1 started it without cgo.
-const (
-	initFDEnv  = "_SANDBOX_INIT_FD"
-	stageFDEnv = "_SANDBOX_STAGE_FD"
-)
-
-// goByte is what the runner writes on the control socket once it has
-// confined PID 1; the JSON config follows it.
-const goByte = 'G'
 
 // forwarded are the signals PID 1 passes on to CMD.
 var forwarded = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH}
@@ -49,13 +28,13 @@ func init() {
 		arg0 = os.Args[0]
 	}
 	switch {
-	case role == 1 || (role == 0 && arg0 == initArg0):
+	case role == 1 || (role == 0 && arg0 == InitArg0):
 		// Credentials, capabilities, no_new_privs and namespaces set by
 		// unshare are per thread: the stages do all their work on the
 		// main thread.
 		runtime.LockOSThread()
 		// Named for ps: exec'd as /proc/self/exe it would show as "exe".
-		unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&[]byte(initArg0 + "\x00")[0])), 0, 0, 0)
+		unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&[]byte(InitArg0 + "\x00")[0])), 0, 0, 0)
 		os.Exit(initMain(stageFD, stagePid))
 	case role == 2 || (role == 0 && arg0 == execArg0):
 		runtime.LockOSThread()
@@ -71,7 +50,7 @@ func init() {
 // forwards signals, and reports CMD's end to the runner. Its own exit then
 // makes the kernel kill whatever is left in the pid namespace.
 func initMain(stageFD, stagePid int) int {
-	fd, err := strconv.Atoi(os.Getenv(initFDEnv))
+	fd, err := strconv.Atoi(os.Getenv(InitFDEnv))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sandbox-init: not started by the sandbox runner")
 		return ExitRunnerFailed
@@ -87,7 +66,7 @@ func initMain(stageFD, stagePid int) int {
 			return ExitRunnerFailed
 		}
 	}
-	var cfg initConfig
+	var cfg Config
 	if err := json.NewDecoder(ctrl).Decode(&cfg); err != nil {
 		return ExitRunnerFailed // the runner gave up before sending the config
 	}
@@ -104,7 +83,7 @@ func initMain(stageFD, stagePid int) int {
 		unix.CloseOnExec(fd + 1)
 		console = os.NewFile(uintptr(fd+1), "console")
 	}
-	var ev *exitEvent
+	var ev *Exit
 	if stageFD < 0 {
 		stageFD, stagePid, err = forkExecStage(&cfg)
 	}
@@ -118,7 +97,7 @@ func initMain(stageFD, stagePid int) int {
 }
 
 // forkExecStage starts the exec stage when no C constructor did.
-func forkExecStage(cfg *initConfig) (fd, pid int, err error) {
+func forkExecStage(cfg *Config) (fd, pid int, err error) {
 	sv, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return -1, 0, fmt.Errorf("creating exec stage socket: %w", err)
@@ -149,8 +128,8 @@ type setupError struct {
 
 func (e *setupError) Error() string { return e.err.Error() }
 
-func failure(err error) *exitEvent {
-	ev := &exitEvent{ExitCode: ExitRunnerFailed, Error: err.Error(), Unsupported: errors.Is(err, ErrUnsupported)}
+func failure(err error) *Exit {
+	ev := &Exit{ExitCode: ExitRunnerFailed, Error: err.Error(), Unsupported: errors.Is(err, ErrUnsupported)}
 	var se *setupError
 	if errors.As(err, &se) {
 		ev.ExitCode = se.code
@@ -168,7 +147,7 @@ type execConfig struct {
 	Caps       []int           `json:"caps,omitempty"`
 	TTY        bool            `json:"tty,omitempty"`
 	ExtraFiles int             `json:"extra_files,omitempty"`
-	Seccomp    *seccompProgram `json:"seccomp,omitempty"`
+	Seccomp    *SeccompProgram `json:"seccomp,omitempty"`
 }
 
 // execReply is the exec stage's answer when it could not become CMD; on
@@ -178,7 +157,7 @@ type execReply struct {
 	Error string `json:"error"`
 }
 
-func runInit(cfg *initConfig, console, stage *os.File, pid int) *exitEvent {
+func runInit(cfg *Config, console, stage *os.File, pid int) *Exit {
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, forwarded...)
 	go func() {
@@ -189,7 +168,7 @@ func runInit(cfg *initConfig, console, stage *os.File, pid int) *exitEvent {
 
 	ec, slave, err := setupContainer(cfg, console)
 	if err == nil {
-		err = limits.ApplyRlimits(pid, cfg.Rlimits)
+		err = applyRlimits(pid, cfg.Rlimits)
 	}
 	if err != nil {
 		return failure(err) // our exit takes the waiting exec stage with it
@@ -213,7 +192,7 @@ func runInit(cfg *initConfig, console, stage *os.File, pid int) *exitEvent {
 	var refusedMu sync.Mutex
 	refused := ""
 	if fds, err := recvFDs(stage); err == nil && len(fds) > 0 {
-		go watchSeccomp(fds[0], func(name string) {
+		go watchSeccomp(fds[0], cfg.Seccomp, func(name string) {
 			refusedMu.Lock()
 			if refused == "" {
 				refused = name
@@ -239,25 +218,25 @@ func runInit(cfg *initConfig, console, stage *os.File, pid int) *exitEvent {
 			continue
 		}
 		if err != nil {
-			return &exitEvent{ExitCode: ExitRunnerFailed, Error: fmt.Sprintf("waiting for command: %v", err)}
+			return &Exit{ExitCode: ExitRunnerFailed, Error: fmt.Sprintf("waiting for command: %v", err)}
 		}
 		if wpid != pid {
 			continue
 		}
 		switch {
 		case execFailed:
-			return &exitEvent{ExitCode: reply.Code, Error: reply.Error}
+			return &Exit{ExitCode: reply.Code, Error: reply.Error}
 		case ws.Signaled():
-			return &exitEvent{ExitCode: -1, Signal: int(ws.Signal()), Pid: pid, Refused: firstRefused()}
+			return &Exit{ExitCode: -1, Signal: int(ws.Signal()), Pid: pid, Refused: firstRefused()}
 		default:
-			return &exitEvent{ExitCode: ws.ExitStatus(), Pid: pid, Refused: firstRefused()}
+			return &Exit{ExitCode: ws.ExitStatus(), Pid: pid, Refused: firstRefused()}
 		}
 	}
 }
 
 // setupContainer builds the container around PID 1 (and so around the
 // exec stage, which shares its namespaces) and says how to start CMD.
-func setupContainer(cfg *initConfig, console *os.File) (*execConfig, int, error) {
+func setupContainer(cfg *Config, console *os.File) (*execConfig, int, error) {
 	unix.Umask(0)
 	if err := performSteps(cfg); err != nil {
 		return nil, -1, err
@@ -426,7 +405,7 @@ func lookPath(name string, env []string) (string, error) {
 
 // workdir creates an explicit workdir, or falls back from the caller's
 // directory to "/" when the root has no such directory.
-func workdir(cfg *initConfig) (string, error) {
+func workdir(cfg *Config) (string, error) {
 	if cfg.Dir != "" {
 		if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 			return "", fmt.Errorf("creating workdir: %w", err)
@@ -463,7 +442,7 @@ func loopbackUp() error {
 
 // openConsole makes CMD's pty in the sandbox's own devpts, sends the master
 // to the runner, and returns the slave.
-func openConsole(cfg *initConfig, console *os.File) (int, error) {
+func openConsole(cfg *Config, console *os.File) (int, error) {
 	master, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1, fmt.Errorf("opening pty: %w", err)
@@ -477,8 +456,8 @@ func openConsole(cfg *initConfig, console *os.File) (int, error) {
 		return -1, fmt.Errorf("opening pty peer: %w", errno)
 	}
 	slave := int(r)
-	if cfg.TTYSize.Rows > 0 && cfg.TTYSize.Cols > 0 {
-		ws := &unix.Winsize{Row: cfg.TTYSize.Rows, Col: cfg.TTYSize.Cols}
+	if cfg.TTYRows > 0 && cfg.TTYCols > 0 {
+		ws := &unix.Winsize{Row: cfg.TTYRows, Col: cfg.TTYCols}
 		if err := unix.IoctlSetWinsize(master, unix.TIOCSWINSZ, ws); err != nil {
 			unix.Close(slave)
 			return -1, fmt.Errorf("sizing pty: %w", err)
@@ -511,4 +490,16 @@ func recvFDs(f *os.File) ([]int, error) {
 		return nil, err
 	}
 	return unix.ParseUnixRights(&msgs[0])
+}
+
+// applyRlimits sets the run's rlimits on the exec stage, before it becomes
+// CMD. Raising a hard limit needs CAP_SYS_RESOURCE, which PID 1 has.
+func applyRlimits(pid int, rl []Rlimit) error {
+	for _, r := range rl {
+		lim := unix.Rlimit{Cur: r.Cur, Max: r.Max}
+		if err := unix.Prlimit(pid, r.Resource, &lim, nil); err != nil {
+			return fmt.Errorf("setting rlimit %d to %d:%d: %w", r.Resource, r.Cur, r.Max, err)
+		}
+	}
+	return nil
 }

@@ -1,0 +1,35 @@
+package stage
+
+import "errors"
+
+// Arguments and environment the runner starts PID 1 with. The package's
+// init function recognises InitArg0 before main runs. Without cgo, PID 1
+// starts the exec stage the same way with execArg0.
+const (
+	InitArg0 = "sandbox-init"
+	execArg0 = "sandbox-exec"
+	// InitFDEnv names the control socket's descriptor number in PID 1's
+	// environment (the console socket, with a TTY, is the next one).
+	InitFDEnv = "_SANDBOX_INIT_FD"
+	// stageFDEnv names the exec stage's socket to PID 1, when PID 1
+	// started the exec stage itself (no cgo).
+	stageFDEnv = "_SANDBOX_STAGE_FD"
+)
+
+// GoByte is what the runner writes on the control socket once it has
+// confined PID 1; the JSON Config follows it.
+const GoByte = 'G'
+
+// Exit codes of the runner's own, as timeout(1) and env(1) use them.
+const (
+	ExitRunnerFailed  = 125
+	ExitNotExecutable = 126
+	ExitNotFound      = 127
+)
+
+// ErrUnsupported marks a failure caused by a kernel feature the host lacks.
+var ErrUnsupported = errors.New("not supported on this host")
+
+// DefaultPath is the PATH a command is looked up in when its environment
+// has none.
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
