@@ -17,12 +17,30 @@ var (
 	defaultProgramErr  error
 )
 
+//go:generate go run ./internal/gendefault
+
+// AssembleDefaultSeccomp assembles DefaultSeccomp() for this host, for the
+// generator of the precompiled default.
+func AssembleDefaultSeccomp() ([]unix.SockFilter, error) {
+	p, err := assemble(DefaultSeccomp())
+	if err != nil {
+		return nil, err
+	}
+	return p.Filter, nil
+}
+
 // compileSeccomp assembles p (nil: DefaultSeccomp) for this host's
 // architecture. It returns nil for an unconfined run. The default policy is
 // assembled once per process: runs are the hot path.
 func compileSeccomp(p *Seccomp) (*stage.SeccompProgram, error) {
 	if p == nil {
-		defaultProgramOnce.Do(func() { defaultProgram, defaultProgramErr = assemble(DefaultSeccomp()) })
+		defaultProgramOnce.Do(func() {
+			if defaultFilter != nil { // generated for this architecture
+				defaultProgram = &stage.SeccompProgram{Filter: defaultFilter}
+				return
+			}
+			defaultProgram, defaultProgramErr = assemble(DefaultSeccomp())
+		})
 		return defaultProgram, defaultProgramErr
 	}
 	if p.Unconfined {
