@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/containerd/cgroups/v3"
 )
 
 // requireRealCgroups skips unless New can run for real here.
@@ -107,4 +109,46 @@ func BenchmarkCPUUsage(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkCgroupPerRun is what a run pays for its cgroup, the way the
+// sandbox uses it on v1: New, the forking thread entering the group (so the
+// child is born in it), Stats and Delete after the child exits. "bare" is
+// the same fork, exec and wait of /bin/true without any of it; the
+// difference is the cgroup's cost per run.
+func BenchmarkCgroupPerRun(b *testing.B) {
+	h := requireRealCgroups(b)
+	if h.v2Mount != "" && h.mode == cgroups.Unified {
+		b.Skip("v2 starts children in the group with CLONE_INTO_CGROUP: see BenchmarkCgroupLifecycle")
+	}
+	run := func(b *testing.B) {
+		if err := exec.Command("/bin/true").Run(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("bare", func(b *testing.B) {
+		for b.Loop() {
+			run(b)
+		}
+	})
+	b.Run("in-cgroup", func(b *testing.B) {
+		root := testRoot(b, h)
+		for i := 0; b.Loop(); i++ {
+			cg, err := New(root, fmt.Sprintf("r%d", i), Limits{Memory: 64 << 20, Pids: ptr[int64](32)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			child := exec.Command("/bin/true")
+			if err := StartInGroup(cg, child.Start); err != nil {
+				b.Fatal(err)
+			}
+			child.Wait()
+			if _, err := cg.Stats(); err != nil {
+				b.Fatal(err)
+			}
+			if err := cg.Delete(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -491,4 +492,47 @@ func rmdirTree(dir string) error {
 		time.Sleep(delay)
 		delay *= 2
 	}
+}
+
+// StartInGroup calls start (which forks a process) so that the process is
+// born in cg, on v1 without moving it afterwards (see EnterThread): start
+// runs on an OS thread of its own that has entered cg and that ends when
+// start returns, leaving nothing of the caller's in the group. A process so
+// forked can have no parent-death signal (the forking thread's end would
+// fire it). On v2 start runs as it is: pass OpenFD to clone3 instead.
+func StartInGroup(cg Cgroup, start func() error) error {
+	if cg.Version() != 1 {
+		return start()
+	}
+	return onDisposableThread(func() error {
+		if err := cg.EnterThread(); err != nil {
+			return err
+		}
+		return start()
+	})
+}
+
+// onDisposableThread runs f on an OS thread that ends when f returns. Go
+// never ends the main thread (it parks a locked one forever instead), so a
+// goroutine that finds itself there holds it while a second try starts:
+// that one cannot land on the held thread.
+func onDisposableThread(f func() error) error {
+	errc := make(chan error, 1)
+	var try func(started chan struct{})
+	try = func(started chan struct{}) {
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		if started != nil {
+			close(started)
+		}
+		if unix.Gettid() == unix.Getpid() {
+			next := make(chan struct{})
+			go try(next)
+			<-next
+			runtime.UnlockOSThread()
+			return
+		}
+		errc <- f()
+	}
+	go try(nil)
+	return <-errc
 }

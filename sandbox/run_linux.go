@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -299,47 +298,17 @@ func (c *Container) finishSnapshot(res *Result) error {
 
 // startInit starts PID 1 inside the run's cgroup. On v2 clone3 puts it
 // there (CLONE_INTO_CGROUP). On v1 a thread of our own moves itself into the
-// group, forks, and dies: moving a started process instead (Attach) takes a
-// kernel lock that costs an RCU grace period, milliseconds, per run. As that
-// thread dies at once, PID 1 cannot have a parent-death signal on v1 (it is
-// the forking thread's death that fires it); it notices the runner's death
-// by EOF on its control socket instead.
+// group, forks, and dies (limits.StartInGroup): moving a started process
+// instead (Attach) takes a kernel lock that costs an RCU grace period,
+// milliseconds, per run. As that thread dies at once, PID 1 cannot have a
+// parent-death signal on v1; it notices the runner's death by EOF on its
+// control socket instead.
 func (c *Container) startInit() error {
 	if c.cg.Version() != 1 {
 		return c.cmd.Start()
 	}
 	c.cmd.SysProcAttr.Pdeathsig = 0
-	return onDisposableThread(func() error {
-		if err := c.cg.EnterThread(); err != nil {
-			return err
-		}
-		return c.cmd.Start()
-	})
-}
-
-// onDisposableThread runs f on an OS thread of its own that ends when f
-// returns. Go never ends the main thread (it parks a locked one forever
-// instead), so a goroutine that finds itself there holds it while a second
-// try starts: that one cannot land on the held thread.
-func onDisposableThread(f func() error) error {
-	errc := make(chan error, 1)
-	var try func(started chan struct{})
-	try = func(started chan struct{}) {
-		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-		if started != nil {
-			close(started)
-		}
-		if unix.Gettid() == unix.Getpid() {
-			next := make(chan struct{})
-			go try(next)
-			<-next
-			runtime.UnlockOSThread()
-			return
-		}
-		errc <- f()
-	}
-	go try(nil)
-	return <-errc
+	return limits.StartInGroup(c.cg, c.cmd.Start)
 }
 
 // makeRunDir creates the run's directory under a temporary name, takes its
