@@ -327,13 +327,16 @@ func TestHermeticEnv(t *testing.T) {
 
 func TestWorkdir(t *testing.T) {
 	needRoot(t)
-	wd, _ := os.Getwd()
+	// The test may run from under /tmp, which the sandbox replaces: start
+	// from a directory every root has.
+	t.Chdir("/usr/bin")
 	tests := []struct {
 		name string
 		spec *Spec
 		want string
 	}{
-		{"caller's directory", &Spec{Args: []string{"pwd"}}, wd + "\n"},
+		{"caller's directory", &Spec{Args: []string{"pwd"}}, "/usr/bin\n"},
+		{"caller's directory under the private /tmp", &Spec{Args: []string{"pwd"}}, "/\n"},
 		{"explicit and created", &Spec{Args: []string{"pwd"}, Dir: "/new/dir"}, "/new/dir\n"},
 		{"caller's directory absent in root", &Spec{Args: []string{"/bin/pwd"}}, "/\n"},
 	}
@@ -341,6 +344,10 @@ func TestWorkdir(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if strings.Contains(tt.name, "absent") {
 				tt.spec.Root = fixtures.Busybox(t)
+				t.Chdir("/usr/share") // on the host, not in a busybox root
+			}
+			if strings.Contains(tt.name, "/tmp") {
+				t.Chdir(t.TempDir())
 			}
 			if out, errs, _ := run(t, tt.spec); out != tt.want {
 				t.Errorf("pwd: %q, want %q (stderr %q)", out, tt.want, errs)
