@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -185,6 +186,10 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 	}
 	c.started = time.Now()
 	if err := c.startInit(); err != nil {
+		if errors.Is(err, unix.EPERM) && os.Geteuid() != 0 {
+			// Privileges are detected, not assumed: say what is missing.
+			return nil, fmt.Errorf("%w: creating namespaces needs root (no rootless mode yet): %w", ErrUnsupported, err)
+		}
 		return nil, fmt.Errorf("starting init: %w", err)
 	}
 	undo.add(func() { c.cmd.Process.Kill(); c.cmd.Wait() })
