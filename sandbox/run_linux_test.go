@@ -492,6 +492,23 @@ func TestBackgroundKilled(t *testing.T) {
 	}
 }
 
+// ourChildren lists this test process's children whose command line
+// contains s: other test binaries may run sandboxes at the same time.
+func ourChildren(s string) []int {
+	var pids []int
+	for _, pid := range hostProcesses(s) {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		// pid (comm) state ppid ...: comm may hold spaces, so cut at ')'.
+		if i := bytes.LastIndexByte(b, ')'); i > 0 {
+			f := strings.Fields(string(b[i+1:]))
+			if len(f) > 1 && f[1] == strconv.Itoa(os.Getpid()) {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
+}
+
 // hostProcesses lists pids whose command line contains s.
 func hostProcesses(s string) []int {
 	var pids []int
@@ -592,7 +609,7 @@ func TestNothingLeaks(t *testing.T) {
 	if got := fds(); got > beforeFDs {
 		t.Errorf("open descriptors: %d before, %d after", beforeFDs, got)
 	}
-	if pids := hostProcesses(stage.InitArg0); len(pids) > 0 {
+	if pids := ourChildren(stage.InitArg0); len(pids) > 0 {
 		t.Errorf("init processes left: %v", pids)
 	}
 	if pids := hostProcesses("sleep 10"); len(pids) > 0 {

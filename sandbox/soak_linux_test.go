@@ -135,7 +135,7 @@ func TestSoak(t *testing.T) {
 	if pids := hostProcesses("sleep 100"); len(pids) > 0 {
 		t.Errorf("processes left: %v", pids)
 	}
-	if pids := hostProcesses(stage.InitArg0); len(pids) > 0 {
+	if pids := ourChildren(stage.InitArg0); len(pids) > 0 {
 		t.Errorf("init processes left: %v", pids)
 	}
 }
