@@ -455,7 +455,6 @@ func TestRunnerKilledAtEveryStage(t *testing.T) {
 	needRoot(t)
 	dir := runDir(t)
 	marker := fmt.Sprintf("%d.75", 4000+os.Getpid()%1000)
-	mountsBefore, _ := os.ReadFile("/proc/self/mountinfo")
 	for _, script := range []string{"sleep " + marker, "exit 0"} { // a long CMD, and one already tearing down
 		for _, delay := range []time.Duration{0, 500 * time.Microsecond, time.Millisecond, 2 * time.Millisecond,
 			3 * time.Millisecond, 4 * time.Millisecond, 6 * time.Millisecond, 8 * time.Millisecond, 12 * time.Millisecond,
@@ -491,8 +490,9 @@ func TestRunnerKilledAtEveryStage(t *testing.T) {
 	if ids, _ := limits.List(cgroupRoot); len(ids) != 0 {
 		t.Errorf("cgroups left after gc: %v", ids)
 	}
-	if after, _ := os.ReadFile("/proc/self/mountinfo"); string(after) != string(mountsBefore) {
-		t.Errorf("mount table changed")
+	// Every mount a run makes lies on or names its run directory.
+	if b, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(b), dir) {
+		t.Errorf("mounts of the killed runs left on the host:\n%s", b)
 	}
 }
 
