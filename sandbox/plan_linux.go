@@ -221,8 +221,11 @@ func buildPlan(s *Spec, scratch string, root rootLayers, hostMounts []hostMount,
 		for _, o := range l.Options {
 			data += "," + o
 		}
+		// A host submount may vanish between the runner's look at the
+		// mount table and PID 1's mount (someone else's container ending):
+		// then there is nothing to layer, and the step is skipped.
 		add(stage.Step{Kind: stage.StepMount, Scratch: scratchTarget, FSType: "overlay", Source: l.Lowers[0], Target: target,
-			Data: data, Mkdir: mk, Fallback: fallback})
+			Data: data, Mkdir: mk, Fallback: fallback, Optional: fallback})
 		return nil
 	}
 	if len(root.Lowers) == 0 {

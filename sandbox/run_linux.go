@@ -156,7 +156,8 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 	c.cmd = &exec.Cmd{
 		Path:       "/proc/self/exe",
 		Args:       []string{stage.InitArg0},
-		Env:        []string{stage.InitFDEnv + "=" + strconv.Itoa(3+len(s.IO.ExtraFiles))},
+		Env: []string{stage.InitFDEnv + "=" + strconv.Itoa(3+len(s.IO.ExtraFiles)),
+			stage.InitNFDEnv + "=" + strconv.Itoa(len(extra)-len(s.IO.ExtraFiles))},
 		ExtraFiles: extra,
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags: flags,
@@ -183,6 +184,7 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 	if !s.TTY {
 		c.cmd.Stdin = s.IO.Stdin
 		c.cmd.Stdout, c.cmd.Stderr = c.output.writers(s.IO.Stdout, s.IO.Stderr)
+		c.cmd.Stdin, c.cmd.Stdout, c.cmd.Stderr = throughPipes(c.cmd.Stdin, c.cmd.Stdout, c.cmd.Stderr)
 	}
 	c.started = time.Now()
 	if err := c.startInit(); err != nil {
@@ -314,6 +316,32 @@ func (c *Container) startInit() error {
 	}
 	c.cmd.SysProcAttr.Pdeathsig = 0
 	return limits.StartInGroup(c.cg, c.cmd.Start)
+}
+
+// throughPipes hides regular files behind pipes. A CMD of the file's
+// owner (root, by default) could re-open /proc/self/fd/0 for writing and
+// change the caller's input, or read back an output file; through a pipe
+// it only has the stream. Pipes, terminals and devices pass straight
+// through: there is nothing behind them to re-open.
+func throughPipes(in io.Reader, out, errw io.Writer) (io.Reader, io.Writer, io.Writer) {
+	regular := func(v any) bool {
+		f, ok := v.(*os.File)
+		if !ok || f == nil {
+			return false
+		}
+		fi, err := f.Stat()
+		return err == nil && fi.Mode().IsRegular()
+	}
+	if regular(in) {
+		in = struct{ io.Reader }{in}
+	}
+	if regular(out) {
+		out = struct{ io.Writer }{out}
+	}
+	if regular(errw) {
+		errw = struct{ io.Writer }{errw}
+	}
+	return in, out, errw
 }
 
 // makeRunDir creates the run's directory under a temporary name, takes its

@@ -11,6 +11,9 @@ const (
 	// InitFDEnv names the control socket's descriptor number in PID 1's
 	// environment (the console socket, with a TTY, is the next one).
 	InitFDEnv = "_SANDBOX_INIT_FD"
+	// InitNFDEnv is how many descriptors from InitFDEnv on are the
+	// runner's (control, console): any above them are closed at once.
+	InitNFDEnv = "_SANDBOX_INIT_NFD"
 	// stageFDEnv names the exec stage's socket to PID 1, when PID 1
 	// started the exec stage itself (no cgo).
 	stageFDEnv = "_SANDBOX_STAGE_FD"

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -56,6 +57,10 @@ func initMain(stageFD, stagePid int) int {
 		return ExitRunnerFailed
 	}
 	unix.CloseOnExec(fd)
+	if stageFD < 0 { // no cgo: the C constructor did not close leaked descriptors
+		n, _ := strconv.Atoi(os.Getenv(InitNFDEnv))
+		unix.CloseRange(uint(fd+max(n, 1)), ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	}
 	ctrl := os.NewFile(uintptr(fd), "control")
 	if stageFD < 0 { // no cgo: the C constructor did not wait for us
 		var b [1]byte
@@ -158,11 +163,19 @@ type execReply struct {
 }
 
 func runInit(cfg *Config, console, stage *os.File, pid int) *Exit {
+	// Every signal is caught: the usual ones are passed on to CMD, the rest
+	// ignored. The kernel spares a namespace's PID 1 only the signals it
+	// has no handler for, and the Go runtime handles all of them, so a
+	// SIGSEGV sent by CMD (of PID 1's uid) would otherwise crash PID 1 and
+	// turn the verdict into a runner failure. (A fault of PID 1's own still
+	// panics: Go raises those, it does not catch them.)
 	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, forwarded...)
+	signal.Notify(sigs)
 	go func() {
 		for s := range sigs {
-			unix.Kill(pid, s.(syscall.Signal))
+			if slices.Contains(forwarded, s) {
+				unix.Kill(pid, s.(syscall.Signal))
+			}
 		}
 	}()
 
@@ -310,6 +323,12 @@ func execCommand(ec *execConfig, slave, stageFD int, sent *bool) error {
 	// pivot_root left pointing into the host's tree (runc CVE-2024-21626).
 	if err := unix.Chdir(ec.Dir); err != nil {
 		return fmt.Errorf("entering workdir %s: %w", ec.Dir, err)
+	}
+	// A workdir through a magic link (/proc/self/fd/N) can land outside the
+	// root; the kernel then names the cwd "(unreachable)/...", which Getwd
+	// refuses (runc's check for CVE-2024-21626).
+	if wd, err := unix.Getwd(); err != nil || !strings.HasPrefix(wd, "/") {
+		return fmt.Errorf("workdir %s: outside the sandbox's root", ec.Dir)
 	}
 	// A session of its own: CMD has no controlling terminal to inject input
 	// into (TIOCSTI) unless it gets its own pty.

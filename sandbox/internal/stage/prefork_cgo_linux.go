@@ -9,6 +9,7 @@ package stage
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 // Set by sandbox_prefork for the Go side: 0 when not an init stage,
@@ -28,6 +29,15 @@ __attribute__((constructor)) static void sandbox_prefork(int argc, char **argv, 
 	if (fdstr == NULL)
 		return;
 	int ctrl = atoi(fdstr);
+	// Descriptors past ours are the caller's, leaked to the runner without
+	// close-on-exec and so to us: a directory among them would be a way out
+	// of the root (runc CVE-2024-21626). Close them before anything runs.
+	const char *nstr = getenv("_SANDBOX_INIT_NFD");
+	int nfd = nstr ? atoi(nstr) : 1;
+	if (syscall(SYS_close_range, ctrl + nfd, ~0U, 0) < 0) {
+		for (int fd = ctrl + nfd; fd < 65536; fd++)
+			close(fd);
+	}
 	// The runner writes this byte once it has confined us (cgroup,
 	// rlimits): the exec stage forked below inherits all of it.
 	char go;
