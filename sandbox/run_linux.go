@@ -2,10 +2,10 @@ package sandbox
 
 import (
 	"context"
-	"errors"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -154,8 +154,8 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 		flags |= unix.CLONE_NEWNET
 	}
 	c.cmd = &exec.Cmd{
-		Path:       "/proc/self/exe",
-		Args:       []string{stage.InitArg0},
+		Path: "/proc/self/exe",
+		Args: []string{stage.InitArg0},
 		Env: []string{stage.InitFDEnv + "=" + strconv.Itoa(3+len(s.IO.ExtraFiles)),
 			stage.InitNFDEnv + "=" + strconv.Itoa(len(extra)-len(s.IO.ExtraFiles))},
 		ExtraFiles: extra,
