@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sandbox-dev/sandbox/fixtures"
+	"golang.org/x/sys/unix"
 )
 
 // storeCmd is sandboxCmd with a store of the test's own.
@@ -130,5 +131,39 @@ func TestSnapshotCrash(t *testing.T) {
 		if ents, _ := os.ReadDir(filepath.Join(store, d)); len(ents) != 0 {
 			t.Errorf("store %s/ not empty after gc: %v", d, ents)
 		}
+	}
+}
+
+// TestSnapshotStoreFull imports into a store on a filesystem too small for
+// the tree: the import fails with a clear error and exit 125, and leaves
+// neither a snapshot nor a half-built layer.
+func TestSnapshotStoreFull(t *testing.T) {
+	needRoot(t)
+	store := t.TempDir()
+	if err := unix.Mount("tmpfs", store, "tmpfs", 0, "size=1m"); err != nil {
+		t.Skipf("mounting a tiny tmpfs: %v", err)
+	}
+	defer unix.Unmount(store, unix.MNT_DETACH)
+	big := t.TempDir()
+	if err := os.WriteFile(filepath.Join(big, "big"), make([]byte, 4<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := storeCmd(t, store, "snapshot", "import", "big", big)
+	out, _ := cmd.CombinedOutput()
+	if cmd.ProcessState.ExitCode() != 125 || !strings.Contains(string(out), "no space left on device") {
+		t.Errorf("import into a full store: exit %d, %q", cmd.ProcessState.ExitCode(), out)
+	}
+	if ls := output(t, storeCmd(t, store, "snapshot", "ls")); strings.Count(ls, "\n") != 1 {
+		t.Errorf("ls after the failed import:\n%s", ls)
+	}
+	var left []string
+	filepath.WalkDir(store, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && !strings.HasSuffix(p, ".lock") && !strings.HasSuffix(p, "/lock") {
+			left = append(left, strings.TrimPrefix(p, store))
+		}
+		return nil
+	})
+	if len(left) > 0 {
+		t.Errorf("files left in the store: %v", left)
 	}
 }
