@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -80,6 +81,7 @@ func TestSoak(t *testing.T) {
 	}
 	warm() // the first runs grow the runtime's pools: measure after them
 	before := readHostState()
+	goroutines := runtime.NumGoroutine()
 
 	start := time.Now()
 	for i := 0; i < n; i++ {
@@ -117,6 +119,11 @@ func TestSoak(t *testing.T) {
 	t.Logf("%d runs at concurrency 16 in %v", concurrent, time.Since(start).Round(time.Millisecond))
 
 	after := readHostState()
+	// Goroutines of a finished run end with it (a few may still be on
+	// their way out).
+	if g := runtime.NumGoroutine(); g > goroutines+4 {
+		t.Errorf("goroutines: %d before, %d after", goroutines, g)
+	}
 	if m := mountsMentioning(runDir); len(m) > 0 {
 		t.Errorf("mounts of the runs left on the host:\n%s", strings.Join(m, "\n"))
 	}
