@@ -30,6 +30,7 @@ vet:
 # which another package's tests running at the same time would look like.
 test: deps vet
 	$(GO) test -count=1 -p 1 ./...
+	$(MAKE) bench-smoke
 	$(MAKE) fuzz FUZZTIME=10s
 
 # The fuzzers, briefly in `make test`; longer by hand: make fuzz FUZZTIME=10m
@@ -44,7 +45,40 @@ fuzz:
 soak:
 	SANDBOX_SOAK=10000 $(GO) test -count=1 -timeout 60m -run '^TestSoak$$' -v ./sandbox
 
-bench: deps
+# The benchmark suite (docs/bench.md): what isolation costs next to bare
+# processes, bwrap, runc, crun, podman and a VM, in under 10 minutes on 2
+# cores. Results in $(BENCH_OUT): the table, JSON, Markdown and a chart.
+BENCH_OUT       ?= build/bench
+BENCH_FLAGS     ?=
+BENCH_DEB_PKGS  ?= busybox-static bubblewrap runc crun podman qemu-system-x86 linux-image-amd64 fio
+.PHONY: bench-deps bench-smoke bench-go
+
+bench: bench-deps build
+	@mkdir -p $(BENCH_OUT)
+	@$(BIN) bench --json $(BENCH_OUT)/bench.json --markdown $(BENCH_OUT)/bench.md --chart $(BENCH_OUT)/bench.svg \
+		$(BENCH_FLAGS) > $(BENCH_OUT)/bench.txt; status=$$?; cat $(BENCH_OUT)/bench.txt; exit $$status
+
+# What the suite compares against, from Debian.
+bench-deps:
+	@missing=""; for p in $(BENCH_DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing >/dev/null; \
+	fi
+
+# The short version, for CI: every scenario and backend, small trees, few
+# runs; backends not installed are reported as skipped.
+# The sandbox's own backends must work; others may be missing or refuse the
+# host (crun on hybrid cgroups). The table goes to $(BENCH_OUT)/smoke.txt.
+bench-smoke: build
+	@mkdir -p $(BENCH_OUT)
+	@$(BIN) bench --smoke -q --require 'sandbox*,snapshot,upper-*,bind,host-*' --json $(BENCH_OUT)/smoke.json \
+		$(BENCH_FLAGS) > $(BENCH_OUT)/smoke.txt; status=$$?; \
+	if [ $$status -ne 0 ]; then cat $(BENCH_OUT)/smoke.txt; fi; \
+	echo "bench smoke: exit status $$status; table in $(BENCH_OUT)/smoke.txt"; exit $$status
+
+# The Go benchmarks of the packages (go test -bench).
+bench-go: deps
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./...
 
 # Roots for benchmarks and trying things out (tests build their own).

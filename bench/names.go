@@ -1,0 +1,32 @@
+package bench
+
+// Names of the backends the targets and ratios refer to.
+const (
+	bBare    = "bare"
+	bSandbox = "sandbox"
+	bAPI     = "sandbox-api"
+	bBwrap   = "bwrap"
+	bRunc    = "runc"
+	bCrun    = "crun"
+	bVM      = "qemu"
+)
+
+// Backends of the clone scenario.
+const (
+	bSnapshot = "snapshot"
+	bCp       = "cp-a"
+	bReflink  = "cp-reflink"
+)
+
+// IODriverArgs is how the suite runs the built-in I/O driver from the
+// sandbox binary: `sandbox bench io-driver --mode M --dir D ...`.
+var IODriverArgs = []string{"bench", "io-driver"}
+
+// Backends (places) of the io scenario.
+const (
+	bHostDisk   = "host-disk"
+	bHostTmpfs  = "host-tmpfs"
+	bUpperTmpfs = "upper-tmpfs"
+	bUpperDisk  = "upper-disk"
+	bBind       = "bind"
+)
