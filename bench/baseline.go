@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // BaselineDir is where named baselines live: $SANDBOX_BENCH_DIR, else
@@ -26,7 +27,12 @@ func BaselineDir() string {
 	return filepath.Join(home, ".local", "share", "sandbox", "bench")
 }
 
-var baselineName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`)
+// baselineName is compiled on first use: every process of the sandbox
+// binary, the init stage of every run included, would otherwise pay for
+// its compilation (a bounded repetition makes a large program) at start-up.
+var baselineName = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`)
+})
 
 // BaselinePath is where baseline name is kept in dir. A name with a slash
 // or ending in .json is a file path of its own, so that a CI job can keep
@@ -35,7 +41,7 @@ func BaselinePath(dir, name string) (string, error) {
 	if strings.Contains(name, "/") || strings.HasSuffix(name, ".json") {
 		return name, nil
 	}
-	if !baselineName.MatchString(name) {
+	if !baselineName().MatchString(name) {
 		return "", fmt.Errorf("%w: baseline name %q: want letters, digits, '.', '_', '+' or '-'", ErrInvalid, name)
 	}
 	return filepath.Join(dir, name+".json"), nil

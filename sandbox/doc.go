@@ -59,10 +59,10 @@
 //     in the Result.
 //
 // The init and exec stages live in internal/stage, a package that imports
-// only the standard library and x/sys/unix: Go initializes it among the
-// first, so a stage process starts without paying for the runner's heavier
-// dependencies. Any program that imports this package can be a runner: the
-// stage package's init function turns the process into the init or exec
-// stage when it is re-executed as one, before main runs. Test binaries
-// included.
+// only the standard library and x/sys/unix. Built with cgo, the exec stage
+// is C and never starts the Go runtime: a run costs one Go start inside
+// the sandbox (PID 1's), not two. Any program that imports this package can
+// be a runner: the stage package's init function turns the process into
+// the init stage when it is re-executed as one, before main runs. Test
+// binaries included.
 package sandbox

@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"sync"
 )
 
 // blobs opens files of an image by their path inside it ("index.json",
@@ -155,12 +156,16 @@ type layerRef struct {
 	diffID string
 }
 
-var digestRE = regexp.MustCompile(`^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$`)
+// digestRE is compiled on first use, not at the start of every process
+// that links the store (the sandbox's init stage among them).
+var digestRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$`)
+})
 
 // blobPath maps a digest to its file, refusing digests that would make a
 // path elsewhere ("sha256:../../etc/passwd").
 func blobPath(digest string) (string, error) {
-	if !digestRE.MatchString(digest) {
+	if !digestRE().MatchString(digest) {
 		return "", fmt.Errorf("%w: malformed digest %q", ErrFormat, shorten(digest))
 	}
 	alg, enc, _ := strings.Cut(digest, ":")
@@ -390,7 +395,7 @@ func (s *Store) importImage(ctx context.Context, name string, b blobs, opts Impo
 		if err := ctx.Err(); err != nil {
 			return Info{}, err
 		}
-		if !digestRE.MatchString(ref.diffID) || !strings.HasPrefix(ref.diffID, "sha256:") {
+		if !digestRE().MatchString(ref.diffID) || !strings.HasPrefix(ref.diffID, "sha256:") {
 			return Info{}, fmt.Errorf("%w: layer %d: diff_id %q is not a sha256 digest", ErrFormat, i+1, shorten(ref.diffID))
 		}
 		chain = chainID(chain, ref.diffID)

@@ -1,6 +1,7 @@
 package stage
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,7 +38,7 @@ func init() {
 		// Named for ps: exec'd as /proc/self/exe it would show as "exe".
 		unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&[]byte(InitArg0 + "\x00")[0])), 0, 0, 0)
 		os.Exit(initMain(stageFD, stagePid))
-	case role == 2 || (role == 0 && arg0 == execArg0):
+	case role == 0 && arg0 == execArg0:
 		runtime.LockOSThread()
 		if stageFD < 0 {
 			stageFD, _ = strconv.Atoi(os.Getenv(stageFDEnv))
@@ -143,23 +144,23 @@ func failure(err error) *Exit {
 }
 
 // execConfig is what PID 1 tells the exec stage once the container is built.
+// It travels as a flat binary message (wire_linux.go).
 type execConfig struct {
-	Args       []string        `json:"args"`
-	Env        []string        `json:"env"`
-	Dir        string          `json:"dir"`
-	UID        uint32          `json:"uid"`
-	GID        uint32          `json:"gid"`
-	Caps       []int           `json:"caps,omitempty"`
-	TTY        bool            `json:"tty,omitempty"`
-	ExtraFiles int             `json:"extra_files,omitempty"`
-	Seccomp    *SeccompProgram `json:"seccomp,omitempty"`
+	Args       []string
+	Env        []string
+	Dir        string
+	UID        uint32
+	GID        uint32
+	Caps       []int
+	ExtraFiles int
+	Seccomp    *SeccompProgram
 }
 
 // execReply is the exec stage's answer when it could not become CMD; on
 // success the socket just closes (it is close-on-exec).
 type execReply struct {
-	Code  int    `json:"code"`
-	Error string `json:"error"`
+	Code  int
+	Error string
 }
 
 func runInit(cfg *Config, console, stage *os.File, pid int) *Exit {
@@ -195,7 +196,7 @@ func runInit(cfg *Config, console, stage *os.File, pid int) *Exit {
 		unix.Close(slave)
 	}
 	if err == nil {
-		err = json.NewEncoder(stage).Encode(ec)
+		_, err = stage.Write(encodeExec(ec))
 	}
 	if err != nil {
 		return failure(fmt.Errorf("instructing exec stage: %w", err))
@@ -213,8 +214,8 @@ func runInit(cfg *Config, console, stage *os.File, pid int) *Exit {
 			refusedMu.Unlock()
 		})
 	}
-	var reply execReply
-	execFailed := json.NewDecoder(stage).Decode(&reply) == nil
+	answer, _ := io.ReadAll(stage)
+	reply, execFailed := decodeReply(answer)
 	stage.Close()
 	firstRefused := func() string {
 		refusedMu.Lock()
@@ -281,11 +282,13 @@ func setupContainer(cfg *Config, console *os.File) (*execConfig, int, error) {
 		return nil, -1, fmt.Errorf("making init non-dumpable: %w", err)
 	}
 	return &execConfig{Args: cfg.Args, Env: cfg.Env, Dir: dir, UID: cfg.UID, GID: cfg.GID,
-		Caps: cfg.Caps, TTY: slave >= 0, ExtraFiles: cfg.ExtraFiles, Seccomp: cfg.Seccomp}, slave, nil
+		Caps: cfg.Caps, ExtraFiles: cfg.ExtraFiles, Seccomp: cfg.Seccomp}, slave, nil
 }
 
-// execMain is the exec stage (pid 2): it waits for PID 1 to build the
-// container, then drops every privilege and becomes CMD.
+// execMain is the exec stage (pid 2) of builds without cgo: it waits for
+// PID 1 to build the container, then drops every privilege and becomes
+// CMD. With cgo, sandbox_exec_stage (execstage_cgo_linux.go) does the same
+// without starting the Go runtime; the two must stay alike.
 func execMain(stageFD int) int {
 	buf, oob := make([]byte, 1), make([]byte, unix.CmsgSpace(4))
 	n, oobn, _, _, err := unix.Recvmsg(stageFD, buf, oob, 0)
@@ -299,12 +302,24 @@ func execMain(stageFD int) int {
 		}
 	}
 	stage := os.NewFile(uintptr(stageFD), "stage")
-	var ec execConfig
-	if err := json.NewDecoder(stage).Decode(&ec); err != nil {
+	var lenb [4]byte
+	if _, err := io.ReadFull(stage, lenb[:]); err != nil {
+		return ExitRunnerFailed
+	}
+	n = int(binary.NativeEndian.Uint32(lenb[:]))
+	if n < wireHeaderLen || n > wireMaxLen {
+		return ExitRunnerFailed
+	}
+	msg := make([]byte, n)
+	if _, err := io.ReadFull(stage, msg); err != nil {
+		return ExitRunnerFailed
+	}
+	ec, err := decodeExec(msg)
+	if err != nil {
 		return ExitRunnerFailed
 	}
 	sent := false
-	err = execCommand(&ec, slave, stageFD, &sent)
+	err = execCommand(ec, slave, stageFD, &sent)
 	if !sent { // PID 1 reads the one-byte message before any reply
 		unix.Sendmsg(stageFD, []byte{0}, nil, nil, 0)
 	}
@@ -313,7 +328,7 @@ func execMain(stageFD int) int {
 	if errors.As(err, &se) {
 		reply.Code = se.code
 	}
-	json.NewEncoder(stage).Encode(reply)
+	stage.Write(encodeReply(reply))
 	return reply.Code
 }
 

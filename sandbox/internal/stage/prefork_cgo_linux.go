@@ -12,8 +12,10 @@ package stage
 #include <sys/syscall.h>
 #include <unistd.h>
 
-// Set by sandbox_prefork for the Go side: 0 when not an init stage,
-// 1 in PID 1, 2 in the exec stage.
+void sandbox_exec_stage(int sock); // execstage_cgo_linux.go
+
+// Set by sandbox_prefork for the Go side: 0 when not an init stage, 1 in
+// PID 1. (The exec stage it forks is C: it never returns to Go.)
 int sandbox_role;
 int sandbox_stage_fd = -1;
 int sandbox_stage_pid;
@@ -59,10 +61,15 @@ __attribute__((constructor)) static void sandbox_prefork(int argc, char **argv, 
 	if (pid < 0)
 		_exit(125);
 	if (pid == 0) {
+		// The exec stage never starts the Go runtime: a second runtime
+		// start (and every package's init) per run would cost more CPU
+		// than everything else the sandbox does. The runner's sockets are
+		// PID 1's business.
 		close(sv[0]);
-		sandbox_role = 2;
-		sandbox_stage_fd = sv[1];
-		return;
+		for (int fd = ctrl; fd < ctrl + nfd; fd++)
+			close(fd);
+		sandbox_exec_stage(sv[1]);
+		_exit(125);
 	}
 	close(sv[1]);
 	sandbox_role = 1;

@@ -1,0 +1,294 @@
+//go:build cgo
+
+package stage
+
+/*
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+// The exec stage in C: pid 2, forked by sandbox_prefork before the Go
+// runtime starts, never starts one. It waits for PID 1's instructions
+// (wire_linux.go), drops every privilege, loads the seccomp filter and
+// execs CMD; on failure it answers PID 1 with an exit code and a message.
+// execMain in init_linux.go is the same in Go, for builds without cgo.
+
+struct es {
+	int sock;
+	int sent;  // the one-byte message before exec has gone to PID 1
+};
+
+// es_fail answers PID 1 and ends the exec stage. Messages are worded as
+// the Go exec stage words them: errno texts lowercased, as Go prints them.
+static void es_fail(struct es *s, int code, int err, const char *fmt, ...) {
+	char msg[4096];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if (n >= (int)sizeof msg)
+		n = sizeof msg - 1;
+	if (err != 0 && n < (int)sizeof msg - 3) {
+		char *e = strerror(err);
+		int m = snprintf(msg + n, sizeof msg - n, ": %s", e);
+		if (m > 0 && n + 2 < (int)sizeof msg && msg[n + 2] >= 'A' && msg[n + 2] <= 'Z')
+			msg[n + 2] += 'a' - 'A';
+		n += m;
+		if (n >= (int)sizeof msg)
+			n = sizeof msg - 1;
+	}
+	if (!s->sent) {
+		char b = 0;
+		send(s->sock, &b, 1, MSG_NOSIGNAL);
+	}
+	char out[4 + sizeof msg];
+	uint32_t c = (uint32_t)code;
+	memcpy(out, &c, 4);
+	memcpy(out + 4, msg, n);
+	for (ssize_t off = 0, left = 4 + n; left > 0;) {
+		ssize_t w = write(s->sock, out + off, left);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		off += w;
+		left -= w;
+	}
+	_exit(code);
+}
+
+static int es_readfull(int fd, char *p, size_t n) {
+	while (n > 0) {
+		ssize_t r = read(fd, p, n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		p += r;
+		n -= r;
+	}
+	return 0;
+}
+
+// es_lookpath finds CMD as execvp would, in the sandbox's PATH: 127 when it
+// is nowhere, 126 when it is there but cannot be executed.
+static char *es_lookpath(struct es *s, const char *name, char **envp) {
+	if (strchr(name, '/') != NULL)
+		return (char *)name;
+	const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+	for (char **e = envp; *e != NULL; e++)
+		if (strncmp(*e, "PATH=", 5) == 0)
+			path = *e + 5;
+	size_t nlen = strlen(name);
+	int found = 0;
+	for (const char *p = path;;) {
+		const char *end = strchr(p, ':');
+		size_t dlen = end ? (size_t)(end - p) : strlen(p);
+		char *cand = malloc(dlen + nlen + 3);
+		if (cand == NULL)
+			es_fail(s, 125, ENOMEM, "looking up %s", name);
+		if (dlen == 0)
+			strcpy(cand, ".");
+		else {
+			memcpy(cand, p, dlen);
+			cand[dlen] = 0;
+		}
+		strcat(cand, "/");
+		strcat(cand, name);
+		struct stat st;
+		if (stat(cand, &st) == 0 && !S_ISDIR(st.st_mode)) {
+			if (access(cand, X_OK) == 0)
+				return cand;
+			found = 1;
+		}
+		free(cand);
+		if (end == NULL)
+			break;
+		p = end + 1;
+	}
+	if (found)
+		es_fail(s, 126, 0, "exec %s: permission denied", name);
+	es_fail(s, 127, 0, "exec %s: command not found", name);
+	return NULL;
+}
+
+// es_drop leaves the process with the sandbox's identity and only the
+// capabilities kept, in every set, bounding included, and no_new_privs
+// (see dropPrivileges in caps_linux.go, its Go twin).
+static void es_drop(struct es *s, uint32_t uid, uint32_t gid, uint64_t mask) {
+	for (int c = 0; c < 64; c++) {
+		if (mask & (1ULL << c))
+			continue;
+		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0) {
+			if (errno == EINVAL)  // past the kernel's last capability
+				break;
+			es_fail(s, 125, errno, "dropping capability %d from the bounding set", c);
+		}
+	}
+	if (mask != 0 && uid != 0 && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+		es_fail(s, 125, errno, "keeping capabilities");
+	gid_t groups[1] = {gid};
+	if (syscall(SYS_setgroups, 1, groups) < 0)
+		es_fail(s, 125, errno, "setting groups");
+	if (syscall(SYS_setresgid, gid, gid, gid) < 0)
+		es_fail(s, 125, errno, "setting gid %u", gid);
+	if (syscall(SYS_setresuid, uid, uid, uid) < 0)
+		es_fail(s, 125, errno, "setting uid %u", uid);
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+	struct __user_cap_data_struct data[2];
+	memset(data, 0, sizeof data);
+	for (int i = 0; i < 2; i++) {
+		uint32_t m = (uint32_t)(mask >> (32 * i));
+		data[i].effective = data[i].permitted = data[i].inheritable = m;
+	}
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		es_fail(s, 125, errno, "setting capabilities");
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
+		es_fail(s, 125, errno, "clearing ambient capabilities");
+	if (uid != 0)  // a non-root CMD keeps added capabilities only as ambient ones
+		for (int c = 0; c < 64; c++)
+			if ((mask & (1ULL << c)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0)
+				es_fail(s, 125, errno, "raising ambient capability %d", c);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		es_fail(s, 125, errno, "setting no_new_privs");
+}
+
+void sandbox_exec_stage(int sock) {
+	struct es s = {.sock = sock, .sent = 0};
+
+	// PID 1's first message: one byte, with the pty's slave for a TTY run.
+	char b;
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = {.iov_base = &b, .iov_len = 1};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+	ssize_t n;
+	do
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		_exit(125);  // PID 1 failed; it reports why
+	int slave = -1;
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	if (cm != NULL && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+		memcpy(&slave, CMSG_DATA(cm), sizeof slave);
+
+	uint32_t len;
+	if (es_readfull(sock, (char *)&len, 4) < 0 || len < 36 || len > (64u << 20))
+		_exit(125);
+	char *msg = malloc(len + 1);
+	if (msg == NULL || es_readfull(sock, msg, len) < 0)
+		_exit(125);
+	msg[len] = 0;
+	uint32_t uid, gid, flags, nfilter, argc, envc;
+	int32_t extra;
+	uint64_t caps;
+	memcpy(&uid, msg, 4);
+	memcpy(&gid, msg + 4, 4);
+	memcpy(&caps, msg + 8, 8);
+	memcpy(&extra, msg + 16, 4);
+	memcpy(&flags, msg + 20, 4);
+	memcpy(&nfilter, msg + 24, 4);
+	memcpy(&argc, msg + 28, 4);
+	memcpy(&envc, msg + 32, 4);
+	if (nfilter > (len - 36) / sizeof(struct sock_filter) || argc == 0 || argc > len || envc > len)
+		_exit(125);
+	struct sock_filter *filter = malloc(nfilter * sizeof(struct sock_filter) + 1);
+	if (filter == NULL)
+		_exit(125);
+	memcpy(filter, msg + 36, nfilter * sizeof(struct sock_filter));
+	char *p = msg + 36 + nfilter * sizeof(struct sock_filter), *end = msg + len;
+	char **strs = calloc(1 + argc + 1 + envc + 1, sizeof(char *));
+	if (strs == NULL)
+		_exit(125);
+	for (uint32_t i = 0; i < 1 + argc + envc; i++) {
+		if (p >= end)
+			_exit(125);
+		char *z = memchr(p, 0, end - p);
+		if (z == NULL)
+			_exit(125);
+		// dir, then argv (NULL-terminated), then envp (NULL-terminated)
+		strs[i < 1 + argc ? i : i + 1] = p;
+		p = z + 1;
+	}
+	char *dir = strs[0], **argv = strs + 1, **envp = strs + 1 + argc + 1;
+
+	// Always chdir: the exec stage was forked with the runner's cwd, which
+	// pivot_root left pointing into the host's tree (runc CVE-2024-21626).
+	if (chdir(dir) < 0)
+		es_fail(&s, 125, errno, "entering workdir %s", dir);
+	// A workdir through a magic link can land outside the root; the kernel
+	// then names the cwd "(unreachable)/...".
+	char wd[4096];
+	if (syscall(SYS_getcwd, wd, sizeof wd) < 0 || wd[0] != '/')
+		es_fail(&s, 125, 0, "workdir %s: outside the sandbox's root", dir);
+	// A session of its own: no controlling terminal to push input into
+	// (TIOCSTI) unless CMD gets its own pty.
+	if (setsid() < 0 && errno != EPERM)
+		es_fail(&s, 125, errno, "starting a session");
+	if (slave >= 0) {
+		if (ioctl(slave, TIOCSCTTY, 0) < 0)
+			es_fail(&s, 125, errno, "taking the pty as controlling terminal");
+		for (int fd = 0; fd < 3; fd++)
+			if (dup3(slave, fd, 0) < 0 && !(slave == fd))
+				es_fail(&s, 125, errno, "attaching the pty");
+		if (slave > 2)
+			close(slave);
+	}
+	char *path = es_lookpath(&s, argv[0], envp);
+	es_drop(&s, uid, gid, caps);
+	umask(022);
+	// Only 0, 1, 2 and the preserved descriptors reach CMD.
+	if (syscall(SYS_close_range, 3 + extra, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+		es_fail(&s, 125, errno, "closing descriptors");
+	// Last, the filter: everything above may use what it refuses.
+	int listener = -1;
+	if (nfilter > 0) {
+		struct sock_fprog prog = {.len = (unsigned short)nfilter, .filter = filter};
+		unsigned int fl = (flags & 1) ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0;
+		long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, fl, &prog);
+		if (r < 0)
+			es_fail(&s, 125, errno, "loading seccomp filter");
+		if (flags & 1)
+			listener = (int)r;
+	}
+	// The last word before exec: one byte, with the seccomp listener.
+	char lbuf[CMSG_SPACE(sizeof(int))];
+	memset(lbuf, 0, sizeof lbuf);
+	struct iovec liov = {.iov_base = &b, .iov_len = 1};
+	struct msghdr lm = {.msg_iov = &liov, .msg_iovlen = 1};
+	b = 0;
+	if (listener >= 0) {
+		lm.msg_control = lbuf;
+		lm.msg_controllen = sizeof lbuf;
+		struct cmsghdr *c = CMSG_FIRSTHDR(&lm);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &listener, sizeof listener);
+	}
+	if (sendmsg(sock, &lm, MSG_NOSIGNAL) < 0)
+		es_fail(&s, 125, errno, "handing over the seccomp listener");
+	s.sent = 1;
+	if (listener >= 0)
+		close(listener);
+	execve(path, argv, envp);
+	es_fail(&s, errno == ENOENT ? 127 : 126, errno, "exec %s", argv[0]);
+}
+*/
+import "C"
