@@ -3,8 +3,10 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/sandbox-dev/sandbox/sandbox"
@@ -34,6 +36,7 @@ network = "host"
 hostname = "box"
 workdir = "/work"
 user = "1000:100"
+keep_env = true
 env = ["A=1", "B=two words"]
 cap_add = ["NET_RAW"]
 
@@ -51,11 +54,16 @@ size = "16M"
 [limits]
 memory = "256M"
 pids = 64
+cpus = 1.5
+cpuset = "0"
+io-weight = 200
 cpu-time = "2s"
 wall-time = "5s"
+extra-time = "500ms"
 output-limit = "1M"
 disk = "64M"
 rlimit-nofile = "64:128"
+rlimit-fsize = "16M"
 `), 0o644)
 	environ := []string{"PATH=/usr/bin:/bin", "HOME=/home/u", "SECRET=x"}
 	fromProfile, err := resolveArgs(t, environ, "--profile", prof, "--", "make")
@@ -63,10 +71,11 @@ rlimit-nofile = "64:128"
 		t.Fatal(err)
 	}
 	fromFlags, err := resolveArgs(t, environ, "--root", dir, "--network", "host", "--hostname", "box",
-		"-w", "/work", "--user", "1000:100", "-e", "A=1", "-e", "B=two words", "--cap-add", "NET_RAW",
+		"-w", "/work", "--user", "1000:100", "--keep-env", "-e", "A=1", "-e", "B=two words", "--cap-add", "NET_RAW",
 		"-v", src+":/src:ro", "--tmpfs", "/scratch:16M",
-		"--memory", "256M", "--pids", "64", "--time", "2s", "--wall-time", "5s", "--output-limit", "1M",
-		"--disk", "64M", "--nofile", "64:128", "--", "make")
+		"--memory", "256M", "--pids", "64", "--cpus", "1.5", "--cpuset", "0", "--io-weight", "200",
+		"--time", "2s", "--wall-time", "5s", "--extra-time", "0.5s", "--output-limit", "1M",
+		"--disk", "64M", "--nofile", "64:128", "--fsize", "16M", "--", "make")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,6 +83,12 @@ rlimit-nofile = "64:128"
 	// lists them in that order too.
 	if diff := cmp.Diff(fromFlags, fromProfile); diff != "" {
 		t.Errorf("profile and flags resolve differently (-flags +profile):\n%s", diff)
+	}
+	// Both sides must have taken every key, not dropped the same ones.
+	l := fromProfile.Limits
+	if l.CPUs == nil || *l.CPUs != 1.5 || l.Cpuset != "0" || l.IOWeight != 200 || l.ExtraTime != 500*time.Millisecond ||
+		l.Rlimits.FSize == nil || l.Rlimits.FSize.Hard != 16<<20 || !slices.Contains(fromProfile.Env, "SECRET=x") {
+		t.Errorf("profile lost keys: limits %+v, env %v", l, fromProfile.Env)
 	}
 
 	t.Run("flags override the profile", func(t *testing.T) {
