@@ -40,7 +40,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s ./profile
 	$(GO) test -run '^$$' -fuzz '^FuzzExecFlags$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s ./cmd/sandbox
 
-# The long soak: 10000 runs in a row and 10000 at concurrency 16 (`make
+# The long soak: 10000 runs in a row and 1000 at concurrency 16 (`make
 # test` makes 1000 of each).
 soak:
 	SANDBOX_SOAK=10000 $(GO) test -count=1 -timeout 60m -run '^TestSoak$$' -v ./sandbox

@@ -221,37 +221,50 @@ type hostCgroups struct {
 var v1Known = []string{"memory", "cpuacct", "cpu", "cpuset", "pids", "blkio", "freezer", "devices"}
 
 var (
-	probeOnce sync.Once
-	probed    hostCgroups
+	probeMu sync.Mutex
+	probed  *hostCgroups
 )
 
+// probeHost learns the host's hierarchies once per process. A probe that
+// fails (out of descriptors, say) is an error and is tried again next
+// time: cached, it would leave the process sure that no controller is
+// mounted.
 func probeHost() (*hostCgroups, error) {
-	probeOnce.Do(func() {
-		probed.mode = cgroups.Mode()
-		switch probed.mode {
-		case cgroups.Unified:
-			probed.v2Mount = "/sys/fs/cgroup"
-		case cgroups.Hybrid:
-			probed.v2Mount = "/sys/fs/cgroup/unified"
-		}
-		if probed.v2Mount != "" {
-			probed.v2Controllers = readFields(filepath.Join(probed.v2Mount, "cgroup.controllers"))
-		}
-		if probed.mode == cgroups.Legacy || probed.mode == cgroups.Hybrid {
-			if f, err := os.Open("/proc/self/mountinfo"); err == nil {
-				probed.v1 = usableV1(parseMountinfoV1(f))
-				f.Close()
-			}
-			if d, ok := probed.v1["memory"]; ok {
-				_, err := os.Stat(filepath.Join(d, "memory", "memory.memsw.limit_in_bytes"))
-				probed.memsw = err == nil
-			}
-		}
-	})
-	if probed.mode == cgroups.Unavailable {
-		return nil, fmt.Errorf("no cgroup hierarchy mounted at /sys/fs/cgroup: %w", ErrUnsupported)
+	probeMu.Lock()
+	defer probeMu.Unlock()
+	if probed != nil {
+		return probed, nil
 	}
-	return &probed, nil
+	h := &hostCgroups{mode: cgroups.Mode()}
+	switch h.mode {
+	case cgroups.Unavailable:
+		return nil, fmt.Errorf("no cgroup hierarchy mounted at /sys/fs/cgroup: %w", ErrUnsupported)
+	case cgroups.Unified:
+		h.v2Mount = "/sys/fs/cgroup"
+	case cgroups.Hybrid:
+		h.v2Mount = "/sys/fs/cgroup/unified"
+	}
+	if h.v2Mount != "" {
+		b, err := os.ReadFile(filepath.Join(h.v2Mount, "cgroup.controllers"))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("reading the cgroup2 controllers: %w", err)
+		}
+		h.v2Controllers = strings.Fields(string(b))
+	}
+	if h.mode == cgroups.Legacy || h.mode == cgroups.Hybrid {
+		f, err := os.Open("/proc/self/mountinfo")
+		if err != nil {
+			return nil, fmt.Errorf("finding the cgroup v1 hierarchies: %w", err)
+		}
+		h.v1 = usableV1(parseMountinfoV1(f))
+		f.Close()
+		if d, ok := h.v1["memory"]; ok {
+			_, err := os.Stat(filepath.Join(d, "memory", "memory.memsw.limit_in_bytes"))
+			h.memsw = err == nil
+		}
+	}
+	probed = h
+	return h, nil
 }
 
 // hierarchies lists every hierarchy directory a group of ours may be in.
@@ -504,20 +517,41 @@ func StartInGroup(cg Cgroup, start func() error) error {
 	if cg.Version() != 1 {
 		return start()
 	}
-	return onDisposableThread(func() error {
+	tid, err := onDisposableThread(func() error {
 		if err := cg.EnterThread(); err != nil {
 			return err
 		}
 		return start()
 	})
+	if err != nil {
+		// The caller's next step is to kill and delete the group. A
+		// thread of ours that is still on its way out of the group would
+		// be frozen there, and with it the runtime: wait until it is gone.
+		waitThreadGone(tid, time.Second)
+	}
+	return err
+}
+
+// waitThreadGone waits (at most max) for thread tid of this process to end.
+func waitThreadGone(tid int, max time.Duration) {
+	p := "/proc/self/task/" + strconv.Itoa(tid)
+	for deadline := time.Now().Add(max); time.Now().Before(deadline); time.Sleep(100 * time.Microsecond) {
+		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+			return
+		}
+	}
 }
 
 // onDisposableThread runs f on an OS thread that ends when f returns. Go
 // never ends the main thread (it parks a locked one forever instead), so a
 // goroutine that finds itself there holds it while a second try starts:
 // that one cannot land on the held thread.
-func onDisposableThread(f func() error) error {
-	errc := make(chan error, 1)
+func onDisposableThread(f func() error) (tid int, err error) {
+	type result struct {
+		tid int
+		err error
+	}
+	errc := make(chan result, 1)
 	var try func(started chan struct{})
 	try = func(started chan struct{}) {
 		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
@@ -531,8 +565,9 @@ func onDisposableThread(f func() error) error {
 			runtime.UnlockOSThread()
 			return
 		}
-		errc <- f()
+		errc <- result{unix.Gettid(), f()}
 	}
 	go try(nil)
-	return <-errc
+	r := <-errc
+	return r.tid, r.err
 }

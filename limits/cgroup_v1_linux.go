@@ -140,11 +140,17 @@ func newV1(h *hostCgroups, group string, l Limits) (_ *v1Group, retErr error) {
 	}()
 
 	res, err := v1Resources(h, l)
+	if err == nil {
+		err = failAt("claimed")
+	}
 	if err != nil {
 		return nil, err
 	}
 	g.cg, err = cgroup1.New(cgroup1.StaticPath(group), res,
 		cgroup1.WithHierarchy(func() ([]cgroup1.Subsystem, error) { return subs, nil }))
+	if err == nil {
+		err = failAt("created")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("creating v1 groups (%s): %w", strings.Join(ctrls, ","), err)
 	}
@@ -157,6 +163,19 @@ func newV1(h *hostCgroups, group string, l Limits) (_ *v1Group, retErr error) {
 	}
 	g.usage = newCPUReader(filepath.Join(g.dirs["cpuacct"], "cpuacct.usage"), false)
 	return g, nil
+}
+
+// testFail lets tests make group creation fail at a named point (ENOMEM,
+// which the kernel gives when it cannot allocate a group, is hard to get
+// for real): "claimed" (the memory directory exists), "created" (every
+// hierarchy has the group and its limits).
+var testFail func(point string) error
+
+func failAt(point string) error {
+	if testFail != nil {
+		return testFail(point)
+	}
+	return nil
 }
 
 // v1Resources translates l into the runtime-spec resources cgroup1 writes.
@@ -254,9 +273,26 @@ func (g *v1Group) Attach(pid int) error {
 }
 
 func (g *v1Group) EnterThread() error {
+	// Every tasks file is opened before the thread moves at all: out of
+	// descriptors half way, the thread would be left in some hierarchies
+	// (the freezer among them), where Kill would freeze the runner's own
+	// thread. The writes that follow do not fail for want of anything.
+	fds := make([]int, 0, len(g.ctrls))
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
 	for _, c := range g.ctrls {
-		if err := writeTasks(g.dirs[c]); err != nil {
+		fd, err := openTasks(g.dirs[c])
+		if err != nil {
 			return fmt.Errorf("moving thread into cgroup %s: %w", g.path, err)
+		}
+		fds = append(fds, fd)
+	}
+	for i, fd := range fds {
+		if _, err := unix.Write(fd, []byte("0")); err != nil {
+			return fmt.Errorf("moving thread into cgroup %s (%s): %w", g.path, g.ctrls[i], err)
 		}
 	}
 	return nil
@@ -264,24 +300,23 @@ func (g *v1Group) EnterThread() error {
 
 func (g *v1Group) LeaveThread() error {
 	for _, c := range g.ctrls {
-		if err := writeTasks(filepath.Dir(g.dirs[c])); err != nil {
+		fd, err := openTasks(filepath.Dir(g.dirs[c]))
+		if err == nil {
+			_, err = unix.Write(fd, []byte("0"))
+			unix.Close(fd)
+		}
+		if err != nil {
 			return fmt.Errorf("moving thread out of cgroup %s: %w", g.path, err)
 		}
 	}
 	return nil
 }
 
-// writeTasks moves the calling thread into the v1 group at dir: "0" in
-// tasks names the writer's own thread, the one case the kernel migrates
-// without cgroup_threadgroup_rwsem.
-func writeTasks(dir string) error {
-	fd, err := unix.Open(filepath.Join(dir, "tasks"), unix.O_WRONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	_, err = unix.Write(fd, []byte("0"))
-	return err
+// openTasks opens the tasks file of the v1 group at dir: "0" written there
+// moves the writer's own thread, the one case the kernel migrates without
+// cgroup_threadgroup_rwsem.
+func openTasks(dir string) (int, error) {
+	return unix.Open(filepath.Join(dir, "tasks"), unix.O_WRONLY|unix.O_CLOEXEC, 0)
 }
 
 func (g *v1Group) OpenFD() (int, error) {

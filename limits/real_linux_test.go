@@ -18,6 +18,7 @@ import (
 
 	"github.com/containerd/cgroups/v3"
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
 )
 
 // The test binary doubles as the helper programs the real tests confine.
@@ -609,5 +610,34 @@ func TestApplyRlimitsGoExec(t *testing.T) {
 	}
 	if got := strings.Fields(h.output()); !cmp.Equal(got, []string{"ready", "1000", "2000"}) {
 		t.Errorf("helper output %q, want ulimit -Sn, -Hn of the exec'd shell to be 1000, 2000", got)
+	}
+}
+
+// TestV1NewFailsHalfWay makes group creation fail with ENOMEM once the
+// group exists in some hierarchies, and once in all of them: the error
+// names the group and keeps the errno, and no hierarchy keeps the group.
+func TestV1NewFailsHalfWay(t *testing.T) {
+	h := requireVersion(t, 1)
+	for _, point := range []string{"claimed", "created"} {
+		t.Run(point, func(t *testing.T) {
+			root := testRoot(t, h)
+			testFail = func(p string) error {
+				if p == point {
+					return unix.ENOMEM
+				}
+				return nil
+			}
+			defer func() { testFail = nil }()
+			pids := int64(16)
+			_, err := New(root, "half", Limits{Memory: 64 << 20, Pids: &pids})
+			if !errors.Is(err, unix.ENOMEM) || !strings.Contains(err.Error(), root+"/half") {
+				t.Errorf("New failing at %s: %v, want ENOMEM naming %s/half", point, err, root)
+			}
+			for _, dir := range h.hierarchies() {
+				if _, err := os.Stat(filepath.Join(dir, root, "half")); err == nil {
+					t.Errorf("half-made group left in %s", dir)
+				}
+			}
+		})
 	}
 }

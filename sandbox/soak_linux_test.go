@@ -199,39 +199,73 @@ func TestResourceFailures(t *testing.T) {
 		}
 	})
 	t.Run("too many open files", func(t *testing.T) {
+		// Out of descriptors at every step of a run: each level of the
+		// limit runs out at a different one (the run directory, the
+		// sockets, the cgroup's files, the thread that enters it...).
+		// Each run either works or fails with EMFILE, promptly, leaving
+		// nothing; none may hang (a runner thread frozen in the run's
+		// cgroup once did).
 		var old unix.Rlimit
 		unix.Getrlimit(unix.RLIMIT_NOFILE, &old)
-		// Use up the descriptors the runner would need.
-		var held []*os.File
-		defer func() {
+		defer unix.Setrlimit(unix.RLIMIT_NOFILE, &old)
+		runDir := testRunDir(t)
+		failed, worked := 0, 0
+		for extra := 1; extra <= 24; extra++ {
+			// Fill every hole below the highest open descriptor, so the
+			// run gets exactly the numbers above it that the limit allows.
+			var held []*os.File
+			top := 0
+			ents, _ := os.ReadDir("/proc/self/fd")
+			for _, e := range ents {
+				if n, err := strconv.Atoi(e.Name()); err == nil && n > top {
+					top = n
+				}
+			}
+			for {
+				f, err := os.Open(os.DevNull)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if int(f.Fd()) > top {
+					f.Close()
+					break
+				}
+				held = append(held, f)
+			}
+			lim := old
+			lim.Cur = uint64(top + 1 + extra)
+			if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+				t.Skip(err)
+			}
+			done := make(chan error, 1)
+			go func() {
+				_, err := Run(context.Background(), &Spec{Args: []string{"true"}, RunDir: runDir, CgroupRoot: testCgroupRoot})
+				done <- err
+			}()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(20 * time.Second):
+				t.Fatalf("a run with %d descriptors to spare hangs", extra)
+			}
 			for _, f := range held {
 				f.Close()
 			}
-		}()
-		lim := old
-		lim.Cur = uint64(readHostState().fds + 8)
-		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
-			t.Skip(err)
-		}
-		defer unix.Setrlimit(unix.RLIMIT_NOFILE, &old)
-		for {
-			f, err := os.Open(os.DevNull)
-			if err != nil {
-				break
+			unix.Setrlimit(unix.RLIMIT_NOFILE, &old)
+			switch {
+			case err == nil:
+				worked++
+			case errors.Is(err, unix.EMFILE):
+				failed++
+			default:
+				t.Errorf("a run with %d descriptors to spare: %v, want success or EMFILE", extra, err)
 			}
-			held = append(held, f)
+			if ids, _ := limits.List(testCgroupRoot); len(ids) > 0 {
+				t.Fatalf("cgroups left by a run with %d descriptors to spare: %v", extra, ids)
+			}
 		}
-		runDir := testRunDir(t)
-		_, err := Run(context.Background(), &Spec{Args: []string{"true"}, RunDir: runDir, CgroupRoot: testCgroupRoot})
-		if !errors.Is(err, unix.EMFILE) {
-			t.Errorf("Run out of descriptors: %v, want EMFILE", err)
-		}
-		for _, f := range held {
-			f.Close()
-		}
-		held = nil
-		if ids, _ := limits.List(testCgroupRoot); len(ids) > 0 {
-			t.Errorf("cgroups left: %v", ids)
+		if failed == 0 || worked == 0 {
+			t.Errorf("%d runs failed with EMFILE and %d worked: the levels missed the runner's needs", failed, worked)
 		}
 	})
 }

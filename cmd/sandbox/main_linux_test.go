@@ -338,6 +338,20 @@ func TestRunnerKilled(t *testing.T) {
 }
 
 // processes lists host pids whose command line contains s.
+// cgroupProcs lists the processes in the run cgroups under root, in
+// every hierarchy (v1's and the unified one).
+func cgroupProcs(root string) []string {
+	var pids []string
+	for _, pattern := range []string{"/sys/fs/cgroup/*" + root + "/*/cgroup.procs", "/sys/fs/cgroup" + root + "/*/cgroup.procs"} {
+		files, _ := filepath.Glob(pattern)
+		for _, f := range files {
+			b, _ := os.ReadFile(f)
+			pids = append(pids, strings.Fields(string(b))...)
+		}
+	}
+	return pids
+}
+
 func processes(s string) []string {
 	var pids []string
 	ents, _ := os.ReadDir("/proc")
@@ -476,6 +490,14 @@ func TestRunnerKilledAtEveryStage(t *testing.T) {
 	if pids := processes("sleep " + marker); len(pids) > 0 {
 		t.Errorf("CMD outlived its killed runner: %v", pids)
 	}
+	// Nor did any other process of the runs (PID 1 above all): the runs'
+	// cgroups, which gc below removes, must be empty before it does.
+	for len(cgroupProcs(cgroupRoot)) > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if pids := cgroupProcs(cgroupRoot); len(pids) > 0 {
+		t.Errorf("processes of killed runners' sandboxes still alive: %v", pids)
+	}
 	// A runner killed between making its run directory and its lock file
 	// leaves one gc cannot tell from a live runner's for a second.
 	time.Sleep(1100 * time.Millisecond)
@@ -522,6 +544,90 @@ func FuzzExecFlags(f *testing.F) {
 		}
 		if err := s.Validate(); err != nil && !errors.Is(err, sandbox.ErrInvalidSpec) {
 			t.Errorf("Validate: %v, want nil or ErrInvalidSpec", err)
+		}
+	})
+}
+
+// TestRunnerResourceFailures starves the runner of what it needs; each
+// failure is exit status 125 with one line naming the cause, and leaves
+// nothing behind (the run directory is checked by sandboxCmd, cgroups by
+// TestMain).
+func TestRunnerResourceFailures(t *testing.T) {
+	needRoot(t)
+	oneLine := func(t *testing.T, o outcome, want ...string) {
+		t.Helper()
+		if o.Exit != 125 || strings.Count(o.Stderr, "\n") != 1 || !strings.HasPrefix(o.Stderr, "sandbox: ") {
+			t.Fatalf("exit %d, stderr %q: want 125 and one line", o.Exit, o.Stderr)
+		}
+		for _, w := range want {
+			if strings.Contains(o.Stderr, w) {
+				return
+			}
+		}
+		t.Errorf("stderr %q names none of %q", o.Stderr, want)
+	}
+	t.Run("descriptors", func(t *testing.T) {
+		// Every limit from one the loader survives up: each runs out at
+		// another step, or works.
+		worked := 0
+		for n := 4; n <= 40; n++ {
+			cmd := sandboxCmd(t, "exec", "--", "true")
+			cmd.Args = append([]string{"sh", "-c", fmt.Sprintf(`ulimit -n %d && exec "$@"`, n), "sh", cmd.Path}, cmd.Args[1:]...)
+			cmd.Path = "/bin/sh"
+			var errb bytes.Buffer
+			cmd.Stderr = &errb
+			timer := time.AfterFunc(20*time.Second, func() { cmd.Process.Kill() })
+			cmd.Run()
+			timer.Stop()
+			o := outcome{Stderr: errb.String(), Exit: cmd.ProcessState.ExitCode()}
+			if o.Exit == 0 {
+				worked++
+				continue
+			}
+			t.Run(fmt.Sprint(n), func(t *testing.T) {
+				oneLine(t, o, "too few file descriptors", "too many open files")
+			})
+		}
+		if worked == 0 {
+			t.Errorf("no run worked with up to 40 descriptors")
+		}
+	})
+	t.Run("run directory full", func(t *testing.T) {
+		dir := t.TempDir()
+		if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "nr_inodes=1,size=64k"); err != nil {
+			t.Skipf("mounting a tiny tmpfs: %v", err)
+		}
+		defer unix.Unmount(dir, unix.MNT_DETACH)
+		cmd := sandboxCmd(t, "exec", "--", "true")
+		cmd.Env = append(cmd.Env, "SANDBOX_RUN_DIR="+dir)
+		var errb bytes.Buffer
+		cmd.Stderr = &errb
+		cmd.Run()
+		oneLine(t, outcome{Stderr: errb.String(), Exit: cmd.ProcessState.ExitCode()}, "no space left on device")
+		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+			t.Errorf("left in the run directory: %v", ents)
+		}
+	})
+	t.Run("cgroup refused", func(t *testing.T) {
+		// The cgroup root may use CPU 1 only; the run asks for CPU 0.
+		root := cgroupRoot + "-cpuset"
+		dir := filepath.Join("/sys/fs/cgroup/cpuset", root)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Skipf("needs the v1 cpuset hierarchy: %v", err)
+		}
+		defer limits.RemoveRoot(root)
+		os.WriteFile(filepath.Join(dir, "cpuset.mems"), []byte("0"), 0o644)
+		if err := os.WriteFile(filepath.Join(dir, "cpuset.cpus"), []byte("1"), 0o644); err != nil {
+			t.Skipf("restricting the cgroup root's cpuset (needs two CPUs): %v", err)
+		}
+		cmd := sandboxCmd(t, "exec", "--cpuset", "0", "--", "true")
+		cmd.Env = append(cmd.Env, "SANDBOX_CGROUP_ROOT="+root)
+		var errb bytes.Buffer
+		cmd.Stderr = &errb
+		cmd.Run()
+		oneLine(t, outcome{Stderr: errb.String(), Exit: cmd.ProcessState.ExitCode()}, "cgroup")
+		if ids, _ := limits.List(root); len(ids) > 0 {
+			t.Errorf("half-made cgroups left: %v", ids)
 		}
 	})
 }
