@@ -112,6 +112,22 @@ func TestNamespaces(t *testing.T) {
 			}
 		})
 	}
+	t.Run("masked paths read empty", func(t *testing.T) {
+		n := 0
+		for _, p := range []string{"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/sysrq-trigger"} {
+			if _, err := os.Lstat(p); err != nil {
+				continue // not on this kernel: nothing to mask
+			}
+			n++
+			out, errs, _ := run(t, sh("wc -c < "+p))
+			if out != "0\n" {
+				t.Errorf("%s inside: %q %q, want it masked (empty)", p, out, errs)
+			}
+		}
+		if n == 0 {
+			t.Skip("this kernel has none of the masked /proc files")
+		}
+	})
 	t.Run("ps shows only the sandbox", func(t *testing.T) {
 		if _, err := exec.LookPath("ps"); err != nil {
 			t.Skip("ps not installed (Debian package procps)")
