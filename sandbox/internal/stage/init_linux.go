@@ -72,8 +72,8 @@ func initMain(stageFD, stagePid int) int {
 			return ExitRunnerFailed
 		}
 	}
-	var cfg Config
-	if err := json.NewDecoder(ctrl).Decode(&cfg); err != nil {
+	cfg, err := readConfig(ctrl)
+	if err != nil {
 		return ExitRunnerFailed // the runner gave up before sending the config
 	}
 	// The runner never writes again: a read ends only when it is gone
@@ -91,12 +91,12 @@ func initMain(stageFD, stagePid int) int {
 	}
 	var ev *Exit
 	if stageFD < 0 {
-		stageFD, stagePid, err = forkExecStage(&cfg)
+		stageFD, stagePid, err = forkExecStage(cfg)
 	}
 	if err != nil {
 		ev = failure(err)
 	} else {
-		ev = runInit(&cfg, console, os.NewFile(uintptr(stageFD), "stage"), stagePid)
+		ev = runInit(cfg, console, os.NewFile(uintptr(stageFD), "stage"), stagePid)
 	}
 	json.NewEncoder(ctrl).Encode(ev)
 	return 0
