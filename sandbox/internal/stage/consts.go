@@ -20,7 +20,7 @@ const (
 )
 
 // GoByte is what the runner writes on the control socket once it has
-// confined PID 1; the Config follows it, as EncodeConfig writes it.
+// confined PID 1; the JSON Config follows it.
 const GoByte = 'G'
 
 // Exit codes of the runner's own, as timeout(1) and env(1) use them.

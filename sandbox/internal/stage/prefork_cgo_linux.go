@@ -12,13 +12,8 @@ package stage
 #include <sys/syscall.h>
 #include <unistd.h>
 
-void sandbox_exec_stage(int sock); // execstage_cgo_linux.go
-
-// Set by sandbox_prefork for the Go side: 0 when not an init stage, 1 in
-// PID 1. (The exec stage it forks is C: it never returns to Go.)
-int sandbox_role;
-int sandbox_stage_fd = -1;
-int sandbox_stage_pid;
+void sandbox_exec_stage(int sock);                          // execstage_cgo_linux.go
+void sandbox_init_stage(int ctrl, int stage, pid_t pid);     // initstage_cgo_linux.go
 
 // sandbox_prefork runs before the Go runtime starts, while the process is
 // still single-threaded. The Go runtime's own threads take pids in the new
@@ -72,16 +67,9 @@ __attribute__((constructor)) static void sandbox_prefork(int argc, char **argv, 
 		_exit(125);
 	}
 	close(sv[1]);
-	sandbox_role = 1;
-	sandbox_stage_fd = sv[0];
-	sandbox_stage_pid = pid;
+	// Neither does PID 1: the init stage in C runs the sandbox to its end.
+	sandbox_init_stage(ctrl, sv[0], pid);
+	_exit(125);
 }
 */
 import "C"
-
-// preforked reports what sandbox_prefork did: the stage this process is
-// (0: it did nothing), its end of the init-exec socket, and the exec
-// stage's pid (in PID 1).
-func preforked() (role, stageFD, stagePid int) {
-	return int(C.sandbox_role), int(C.sandbox_stage_fd), int(C.sandbox_stage_pid)
-}
