@@ -67,7 +67,7 @@ struct is_mount_attr {
 static void is_oom(void) { _exit(125); }
 
 static void *is_alloc(size_t n) {
-	void *p = malloc(n ? n : 1);
+	void *p = calloc(1, n ? n : 1);
 	if (p == NULL)
 		is_oom();
 	return p;
@@ -973,8 +973,10 @@ static char *encode_exec(const struct is_cfg *c, const char *dir, size_t *len) {
 	memcpy(&hdr[3], &caps, 8);
 	memcpy(p, hdr, sizeof hdr);
 	p += sizeof hdr;
-	memcpy(p, c->filter, (size_t)c->nfilter * sizeof(struct sock_filter));
-	p += (size_t)c->nfilter * sizeof(struct sock_filter);
+	if (c->nfilter > 0) {  // no filter, no array: memcpy wants one even for 0 bytes
+		memcpy(p, c->filter, (size_t)c->nfilter * sizeof(struct sock_filter));
+		p += (size_t)c->nfilter * sizeof(struct sock_filter);
+	}
 	size_t l = strlen(dir) + 1;
 	memcpy(p, dir, l);
 	p += l;
@@ -989,6 +991,30 @@ static char *encode_exec(const struct is_cfg *c, const char *dir, size_t *len) {
 		p += l;
 	}
 	*len = n;
+	return out;
+}
+
+static void is_cfg_free(struct is_cfg *c) {
+	free(c->args);
+	free(c->env);
+	free(c->caps);
+	for (uint32_t i = 0; i < c->nsteps; i++)
+		free(c->steps[i].mkdir);
+	free(c->steps);
+	free(c->rlimits);
+	free(c->filter);
+	free(c->nrs);
+	free(c->names);
+}
+
+// is_exec_from_config is PID 1's reading of a config message and its
+// instructions to the exec stage, for the tests (cExecFromConfig): NULL
+// when the message is malformed.
+static char *is_exec_from_config(const char *msg, size_t len, const char *dir, size_t *outlen) {
+	struct is_cfg c;
+	int rc = is_decode(msg, len, &c);
+	char *out = rc < 0 ? NULL : encode_exec(&c, dir, outlen);
+	is_cfg_free(&c);
 	return out;
 }
 
@@ -1259,3 +1285,21 @@ void sandbox_init_stage(int ctrl, int stagefd, pid_t pid) {
 }
 */
 import "C"
+
+import "unsafe"
+
+// cExecFromConfig is the C init stage's reading of a config message (after
+// the length word), for the tests: the instructions it would send the exec
+// stage with workdir dir, or ok false if it finds the message malformed.
+func cExecFromConfig(msg []byte, dir string) (ec []byte, ok bool) {
+	cmsg, cdir := C.CBytes(append([]byte{0}, msg...)), C.CString(dir)
+	defer C.free(cmsg)
+	defer C.free(unsafe.Pointer(cdir))
+	var n C.size_t
+	out := C.is_exec_from_config((*C.char)(unsafe.Add(cmsg, 1)), C.size_t(len(msg)), cdir, &n)
+	if out == nil {
+		return nil, false
+	}
+	defer C.free(unsafe.Pointer(out))
+	return C.GoBytes(unsafe.Pointer(out), C.int(n)), true
+}
