@@ -1132,13 +1132,13 @@ void sandbox_init_stage(int ctrl, int stagefd, pid_t pid) {
 	}
 
 	// Signals. A namespace's PID 1 gets a signal sent from inside it only
-	// if it has a handler (or blocks it), and one from the runner, from
-	// outside, whatever it does: a default action would kill PID 1, and the
-	// verdict with it. So the forwarded ones are blocked and read from a
-	// signalfd, SIGCHLD too, and every other catchable one is ignored:
-	// neither a SIGSEGV from CMD nor a SIGPIPE on a socket can end PID 1 (a
-	// fault of its own still does: the kernel forces those). The exec stage
-	// was forked before any of this and keeps the defaults.
+	// if it handles or blocks it; one from outside (the runner, the host)
+	// also when its action is the default, which for most would end PID 1
+	// and the verdict with it. So the forwarded ones are blocked and read
+	// from a signalfd, SIGCHLD too, and every other catchable one is
+	// ignored: neither a SIGSEGV from CMD nor a SIGALRM from the host can
+	// end PID 1 (a fault of its own still does: the kernel forces those).
+	// The exec stage was forked before any of this and keeps the defaults.
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
