@@ -1,6 +1,7 @@
 package stage
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -27,8 +28,8 @@ import (
 //	with configSeccomp: u32 n, struct sock_filter × n;
 //	    u32 n, (i32 nr, str name) × n: names, by ascending nr
 //
-// A str is u32 length, the bytes, and a NUL, so C can use it in place. A
-// step is
+// A str is u32 length, the bytes (no NUL among them), and a NUL, so C can
+// use it in place. A step is
 //
 //	u32 flags (stepRO, stepScratch, stepOptional, stepFallback)
 //	u64 mount flags, u32 major, u32 minor
@@ -210,6 +211,12 @@ func (r *configReader) str() string {
 	}
 	if b[n] != 0 {
 		r.err = fmt.Errorf("%w: unterminated string", errConfigWire)
+		return ""
+	}
+	// C reads strings in place: one with a NUL inside is not what the
+	// runner meant (Spec.Validate refuses them).
+	if bytes.IndexByte(b[:n], 0) >= 0 {
+		r.err = fmt.Errorf("%w: NUL inside a string", errConfigWire)
 		return ""
 	}
 	return string(b[:n])

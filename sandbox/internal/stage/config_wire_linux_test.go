@@ -88,6 +88,10 @@ func TestConfigWireMalformed(t *testing.T) {
 			b[argcAt+4+4+len("/bin/true")] = 'x'
 			return b
 		})},
+		{"NUL inside a string", edit(func(b []byte) []byte {
+			b[argcAt+4+4+1] = 0
+			return b
+		})},
 		{"string longer than the message", edit(func(b []byte) []byte {
 			binary.NativeEndian.PutUint32(b[argcAt+4:], 1<<31)
 			return b
