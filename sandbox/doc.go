@@ -64,7 +64,7 @@
 // The init and exec stages live in internal/stage, a package that imports
 // only the standard library and x/sys/unix. Built with cgo, both are C and
 // the Go runtime never starts inside the sandbox: its start, and the init
-// functions of every package the runner links, were most of the CPU a
+// functions of every package the runner links, were nearly half the CPU a
 // throwaway run costs. Any program that imports this package can be a
 // runner: the stage package's C constructor (or, without cgo, its init
 // function) turns the process into the init stage when it is re-executed
