@@ -16,13 +16,16 @@
 //     stage's plan: every mount, device and mask as data (plan_linux.go).
 //  2. It re-executes /proc/self/exe as "sandbox-init" in new mount, pid,
 //     uts, ipc and (unless NetworkHost) net namespaces, with a parent-death
-//     signal, and sends the plan over a socket once whatever confines the
-//     init process is in place.
+//     signal, and sends the plan over a socket, as a flat binary message
+//     (stage.EncodeConfig), once whatever confines the init process is in
+//     place.
 //  3. Before the Go runtime starts, a C constructor in the init process
 //     unshares the cgroup namespace and forks the exec stage, so CMD is pid
 //     2 (the Go runtime's own threads would take pids 2, 3, ... the moment it
-//     started). Built without cgo, PID 1 starts the exec stage itself and CMD
-//     gets a higher pid; nothing else changes.
+//     started), then runs the init stage itself, in C, to its end: the Go
+//     runtime never starts inside the sandbox. Built without cgo, PID 1 is
+//     the same init stage in Go, starts the exec stage itself and CMD gets a
+//     higher pid; nothing else changes.
 //  4. PID 1 performs the plan: mounts private, a size-capped tmpfs on the
 //     run directory holding the upper layers, an overlay of the root
 //     (the host's "/" and, one overlay each, the real filesystems mounted
@@ -59,10 +62,11 @@
 //     in the Result.
 //
 // The init and exec stages live in internal/stage, a package that imports
-// only the standard library and x/sys/unix. Built with cgo, the exec stage
-// is C and never starts the Go runtime: a run costs one Go start inside
-// the sandbox (PID 1's), not two. Any program that imports this package can
-// be a runner: the stage package's init function turns the process into
-// the init stage when it is re-executed as one, before main runs. Test
-// binaries included.
+// only the standard library and x/sys/unix. Built with cgo, both are C and
+// the Go runtime never starts inside the sandbox: its start, and the init
+// functions of every package the runner links, were nearly half the CPU a
+// throwaway run costs. Any program that imports this package can be a
+// runner: the stage package's C constructor (or, without cgo, its init
+// function) turns the process into the init stage when it is re-executed
+// as one, before main runs. Test binaries included.
 package sandbox

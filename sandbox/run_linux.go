@@ -199,11 +199,7 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 	// The init process waits for this write before it does anything (and
 	// before it forks the exec stage), so whatever confines it must be in
 	// place first.
-	msg, err := json.Marshal(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("encoding init config: %w", err)
-	}
-	if _, err := ctrl.Write(append([]byte{stage.GoByte}, msg...)); err != nil {
+	if _, err := ctrl.Write(append([]byte{stage.GoByte}, stage.EncodeConfig(cfg)...)); err != nil {
 		return nil, fmt.Errorf("sending config to init: %w", err)
 	}
 	if console != nil {

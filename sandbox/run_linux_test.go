@@ -326,6 +326,10 @@ func TestInvalidSpec(t *testing.T) {
 		{"relative destination", Spec{Args: []string{"true"}, Mounts: []Mount{{Type: MountTmpfs, Destination: "x"}}}, "absolute"},
 		{"bad capability", Spec{Args: []string{"true"}, CapAdd: []string{"CAP_FLY"}}, "CAP_FLY"},
 		{"bad env", Spec{Args: []string{"true"}, Env: []string{"NOEQUALS"}}, "NOEQUALS"},
+		{"NUL in an argument", Spec{Args: []string{"echo", "a\x00b"}}, "NUL"},
+		{"NUL in the environment", Spec{Args: []string{"true"}, Env: []string{"A=1\x002"}}, "NUL"},
+		{"NUL in the hostname", Spec{Args: []string{"true"}, Hostname: "h\x00"}, "NUL"},
+		{"NUL in a mount", Spec{Args: []string{"true"}, Mounts: []Mount{{Type: MountTmpfs, Destination: "/x\x00"}}}, "NUL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -188,6 +188,9 @@ func (s *Spec) Validate() error {
 	if len(s.Args) == 0 || s.Args[0] == "" {
 		return fmt.Errorf("%w: no command given", ErrInvalidSpec)
 	}
+	if err := s.noNUL(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidSpec, err)
+	}
 	switch s.Network {
 	case "", NetworkNone, NetworkHost:
 	default:
@@ -242,6 +245,30 @@ func (s *Spec) Validate() error {
 	for _, m := range s.Mounts {
 		if err := m.validate(); err != nil {
 			return fmt.Errorf("%w: %w", ErrInvalidSpec, err)
+		}
+	}
+	return nil
+}
+
+// noNUL checks the strings that reach the kernel as C strings: a NUL would
+// cut one short, and the init stage refuses a config that has one.
+func (s *Spec) noNUL() error {
+	check := func(what string, vs ...string) error {
+		for _, v := range vs {
+			if strings.IndexByte(v, 0) >= 0 {
+				return fmt.Errorf("%s %q: contains a NUL byte", what, v)
+			}
+		}
+		return nil
+	}
+	errs := []error{check("argument", s.Args...), check("environment entry", s.Env...),
+		check("workdir", s.Dir), check("hostname", s.Hostname), check("root", s.Root)}
+	for _, m := range s.Mounts {
+		errs = append(errs, check("mount", m.Source, m.Destination))
+	}
+	for _, err := range errs {
+		if err != nil {
+			return err
 		}
 	}
 	return nil

@@ -458,6 +458,63 @@ func TestWithoutCgo(t *testing.T) {
 	if diff := cmp.Diff([]string{"CapEff: 0000000000000000", "NoNewPrivs: 1", "sandbox", ""}, lines[1:]); diff != "" {
 		t.Errorf("without cgo (-want +got):\n%s", diff)
 	}
+
+	// The init stage is C with cgo and Go without: the two must end runs
+	// alike, failures worded alike.
+	policy := filepath.Join(t.TempDir(), "kill.toml")
+	if err := os.WriteFile(policy, []byte("default_action = \"allow\"\n[[rule]]\nnames = [\"keyctl\"]\naction = \"kill\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"--", "sh", "-c", "exit 7"},
+		{"--", "sh", "-c", "kill -USR1 $$"},
+		{"--", "no-such-command"},
+		{"--", "/etc/passwd"},
+		{"-v", "/etc/hostname:/etc/passwd/x", "--", "true"},
+		{"-v", "/etc:/mnt/etc:ro", "-w", "/mnt/etc", "--", "sh", "-c", "pwd; touch x"},
+		{"-w", "/etc/passwd/sub", "--", "true"},
+		{"--tmpfs", "/etc/passwd", "--", "true"},
+		{"--seccomp", policy, "--", "perl", "-e", "syscall(250, 0, 0)"}, // keyctl on amd64
+		{"--nofile", "64:128", "--hostname", "h", "--", "sh", "-c", "ulimit -n; ulimit -Hn; hostname; kill -TERM 1; exit 0"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			// What the run's end is: the outcome, and the report's verdict.
+			type verdict struct {
+				Outcome                  outcome
+				Status, Message, Refused string
+				ExitCode, Signal         int
+			}
+			run := func(cmd *exec.Cmd, report string) verdict {
+				var out, errb bytes.Buffer
+				cmd.Stdout, cmd.Stderr = &out, &errb
+				cmd.Run()
+				v := verdict{Outcome: outcome{out.String(), errb.String(), cmd.ProcessState.ExitCode()}}
+				var r struct {
+					Status   string `json:"status"`
+					Message  string `json:"message"`
+					Refused  string `json:"refused_syscall"`
+					ExitCode int    `json:"exit_code"`
+					Signal   int    `json:"signal"`
+				}
+				if b, err := os.ReadFile(report); err != nil {
+					t.Errorf("reading report: %v", err)
+				} else if err := json.Unmarshal(b, &r); err != nil {
+					t.Errorf("decoding report: %v", err)
+				}
+				v.Status, v.Message, v.Refused, v.ExitCode, v.Signal = r.Status, r.Message, r.Refused, r.ExitCode, r.Signal
+				return v
+			}
+			dir := t.TempDir()
+			withReport := func(name string, flags ...string) []string {
+				return append(append([]string{"exec", "--report", filepath.Join(dir, name)}, flags...), args...)
+			}
+			withCgo := run(sandboxCmd(t, withReport("cgo")...), filepath.Join(dir, "cgo"))
+			without := run(exec.Command(bin, withReport("nocgo", "--run-dir", runDir(t))...), filepath.Join(dir, "nocgo"))
+			if diff := cmp.Diff(withCgo, without); diff != "" {
+				t.Errorf("with cgo (-) and without (+):\n%s", diff)
+			}
+		})
+	}
 }
 
 // TestRunnerKilledAtEveryStage SIGKILLs the runner at delays that land it

@@ -17,68 +17,69 @@ const (
 // carries it out. Targets are inside the new root unless Scratch is set
 // (then they are host paths under the run's scratch directory, made by us).
 type Step struct {
-	Kind    string  `json:"kind"`
-	Source  string  `json:"src,omitempty"`
-	Target  string  `json:"dst"`
-	FSType  string  `json:"fs,omitempty"`
-	Flags   uintptr `json:"flags,omitempty"`
-	Data    string  `json:"data,omitempty"`
-	RO      bool    `json:"ro,omitempty"`
-	Scratch bool    `json:"scratch,omitempty"`
+	Kind    string
+	Source  string
+	Target  string
+	FSType  string
+	Flags   uintptr
+	Data    string
+	RO      bool
+	Scratch bool
 	// Mkdir lists scratch directories to create before this step
 	// (an overlay's upper and work directories).
-	Mkdir []string `json:"mkdir,omitempty"`
+	Mkdir []string
 	// Optional steps are skipped when the target does not exist.
-	Optional bool `json:"optional,omitempty"`
+	Optional bool
 	// Fallback, for overlays of host submounts: when the overlay cannot be
 	// made (a lower filesystem overlayfs refuses), bind Source read-only.
-	Fallback bool   `json:"fallback,omitempty"`
-	Major    uint32 `json:"major,omitempty"`
-	Minor    uint32 `json:"minor,omitempty"`
+	Fallback bool
+	Major    uint32
+	Minor    uint32
 }
 
-// Config is everything the init stage is told, sent as one JSON message
-// over the control socket once the runner has confined the init process.
+// Config is everything the init stage is told, sent as one binary message
+// (EncodeConfig) over the control socket once the runner has confined the
+// init process.
 type Config struct {
-	Args     []string `json:"args"`
-	Env      []string `json:"env"`
-	Dir      string   `json:"dir,omitempty"`       // explicit workdir: created if missing
-	CallerWd string   `json:"caller_wd,omitempty"` // used when it exists inside the root
-	Hostname string   `json:"hostname"`
-	UID      uint32   `json:"uid"`
-	GID      uint32   `json:"gid"`
-	Caps     []int    `json:"caps,omitempty"` // capabilities kept
-	TTY      bool     `json:"tty,omitempty"`
-	TTYRows  uint16   `json:"tty_rows,omitempty"`
-	TTYCols  uint16   `json:"tty_cols,omitempty"`
+	Args     []string
+	Env      []string
+	Dir      string // explicit workdir: created if missing
+	CallerWd string // used when it exists inside the root
+	Hostname string
+	UID      uint32
+	GID      uint32
+	Caps     []int // capabilities kept
+	TTY      bool
+	TTYRows  uint16
+	TTYCols  uint16
 	// Loopback brings up lo in the sandbox's own network namespace.
-	Loopback   bool   `json:"loopback,omitempty"`
-	Scratch    string `json:"scratch"` // host dir where the scratch tmpfs goes
-	Rootfs     string `json:"rootfs"`  // host path of the new root, under Scratch
-	Steps      []Step `json:"steps"`
-	ExtraFiles int    `json:"extra_files,omitempty"`
+	Loopback   bool
+	Scratch    string // host dir where the scratch tmpfs goes
+	Rootfs     string // host path of the new root, under Scratch
+	Steps      []Step
+	ExtraFiles int
 	// Rlimits are set by PID 1 on the exec stage, not on itself: a small
-	// RLIMIT_AS would not leave room for PID 1's Go runtime.
-	Rlimits []Rlimit `json:"rlimits,omitempty"`
+	// RLIMIT_AS would not leave room for PID 1 (a Go runtime, without cgo).
+	Rlimits []Rlimit
 	// Seccomp is the filter the exec stage loads; nil for none.
-	Seccomp *SeccompProgram `json:"seccomp,omitempty"`
+	Seccomp *SeccompProgram
 }
 
 // Rlimit is one setrlimit(2) limit, as PID 1 sets it on the exec stage.
 type Rlimit struct {
-	Resource int    `json:"resource"`
-	Cur      uint64 `json:"cur"`
-	Max      uint64 `json:"max"`
+	Resource int
+	Cur      uint64
+	Max      uint64
 }
 
 // SeccompProgram is an assembled filter as it crosses to the exec stage.
 type SeccompProgram struct {
-	Filter []unix.SockFilter `json:"filter"`
+	Filter []unix.SockFilter
 	// Notify: the filter has "kill" rules, answered by PID 1 through a
 	// seccomp user-notification listener (see watchSeccomp); Names names
 	// the syscalls they cover, for the report.
-	Notify bool           `json:"notify,omitempty"`
-	Names  map[int]string `json:"names,omitempty"`
+	Notify bool
+	Names  map[int]string
 }
 
 // Exit is PID 1's last word on the control socket: how CMD ended, or why

@@ -2,9 +2,10 @@ package stage
 
 import "errors"
 
-// Arguments and environment the runner starts PID 1 with. The package's
-// init function recognises InitArg0 before main runs. Without cgo, PID 1
-// starts the exec stage the same way with execArg0.
+// Arguments and environment the runner starts PID 1 with. The C
+// constructor (with cgo) or the package's init function recognises
+// InitArg0 before main runs. Without cgo, PID 1 starts the exec stage the
+// same way with execArg0.
 const (
 	InitArg0 = "sandbox-init"
 	execArg0 = "sandbox-exec"
@@ -20,7 +21,7 @@ const (
 )
 
 // GoByte is what the runner writes on the control socket once it has
-// confined PID 1; the JSON Config follows it.
+// confined PID 1; the Config follows it, as EncodeConfig writes it.
 const GoByte = 'G'
 
 // Exit codes of the runner's own, as timeout(1) and env(1) use them.

@@ -24,56 +24,57 @@ import (
 var forwarded = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH}
 
 func init() {
-	role, stageFD, stagePid := preforked()
 	arg0 := ""
 	if len(os.Args) > 0 {
 		arg0 = os.Args[0]
 	}
-	switch {
-	case role == 1 || (role == 0 && arg0 == InitArg0):
+	// Built with cgo, a runner's PID 1 never gets here: the C constructor
+	// (prefork_cgo_linux.go) runs the whole init stage before the Go
+	// runtime starts.
+	switch arg0 {
+	case InitArg0:
 		// Credentials, capabilities, no_new_privs and namespaces set by
 		// unshare are per thread: the stages do all their work on the
 		// main thread.
 		runtime.LockOSThread()
 		// Named for ps: exec'd as /proc/self/exe it would show as "exe".
 		unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&[]byte(InitArg0 + "\x00")[0])), 0, 0, 0)
-		os.Exit(initMain(stageFD, stagePid))
-	case role == 0 && arg0 == execArg0:
+		os.Exit(initMain())
+	case execArg0:
 		runtime.LockOSThread()
-		if stageFD < 0 {
-			stageFD, _ = strconv.Atoi(os.Getenv(stageFDEnv))
-		}
+		stageFD, _ := strconv.Atoi(os.Getenv(stageFDEnv))
 		os.Exit(execMain(stageFD))
 	}
 }
 
-// initMain is PID 1 of the sandbox. It reads its config, builds the
-// container, has the exec stage (pid 2) become CMD, reaps every child,
-// forwards signals, and reports CMD's end to the runner. Its own exit then
-// makes the kernel kill whatever is left in the pid namespace.
-func initMain(stageFD, stagePid int) int {
+// initMain is PID 1 of the sandbox in builds without cgo (initstage_cgo_linux.go
+// is the same in C). It reads its config, builds the container, has the
+// exec stage become CMD, reaps every child, forwards signals, and reports
+// CMD's end to the runner. Its own exit then makes the kernel kill whatever
+// is left in the pid namespace.
+func initMain() int {
 	fd, err := strconv.Atoi(os.Getenv(InitFDEnv))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sandbox-init: not started by the sandbox runner")
 		return ExitRunnerFailed
 	}
 	unix.CloseOnExec(fd)
-	if stageFD < 0 { // no cgo: the C constructor did not close leaked descriptors
-		n, _ := strconv.Atoi(os.Getenv(InitNFDEnv))
-		unix.CloseRange(uint(fd+max(n, 1)), ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
-	}
+	// Descriptors past ours are the caller's, leaked to the runner without
+	// close-on-exec and so to us: a directory among them would be a way out
+	// of the root (runc CVE-2024-21626).
+	n, _ := strconv.Atoi(os.Getenv(InitNFDEnv))
+	unix.CloseRange(uint(fd+max(n, 1)), ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	ctrl := os.NewFile(uintptr(fd), "control")
-	if stageFD < 0 { // no cgo: the C constructor did not wait for us
-		var b [1]byte
-		if _, err := io.ReadFull(ctrl, b[:]); err != nil {
-			return ExitRunnerFailed
-		}
-		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
-			return ExitRunnerFailed
-		}
+	// The runner writes GoByte once it has confined us.
+	var b [1]byte
+	if _, err := io.ReadFull(ctrl, b[:]); err != nil {
+		return ExitRunnerFailed
 	}
-	var cfg Config
-	if err := json.NewDecoder(ctrl).Decode(&cfg); err != nil {
+	if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+		return ExitRunnerFailed
+	}
+	cfg, err := readConfig(ctrl)
+	if err != nil {
 		return ExitRunnerFailed // the runner gave up before sending the config
 	}
 	// The runner never writes again: a read ends only when it is gone
@@ -90,13 +91,11 @@ func initMain(stageFD, stagePid int) int {
 		console = os.NewFile(uintptr(fd+1), "console")
 	}
 	var ev *Exit
-	if stageFD < 0 {
-		stageFD, stagePid, err = forkExecStage(&cfg)
-	}
+	stageFD, stagePid, err := forkExecStage(cfg)
 	if err != nil {
 		ev = failure(err)
 	} else {
-		ev = runInit(&cfg, console, os.NewFile(uintptr(stageFD), "stage"), stagePid)
+		ev = runInit(cfg, console, os.NewFile(uintptr(stageFD), "stage"), stagePid)
 	}
 	json.NewEncoder(ctrl).Encode(ev)
 	return 0

@@ -12,18 +12,15 @@ package stage
 #include <sys/syscall.h>
 #include <unistd.h>
 
-void sandbox_exec_stage(int sock); // execstage_cgo_linux.go
-
-// Set by sandbox_prefork for the Go side: 0 when not an init stage, 1 in
-// PID 1. (The exec stage it forks is C: it never returns to Go.)
-int sandbox_role;
-int sandbox_stage_fd = -1;
-int sandbox_stage_pid;
+void sandbox_exec_stage(int sock);                          // execstage_cgo_linux.go
+void sandbox_init_stage(int ctrl, int stage, pid_t pid);     // initstage_cgo_linux.go
 
 // sandbox_prefork runs before the Go runtime starts, while the process is
 // still single-threaded. The Go runtime's own threads take pids in the new
 // pid namespace the moment it starts, so this is the only place where PID 1
-// can fork the process that becomes CMD and have it be pid 2.
+// can fork the process that becomes CMD and have it be pid 2. Neither
+// process returns from it: both stages are C, and the Go runtime never
+// starts inside the sandbox.
 __attribute__((constructor)) static void sandbox_prefork(int argc, char **argv, char **envp) {
 	if (argc < 1 || strcmp(argv[0], "sandbox-init") != 0)
 		return;
@@ -61,10 +58,7 @@ __attribute__((constructor)) static void sandbox_prefork(int argc, char **argv, 
 	if (pid < 0)
 		_exit(125);
 	if (pid == 0) {
-		// The exec stage never starts the Go runtime: a second runtime
-		// start (and every package's init) per run would cost more CPU
-		// than everything else the sandbox does. The runner's sockets are
-		// PID 1's business.
+		// The exec stage. The runner's sockets are PID 1's business.
 		close(sv[0]);
 		for (int fd = ctrl; fd < ctrl + nfd; fd++)
 			close(fd);
@@ -72,16 +66,11 @@ __attribute__((constructor)) static void sandbox_prefork(int argc, char **argv, 
 		_exit(125);
 	}
 	close(sv[1]);
-	sandbox_role = 1;
-	sandbox_stage_fd = sv[0];
-	sandbox_stage_pid = pid;
+	// PID 1 runs the sandbox to its end here too: a Go runtime start, with
+	// the init functions of every package the runner links, would cost more
+	// CPU than everything else a throwaway sandbox does.
+	sandbox_init_stage(ctrl, sv[0], pid);
+	_exit(125);
 }
 */
 import "C"
-
-// preforked reports what sandbox_prefork did: the stage this process is
-// (0: it did nothing), its end of the init-exec socket, and the exec
-// stage's pid (in PID 1).
-func preforked() (role, stageFD, stagePid int) {
-	return int(C.sandbox_role), int(C.sandbox_stage_fd), int(C.sandbox_stage_pid)
-}
