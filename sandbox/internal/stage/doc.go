@@ -22,10 +22,11 @@
 // runtime start plus the init functions of everything the runner links,
 // once per stage, were most of what a throwaway sandbox costs: with PID 1
 // in C too, `sandbox exec -- /bin/true` takes about half the CPU it did
-// (62 ms down to 35 on a slow paravirtualized VM). Without cgo, PID 1 is the init stage in Go (initMain) and
-// re-executes the binary as the exec stage in Go (execMain); the Go and C
-// twins speak the same protocols, do the same things and word their errors
-// alike, and must be kept so.
+// (62 ms down to 35 on a slow paravirtualized VM). Without cgo, PID 1 is
+// the init stage in Go (initMain) and re-executes the binary as the exec
+// stage in Go (execMain); the Go and C twins speak the same protocols, do
+// the same things and word their errors alike, and must be kept so
+// (TestWithoutCgo runs the same cases through both).
 //
 // Everything here is data in, actions out: Config and Step come from the
 // runner as a flat binary message C can read (config_wire_linux.go), PID 1
