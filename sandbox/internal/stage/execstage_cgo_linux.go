@@ -27,6 +27,9 @@ package stage
 // execs CMD; on failure it answers PID 1 with an exit code and a message.
 // execMain in init_linux.go is the same in Go, for builds without cgo.
 
+int sandbox_read_full(int fd, char *p, size_t n);
+int sandbox_write_all(int fd, const char *p, size_t n);
+
 struct es {
 	int sock;
 	int sent;  // the one-byte message before exec has gone to PID 1
@@ -61,19 +64,14 @@ static void es_fail(struct es *s, int code, int err, const char *fmt, ...) {
 	uint32_t c = (uint32_t)code;
 	memcpy(out, &c, 4);
 	memcpy(out + 4, msg, n);
-	for (ssize_t off = 0, left = 4 + n; left > 0;) {
-		ssize_t w = write(s->sock, out + off, left);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			break;
-		off += w;
-		left -= w;
-	}
+	sandbox_write_all(s->sock, out, 4 + n);
 	_exit(code);
 }
 
-static int es_readfull(int fd, char *p, size_t n) {
+// sandbox_read_full reads exactly n bytes (-1 at EOF or on an error), and
+// sandbox_write_all sends n on a socket, without SIGPIPE. Both stages use
+// them (initstage_cgo_linux.go declares them).
+int sandbox_read_full(int fd, char *p, size_t n) {
 	while (n > 0) {
 		ssize_t r = read(fd, p, n);
 		if (r < 0 && errno == EINTR)
@@ -81,7 +79,20 @@ static int es_readfull(int fd, char *p, size_t n) {
 		if (r <= 0)
 			return -1;
 		p += r;
-		n -= r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+int sandbox_write_all(int fd, const char *p, size_t n) {
+	while (n > 0) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
 	}
 	return 0;
 }
@@ -189,10 +200,10 @@ void sandbox_exec_stage(int sock) {
 		memcpy(&slave, CMSG_DATA(cm), sizeof slave);
 
 	uint32_t len;
-	if (es_readfull(sock, (char *)&len, 4) < 0 || len < 36 || len > (64u << 20))
+	if (sandbox_read_full(sock, (char *)&len, 4) < 0 || len < 36 || len > (64u << 20))
 		_exit(125);
 	char *msg = malloc(len + 1);
-	if (msg == NULL || es_readfull(sock, msg, len) < 0)
+	if (msg == NULL || sandbox_read_full(sock, msg, len) < 0)
 		_exit(125);
 	msg[len] = 0;
 	uint32_t uid, gid, flags, nfilter, argc, envc;

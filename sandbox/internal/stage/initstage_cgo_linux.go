@@ -30,6 +30,10 @@ package stage
 #include <termios.h>
 #include <unistd.h>
 
+// In execstage_cgo_linux.go.
+int sandbox_read_full(int fd, char *p, size_t n);
+int sandbox_write_all(int fd, const char *p, size_t n);
+
 // The init stage in C: PID 1 of the sandbox, entered from sandbox_prefork
 // (prefork_cgo_linux.go) before the Go runtime starts, and never returning
 // to it: the runtime's start and every linked package's init functions
@@ -936,14 +940,7 @@ static void is_report(int ctrl, const struct is_exit *ev) {
 		buf_json(&b, ev->refused);
 	}
 	buf_str(&b, "}\n");
-	for (size_t off = 0; off < b.len;) {
-		ssize_t w = send(ctrl, b.p + off, b.len - off, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			break;
-		off += (size_t)w;
-	}
+	sandbox_write_all(ctrl, b.p, b.len);
 	_exit(0);
 }
 
@@ -1016,32 +1013,6 @@ static char *is_exec_from_config(const char *msg, size_t len, const char *dir, s
 	char *out = rc < 0 ? NULL : encode_exec(&c, dir, outlen);
 	is_cfg_free(&c);
 	return out;
-}
-
-static int write_all(int fd, const char *p, size_t n) {
-	while (n > 0) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-static int read_full(int fd, char *p, size_t n) {
-	while (n > 0) {
-		ssize_t r = read(fd, p, n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		p += r;
-		n -= (size_t)r;
-	}
-	return 0;
 }
 
 static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
@@ -1118,11 +1089,11 @@ void sandbox_init_stage(int ctrl, int stagefd, pid_t pid) {
 		_exit(125);
 
 	uint32_t len;
-	if (read_full(ctrl, (char *)&len, 4) < 0 || len < 20 || len > (64u << 20))
+	if (sandbox_read_full(ctrl, (char *)&len, 4) < 0 || len < 20 || len > (64u << 20))
 		_exit(125);  // the runner gave up before sending the config
 	char *msg = is_alloc(len);
 	struct is_cfg c;
-	if (read_full(ctrl, msg, len) < 0 || is_decode(msg, len, &c) < 0)
+	if (sandbox_read_full(ctrl, msg, len) < 0 || is_decode(msg, len, &c) < 0)
 		_exit(125);
 	int console = -1;
 	if (c.flags & IS_TTY) {
@@ -1204,7 +1175,7 @@ void sandbox_init_stage(int ctrl, int stagefd, pid_t pid) {
 	}
 	size_t elen;
 	char *ec = encode_exec(&c, dir, &elen);
-	if (write_all(stagefd, ec, elen) < 0) {
+	if (sandbox_write_all(stagefd, ec, elen) < 0) {
 		is_fail(errno, "instructing exec stage: write stage");
 		is_failed(ctrl);
 	}
