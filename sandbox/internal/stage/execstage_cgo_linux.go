@@ -29,6 +29,7 @@ package stage
 
 int sandbox_read_full(int fd, char *p, size_t n);
 int sandbox_write_all(int fd, const char *p, size_t n);
+int sandbox_send_fd(int sock, int fd);
 
 struct es {
 	int sock;
@@ -82,6 +83,30 @@ int sandbox_read_full(int fd, char *p, size_t n) {
 		n -= (size_t)r;
 	}
 	return 0;
+}
+
+// sandbox_send_fd sends the one-byte message that carries fd (none when fd
+// is -1), the form of every handover between the stages and the runner.
+int sandbox_send_fd(int sock, int fd) {
+	char b = 0;
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	memset(cbuf, 0, sizeof cbuf);
+	struct iovec iov = {.iov_base = &b, .iov_len = 1};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	if (fd >= 0) {
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof cbuf;
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+	}
+	ssize_t n;
+	do
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -1 : 0;
 }
 
 int sandbox_write_all(int fd, const char *p, size_t n) {
@@ -279,21 +304,7 @@ void sandbox_exec_stage(int sock) {
 			listener = (int)r;
 	}
 	// The last word before exec: one byte, with the seccomp listener.
-	char lbuf[CMSG_SPACE(sizeof(int))];
-	memset(lbuf, 0, sizeof lbuf);
-	struct iovec liov = {.iov_base = &b, .iov_len = 1};
-	struct msghdr lm = {.msg_iov = &liov, .msg_iovlen = 1};
-	b = 0;
-	if (listener >= 0) {
-		lm.msg_control = lbuf;
-		lm.msg_controllen = sizeof lbuf;
-		struct cmsghdr *c = CMSG_FIRSTHDR(&lm);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &listener, sizeof listener);
-	}
-	if (sendmsg(sock, &lm, MSG_NOSIGNAL) < 0)
+	if (sandbox_send_fd(sock, listener) < 0)
 		es_fail(&s, 125, errno, "handing over the seccomp listener");
 	s.sent = 1;
 	if (listener >= 0)

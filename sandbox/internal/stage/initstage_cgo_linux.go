@@ -33,6 +33,7 @@ package stage
 // In execstage_cgo_linux.go.
 int sandbox_read_full(int fd, char *p, size_t n);
 int sandbox_write_all(int fd, const char *p, size_t n);
+int sandbox_send_fd(int sock, int fd);
 
 // The init stage in C: PID 1 of the sandbox, entered from sandbox_prefork
 // (prefork_cgo_linux.go) before the Go runtime starts, and never returning
@@ -799,29 +800,6 @@ static const char *workdir(const struct is_cfg *c) {
 	return "/";
 }
 
-// send_fd sends one byte, with fd attached if it is not -1.
-static int send_fd(int sock, int fd) {
-	char b = 0;
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	memset(cbuf, 0, sizeof cbuf);
-	struct iovec iov = {.iov_base = &b, .iov_len = 1};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-	if (fd >= 0) {
-		mh.msg_control = cbuf;
-		mh.msg_controllen = sizeof cbuf;
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof fd);
-	}
-	ssize_t n;
-	do
-		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	return n < 0 ? -1 : 0;
-}
-
 // open_console makes CMD's pty in the sandbox's own devpts, sends the
 // master to the runner, and returns the slave.
 static int open_console(const struct is_cfg *c, int console) {
@@ -849,7 +827,7 @@ static int open_console(const struct is_cfg *c, int console) {
 		is_fail(errno, "handing pty to uid %u", c->uid);
 		goto fail;
 	}
-	if (send_fd(console, master) < 0) {
+	if (sandbox_send_fd(console, master) < 0) {
 		is_fail(errno, "sending pty to runner");
 		goto fail;
 	}
@@ -1165,7 +1143,7 @@ void sandbox_init_stage(int ctrl, int stagefd, pid_t pid) {
 
 	// Instruct the exec stage: one byte with the pty's slave, then what
 	// to become.
-	int rc = send_fd(stagefd, slave);
+	int rc = sandbox_send_fd(stagefd, slave);
 	int e = errno;
 	if (slave >= 0)
 		close(slave);
