@@ -299,6 +299,10 @@ func decodeConfig(msg []byte) (*Config, error) {
 	if r.err == nil && len(r.b) != 0 {
 		r.err = fmt.Errorf("%w: %d bytes past the end", errConfigWire, len(r.b))
 	}
+	// Nothing to run: the C reader refuses it too.
+	if r.err == nil && len(cfg.Args) == 0 {
+		r.err = fmt.Errorf("%w: no command", errConfigWire)
+	}
 	if r.err != nil {
 		return nil, r.err
 	}

@@ -19,7 +19,7 @@ func TestConfigWireRoundTrip(t *testing.T) {
 		name string
 		cfg  Config
 	}{
-		{"empty", Config{}},
+		{"minimal: a command and nothing else", Config{Args: []string{"x"}}},
 		{"minimal", Config{Args: []string{"/bin/true"}, Hostname: "sandbox", Scratch: "/run/x", Rootfs: "/run/x/root"}},
 		{"everything", Config{
 			Args: []string{"sh", "-c", "echo 'a b'", ""}, Env: []string{"PATH=/bin", "EMPTY="},
@@ -65,33 +65,31 @@ func TestConfigWireRoundTrip(t *testing.T) {
 	}
 }
 
-func TestConfigWireMalformed(t *testing.T) {
-	good := EncodeConfig(&Config{Args: []string{"/bin/true"}, Env: []string{"A=1"}, Rootfs: "/r",
+// malformedConfigs is a good config message (after its length word) and
+// broken copies of it, which both readers of the config, the Go one and
+// the C init stage's, must refuse.
+func malformedConfigs() (good []byte, bad []struct {
+	name string
+	msg  []byte
+}) {
+	good = EncodeConfig(&Config{Args: []string{"/bin/true"}, Env: []string{"A=1"}, Rootfs: "/r",
 		Steps:   []Step{{Kind: StepMount, Target: "/proc", Mkdir: []string{"/d"}}},
 		Seccomp: &SeccompProgram{Filter: []unix.SockFilter{{Code: 0x6}}, Names: map[int]string{1: "write"}}})[4:]
 	// Offsets into good: the five strings of the header are 4+1 bytes
 	// each, "/r" 4+3.
 	const argcAt = configHeaderLen + 4*5 + 7
-	edit := func(f func(b []byte) []byte) func() []byte {
-		return func() []byte { return f(append([]byte{}, good...)) }
-	}
-	tests := []struct {
+	edit := func(f func(b []byte) []byte) []byte { return f(append([]byte{}, good...)) }
+	bad = []struct {
 		name string
-		msg  func() []byte
+		msg  []byte
 	}{
-		{"nothing", edit(func(b []byte) []byte { return nil })},
-		{"short header", edit(func(b []byte) []byte { return b[:10] })},
-		{"truncated", edit(func(b []byte) []byte { return b[:len(b)-3] })},
-		{"unterminated last string", edit(func(b []byte) []byte { return b[:len(b)-1] })},
-		{"trailing bytes", edit(func(b []byte) []byte { return append(b, 0) })},
-		{"string without its NUL", edit(func(b []byte) []byte {
-			b[argcAt+4+4+len("/bin/true")] = 'x'
-			return b
-		})},
-		{"NUL inside a string", edit(func(b []byte) []byte {
-			b[argcAt+4+4+1] = 0
-			return b
-		})},
+		{"nothing", nil},
+		{"short header", good[:10]},
+		{"truncated", good[:len(good)-3]},
+		{"unterminated last string", good[:len(good)-1]},
+		{"trailing bytes", append(append([]byte{}, good...), 0)},
+		{"string without its NUL", edit(func(b []byte) []byte { b[argcAt+4+4+len("/bin/true")] = 'x'; return b })},
+		{"NUL inside a string", edit(func(b []byte) []byte { b[argcAt+4+4+1] = 0; return b })},
 		{"string longer than the message", edit(func(b []byte) []byte {
 			binary.NativeEndian.PutUint32(b[argcAt+4:], 1<<31)
 			return b
@@ -104,10 +102,16 @@ func TestConfigWireMalformed(t *testing.T) {
 			binary.NativeEndian.PutUint32(b[argcAt:], 5)
 			return b
 		})},
+		{"no arguments", EncodeConfig(&Config{})[4:]},
 	}
+	return good, bad
+}
+
+func TestConfigWireMalformed(t *testing.T) {
+	good, tests := malformedConfigs()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := decodeConfig(tt.msg()); !errors.Is(err, errConfigWire) {
+			if _, err := decodeConfig(tt.msg); !errors.Is(err, errConfigWire) {
 				t.Errorf("decodeConfig: %v, want %v", err, errConfigWire)
 			}
 		})

@@ -3,7 +3,6 @@
 package stage
 
 import (
-	"encoding/binary"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -53,38 +52,9 @@ func TestCInitStageReadsConfig(t *testing.T) {
 }
 
 func TestCInitStageRejectsMalformedConfig(t *testing.T) {
-	good := EncodeConfig(&Config{Args: []string{"/bin/true"}, Env: []string{"A=1"}, Rootfs: "/r",
-		Steps:   []Step{{Kind: StepMount, Target: "/proc", Mkdir: []string{"/d"}}},
-		Seccomp: &SeccompProgram{Filter: []unix.SockFilter{{Code: 0x6}}, Names: map[int]string{1: "write"}}})[4:]
+	good, tests := malformedConfigs()
 	if _, ok := cExecFromConfig(good, "/"); !ok {
 		t.Fatal("the C init stage finds a good config malformed")
-	}
-	const argcAt = configHeaderLen + 4*5 + 7 // see TestConfigWireMalformed
-	edit := func(f func(b []byte) []byte) []byte { return f(append([]byte{}, good...)) }
-	tests := []struct {
-		name string
-		msg  []byte
-	}{
-		{"nothing", nil},
-		{"short header", good[:10]},
-		{"truncated", good[:len(good)-3]},
-		{"unterminated last string", good[:len(good)-1]},
-		{"trailing bytes", append(append([]byte{}, good...), 0)},
-		{"string without its NUL", edit(func(b []byte) []byte { b[argcAt+4+4+len("/bin/true")] = 'x'; return b })},
-		{"NUL inside a string", edit(func(b []byte) []byte { b[argcAt+4+4+1] = 0; return b })},
-		{"string longer than the message", edit(func(b []byte) []byte {
-			binary.NativeEndian.PutUint32(b[argcAt+4:], 1<<31)
-			return b
-		})},
-		{"more arguments than the message holds", edit(func(b []byte) []byte {
-			binary.NativeEndian.PutUint32(b[argcAt:], 1<<30)
-			return b
-		})},
-		{"more arguments than strings", edit(func(b []byte) []byte {
-			binary.NativeEndian.PutUint32(b[argcAt:], 5)
-			return b
-		})},
-		{"no arguments", EncodeConfig(&Config{})[4:]},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
