@@ -192,14 +192,9 @@ func (s *suite) ociOp(ctx context.Context, runtime string, hideCgroup2 bool) (op
 	cgRoot := s.ociCgroupRoot()
 	s.atEnd(func() { removeCgroupTree(cgRoot) })
 	prefix := filepath.Base(bundle)
-	var spawn func(*exec.Cmd) error = runCmd
-	if hideCgroup2 {
-		ns, err := newHiddenCgroup2()
-		if err != nil {
-			return nil, err
-		}
-		s.atEnd(ns.close)
-		spawn = ns.run
+	spawn, err := s.spawner(hideCgroup2)
+	if err != nil {
+		return nil, err
 	}
 	// One cgroup path for every run: runs are one at a time, and the
 	// runtime removes the group when its container ends.
@@ -241,14 +236,9 @@ func (s *suite) podmanOp(ctx context.Context, runtime string, hideCgroup2 bool) 
 	if err := s.podmanImage(ctx, podman, global, base, image); err != nil {
 		return nil, err
 	}
-	var spawn func(*exec.Cmd) error = runCmd
-	if hideCgroup2 {
-		ns, err := newHiddenCgroup2()
-		if err != nil {
-			return nil, err
-		}
-		s.atEnd(ns.close)
-		spawn = ns.run
+	spawn, err := s.spawner(hideCgroup2)
+	if err != nil {
+		return nil, err
 	}
 	// Explicit rlimits: podman's default RLIMIT_NOFILE (1048576) needs
 	// CAP_SYS_RESOURCE, which root in a container may lack.
@@ -361,4 +351,19 @@ func rmdirDepthFirst(dir string) {
 			err = unix.Rmdir(dir)
 		}
 	}
+}
+
+// spawner runs a command as is, or, with hideCgroup2, in a mount namespace
+// of the suite's own without the empty cgroup2 mount (for crun 1.8, which
+// refuses hybrid hosts).
+func (s *suite) spawner(hideCgroup2 bool) (func(*exec.Cmd) error, error) {
+	if !hideCgroup2 {
+		return runCmd, nil
+	}
+	ns, err := newHiddenCgroup2()
+	if err != nil {
+		return nil, err
+	}
+	s.atEnd(ns.close)
+	return ns.run, nil
 }
