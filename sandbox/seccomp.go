@@ -9,11 +9,11 @@ import (
 // rule names, and rules matched in order, the first match winning. The exec
 // stage loads it just before it execs CMD, after no_new_privs.
 //
-// The filter is assembled with github.com/elastic/go-seccomp-bpf: pure Go,
-// so the binary stays free of libseccomp (and static where cgo is off), and
-// maintained, where hand-written BPF is neither. What it leaves open, a
-// foreign ABI such as i386 through int 0x80 that its deny lists do not
-// cover, is closed by a two-instruction architecture check in front.
+// The filter is assembled by internal/seccomp: pure Go, so the binary stays
+// free of libseccomp, with static syscall tables that cost a run nothing
+// until a filter is assembled (a general library's tables, built at init,
+// cost every start a millisecond). Calls through a foreign ABI, such as
+// i386 through int 0x80, are refused with ENOSYS in front of the rules.
 type Seccomp struct {
 	// Unconfined loads no filter at all.
 	Unconfined bool `json:"unconfined,omitempty"`

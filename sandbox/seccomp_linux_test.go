@@ -183,18 +183,3 @@ func TestDeviceCgroup(t *testing.T) {
 		t.Errorf("a host device node bound in: %q, want it refused and /dev/null's numbers allowed", out)
 	}
 }
-
-// TestDefaultSeccompGenerated keeps the precompiled default filter true to
-// DefaultSeccomp: run `go generate ./sandbox` after changing it.
-func TestDefaultSeccompGenerated(t *testing.T) {
-	if defaultFilter == nil {
-		t.Skip("no precompiled default filter on this architecture")
-	}
-	got, err := AssembleDefaultSeccomp()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(got, defaultFilter); diff != "" {
-		t.Errorf("seccomp_default_linux_amd64.go is stale: run go generate ./sandbox (-assembled +generated):\n%s", diff)
-	}
-}

@@ -1,0 +1,260 @@
+package seccomp
+
+import (
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
+
+//go:generate go run mktables.go
+
+// Action is what the filter returns for a call: SECCOMP_RET_* and its data.
+type Action uint32
+
+const (
+	Allow  Action = unix.SECCOMP_RET_ALLOW
+	Notify Action = unix.SECCOMP_RET_USER_NOTIF
+)
+
+// Errno makes the call fail with e, without running it.
+func Errno(e unix.Errno) Action {
+	return Action(unix.SECCOMP_RET_ERRNO | uint32(e)&unix.SECCOMP_RET_DATA)
+}
+
+// Op compares a syscall argument with a value, as unsigned 64-bit numbers.
+type Op int
+
+const (
+	Eq        Op = iota
+	Ne           // !=
+	Gt           // >
+	Ge           // >=
+	Lt           // <
+	Le           // <=
+	BitsSet      // arg & value != 0
+	BitsClear    // arg & value == 0
+)
+
+// Cond is a test of argument Arg (0 to 5).
+type Cond struct {
+	Arg   uint32
+	Op    Op
+	Value uint64
+}
+
+// Rule gives Action to the syscalls numbered Syscalls when all of Conds
+// hold.
+type Rule struct {
+	Syscalls []uint32
+	Conds    []Cond
+	Action   Action
+}
+
+// maxChunk bounds the names one chunk of a rule tests, so that a jeq
+// always reaches the chunk's match label (conditional jumps are 8 bits).
+const maxChunk = 200
+
+// maxInsns is BPF_MAXINSNS: the kernel refuses longer programs.
+const maxInsns = 4096
+
+// Offsets in struct seccomp_data. Arguments are 64 bits, loaded as two
+// 32-bit words; both supported architectures are little-endian.
+const (
+	offNr   = 0
+	offArch = 4
+	offArgs = 16
+)
+
+// Assemble makes the program for rules on a, ending in def.
+func Assemble(a *Arch, rules []Rule, def Action) ([]unix.SockFilter, error) {
+	var p prog
+	enosys := uint32(Errno(unix.ENOSYS))
+	p.ld(offArch)
+	p.jump(unix.BPF_JEQ, a.Audit, 1, 0)
+	p.ret(enosys)
+	p.ld(offNr)
+	if a.X32 {
+		p.jump(unix.BPF_JGE, x32Bit, 0, 1)
+		p.ret(enosys)
+	}
+	aIsNr := true // A holds the syscall number
+	for i, r := range rules {
+		if len(r.Syscalls) == 0 {
+			return nil, fmt.Errorf("rule %d: no syscalls", i+1)
+		}
+		for _, c := range r.Conds {
+			if c.Arg > 5 {
+				return nil, fmt.Errorf("rule %d: argument %d: syscalls have arguments 0 to 5", i+1, c.Arg)
+			}
+			if c.Op < Eq || c.Op > BitsClear {
+				return nil, fmt.Errorf("rule %d: unknown op %d", i+1, c.Op)
+			}
+		}
+		if !aIsNr {
+			p.ld(offNr)
+		}
+		next := p.newLabel()
+		for start := 0; start < len(r.Syscalls); start += maxChunk {
+			chunk := r.Syscalls[start:min(start+maxChunk, len(r.Syscalls))]
+			match, nextChunk := p.newLabel(), p.newLabel()
+			for _, nr := range chunk {
+				p.jumpTo(unix.BPF_JEQ, nr, match, -1)
+			}
+			p.ja(nextChunk)
+			p.place(match)
+			if len(r.Conds) == 0 {
+				p.ret(uint32(r.Action))
+			} else {
+				fail := p.newLabel()
+				for _, c := range r.Conds {
+					ok := p.newLabel()
+					p.cond(c, ok, fail)
+					p.place(ok)
+				}
+				p.ret(uint32(r.Action))
+				p.place(fail)
+				p.ja(next)
+			}
+			// Reached from the chunk's last jeq: A still holds the number.
+			p.place(nextChunk)
+		}
+		p.place(next)
+		aIsNr = len(r.Conds) == 0
+	}
+	p.ret(uint32(def))
+	return p.resolve()
+}
+
+// cond emits c: on to ok when it holds, to fail when not. The high words
+// decide unless they are equal.
+func (p *prog) cond(c Cond, ok, fail int) {
+	hi, lo := uint32(c.Value>>32), uint32(c.Value)
+	offLo, offHi := offArgs+8*c.Arg, offArgs+8*c.Arg+4
+	switch c.Op {
+	case Eq, Ne:
+		t, f := ok, fail // Eq
+		if c.Op == Ne {
+			t, f = fail, ok
+		}
+		low := p.newLabel()
+		p.ld(offHi)
+		p.jumpTo(unix.BPF_JEQ, hi, low, f)
+		p.place(low)
+		p.ld(offLo)
+		p.jumpTo(unix.BPF_JEQ, lo, t, f)
+	case Gt, Le, Ge, Lt:
+		t, f := ok, fail // Gt, Ge
+		if c.Op == Le || c.Op == Lt {
+			t, f = fail, ok
+		}
+		cmpLo := uint16(unix.BPF_JGT)
+		if c.Op == Ge || c.Op == Lt {
+			cmpLo = unix.BPF_JGE
+		}
+		eqHi, low := p.newLabel(), p.newLabel()
+		p.ld(offHi)
+		p.jumpTo(unix.BPF_JGT, hi, t, eqHi)
+		p.place(eqHi)
+		p.jumpTo(unix.BPF_JEQ, hi, low, f)
+		p.place(low)
+		p.ld(offLo)
+		p.jumpTo(cmpLo, lo, t, f)
+	case BitsSet, BitsClear:
+		t, f := ok, fail // BitsSet
+		if c.Op == BitsClear {
+			t, f = fail, ok
+		}
+		low := p.newLabel()
+		p.ld(offHi)
+		p.jumpTo(unix.BPF_JSET, hi, t, low)
+		p.place(low)
+		p.ld(offLo)
+		p.jumpTo(unix.BPF_JSET, lo, t, f)
+	}
+}
+
+// prog is a program under assembly, its jumps to labels not yet placed.
+type prog struct {
+	insns  []insn
+	labels []int // label -> instruction index it is placed at, -1 until placed
+}
+
+type insn struct {
+	unix.SockFilter
+	jt, jf, ja int // labels, -1: a fixed offset already in SockFilter
+}
+
+func (p *prog) newLabel() int {
+	p.labels = append(p.labels, -1)
+	return len(p.labels) - 1
+}
+
+func (p *prog) place(l int) { p.labels[l] = len(p.insns) }
+
+func (p *prog) emit(f unix.SockFilter, jt, jf, ja int) {
+	p.insns = append(p.insns, insn{f, jt, jf, ja})
+}
+
+func (p *prog) ld(off uint32) {
+	p.emit(unix.SockFilter{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: off}, -1, -1, -1)
+}
+
+func (p *prog) ret(v uint32) {
+	p.emit(unix.SockFilter{Code: unix.BPF_RET | unix.BPF_K, K: v}, -1, -1, -1)
+}
+
+// jump is a conditional jump by fixed offsets.
+func (p *prog) jump(op uint16, k uint32, jt, jf uint8) {
+	p.emit(unix.SockFilter{Code: unix.BPF_JMP | op | unix.BPF_K, K: k, Jt: jt, Jf: jf}, -1, -1, -1)
+}
+
+// jumpTo is a conditional jump to labels; -1 falls through.
+func (p *prog) jumpTo(op uint16, k uint32, t, f int) {
+	p.emit(unix.SockFilter{Code: unix.BPF_JMP | op | unix.BPF_K, K: k}, t, f, -1)
+}
+
+func (p *prog) ja(l int) {
+	p.emit(unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JA}, -1, -1, l)
+}
+
+func (p *prog) resolve() ([]unix.SockFilter, error) {
+	if len(p.insns) > maxInsns {
+		return nil, fmt.Errorf("%w: %d instructions, the kernel takes %d", ErrTooLong, len(p.insns), maxInsns)
+	}
+	out := make([]unix.SockFilter, len(p.insns))
+	for i, in := range p.insns {
+		f := in.SockFilter
+		off := func(l int) (int, error) {
+			to := p.labels[l]
+			if to <= i {
+				return 0, fmt.Errorf("assembling seccomp filter: jump %d to label %d at %d", i, l, to)
+			}
+			return to - i - 1, nil
+		}
+		if in.ja >= 0 {
+			d, err := off(in.ja)
+			if err != nil {
+				return nil, err
+			}
+			f.K = uint32(d)
+		}
+		for _, j := range []struct {
+			l   int
+			dst *uint8
+		}{{in.jt, &f.Jt}, {in.jf, &f.Jf}} {
+			if j.l < 0 {
+				continue
+			}
+			d, err := off(j.l)
+			if err != nil {
+				return nil, err
+			}
+			if d > 255 {
+				return nil, fmt.Errorf("assembling seccomp filter: conditional jump of %d at %d", d, i)
+			}
+			*j.dst = uint8(d)
+		}
+		out[i] = f
+	}
+	return out, nil
+}

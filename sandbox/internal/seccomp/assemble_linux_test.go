@@ -1,0 +1,273 @@
+package seccomp
+
+import (
+	"errors"
+	"math/rand"
+	"sort"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
+)
+
+// call is the part of struct seccomp_data a filter reads.
+type call struct {
+	nr   uint32
+	arch uint32
+	args [6]uint64
+}
+
+func (c call) word(off uint32) uint32 {
+	switch {
+	case off == offNr:
+		return c.nr
+	case off == offArch:
+		return c.arch
+	case off >= offArgs && off < offArgs+48 && off%4 == 0:
+		a := c.args[(off-offArgs)/8]
+		if (off-offArgs)%8 == 0 {
+			return uint32(a)
+		}
+		return uint32(a >> 32)
+	}
+	panic("load outside seccomp_data")
+}
+
+// run interprets prog on c as the kernel would: the instructions Assemble
+// emits, and a panic for anything else (or a jump out of the program).
+func run(t *testing.T, prog []unix.SockFilter, c call) Action {
+	t.Helper()
+	var a uint32
+	for pc := 0; pc < len(prog); pc++ {
+		in := prog[pc]
+		switch in.Code {
+		case unix.BPF_LD | unix.BPF_W | unix.BPF_ABS:
+			a = c.word(in.K)
+		case unix.BPF_RET | unix.BPF_K:
+			return Action(in.K)
+		case unix.BPF_JMP | unix.BPF_JA:
+			pc += int(in.K)
+		default:
+			var taken bool
+			switch in.Code {
+			case unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K:
+				taken = a == in.K
+			case unix.BPF_JMP | unix.BPF_JGT | unix.BPF_K:
+				taken = a > in.K
+			case unix.BPF_JMP | unix.BPF_JGE | unix.BPF_K:
+				taken = a >= in.K
+			case unix.BPF_JMP | unix.BPF_JSET | unix.BPF_K:
+				taken = a&in.K != 0
+			default:
+				t.Fatalf("instruction %d: unexpected code %#x", pc, in.Code)
+			}
+			if taken {
+				pc += int(in.Jt)
+			} else {
+				pc += int(in.Jf)
+			}
+		}
+	}
+	t.Fatalf("ran off the end of a %d-instruction program", len(prog))
+	return 0
+}
+
+// want is what rules mean, evaluated directly.
+func want(a *Arch, rules []Rule, def Action, c call) Action {
+	enosys := Errno(unix.ENOSYS)
+	if c.arch != a.Audit || (a.X32 && c.nr >= x32Bit) {
+		return enosys
+	}
+	for _, r := range rules {
+		named := false
+		for _, nr := range r.Syscalls {
+			named = named || nr == c.nr
+		}
+		if !named {
+			continue
+		}
+		all := true
+		for _, cd := range r.Conds {
+			v := c.args[cd.Arg]
+			ok := map[Op]bool{Eq: v == cd.Value, Ne: v != cd.Value, Gt: v > cd.Value, Ge: v >= cd.Value,
+				Lt: v < cd.Value, Le: v <= cd.Value, BitsSet: v&cd.Value != 0, BitsClear: v&cd.Value == 0}[cd.Op]
+			all = all && ok
+		}
+		if all {
+			return r.Action
+		}
+	}
+	return def
+}
+
+var amd64 = &Arch{Name: "x86_64", Audit: unix.AUDIT_ARCH_X86_64, X32: true}
+
+func TestAssembleCases(t *testing.T) {
+	const keyctl, clone, personality, read = 250, 56, 135, 0
+	eperm, enosys := Errno(unix.EPERM), Errno(unix.ENOSYS)
+	rules := []Rule{
+		{Syscalls: []uint32{keyctl, 248}, Action: eperm},
+		{Syscalls: []uint32{personality}, Conds: []Cond{{0, Eq, 0}}, Action: Allow},
+		{Syscalls: []uint32{personality}, Conds: []Cond{{0, Eq, 0xffffffff}}, Action: Allow},
+		{Syscalls: []uint32{personality}, Action: eperm},
+		{Syscalls: []uint32{clone}, Conds: []Cond{{0, BitsSet, unix.CLONE_NEWUSER}}, Action: eperm},
+		{Syscalls: []uint32{read}, Conds: []Cond{{2, Gt, 1 << 40}}, Action: Notify},
+	}
+	prog, err := Assemble(amd64, rules, Allow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	native := func(nr uint32, args ...uint64) call {
+		c := call{nr: nr, arch: unix.AUDIT_ARCH_X86_64}
+		copy(c.args[:], args)
+		return c
+	}
+	tests := []struct {
+		name string
+		c    call
+		want Action
+	}{
+		{"keyctl", native(keyctl), eperm},
+		{"add_key", native(248), eperm},
+		{"write", native(1), Allow},
+		{"i386 ABI", call{nr: 1, arch: unix.AUDIT_ARCH_I386}, enosys},
+		{"x32 ABI", native(x32Bit | 1), enosys},
+		{"personality 0", native(personality, 0), Allow},
+		{"personality query", native(personality, 0xffffffff), Allow},
+		{"personality 0 in the high word", native(personality, 1<<32), eperm},
+		{"personality linux32", native(personality, 8), eperm},
+		{"clone of a thread", native(clone, unix.CLONE_VM|unix.CLONE_THREAD), Allow},
+		{"clone of a user namespace", native(clone, unix.CLONE_NEWUSER|uint64(unix.SIGCHLD)), eperm},
+		{"small read", native(read, 0, 0, 4096), Allow},
+		{"huge read", native(read, 0, 0, 1<<41), Notify},
+		{"read at the bound", native(read, 0, 0, 1<<40), Allow},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := run(t, prog, tt.c); got != tt.want {
+				t.Errorf("got %#x, want %#x", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestAssembleRandom checks programs of random rules against what the
+// rules mean, on calls aimed at the values the rules compare with (and
+// either side of them, in both words).
+func TestAssembleRandom(t *testing.T) {
+	rng := rand.New(rand.NewSource(1))
+	values := func() uint64 {
+		switch rng.Intn(4) {
+		case 0:
+			return uint64(rng.Intn(4))
+		case 1:
+			return uint64(rng.Intn(4)) << 32
+		case 2:
+			return uint64(rng.Intn(4))<<32 | uint64(rng.Intn(4))
+		}
+		return rng.Uint64()
+	}
+	actions := []Action{Allow, Notify, Errno(unix.EPERM), Errno(unix.ENOSYS)}
+	for round := 0; round < 300; round++ {
+		var rules []Rule
+		for range rng.Intn(6) + 1 {
+			r := Rule{Action: actions[rng.Intn(len(actions))]}
+			// Now and then a rule longer than a chunk.
+			n := rng.Intn(4) + 1
+			if rng.Intn(10) == 0 {
+				n = maxChunk + rng.Intn(maxChunk)
+			}
+			for range n {
+				r.Syscalls = append(r.Syscalls, uint32(rng.Intn(8)))
+			}
+			if n > maxChunk {
+				r.Syscalls[n-1] = 7 // named only in the last chunk
+			}
+			for range rng.Intn(3) {
+				r.Conds = append(r.Conds, Cond{Arg: uint32(rng.Intn(6)), Op: Op(rng.Intn(8)), Value: values()})
+			}
+			rules = append(rules, r)
+		}
+		def := actions[rng.Intn(len(actions))]
+		prog, err := Assemble(amd64, rules, def)
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		for range 200 {
+			c := call{nr: uint32(rng.Intn(9)), arch: unix.AUDIT_ARCH_X86_64}
+			if rng.Intn(20) == 0 {
+				c.arch = unix.AUDIT_ARCH_I386
+			}
+			for i := range c.args {
+				c.args[i] = values()
+				if r := rules[rng.Intn(len(rules))]; len(r.Conds) > 0 && rng.Intn(2) == 0 {
+					cd := r.Conds[rng.Intn(len(r.Conds))]
+					c.args[cd.Arg] = cd.Value + uint64(rng.Intn(3)) - 1
+				}
+			}
+			if got, want := run(t, prog, c), want(amd64, rules, def, c); got != want {
+				t.Fatalf("round %d: %+v on rules %+v (default %#x): got %#x, want %#x", round, c, rules, def, got, want)
+			}
+		}
+	}
+}
+
+func TestAssembleErrors(t *testing.T) {
+	long := Rule{Action: Allow, Conds: []Cond{{0, Eq, 1}}}
+	for i := range 600 {
+		long.Syscalls = append(long.Syscalls, uint32(i))
+	}
+	tests := []struct {
+		name  string
+		rules []Rule
+		want  error
+	}{
+		{"no syscalls", []Rule{{Action: Allow}}, nil},
+		{"argument 6", []Rule{{Syscalls: []uint32{1}, Conds: []Cond{{6, Eq, 0}}}}, nil},
+		{"too long", []Rule{long, long, long, long, long, long, long, long}, ErrTooLong},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Assemble(amd64, tt.rules, Allow)
+			if err == nil || (tt.want != nil && !errors.Is(err, tt.want)) {
+				t.Errorf("Assemble: %v, want an error (%v)", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestTable checks the generated table of this architecture against
+// x/sys/unix's constants, which the compiler knows for it.
+func TestTable(t *testing.T) {
+	a, err := Native()
+	if errors.Is(err, ErrArch) {
+		t.Skip("no table for this architecture")
+	}
+	names := make([]string, len(a.table))
+	for i, s := range a.table {
+		names[i] = s.name
+	}
+	if !sort.StringsAreSorted(names) {
+		t.Error("table is not sorted by name")
+	}
+	got := map[string]uint32{}
+	for _, n := range []string{"read", "write", "keyctl", "clone", "clone3", "mount", "umount2", "personality",
+		"io_uring_setup", "quotactl_fd", "mount_setattr", "openat2", "unshare", "setns"} {
+		nr, ok := a.Number(n)
+		if !ok {
+			t.Errorf("no %s in the table", n)
+		}
+		got[n] = nr
+	}
+	want := map[string]uint32{"read": unix.SYS_READ, "write": unix.SYS_WRITE, "keyctl": unix.SYS_KEYCTL,
+		"clone": unix.SYS_CLONE, "clone3": unix.SYS_CLONE3, "mount": unix.SYS_MOUNT, "umount2": unix.SYS_UMOUNT2,
+		"personality": unix.SYS_PERSONALITY, "io_uring_setup": unix.SYS_IO_URING_SETUP,
+		"quotactl_fd": unix.SYS_QUOTACTL_FD, "mount_setattr": unix.SYS_MOUNT_SETATTR, "openat2": unix.SYS_OPENAT2,
+		"unshare": unix.SYS_UNSHARE, "setns": unix.SYS_SETNS}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("syscall numbers (-x/sys/unix +table):\n%s", diff)
+	}
+	if _, ok := a.Number("frobnicate"); ok {
+		t.Error("frobnicate found")
+	}
+}
