@@ -108,9 +108,9 @@ func limitUsage() string {
 
 func init() {
 	commands["exec"] = &command{
-		summary: "run a command in a throwaway sandbox",
-		usage:   fmt.Sprintf(execUsage, limitUsage()),
-		run:     runExec,
+		summary:   "run a command in a throwaway sandbox",
+		usageFunc: func() string { return fmt.Sprintf(execUsage, limitUsage()) },
+		run:       runExec,
 	}
 }
 
@@ -223,7 +223,7 @@ func runExec(args []string, io stdio) int {
 	var f execFlags
 	fs := newFlagSet("exec", io)
 	f.register(fs)
-	if code, done := parseFlags(fs, args, commands["exec"].usage, io); done {
+	if code, done := parseFlags(fs, args, commands["exec"].help(), io); done {
 		return code
 	}
 	if fs.NArg() == 0 {

@@ -20,6 +20,6 @@ func runHelp(args []string, io stdio) int {
 		fmt.Fprintf(io.err, "sandbox: unknown command %q (see 'sandbox help')\n", args[0])
 		return exitUsage
 	}
-	fmt.Fprint(io.out, cmd.usage)
+	fmt.Fprint(io.out, cmd.help())
 	return 0
 }

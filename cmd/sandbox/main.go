@@ -15,7 +15,17 @@ import (
 type command struct {
 	summary string
 	usage   string // full help text, examples included
-	run     func(args []string, stdio stdio) int
+	// usageFunc, when set, makes usage on demand: text built at init
+	// would cost every start, `sandbox exec` the most.
+	usageFunc func() string
+	run       func(args []string, stdio stdio) int
+}
+
+func (c *command) help() string {
+	if c.usageFunc != nil {
+		return c.usageFunc()
+	}
+	return c.usage
 }
 
 type stdio struct {

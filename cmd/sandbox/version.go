@@ -22,7 +22,7 @@ func runVersion(args []string, io stdio) int {
 		fmt.Fprintf(io.err, "sandbox version: takes no arguments\n")
 		return exitUsage
 	} else if len(args) > 0 {
-		fmt.Fprint(io.out, commands["version"].usage)
+		fmt.Fprint(io.out, commands["version"].help())
 		return 0
 	}
 	v := version
