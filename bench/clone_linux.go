@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/sandbox-dev/sandbox/snapshot"
+	"golang.org/x/sys/unix"
 )
 
 // clone measures making a writable root from a tree of each size: a
@@ -81,7 +82,13 @@ func (s *suite) clone(ctx context.Context, p plan) ([]*Result, error) {
 		copyTask := func(args ...string) *task {
 			dst := filepath.Join(s.dir, "copy-"+group)
 			t := newTask(single(func(ctx context.Context) (float64, error) {
-				defer os.RemoveAll(dst)
+				defer func() {
+					os.RemoveAll(dst)
+					// The copy's writeback and its removal's journal
+					// commits would land in the next run, another
+					// backend's: wait for them here, untimed.
+					syncFS(s.dir)
+				}()
 				return timed(func() error {
 					return runCmd(exec.CommandContext(ctx, "cp", append(args, src, dst)...))
 				})
@@ -161,4 +168,12 @@ func reflinkWorks(dir string) error {
 		return fmt.Errorf("%s: %w: %v", fsType(dir), ErrNotApplicable, err)
 	}
 	return nil
+}
+
+// syncFS writes back the filesystem that holds dir.
+func syncFS(dir string) {
+	if fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+		unix.Syncfs(fd)
+		unix.Close(fd)
+	}
 }
