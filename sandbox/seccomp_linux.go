@@ -26,8 +26,26 @@ func compileSeccomp(p *Seccomp) (*stage.SeccompProgram, error) {
 	return assemble(p)
 }
 
-var seccompOpOf = map[string]seccomp.Op{"eq": seccomp.Eq, "ne": seccomp.Ne, "gt": seccomp.Gt, "ge": seccomp.Ge,
-	"lt": seccomp.Lt, "le": seccomp.Le, "bits-set": seccomp.BitsSet, "bits-clear": seccomp.BitsClear}
+// seccompOp is the assembler's op for a policy's (Validate has checked it).
+func seccompOp(op string) seccomp.Op {
+	switch op {
+	case "ne":
+		return seccomp.Ne
+	case "gt":
+		return seccomp.Gt
+	case "ge":
+		return seccomp.Ge
+	case "lt":
+		return seccomp.Lt
+	case "le":
+		return seccomp.Le
+	case "bits-set":
+		return seccomp.BitsSet
+	case "bits-clear":
+		return seccomp.BitsClear
+	}
+	return seccomp.Eq
+}
 
 func seccompAction(a string) seccomp.Action {
 	switch a {
@@ -71,7 +89,7 @@ func assemble(p *Seccomp) (*stage.SeccompProgram, error) {
 			}
 		}
 		for _, a := range r.Args {
-			rules[i].Conds = append(rules[i].Conds, seccomp.Cond{Arg: a.Index, Op: seccompOpOf[a.Op], Value: a.Value})
+			rules[i].Conds = append(rules[i].Conds, seccomp.Cond{Arg: a.Index, Op: seccompOp(a.Op), Value: a.Value})
 		}
 		prog.Notify = prog.Notify || r.Action == "kill"
 	}

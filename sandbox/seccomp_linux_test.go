@@ -9,6 +9,7 @@ import (
 	"unsafe"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/sandbox-dev/sandbox/sandbox/internal/seccomp"
 	"golang.org/x/sys/unix"
 )
 
@@ -181,5 +182,17 @@ func TestDeviceCgroup(t *testing.T) {
 	out, _, _ := run(t, s)
 	if !strings.Contains(out, "operation not permitted") || !strings.Contains(out, "null-ok") {
 		t.Errorf("a host device node bound in: %q, want it refused and /dev/null's numbers allowed", out)
+	}
+}
+
+func TestSeccompOps(t *testing.T) {
+	want := map[string]seccomp.Op{"eq": seccomp.Eq, "ne": seccomp.Ne, "gt": seccomp.Gt, "ge": seccomp.Ge,
+		"lt": seccomp.Lt, "le": seccomp.Le, "bits-set": seccomp.BitsSet, "bits-clear": seccomp.BitsClear}
+	got := map[string]seccomp.Op{}
+	for _, op := range seccompOps {
+		got[op] = seccompOp(op)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("policy ops to the assembler's (-want +got):\n%s", diff)
 	}
 }

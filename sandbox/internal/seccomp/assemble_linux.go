@@ -125,52 +125,50 @@ func Assemble(a *Arch, rules []Rule, def Action) ([]unix.SockFilter, error) {
 	return p.resolve()
 }
 
+// negation is the test that Ne, Le, Lt and BitsClear negate: the same
+// instructions with the targets swapped.
+func negation(op Op) (Op, bool) {
+	switch op {
+	case Ne:
+		return Eq, true
+	case Le:
+		return Gt, true
+	case Lt:
+		return Ge, true
+	case BitsClear:
+		return BitsSet, true
+	}
+	return op, false
+}
+
+// lowJump is the comparison of the low words, once the high words have not
+// decided (an array: static data, no init).
+var lowJump = [...]uint16{Eq: unix.BPF_JEQ, Gt: unix.BPF_JGT, Ge: unix.BPF_JGE, BitsSet: unix.BPF_JSET}
+
 // cond emits c: on to ok when it holds, to fail when not. The high words
-// decide unless they are equal.
+// decide unless they are equal (for BitsSet: unless no bit is set there).
 func (p *prog) cond(c Cond, ok, fail int) {
 	hi, lo := uint32(c.Value>>32), uint32(c.Value)
-	offLo, offHi := offArgs+8*c.Arg, offArgs+8*c.Arg+4
-	switch c.Op {
-	case Eq, Ne:
-		t, f := ok, fail // Eq
-		if c.Op == Ne {
-			t, f = fail, ok
-		}
-		low := p.newLabel()
-		p.ld(offHi)
+	t, f, op := ok, fail, c.Op
+	if pos, neg := negation(op); neg {
+		t, f, op = fail, ok, pos
+	}
+	low := p.newLabel()
+	p.ld(offArgs + 8*c.Arg + 4)
+	switch op {
+	case Eq:
 		p.jumpTo(unix.BPF_JEQ, hi, low, f)
-		p.place(low)
-		p.ld(offLo)
-		p.jumpTo(unix.BPF_JEQ, lo, t, f)
-	case Gt, Le, Ge, Lt:
-		t, f := ok, fail // Gt, Ge
-		if c.Op == Le || c.Op == Lt {
-			t, f = fail, ok
-		}
-		cmpLo := uint16(unix.BPF_JGT)
-		if c.Op == Ge || c.Op == Lt {
-			cmpLo = unix.BPF_JGE
-		}
-		eqHi, low := p.newLabel(), p.newLabel()
-		p.ld(offHi)
+	case Gt, Ge:
+		eqHi := p.newLabel()
 		p.jumpTo(unix.BPF_JGT, hi, t, eqHi)
 		p.place(eqHi)
 		p.jumpTo(unix.BPF_JEQ, hi, low, f)
-		p.place(low)
-		p.ld(offLo)
-		p.jumpTo(cmpLo, lo, t, f)
-	case BitsSet, BitsClear:
-		t, f := ok, fail // BitsSet
-		if c.Op == BitsClear {
-			t, f = fail, ok
-		}
-		low := p.newLabel()
-		p.ld(offHi)
+	case BitsSet:
 		p.jumpTo(unix.BPF_JSET, hi, t, low)
-		p.place(low)
-		p.ld(offLo)
-		p.jumpTo(unix.BPF_JSET, lo, t, f)
 	}
+	p.place(low)
+	p.ld(offArgs + 8*c.Arg)
+	p.jumpTo(lowJump[op], lo, t, f)
 }
 
 // prog is a program under assembly, its jumps to labels not yet placed.
