@@ -143,7 +143,13 @@ func writeFacts(w io.Writer, rep *Report, bullet string) {
 	if h.Accelerator != "" {
 		fmt.Fprintf(w, ", VM accelerator %s", h.Accelerator)
 	}
-	fmt.Fprintf(w, "; %s; load %.2f at the start, %.2f at the end; %.0f s in all.\n", h.GoVersion, h.LoadStart, h.LoadEnd, rep.DurationS)
+	// Tenths for a short run (a quick -n 5 of a command), whole seconds
+	// for the suite's minutes.
+	took := fmt.Sprintf("%.0f", rep.DurationS)
+	if rep.DurationS < 10 {
+		took = fmt.Sprintf("%.1f", rep.DurationS)
+	}
+	fmt.Fprintf(w, "; %s; load %.2f at the start, %.2f at the end; %s s in all.\n", h.GoVersion, h.LoadStart, h.LoadEnd, took)
 	if len(rep.Notes) > 0 {
 		fmt.Fprintln(w, "\n"+heading("Notes:", bullet))
 		for _, n := range rep.Notes {

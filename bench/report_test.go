@@ -186,6 +186,21 @@ func TestWriteTableAndMarkdown(t *testing.T) {
 	golden(t, "markdown.golden", md.String())
 }
 
+func TestWriteFactsDuration(t *testing.T) {
+	for _, tt := range []struct {
+		s    float64
+		want string
+	}{{0.14, "; 0.1 s in all."}, {9.96, "; 10.0 s in all."}, {441.3, "; 441 s in all."}} {
+		rep := sampleReport()
+		rep.DurationS = tt.s
+		var b bytes.Buffer
+		writeFacts(&b, rep, "")
+		if !strings.Contains(b.String(), tt.want) {
+			t.Errorf("%v s: %q, want it to hold %q", tt.s, b.String(), tt.want)
+		}
+	}
+}
+
 // The chart is well-formed XML with one panel per scenario and metric,
 // and the failed and skipped backends keep their rows.
 func TestWriteSVG(t *testing.T) {
