@@ -89,7 +89,7 @@ Examples:
 func init() {
 	commands["bench"] = &command{
 		summary: "measure what isolation costs, or time a command in sandboxes",
-		usage:   benchUsage,
+		usage:   text(benchUsage),
 		run:     runBench,
 	}
 }
@@ -170,7 +170,7 @@ func runBench(args []string, io stdio) int {
 			execNames[fl.Name] = true
 		}
 	})
-	if code, done := parseFlags(fs, args, benchUsage, io); done {
+	if code, done := parseFlags(fs, args, text(benchUsage), io); done {
 		return code
 	}
 	given := map[string]bool{}
@@ -406,7 +406,7 @@ func runBenchCompare(args []string, io stdio) int {
 	threshold := fs.String("threshold", "5%", "")
 	alpha := fs.Float64("alpha", bench.DefaultCompareOptions.Alpha, "")
 	jsonFile := fs.String("json", "", "")
-	if code, done := parseFlags(fs, args, benchCompareUsage, io); done {
+	if code, done := parseFlags(fs, args, text(benchCompareUsage), io); done {
 		return code
 	}
 	if fs.NArg() != 2 {

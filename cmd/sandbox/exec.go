@@ -108,9 +108,9 @@ func limitUsage() string {
 
 func init() {
 	commands["exec"] = &command{
-		summary:   "run a command in a throwaway sandbox",
-		usageFunc: func() string { return fmt.Sprintf(execUsage, limitUsage()) },
-		run:       runExec,
+		summary: "run a command in a throwaway sandbox",
+		usage:   func() string { return fmt.Sprintf(execUsage, limitUsage()) },
+		run:     runExec,
 	}
 }
 
@@ -206,11 +206,11 @@ func newFlagSet(name string, io stdio) *flag.FlagSet {
 // parseFlags parses args; done is true when the command should return code
 // at once: help was asked for (printed to stdout), or a flag was wrong (the
 // flag package has said which, on stderr).
-func parseFlags(fs *flag.FlagSet, args []string, usage string, io stdio) (code int, done bool) {
+func parseFlags(fs *flag.FlagSet, args []string, usage func() string, io stdio) (code int, done bool) {
 	err := fs.Parse(args)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
-		fmt.Fprint(io.out, usage)
+		fmt.Fprint(io.out, usage())
 		return 0, true
 	case err != nil:
 		fmt.Fprintf(io.err, "%s: %v\nRun '%s --help' for usage.\n", fs.Name(), err, fs.Name())
@@ -223,7 +223,7 @@ func runExec(args []string, io stdio) int {
 	var f execFlags
 	fs := newFlagSet("exec", io)
 	f.register(fs)
-	if code, done := parseFlags(fs, args, commands["exec"].help(), io); done {
+	if code, done := parseFlags(fs, args, commands["exec"].usage, io); done {
 		return code
 	}
 	if fs.NArg() == 0 {

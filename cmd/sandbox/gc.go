@@ -27,7 +27,7 @@ Example:
 `
 
 func init() {
-	commands["gc"] = &command{summary: "remove what crashed runs left behind", usage: gcUsage, run: runGC}
+	commands["gc"] = &command{summary: "remove what crashed runs left behind", usage: text(gcUsage), run: runGC}
 }
 
 func runGC(args []string, io stdio) int {
@@ -35,7 +35,7 @@ func runGC(args []string, io stdio) int {
 	runDir := fs.String("run-dir", os.Getenv("SANDBOX_RUN_DIR"), "")
 	store := fs.String("store", "", "")
 	prune := fs.Bool("prune-layers", false, "")
-	if code, done := parseFlags(fs, args, gcUsage, io); done {
+	if code, done := parseFlags(fs, args, text(gcUsage), io); done {
 		return code
 	}
 	if fs.NArg() > 0 {

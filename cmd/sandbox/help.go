@@ -5,7 +5,7 @@ import "fmt"
 func init() {
 	commands["help"] = &command{
 		summary: "show help for sandbox or one of its commands",
-		usage:   "Usage: sandbox help [COMMAND]\n",
+		usage:   text("Usage: sandbox help [COMMAND]\n"),
 		run:     runHelp,
 	}
 }
@@ -20,6 +20,6 @@ func runHelp(args []string, io stdio) int {
 		fmt.Fprintf(io.err, "sandbox: unknown command %q (see 'sandbox help')\n", args[0])
 		return exitUsage
 	}
-	fmt.Fprint(io.out, cmd.help())
+	fmt.Fprint(io.out, cmd.usage())
 	return 0
 }

@@ -14,19 +14,14 @@ import (
 // returns the process's exit status.
 type command struct {
 	summary string
-	usage   string // full help text, examples included
-	// usageFunc, when set, makes usage on demand: text built at init
-	// would cost every start, `sandbox exec` the most.
-	usageFunc func() string
-	run       func(args []string, stdio stdio) int
+	// usage makes the full help text, examples included, when it is asked
+	// for: exec's is built from the limit flags, work no run should pay.
+	usage func() string
+	run   func(args []string, stdio stdio) int
 }
 
-func (c *command) help() string {
-	if c.usageFunc != nil {
-		return c.usageFunc()
-	}
-	return c.usage
-}
+// text is the usage of a command whose help is a constant.
+func text(s string) func() string { return func() string { return s } }
 
 type stdio struct {
 	in       *os.File

@@ -23,7 +23,7 @@ Examples:
 `
 
 func init() {
-	commands["profile"] = &command{summary: "list and show the built-in profiles", usage: profileUsage, run: runProfile}
+	commands["profile"] = &command{summary: "list and show the built-in profiles", usage: text(profileUsage), run: runProfile}
 }
 
 func runProfile(args []string, io stdio) int {

@@ -44,14 +44,14 @@ Examples:
 `
 
 func init() {
-	commands["snapshot"] = &command{summary: "import, list, inspect, export and remove named roots", usage: snapshotUsage, run: runSnapshot}
+	commands["snapshot"] = &command{summary: "import, list, inspect, export and remove named roots", usage: text(snapshotUsage), run: runSnapshot}
 }
 
 func runSnapshot(args []string, io stdio) int {
 	fs := newFlagSet("snapshot", io)
 	store := fs.String("store", "", "")
 	parent := fs.String("parent", "", "")
-	if code, done := parseFlags(fs, args, snapshotUsage, io); done {
+	if code, done := parseFlags(fs, args, text(snapshotUsage), io); done {
 		return code
 	}
 	args = fs.Args()

@@ -12,7 +12,7 @@ var version = "dev"
 func init() {
 	commands["version"] = &command{
 		summary: "print the version",
-		usage:   "Usage: sandbox version\n\nPrints sandbox's version, the Go version it was built with and the platform.\n",
+		usage:   text("Usage: sandbox version\n\nPrints sandbox's version, the Go version it was built with and the platform.\n"),
 		run:     runVersion,
 	}
 }
@@ -22,7 +22,7 @@ func runVersion(args []string, io stdio) int {
 		fmt.Fprintf(io.err, "sandbox version: takes no arguments\n")
 		return exitUsage
 	} else if len(args) > 0 {
-		fmt.Fprint(io.out, commands["version"].help())
+		fmt.Fprint(io.out, commands["version"].usage())
 		return 0
 	}
 	v := version
