@@ -15,8 +15,6 @@ func fmtNum(v float64) string {
 	switch {
 	case math.IsNaN(v):
 		return "NaN"
-	case a >= 1000:
-		return fmt.Sprintf("%.0f", v)
 	case a >= 100:
 		return fmt.Sprintf("%.0f", v)
 	case a >= 10:

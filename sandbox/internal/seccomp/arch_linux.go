@@ -39,6 +39,3 @@ func (a *Arch) Number(name string) (uint32, bool) {
 	}
 	return 0, false
 }
-
-// Len is the number of syscalls a's table names.
-func (a *Arch) Len() int { return len(a.table) }
