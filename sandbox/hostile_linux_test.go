@@ -112,7 +112,7 @@ func fillArgs(dir string) func(*hostileEnv, *sandbox.Spec) []string {
 }
 
 func hostileCases() []hostileCase {
-	return []hostileCase{
+	return append([]hostileCase{
 		// Resources.
 		{name: "forkbomb", args: args("forkbomb"), limits: []string{"pids", "64", "cpu-time", "1s", "wall-time", "5s"},
 			want: timeOrCrash},
@@ -299,7 +299,7 @@ func hostileCases() []hostileCase {
 		// Lifetime.
 		{name: "daemon", args: args("daemon", "close"), want: wantOK, blocked: true, check: endsPromptly},
 		{name: "daemon-holding-stderr", args: args("daemon", "hold"), want: wantOK, blocked: true, check: endsPromptly},
-	}
+	}, hostileCasesLead()...)
 }
 
 func TestHostile(t *testing.T) {
@@ -371,13 +371,16 @@ func runHostile(t *testing.T, e *hostileEnv, c *hostileCase, s *sandbox.Spec, wa
 	before := e.hostState(t, s)
 
 	var out, errb bytes.Buffer
-	s.IO.Stdout, s.IO.Stderr = &out, &errb
+	s.IO.Stdout = &out
+	if s.IO.Stderr == nil {
+		s.IO.Stderr = &errb
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	res, err := sandbox.Run(ctx, s)
 	line := firstLine(out.String())
 	switch {
-	case err != nil && c.setupErrOK && errors.Is(err, sandbox.ErrSetup):
+	case err != nil && c.setupErrOK && (errors.Is(err, sandbox.ErrSetup) || errors.Is(err, sandbox.ErrInvalidSpec)):
 		t.Logf("the runner refused the run: %v", err)
 	case err != nil:
 		t.Errorf("Run(%q): %v (stderr %q)", s.Args, err, clip(errb.String()))

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/sandbox-dev/sandbox/limits"
@@ -153,4 +154,18 @@ func bytesText(n int64) string {
 		i++
 	}
 	return fmt.Sprintf("%d %s", n, units[i])
+}
+
+// ReportStream wraps the stream a run report will be appended to, after
+// CMD's own output.
+func ReportStream(w io.Writer) io.Writer { return w }
+
+// WriteReport appends the run report, one JSON object on a line, to w.
+func WriteReport(w io.Writer, res *Result) error {
+	b, err := json.Marshal(res)
+	if err != nil {
+		return fmt.Errorf("encoding report: %w", err)
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
 }
