@@ -135,7 +135,9 @@ func noSetidFiles(t *testing.T, _ *hostileEnv, _ *sandbox.Spec, _ *sandbox.Resul
 // hogRun is a concurrent run, in the same mode, that spends its uid's
 // inotify instances and holds them for as long as the case's run lives; a
 // host process as nobody must still get one.
-type hogRun struct{ wait func() (*sandbox.Result, error) }
+type hogRun struct {
+	wait func() (*sandbox.Result, error)
+}
 
 func (h *hogRun) check(t *testing.T, _ *hostileEnv, _ *sandbox.Spec, _ *sandbox.Result) {
 	if _, err := h.wait(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/sandbox-dev/sandbox/limits"
@@ -156,15 +157,44 @@ func bytesText(n int64) string {
 	return fmt.Sprintf("%d %s", n, units[i])
 }
 
-// ReportStream wraps the stream a run report will be appended to, after
-// CMD's own output.
-func ReportStream(w io.Writer) io.Writer { return w }
+// ReportStream wraps the stream a run report will be appended to after
+// CMD's own output (stderr, for `sandbox exec --json`), so that WriteReport
+// can start the report on a line of its own: a CMD that ends its output
+// with a report of its own, and no newline, must not make the last line of
+// the stream its forgery. A stream so wrapped is copied through a pipe, not
+// handed to CMD, as the runner must see its last byte.
+func ReportStream(w io.Writer) io.Writer { return &lineEnd{w: w} }
 
-// WriteReport appends the run report, one JSON object on a line, to w.
+// lineEnd remembers whether what passed through it ended a line.
+type lineEnd struct {
+	w       io.Writer
+	mu      sync.Mutex
+	partial bool // bytes written since the last newline
+}
+
+func (l *lineEnd) Write(p []byte) (int, error) {
+	n, err := l.w.Write(p)
+	if n > 0 {
+		l.mu.Lock()
+		l.partial = p[n-1] != '\n'
+		l.mu.Unlock()
+	}
+	return n, err
+}
+
+// WriteReport appends the run report, one JSON object on a line of its own,
+// to w.
 func WriteReport(w io.Writer, res *Result) error {
 	b, err := json.Marshal(res)
 	if err != nil {
 		return fmt.Errorf("encoding report: %w", err)
+	}
+	if l, ok := w.(*lineEnd); ok {
+		l.mu.Lock()
+		if l.partial {
+			b = append([]byte{'\n'}, b...)
+		}
+		l.mu.Unlock()
 	}
 	_, err = w.Write(append(b, '\n'))
 	return err

@@ -46,6 +46,8 @@ type Container struct {
 	killedFor  Status // TO or OL once the supervisor has killed the run
 	killReason string
 
+	terminals []termState // the caller's, to restore after the run
+
 	ttyOut sync.WaitGroup // the copy from the pty to IO.Stdout
 	ttyMu  sync.Mutex
 	master *os.File
@@ -75,6 +77,9 @@ func Run(ctx context.Context, spec *Spec) (*Result, error) {
 // the container. On error nothing of the run is left behind.
 func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	if err := checkHandedFiles(&spec.IO); err != nil {
 		return nil, err
 	}
 	go warmPidfdProbe()
@@ -183,6 +188,7 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 	}
 	c.output = newOutputGate(&s, c.exceeded)
 	if !s.TTY {
+		c.terminals = saveTerminals(&s.IO)
 		c.cmd.Stdin = s.IO.Stdin
 		c.cmd.Stdout, c.cmd.Stderr = c.output.writers(s.IO.Stdout, s.IO.Stderr)
 		c.cmd.Stdin, c.cmd.Stdout, c.cmd.Stderr = throughPipes(c.cmd.Stdin, c.cmd.Stdout, c.cmd.Stderr)
@@ -352,6 +358,105 @@ func throughPipes(in io.Reader, out, errw io.Writer) (io.Reader, io.Writer, io.W
 	return in, out, errw
 }
 
+// checkHandedFiles refuses a descriptor that CMD would get as it is and
+// through which a path walk leaves the root: a directory of the host's
+// (`cd -P /proc/self/fd/0/..` is its parent, on the host), or an O_PATH
+// descriptor of anything. A file is handed over as it is when it is an
+// *os.File (throughPipes hides only regular files behind pipes).
+func checkHandedFiles(io *IO) error {
+	check := func(name string, v any) error {
+		f, ok := v.(*os.File)
+		if !ok || f == nil {
+			return nil
+		}
+		var flags int
+		var st unix.Stat_t
+		err := withFD(f, func(fd int) (err error) {
+			if flags, err = unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil {
+				err = unix.Fstat(fd, &st)
+			}
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrInvalidSpec, name, err)
+		}
+		switch {
+		case flags&unix.O_PATH != 0:
+			return fmt.Errorf("%w: %s is an O_PATH descriptor (%s): a path walk from it would leave the sandbox", ErrInvalidSpec, name, f.Name())
+		case st.Mode&unix.S_IFMT == unix.S_IFDIR:
+			return fmt.Errorf("%w: %s is a directory (%s): a path walk from it would leave the sandbox", ErrInvalidSpec, name, f.Name())
+		}
+		return nil
+	}
+	errs := []error{check("stdin (fd 0)", io.Stdin), check("stdout (fd 1)", io.Stdout), check("stderr (fd 2)", io.Stderr)}
+	for i, f := range io.ExtraFiles {
+		errs = append(errs, check(fmt.Sprintf("descriptor %d (extra file %d)", 3+i, i+1), f))
+	}
+	return errors.Join(errs...)
+}
+
+// withFD calls fn with f's descriptor. Unlike f.Fd, it leaves the
+// descriptor's blocking mode as the caller set it.
+func withFD(f *os.File, fn func(fd int) error) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ferr error
+	if err := rc.Control(func(fd uintptr) { ferr = fn(int(fd)) }); err != nil {
+		return err
+	}
+	return ferr
+}
+
+// termState is a terminal of the caller's that CMD gets as it is, as it
+// was before the run: CMD may leave it non-blocking or raw, and the
+// caller's shell would inherit that.
+type termState struct {
+	f     *os.File
+	flags int
+	tio   *unix.Termios
+}
+
+// saveTerminals records the state of each of the caller's terminals among
+// CMD's stdin, stdout and stderr (with TTY, CMD has a pty of its own).
+func saveTerminals(io *IO) []termState {
+	var saved []termState
+	for _, v := range []any{io.Stdin, io.Stdout, io.Stderr} {
+		f, ok := v.(*os.File)
+		if !ok || f == nil {
+			continue
+		}
+		st := termState{f: f}
+		err := withFD(f, func(fd int) (err error) {
+			if st.tio, err = unix.IoctlGetTermios(fd, unix.TCGETS); err == nil {
+				st.flags, err = unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+			}
+			return err
+		})
+		if err == nil {
+			saved = append(saved, st)
+		}
+	}
+	return saved
+}
+
+// restoreTerminals puts back what saveTerminals found, touching only what
+// changed: a runner in a background job that sets a terminal gets SIGTTOU.
+func restoreTerminals(saved []termState) {
+	for _, st := range saved {
+		withFD(st.f, func(fd int) error {
+			if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil && fl != st.flags {
+				unix.FcntlInt(uintptr(fd), unix.F_SETFL, st.flags)
+			}
+			if tio, err := unix.IoctlGetTermios(fd, unix.TCGETS); err == nil && *tio != *st.tio {
+				unix.IoctlSetTermios(fd, unix.TCSETS, st.tio)
+			}
+			return nil
+		})
+	}
+}
+
 // makeRunDir creates the run's directory under a temporary name, takes its
 // lock, and renames it into place, so `gc` never sees a run directory that
 // is live but unlocked.
@@ -469,6 +574,7 @@ func (c *Container) Resize(ws WindowSize) error {
 // failed (or ctx was cancelled); CMD's own failures are in the Result.
 func (c *Container) Wait() (*Result, error) {
 	werr := c.cmd.Wait()
+	restoreTerminals(c.terminals)
 	res := &Result{ID: c.ID, Wall: time.Since(c.started), Status: StatusFailed, ExitCode: ExitRunnerFailed,
 		Limits: c.spec.Limits, CgroupVersion: c.cg.Version()}
 	close(c.waited)

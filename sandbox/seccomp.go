@@ -79,6 +79,15 @@ const (
 	cloneNewUser = 0x10000000
 )
 
+// Address families the default policy lets socket(2) make.
+const (
+	afUnix    = 1
+	afInet    = 2
+	afInet6   = 10
+	afNetlink = 16
+	afPacket  = 17
+)
+
 // DefaultSeccomp is the filter a run gets unless told otherwise: it allows
 // what programs, builds and tests do, and refuses with EPERM the syscalls a
 // container has no business with. The list follows docker's and runc's
@@ -117,6 +126,20 @@ func DefaultSeccomp() *Seccomp {
 			// makes libc fall back to clone, whose flags it can.
 			{Action: "errno", Names: []string{"unshare", "clone"}, Args: []SeccompArg{{Index: 0, Op: "bits-set", Value: cloneNewUser}}},
 			{Action: "enosys", Names: []string{"clone3"}},
+			// Address families: only those a network namespace isolates.
+			// AF_VSOCK, for one, reaches the hypervisor and the host's own
+			// ports whatever the namespace; the rest are old protocols and
+			// hardware buses no sandbox needs.
+			{Action: "allow", Names: []string{"socket"}, Args: []SeccompArg{{Index: 0, Op: "eq", Value: afUnix}}},
+			{Action: "allow", Names: []string{"socket"}, Args: []SeccompArg{{Index: 0, Op: "eq", Value: afInet}}},
+			{Action: "allow", Names: []string{"socket"}, Args: []SeccompArg{{Index: 0, Op: "eq", Value: afInet6}}},
+			{Action: "allow", Names: []string{"socket"}, Args: []SeccompArg{{Index: 0, Op: "eq", Value: afNetlink}}},
+			{Action: "allow", Names: []string{"socket"}, Args: []SeccompArg{{Index: 0, Op: "eq", Value: afPacket}}},
+			{Action: "errno", Names: []string{"socket"}},
+			// Kernel AIO contexts come out of fs.aio-max-nr, one quota for
+			// the whole machine: ENOSYS, as on a kernel without AIO, and
+			// libaio's callers fall back to threads.
+			{Action: "enosys", Names: []string{"io_setup"}},
 		},
 	}
 }

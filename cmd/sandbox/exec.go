@@ -239,6 +239,11 @@ func runExec(args []string, io stdio) int {
 		}
 		return exitUsage
 	}
+	if rep.stderr {
+		// The report follows CMD's stderr: on a line of its own, whatever
+		// CMD wrote last.
+		io.err = sandbox.ReportStream(io.err)
+	}
 	spec.IO = sandbox.IO{Stdin: io.in, Stdout: io.out, Stderr: io.err}
 	for i := 0; i < f.preserveFDs; i++ {
 		spec.IO.ExtraFiles = append(spec.IO.ExtraFiles, os.NewFile(uintptr(3+i), "fd"+strconv.Itoa(3+i)))
@@ -270,15 +275,17 @@ func (r reportTo) write(res *sandbox.Result, runErr error, io stdio) error {
 	if runErr != nil && res.Message == "" {
 		res.Message = runErr.Error()
 	}
-	b, err := json.Marshal(res)
-	if err != nil {
-		return fmt.Errorf("encoding report: %w", err)
-	}
-	b = append(b, '\n')
 	if r.stderr {
-		io.err.Write(b)
+		if err := sandbox.WriteReport(io.err, res); err != nil {
+			return fmt.Errorf("writing report: %w", err)
+		}
 	}
 	if r.file != "" {
+		b, err := json.Marshal(res)
+		if err != nil {
+			return fmt.Errorf("encoding report: %w", err)
+		}
+		b = append(b, '\n')
 		if err := writeFileAtomic(r.file, b); err != nil {
 			return fmt.Errorf("writing report: %w", err)
 		}
