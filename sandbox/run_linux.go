@@ -82,6 +82,16 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 	if err := checkHandedFiles(&spec.IO); err != nil {
 		return nil, err
 	}
+	if writesHost(spec) {
+		// A file capability the host honours needs only CAP_SETFCAP; one
+		// that is kept when an existing set-id file is rewritten, only
+		// CAP_FSETID: neither goes with a way to write the host's files.
+		for _, c := range spec.CapAdd {
+			if n, _ := capability(c); n == unix.CAP_SETFCAP || n == unix.CAP_FSETID {
+				return nil, fmt.Errorf("%w: capability %s with a writable bind or file: CMD could leave files there that grant host privilege", ErrInvalidSpec, c)
+			}
+		}
+	}
 	go warmPidfdProbe()
 	s := *spec
 	if s.Env == nil {
@@ -125,7 +135,7 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 		return nil, err
 	}
 	cfg.ExtraFiles = len(s.IO.ExtraFiles)
-	if cfg.Seccomp, err = compileSeccomp(s.Seccomp); err != nil {
+	if cfg.Seccomp, err = compileSeccomp(s.Seccomp, writesHost(&s)); err != nil {
 		return nil, err
 	}
 
@@ -393,6 +403,25 @@ func checkHandedFiles(io *IO) error {
 		errs = append(errs, check(fmt.Sprintf("descriptor %d (extra file %d)", 3+i, i+1), f))
 	}
 	return errors.Join(errs...)
+}
+
+// writesHost says whether CMD can write to the host's own filesystems: a
+// writable bind, or a regular file handed over as a descriptor (stdin,
+// stdout and stderr go behind pipes). Every other write lands in the run's
+// throwaway layers. Such a run gets the set-id guard (setidGuard): a file
+// CMD leaves there with set-id bits would grant its ids to the host's users.
+func writesHost(s *Spec) bool {
+	for _, m := range s.Mounts {
+		if m.Type == MountBind && !m.ReadOnly {
+			return true
+		}
+	}
+	for _, f := range s.IO.ExtraFiles {
+		if fi, err := f.Stat(); err != nil || fi.Mode().IsRegular() {
+			return true
+		}
+	}
+	return false
 }
 
 // withFD calls fn with f's descriptor. Unlike f.Fd, it leaves the

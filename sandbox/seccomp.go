@@ -143,3 +143,51 @@ func DefaultSeccomp() *Seccomp {
 		},
 	}
 }
+
+// Bits of a file mode that grant the ids of the file's owner and group to
+// whoever executes it.
+const setidBits = 0o6000
+
+// Flags of open(2) that make a file, and so take a mode.
+const (
+	oCreat   = 0o100
+	oTmpfile = 0o20000000 // __O_TMPFILE
+)
+
+// setidGuard refuses, with EPERM, every syscall that would leave a file
+// with set-user-id or set-group-id bits: chmod and its siblings, and file
+// creation with the bits in the mode. It comes in front of whatever policy
+// a run has (an unconfined one included) when CMD can write to the host's
+// filesystems (a writable bind, a regular file handed over as a
+// descriptor): a program CMD plants there would run, for any host user,
+// with CMD's ids, which may be root's. openat2 carries its mode in memory
+// a filter cannot read: ENOSYS, and libc falls back to openat. io_uring
+// opens files past any filter. File capabilities need CAP_SETFCAP, which
+// such a run cannot be given (Spec.Validate).
+func setidGuard() []SeccompRule {
+	mode := func(i uint32) SeccompArg { return SeccompArg{Index: i, Op: "bits-set", Value: setidBits} }
+	flag := func(i uint32, v uint64) SeccompArg { return SeccompArg{Index: i, Op: "bits-set", Value: v} }
+	return []SeccompRule{
+		{Action: "errno", Names: []string{"chmod", "fchmod", "creat", "mknod"}, Args: []SeccompArg{mode(1)}},
+		{Action: "errno", Names: []string{"fchmodat", "fchmodat2", "mknodat"}, Args: []SeccompArg{mode(2)}},
+		{Action: "errno", Names: []string{"open"}, Args: []SeccompArg{flag(1, oCreat), mode(2)}},
+		{Action: "errno", Names: []string{"open"}, Args: []SeccompArg{flag(1, oTmpfile), mode(2)}},
+		{Action: "errno", Names: []string{"openat"}, Args: []SeccompArg{flag(2, oCreat), mode(3)}},
+		{Action: "errno", Names: []string{"openat"}, Args: []SeccompArg{flag(2, oTmpfile), mode(3)}},
+		{Action: "enosys", Names: []string{"openat2"}},
+		{Action: "errno", Names: []string{"io_uring_setup", "io_uring_enter", "io_uring_register"}},
+	}
+}
+
+// guarded is p with the set-id guard in front (p nil: the default policy;
+// unconfined: the guard alone).
+func guarded(p *Seccomp) *Seccomp {
+	if p == nil {
+		p = DefaultSeccomp()
+	}
+	g := &Seccomp{DefaultAction: p.DefaultAction, Rules: setidGuard()}
+	if !p.Unconfined {
+		g.Rules = append(g.Rules, p.Rules...)
+	}
+	return g
+}

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/sandbox-dev/sandbox/sandbox/internal/seccomp"
@@ -15,8 +16,12 @@ var defaultProgram = sync.OnceValues(func() (*stage.SeccompProgram, error) {
 })
 
 // compileSeccomp assembles p (nil: DefaultSeccomp) for this host's
-// architecture. It returns nil for an unconfined run.
-func compileSeccomp(p *Seccomp) (*stage.SeccompProgram, error) {
+// architecture, with the set-id guard in front when guard is set. It
+// returns nil for an unconfined run.
+func compileSeccomp(p *Seccomp, guard bool) (*stage.SeccompProgram, error) {
+	if guard {
+		return assemble(guarded(p))
+	}
 	if p == nil {
 		return defaultProgram()
 	}
@@ -75,6 +80,9 @@ func assemble(p *Seccomp) (*stage.SeccompProgram, error) {
 		rules[i].Action = seccompAction(r.Action)
 		for _, n := range r.Names {
 			nr, ok := native.Number(n)
+			if !ok && guardOnly(n) {
+				continue // chmod, open, ...: not on every architecture
+			}
 			if !ok {
 				return nil, fmt.Errorf("%w: seccomp rule %d: no syscall %q on %s", ErrInvalidSpec, i+1, n, native.Name)
 			}
@@ -97,4 +105,15 @@ func assemble(p *Seccomp) (*stage.SeccompProgram, error) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidSpec, err)
 	}
 	return prog, nil
+}
+
+// guardOnly says whether the set-id guard names syscall n, which an
+// architecture may lack (arm64 has no chmod, open, creat or mknod).
+func guardOnly(n string) bool {
+	for _, r := range setidGuard() {
+		if slices.Contains(r.Names, n) {
+			return true
+		}
+	}
+	return false
 }

@@ -155,7 +155,7 @@ func TestSeccompPolicyErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := compileSeccomp(&tt.p)
+			_, err := compileSeccomp(&tt.p, false)
 			if !errors.Is(err, ErrInvalidSpec) || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("compileSeccomp: %v, want ErrInvalidSpec naming %q", err, tt.want)
 			}

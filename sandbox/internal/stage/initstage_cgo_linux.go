@@ -61,6 +61,12 @@ int sandbox_send_fd(int sock, int fd);
 #ifndef MOUNT_ATTR_RDONLY
 #define MOUNT_ATTR_RDONLY 0x1
 #endif
+#ifndef MOUNT_ATTR_NOSUID
+#define MOUNT_ATTR_NOSUID 0x2
+#endif
+#ifndef MOUNT_ATTR_NODEV
+#define MOUNT_ATTR_NODEV 0x4
+#endif
 
 // struct mount_attr (linux/mount.h, which clashes with sys/mount.h).
 struct is_mount_attr {
@@ -532,16 +538,17 @@ static int is_mount(const char *src, const char *dst, const char *fs, unsigned l
 	return mount(src, dst, fs, flags, data[0] ? data : NULL);
 }
 
-// bind_tree clones the tree at dirfd/src, recursively, makes it read-only
-// before it is attached if ro, and attaches it at target (see bindTree).
-static int bind_tree(int dirfd, const char *src, int flags, int target, int ro) {
+// bind_tree clones the tree at dirfd/src, recursively, sets the mount
+// attributes attrs on it (MOUNT_ATTR_RDONLY, ...) before it is attached,
+// and attaches it at target (see bindTree).
+static int bind_tree(int dirfd, const char *src, int flags, int target, uint64_t attrs) {
 	int tree = (int)syscall(SYS_open_tree, dirfd, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | flags);
 	if (tree < 0)
 		return is_fail(errno, "cloning mount tree %s", src);
-	if (ro) {
+	if (attrs) {
 		struct is_mount_attr attr;
 		memset(&attr, 0, sizeof attr);
-		attr.attr_set = MOUNT_ATTR_RDONLY;
+		attr.attr_set = attrs;
 		if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0) {
 			int e = errno;
 			close(tree);
@@ -557,7 +564,9 @@ static int bind_tree(int dirfd, const char *src, int flags, int target, int ro) 
 	return 0;
 }
 
-static int bind_at(const char *src, int target, int ro) { return bind_tree(AT_FDCWD, src, 0, target, ro); }
+static int bind_at(const char *src, int target, int ro) {
+	return bind_tree(AT_FDCWD, src, 0, target, ro ? MOUNT_ATTR_RDONLY : 0);
+}
 
 static int mount_error(const struct is_step *st, int err) {
 	if (strcmp(st->fs, "overlay") == 0 && (err == ENODEV || err == EINVAL)) {
@@ -604,7 +613,10 @@ static int step_bind(struct is_root *root, const struct is_step *st) {
 	int fd = S_ISDIR(sb.st_mode) ? r_mkdir_all(root, st->dst) : r_mkfile(root, st->dst);
 	if (fd < 0)
 		return is_fail(errno, "resolving bind target %s in the root", st->dst);
-	int rc = bind_at(st->src, fd, st->flags & IS_STEP_RO);
+	// nosuid and nodev: the caller's files are data to CMD, never a way to
+	// gain ids or reach a device.
+	uint64_t attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | ((st->flags & IS_STEP_RO) ? MOUNT_ATTR_RDONLY : 0);
+	int rc = bind_tree(AT_FDCWD, st->src, 0, fd, attrs);
 	close(fd);
 	if (rc < 0)
 		return is_wrap("binding %s on %s", st->src, st->dst);
@@ -685,7 +697,7 @@ static int step_readonly(struct is_root *root, const struct is_step *st) {
 	int fd = r_open(root, st->dst, O_PATH);
 	if (fd < 0)
 		return is_fail(errno, "making %s read-only", st->dst);
-	int rc = bind_tree(fd, "", AT_EMPTY_PATH, fd, 1);
+	int rc = bind_tree(fd, "", AT_EMPTY_PATH, fd, MOUNT_ATTR_RDONLY);
 	close(fd);
 	if (rc < 0)
 		return is_wrap("making %s read-only", st->dst);
