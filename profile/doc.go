@@ -47,6 +47,7 @@
 //	user = "65534:65534"  string: "UID[:GID]", numbers only (names depend on
 //	                      the host's user database); GID defaults to UID,
 //	                      where --user would look the UID up on the host.
+//	                      "unique": an id of the run's own (User.Unique).
 //	keep_env = false      boolean: start from the caller's whole environment
 //	                      instead of the hermetic one.
 //	env = ["K=V", ...]    array of strings: variables set on top of that

@@ -292,7 +292,7 @@ func (d *decoder) profile(p *Profile, raw map[string]any) {
 		case "user":
 			u, ok := parseUser(s)
 			if !ok {
-				d.bad(kp, "%q: want UID[:GID] as numbers, e.g. \"65534:65534\" (names depend on the host's user database)", s)
+				d.bad(kp, "%q: want \"unique\" or UID[:GID] as numbers, e.g. \"65534:65534\" (names depend on the host's user database)", s)
 				return
 			}
 			p.User = u
@@ -420,8 +420,12 @@ func (d *decoder) limits(p *Profile, kp keyPath, t map[string]any) {
 	}
 }
 
-// parseUser reads "UID[:GID]", numbers only; the GID defaults to the UID.
+// parseUser reads "unique" (an id of the run's own) or "UID[:GID]",
+// numbers only; the GID defaults to the UID.
 func parseUser(s string) (*sandbox.User, bool) {
+	if s == "unique" {
+		return &sandbox.User{Unique: true}, true
+	}
 	id := func(s string) (uint32, bool) {
 		n, err := strconv.ParseUint(s, 10, 32)
 		// (uid_t)-1 means "unchanged" to setresuid: never an identity.

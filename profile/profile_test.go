@@ -57,7 +57,7 @@ func TestBuiltins(t *testing.T) {
 		"grade": {
 			Args:    []string{"true"},
 			Network: sandbox.NetworkNone,
-			User:    &sandbox.User{UID: 65534, GID: 65534},
+			User:    &sandbox.User{Unique: true},
 			Dir:     "/box",
 			Limits: withLimits(t, "pids", "64", "memory", "256M", "cpu-time", "2s", "wall-time", "5s",
 				"extra-time", "500ms", "output-limit", "1M", "disk", "64M", "rlimit-fsize", "16M",
@@ -349,13 +349,13 @@ size = "big"
 `, `p.toml:5: key "mount.size": invalid size "big": ` + sizeHint},
 		{"bad user", `
 user = "nobody"
-`, `p.toml:2: key "user": "nobody": want UID[:GID] as numbers, e.g. "65534:65534" (names depend on the host's user database)`},
+`, `p.toml:2: key "user": "nobody": want "unique" or UID[:GID] as numbers, e.g. "65534:65534" (names depend on the host's user database)`},
 		{"bad group", `
 user = "1000:staff"
-`, `p.toml:2: key "user": "1000:staff": want UID[:GID] as numbers, e.g. "65534:65534" (names depend on the host's user database)`},
+`, `p.toml:2: key "user": "1000:staff": want "unique" or UID[:GID] as numbers, e.g. "65534:65534" (names depend on the host's user database)`},
 		{"uid -1", `
 user = "4294967295"
-`, `p.toml:2: key "user": "4294967295": want UID[:GID] as numbers, e.g. "65534:65534" (names depend on the host's user database)`},
+`, `p.toml:2: key "user": "4294967295": want "unique" or UID[:GID] as numbers, e.g. "65534:65534" (names depend on the host's user database)`},
 		{"bad network", `
 network = "bridge"
 `, `p.toml:2: key "network": want "none" or "host", got "bridge"`},
@@ -513,8 +513,8 @@ func TestApply(t *testing.T) {
 	}
 	*s.Limits.Pids = 1
 	s.Limits.Rlimits.NoFile.Soft = 1
-	s.User.UID = 0
-	if *p.Limits.Pids != 64 || p.Limits.Rlimits.NoFile.Soft != 64 || p.User.UID != 65534 {
+	s.User.Unique = false
+	if *p.Limits.Pids != 64 || p.Limits.Rlimits.NoFile.Soft != 64 || !p.User.Unique {
 		t.Errorf("changing the Spec changed the profile: pids %d, nofile %v, user %v", *p.Limits.Pids, p.Limits.Rlimits.NoFile, p.User)
 	}
 

@@ -47,6 +47,7 @@ type Container struct {
 	killReason string
 
 	terminals []termState // the caller's, to restore after the run
+	uid       *uniqueID   // the run's own id, with User.Unique
 
 	ttyOut sync.WaitGroup // the copy from the pty to IO.Stdout
 	ttyMu  sync.Mutex
@@ -113,6 +114,13 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 
 	if err := c.makeRunDir(&undo); err != nil {
 		return nil, err
+	}
+	if s.User != nil && s.User.Unique {
+		if c.uid, err = takeUniqueID(); err != nil {
+			return nil, err
+		}
+		undo.add(c.uid.release)
+		s.User = &User{UID: c.uid.id, GID: c.uid.id}
 	}
 	var hostMounts []hostMount
 	var root rootLayers
@@ -617,6 +625,11 @@ func (c *Container) Wait() (*Result, error) {
 	c.account(res)
 	cgErr := c.removeCgroup()
 	c.removeRunDir()
+	if c.uid != nil {
+		// Every process of the run is gone with its pid namespace: the id
+		// owns nothing but what it wrote to binds.
+		c.uid.release()
+	}
 
 	err := c.judge(res, &ev, derr, werr)
 	if snErr := c.finishSnapshot(res); err == nil && snErr != nil {

@@ -95,11 +95,31 @@ type SnapshotRoot struct {
 	CommitAlways bool   `json:"commit_always,omitempty"`
 }
 
-// User is a numeric identity inside the sandbox.
+// User is a numeric identity inside the sandbox. Unique asks for an
+// identity of the run's own instead of UID and GID: a uid, with a gid of
+// the same number, that no live run and no account of the host has, taken
+// from UniqueIDs for the length of the run. Per-user kernel quotas (inotify
+// instances, pipe pages, mqueue bytes, pending signals, processes) are then
+// the run's alone, as isolate gives each box a uid of its own.
 type User struct {
-	UID uint32 `json:"uid"`
-	GID uint32 `json:"gid"`
+	UID    uint32 `json:"uid"`
+	GID    uint32 `json:"gid"`
+	Unique bool   `json:"unique,omitempty"`
 }
+
+// IDRange is a range of numeric ids.
+type IDRange struct {
+	First, Count uint32
+}
+
+// UniqueIDs is where User.Unique identities come from: far above the
+// ranges that distributions give accounts (below 60000) and subordinate ids
+// (from 100000, 65536 a user), below 2^31 for tools that keep ids signed.
+var UniqueIDs = IDRange{First: 2_000_000_000, Count: 1 << 16}
+
+// IDLockDir holds a lock file for each unique id in use, for every runner
+// of the machine, whatever its RunDir; each is removed when its run ends.
+const IDLockDir = "/run/sandbox-ids"
 
 // WindowSize is a terminal size in character cells.
 type WindowSize struct {

@@ -54,7 +54,8 @@ Flags:
                         inside the root, else /); created if missing
   --hostname NAME       hostname inside (default "sandbox")
   --user UID[:GID]      run as UID (a number or a host user name) and GID
-                        (default: the caller's)
+                        (default: the caller's); "unique": an id of the
+                        run's own, shared with no account and no other run
   --cap-add CAP         keep capability CAP, e.g. NET_RAW (repeatable)
   --seccomp POLICY      syscall filter: "default" (refuses keyctl, bpf, perf,
                         io_uring, mount, kexec, nested user namespaces, foreign
@@ -594,9 +595,12 @@ func parseTmpfs(v string) (sandbox.Mount, error) {
 	return m, nil
 }
 
-// parseUser reads UID[:GID], each a number or a name from the host's
-// user and group databases.
+// parseUser reads "unique" (an id of the run's own), or UID[:GID], each a
+// number or a name from the host's user and group databases.
 func parseUser(v string) (*sandbox.User, error) {
+	if v == "unique" {
+		return &sandbox.User{Unique: true}, nil
+	}
 	us, gs, hasGroup := strings.Cut(v, ":")
 	u := &sandbox.User{}
 	if n, err := strconv.ParseUint(us, 10, 32); err == nil {

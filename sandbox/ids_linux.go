@@ -1,0 +1,65 @@
+package sandbox
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// uniqueID is an id of UniqueIDs held for one run: its lock file, open and
+// locked, is what tells other runners it is taken.
+type uniqueID struct {
+	id   uint32
+	lock *os.File
+}
+
+// takeUniqueID finds an id of UniqueIDs that no other run holds and no
+// account of the host has, and locks it. Lock files are removed on release;
+// a runner that locked a file just removed finds it no longer at its path,
+// and tries the next id.
+func takeUniqueID() (*uniqueID, error) {
+	r := UniqueIDs
+	if r.Count == 0 {
+		return nil, fmt.Errorf("%w: no unique ids: UniqueIDs is empty", ErrInvalidSpec)
+	}
+	if err := os.MkdirAll(IDLockDir, 0o700); err != nil {
+		return nil, fmt.Errorf("taking a unique id: %w", err)
+	}
+	var b [4]byte
+	rand.Read(b[:])
+	start := binary.LittleEndian.Uint32(b[:]) % r.Count
+	for i := uint32(0); i < r.Count; i++ {
+		id := r.First + (start+i)%r.Count
+		if _, err := user.LookupId(strconv.FormatUint(uint64(id), 10)); err == nil {
+			continue // an account of the host's
+		}
+		p := filepath.Join(IDLockDir, strconv.FormatUint(uint64(id), 10))
+		f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("taking a unique id: %w", err)
+		}
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+			f.Close()
+			continue
+		}
+		var held, now unix.Stat_t
+		if unix.Fstat(int(f.Fd()), &held) != nil || unix.Stat(p, &now) != nil || held.Ino != now.Ino || held.Dev != now.Dev {
+			f.Close() // removed by its last holder after we opened it
+			continue
+		}
+		return &uniqueID{id: id, lock: f}, nil
+	}
+	return nil, fmt.Errorf("taking a unique id: all %d of %d-%d are in use", r.Count, r.First, r.First+r.Count-1)
+}
+
+// release removes the lock file, then lets go of the id.
+func (u *uniqueID) release() {
+	os.Remove(u.lock.Name())
+	u.lock.Close()
+}
