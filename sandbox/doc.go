@@ -23,9 +23,8 @@
 //     unshares the cgroup namespace and forks the exec stage, so CMD is pid
 //     2 (the Go runtime's own threads would take pids 2, 3, ... the moment it
 //     started), then runs the init stage itself, in C, to its end: the Go
-//     runtime never starts inside the sandbox. Built without cgo, PID 1 is
-//     the same init stage in Go, starts the exec stage itself and CMD gets a
-//     higher pid; nothing else changes.
+//     runtime never starts inside the sandbox. A binary built without cgo
+//     has no init stage: Start refuses, with ErrUnsupported.
 //  4. PID 1 performs the plan: mounts private, a size-capped tmpfs on the
 //     run directory holding the upper layers, an overlay of the root
 //     (the host's "/" and, one overlay each, the real filesystems mounted
@@ -62,13 +61,13 @@
 //     in the Result.
 //
 // The init and exec stages live in internal/stage, a package that imports
-// only the standard library and x/sys/unix. Built with cgo, both are C and
-// the Go runtime never starts inside the sandbox: its start, and the init
-// functions of every package the runner links, were nearly half the CPU a
-// throwaway run costs. Any program that imports this package can be a
-// runner: the stage package's C constructor (or, without cgo, its init
-// function) turns the process into the init stage when it is re-executed
-// as one, before main runs. Test binaries included.
+// only the standard library and x/sys/unix. Both are C, compiled by cgo,
+// and the Go runtime never starts inside the sandbox: its start, and the
+// init functions of every package the runner links, were nearly half the
+// CPU a throwaway run costs. Any program that imports this package can be a
+// runner: the stage package's C constructor turns the process into the
+// init stage when it is re-executed as one, before main runs. Test
+// binaries included.
 //
 // Seccomp policies (Seccomp, DefaultSeccomp) are data here; internal/seccomp
 // assembles them into BPF, from syscall tables that are static data, so

@@ -77,6 +77,9 @@ func Run(ctx context.Context, spec *Spec) (*Result, error) {
 // Start creates the container and starts CMD in it. Cancelling ctx kills
 // the container. On error nothing of the run is left behind.
 func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
+	if !stage.Available {
+		return nil, fmt.Errorf("%w: this binary was built without cgo, and the sandbox's init stage is C: build it with CGO_ENABLED=1 and a C compiler", ErrUnsupported)
+	}
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}

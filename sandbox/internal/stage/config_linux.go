@@ -59,7 +59,7 @@ type Config struct {
 	Steps      []Step
 	ExtraFiles int
 	// Rlimits are set by PID 1 on the exec stage, not on itself: a small
-	// RLIMIT_AS would not leave room for PID 1 (a Go runtime, without cgo).
+	// RLIMIT_AS would not leave room for PID 1.
 	Rlimits []Rlimit
 	// Seccomp is the filter the exec stage loads; nil for none.
 	Seccomp *SeccompProgram
@@ -76,7 +76,7 @@ type Rlimit struct {
 type SeccompProgram struct {
 	Filter []unix.SockFilter
 	// Notify: the filter has "kill" rules, answered by PID 1 through a
-	// seccomp user-notification listener (see watchSeccomp); Names names
+	// seccomp user-notification listener (see serve_listener); Names names
 	// the syscalls they cover, for the report.
 	Notify bool
 	Names  map[int]string

@@ -3,21 +3,15 @@ package stage
 import "errors"
 
 // Arguments and environment the runner starts PID 1 with. The C
-// constructor (with cgo) or the package's init function recognises
-// InitArg0 before main runs. Without cgo, PID 1 starts the exec stage the
-// same way with execArg0.
+// constructor (prefork_cgo_linux.go) recognises InitArg0 before main runs.
 const (
 	InitArg0 = "sandbox-init"
-	execArg0 = "sandbox-exec"
 	// InitFDEnv names the control socket's descriptor number in PID 1's
 	// environment (the console socket, with a TTY, is the next one).
 	InitFDEnv = "_SANDBOX_INIT_FD"
 	// InitNFDEnv is how many descriptors from InitFDEnv on are the
 	// runner's (control, console): any above them are closed at once.
 	InitNFDEnv = "_SANDBOX_INIT_NFD"
-	// stageFDEnv names the exec stage's socket to PID 1, when PID 1
-	// started the exec stage itself (no cgo).
-	stageFDEnv = "_SANDBOX_STAGE_FD"
 )
 
 // GoByte is what the runner writes on the control socket once it has

@@ -5,31 +5,31 @@
 // the plan out.
 //
 // It is a package of its own for the boundary between the two processes.
-// PID 1 is the runner's binary re-executed. Without cgo it starts the Go
-// runtime, and every package linked into a Go binary runs its init
-// functions at each start, in import-path order as their imports allow:
-// this one comes only after most of the runner's dependencies (protobuf,
-// compression tables, seccomp syscall tables), a few milliseconds of CPU
-// per run on a slow machine. Keep its imports to the standard library and
-// x/sys/unix, and keep package-level work out of every package the runner
-// links (compile a regexp on first use, not at init): the runner itself
-// pays for it too.
+// PID 1 is the runner's binary re-executed, and both stages are C, with one
+// implementation each: the C constructor that runs before the Go runtime
+// (prefork_cgo_linux.go) forks the exec stage, which runs to the exec of
+// CMD (execstage_cgo_linux.go), and then runs the init stage to the
+// sandbox's end (initstage_cgo_linux.go). A Go runtime start plus the init
+// functions of everything the runner links, once per stage, were most of
+// what a throwaway sandbox costs. A binary built without cgo has no stages
+// (Available is false) and the runner refuses to start, naming why: runc,
+// crun and bwrap need a C compiler too. Keep this package's imports to the
+// standard library and x/sys/unix, and keep package-level work out of
+// every package the runner links (compile a regexp on first use, not at
+// init): the runner pays for it at every start.
 //
-// Where cgo is available, neither stage starts the Go runtime: the C
-// constructor that runs before it (prefork_cgo_linux.go) forks the exec
-// stage, which runs to the exec of CMD (execstage_cgo_linux.go), and then
-// runs the init stage to the sandbox's end (initstage_cgo_linux.go). A Go
-// runtime start plus the init functions of everything the runner links,
-// once per stage, were most of what a throwaway sandbox costs: with PID 1
-// in C too, `sandbox exec -- /bin/true` takes about half the CPU it did
-// (62 ms down to 35 on a slow paravirtualized VM). Without cgo, PID 1 is
-// the init stage in Go (initMain) and re-executes the binary as the exec
-// stage in Go (execMain); the Go and C twins speak the same protocols, do
-// the same things and word their errors alike, and must be kept so
-// (TestWithoutCgo runs the same cases through both).
+// # PID 1's privileges
+//
+// PID 1 builds the container as the runner's root. Before it lets the exec
+// stage go, it gives up everything it does not need to reap and forward:
+// every capability in every set (bounding and ambient included), the
+// runner's ids for CMD's (so it can still signal CMD), no_new_privs, and a
+// seccomp filter of its own that allows only the syscalls of its loop
+// (initFilter). A CMD that can trace it (given CAP_SYS_PTRACE) finds no
+// more there than it holds itself.
 //
 // Everything here is data in, actions out: Config and Step come from the
 // runner as a flat binary message C can read (config_wire_linux.go), PID 1
-// instructs the exec stage with another (wire_linux.go), and Exit goes back
+// instructs the exec stage with another (encode_exec), and Exit goes back
 // to the runner as JSON.
 package stage

@@ -23,9 +23,9 @@ package stage
 
 // The exec stage in C: pid 2, forked by sandbox_prefork before the Go
 // runtime starts, never starts one. It waits for PID 1's instructions
-// (wire_linux.go), drops every privilege, loads the seccomp filter and
+// (encode_exec in initstage_cgo_linux.go), drops every privilege, loads the seccomp filter and
 // execs CMD; on failure it answers PID 1 with an exit code and a message.
-// execMain in init_linux.go is the same in Go, for builds without cgo.
+// It is the only implementation: a binary without cgo has no sandbox.
 
 int sandbox_read_full(int fd, char *p, size_t n);
 int sandbox_write_all(int fd, const char *p, size_t n);
@@ -165,8 +165,7 @@ static char *es_lookpath(struct es *s, const char *name, char **envp) {
 }
 
 // es_drop leaves the process with the sandbox's identity and only the
-// capabilities kept, in every set, bounding included, and no_new_privs
-// (see dropPrivileges in caps_linux.go, its Go twin).
+// capabilities kept, in every set, bounding included, and no_new_privs.
 static void es_drop(struct es *s, uint32_t uid, uint32_t gid, uint64_t mask) {
 	for (int c = 0; c < 64; c++) {
 		if (mask & (1ULL << c))

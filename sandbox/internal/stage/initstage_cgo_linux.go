@@ -38,10 +38,9 @@ int sandbox_send_fd(int sock, int fd);
 // The init stage in C: PID 1 of the sandbox, entered from sandbox_prefork
 // (prefork_cgo_linux.go) before the Go runtime starts, and never returning
 // to it: the runtime's start and every linked package's init functions
-// were most of a throwaway sandbox's CPU. initMain, runInit and
-// setupContainer in init_linux.go and mount_linux.go are the same in Go,
-// for builds without cgo; the two must stay alike, down to the wording of
-// every error, as the runner reports them verbatim.
+// were most of a throwaway sandbox's CPU. It is the only implementation:
+// a binary built without cgo has no sandbox (stage.Available). Its errors
+// are worded as Go wraps errors, as the runner reports them verbatim.
 
 #ifndef OPEN_TREE_CLONE
 #define OPEN_TREE_CLONE 1
@@ -428,7 +427,7 @@ static int is_decode(const char *msg, size_t len, struct is_cfg *c) {
 }
 
 // ---- Paths inside the new root, resolved as the sandbox will see them
-// (see rootDir in mount_linux.go): a hostile tree's symlinks stay inside.
+// with openat2(RESOLVE_IN_ROOT): a hostile tree's symlinks stay inside.
 
 struct is_root {
 	int fd;
@@ -540,7 +539,7 @@ static int is_mount(const char *src, const char *dst, const char *fs, unsigned l
 
 // bind_tree clones the tree at dirfd/src, recursively, sets the mount
 // attributes attrs on it (MOUNT_ATTR_RDONLY, ...) before it is attached,
-// and attaches it at target (see bindTree).
+// and attaches it at target.
 static int bind_tree(int dirfd, const char *src, int flags, int target, uint64_t attrs) {
 	int tree = (int)syscall(SYS_open_tree, dirfd, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | flags);
 	if (tree < 0)
@@ -592,7 +591,7 @@ static int scratch_step(const struct is_step *st) {
 	return 0;
 }
 
-// step_mount to step_readonly are rootStep's cases.
+// step_mount to step_readonly are the steps inside the new root.
 static int step_mount(struct is_root *root, const struct is_step *st) {
 	int fd = r_mkdir_all(root, st->dst);
 	if (fd < 0)
@@ -723,7 +722,7 @@ static int root_step(struct is_root *root, const struct is_step *st) {
 }
 
 // perform_steps builds the sandbox's filesystem from the plan, in the
-// sandbox's own mount namespace, before pivot_root (see performSteps).
+// sandbox's own mount namespace, before pivot_root.
 static int perform_steps(const struct is_cfg *c) {
 	// Nothing mounted from here on may propagate back to the host.
 	if (mount("", "/", "", MS_REC | MS_PRIVATE, NULL) < 0)
@@ -934,7 +933,7 @@ static void is_report(int ctrl, const struct is_exit *ev) {
 	_exit(0);
 }
 
-// is_failed reports the failure recorded, as failure() does: every setup
+// is_failed reports the failure recorded: every setup
 // failure of PID 1's own is the runner's (125). Its exit takes the waiting
 // exec stage with it.
 static void is_failed(int ctrl) {
@@ -942,7 +941,7 @@ static void is_failed(int ctrl) {
 	is_report(ctrl, &ev);
 }
 
-// encode_exec is encodeExec (wire_linux.go): the C exec stage's
+// encode_exec writes the exec stage's
 // instructions, length word included.
 static char *encode_exec(const struct is_cfg *c, const char *dir, size_t *len) {
 	uint64_t caps = 0;
@@ -1120,7 +1119,7 @@ void sandbox_init_stage(int ctrl, int stagefd, pid_t pid) {
 	}
 
 	// Build the container around PID 1 (and so around the exec stage,
-	// which shares its namespaces); see setupContainer.
+	// which shares its namespaces).
 	umask(0);
 	if (perform_steps(&c) < 0 || pivot_into(c.rootfs) < 0)
 		is_failed(ctrl);
