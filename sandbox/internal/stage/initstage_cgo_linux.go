@@ -6,6 +6,9 @@ package stage
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <linux/audit.h>
+#include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
@@ -13,6 +16,7 @@ package stage
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1067,7 +1071,94 @@ static int serve_listener(const struct is_cfg *c, int listener, char **refused) 
 		if (*refused == NULL)
 			*refused = is_sprintf("syscall %d", n.data.nr);
 	}
-	kill((pid_t)n.pid, SIGKILL);
+	// A process that changed its ids since is beyond PID 1's reach: then
+	// the whole sandbox ends (-2).
+	if (kill((pid_t)n.pid, SIGKILL) < 0 && errno == EPERM)
+		return -2;
+	return 0;
+}
+
+// ---- PID 1's privileges once the container is built (see the package
+// doc). A CMD given CAP_SYS_PTRACE can trace PID 1 and make it run any
+// syscall: so PID 1 keeps nothing CMD does not have, and its filter lets
+// through only what its loop below makes.
+
+#if defined(__x86_64__)
+#define IS_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define IS_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#else
+#error "PID 1's seccomp filter knows no audit arch for this architecture"
+#endif
+
+static const long init_syscalls[] = {
+	SYS_read, SYS_write, SYS_close, SYS_recvmsg, SYS_sendmsg, SYS_sendto, SYS_ppoll, SYS_wait4, SYS_waitid, SYS_kill,
+	SYS_brk, SYS_mmap, SYS_munmap, SYS_mremap, SYS_madvise, SYS_futex, SYS_rt_sigprocmask,
+	SYS_rt_sigreturn, SYS_restart_syscall, SYS_clock_gettime, SYS_getpid, SYS_exit, SYS_exit_group,
+#ifdef SYS_poll
+	SYS_poll,
+#endif
+};
+
+#define IS_DENY BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA))
+#define IS_ALLOW BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
+
+// init_filter loads PID 1's own filter: its loop's syscalls, and ioctl
+// only to receive seccomp notifications; EPERM for everything else and for
+// any other ABI.
+static int init_filter(void) {
+	struct sock_filter f[8 + 2 * sizeof init_syscalls / sizeof init_syscalls[0] + 8];
+	size_t n = 0;
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IS_AUDIT_ARCH, 1, 0);
+	f[n++] = (struct sock_filter)IS_DENY;
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+#if defined(__x86_64__)
+	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0, 1);  // x32
+	f[n++] = (struct sock_filter)IS_DENY;
+#endif
+	for (size_t i = 0; i < sizeof init_syscalls / sizeof init_syscalls[0]; i++) {
+		f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)init_syscalls[i], 0, 1);
+		f[n++] = (struct sock_filter)IS_ALLOW;
+	}
+	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_ioctl, 0, 5);
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1]));
+	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)SECCOMP_IOCTL_NOTIF_RECV, 0, 3);
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1]) + 4);
+	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1);
+	f[n++] = (struct sock_filter)IS_ALLOW;
+	f[n++] = (struct sock_filter)IS_DENY;
+	struct sock_fprog prog = {.len = (unsigned short)n, .filter = f};
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
+}
+
+// drop_init_privileges leaves PID 1 with CMD's ids, no capability in any
+// set, no_new_privs and its own filter. With CMD's ids it can still signal
+// CMD; non-dumpable, it stays out of reach through /proc/1 (a change of ids
+// would reset that flag to fs.suid_dumpable's, so it is set again).
+static int drop_init_privileges(const struct is_cfg *c) {
+	for (int cap = 0; cap < 64; cap++)
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+			return is_fail(errno, "init: dropping capability %d from the bounding set", cap);
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+		return is_fail(errno, "init: clearing ambient capabilities");
+	if (setgroups(0, NULL) < 0)
+		return is_fail(errno, "init: dropping supplementary groups");
+	if (setresgid(c->gid, c->gid, c->gid) < 0)
+		return is_fail(errno, "init: setting gid %u", c->gid);
+	if (setresuid(c->uid, c->uid, c->uid) < 0)
+		return is_fail(errno, "init: setting uid %u", c->uid);
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+	struct __user_cap_data_struct data[2];
+	memset(data, 0, sizeof data);
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		return is_fail(errno, "init: dropping capabilities");
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return is_fail(errno, "init: setting no_new_privs");
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		return is_fail(errno, "making init non-dumpable");
+	if (init_filter() < 0)
+		return is_fail(errno, "init: loading its seccomp filter");
 	return 0;
 }
 
@@ -1151,6 +1242,10 @@ void sandbox_init_stage(int ctrl, int stagefd, pid_t pid) {
 			is_failed(ctrl);
 		}
 	}
+	// From here on PID 1 only tells the exec stage what to become, reaps,
+	// forwards and reports.
+	if (drop_init_privileges(&c) < 0)
+		is_failed(ctrl);
 
 	// Instruct the exec stage: one byte with the pty's slave, then what
 	// to become.
@@ -1192,7 +1287,12 @@ void sandbox_init_stage(int ctrl, int stagefd, pid_t pid) {
 		if (pf[1].revents)
 			_exit(125);
 		if (pf[3].revents & POLLIN) {
-			if (serve_listener(&c, s.listener, &refused) < 0) {
+			int rc = serve_listener(&c, s.listener, &refused);
+			if (rc == -2) {
+				struct is_exit ev = {.pid = pid, .code = -1, .sig = SIGKILL, .refused = refused};
+				is_report(ctrl, &ev);
+			}
+			if (rc < 0) {
 				close(s.listener);
 				s.listener = -1;
 			}
