@@ -73,7 +73,9 @@ Flags:
 Limits (sizes take K, M, G; times take ms, s, m or bare seconds):
 %s
 Report:
-  --json                print the run report (one JSON object) to stderr at the end
+  --json                print the run report (one JSON object) to stderr at the
+                        end, on a line of its own (graders: --report FILE,
+                        which CMD cannot write)
   --report FILE         write the run report to FILE
   The report's status is OK, RE (non-zero exit), SG (signal), TO (time limit),
   ML (memory limit), OL (output limit) or XX (runner failure); the exit status
@@ -85,7 +87,7 @@ Examples:
   sandbox exec --network host -e GOFLAGS=-mod=mod -- go build ./...
   sandbox exec --root /srv/rootfs/debian --tmpfs /scratch:64M -- sh
   echo data | sandbox exec -- sha256sum
-  sandbox exec --memory 256M --pids 64 --time 2s --wall-time 5s --json -- ./solution
+  sandbox exec --memory 256M --pids 64 --time 2s --wall-time 5s --report r.json -- ./solution
   sandbox exec --profile grade -v ./submission:/box:ro --report r.json -- ./solution
 `
 
