@@ -1137,9 +1137,15 @@ static int init_filter(void) {
 // CMD; non-dumpable, it stays out of reach through /proc/1 (a change of ids
 // would reset that flag to fs.suid_dumpable's, so it is set again).
 static int drop_init_privileges(const struct is_cfg *c) {
-	for (int cap = 0; cap < 64; cap++)
-		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
-			return is_fail(errno, "init: dropping capability %d from the bounding set", cap);
+	// Capabilities are numbered from 0 up: EINVAL is the first past the
+	// kernel's last.
+	for (int cap = 0; cap < 64; cap++) {
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0)
+			continue;
+		if (errno == EINVAL)
+			break;
+		return is_fail(errno, "init: dropping capability %d from the bounding set", cap);
+	}
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
 		return is_fail(errno, "init: clearing ambient capabilities");
 	if (setgroups(0, NULL) < 0)
