@@ -105,7 +105,7 @@ rlimit-fsize = "16M"
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s.Network != "none" || s.User == nil || s.User.UID != 65534 || s.Limits.Pids == nil || s.Limits.CPUTime == 0 {
+		if s.Network != "none" || s.User == nil || !s.User.Unique || s.Limits.Pids == nil || s.Limits.CPUTime == 0 {
 			t.Errorf("grade profile resolved to %+v", s)
 		}
 	})
