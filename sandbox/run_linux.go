@@ -676,6 +676,20 @@ func (c *Container) removeCgroup() error {
 	return nil
 }
 
+// rootHint points a run of a root of the caller's that died as binaries do
+// on a kernel they do not fit (another architecture, a libc too new for
+// it, calls into a vsyscall page the host has not) at the command that
+// says which.
+func (c *Container) rootHint() string {
+	switch {
+	case c.spec.Root != "":
+		return fmt.Sprintf("; if the root does not fit this kernel, 'sandbox check --root %s' says why", c.spec.Root)
+	case c.spec.Snapshot != nil:
+		return fmt.Sprintf("; if the root does not fit this kernel, 'sandbox check --root %s' says why", c.spec.Snapshot.Name)
+	}
+	return ""
+}
+
 // judge turns how the run ended into the Result's verdict and message.
 func (c *Container) judge(res *Result, ev *stage.Exit, derr, werr error) error {
 	l := c.spec.Limits
@@ -706,6 +720,9 @@ func (c *Container) judge(res *Result, ev *stage.Exit, derr, werr error) error {
 		}
 	case ev.Error != "" && (ev.ExitCode == ExitNotFound || ev.ExitCode == ExitNotExecutable):
 		res.ExitCode, res.Status, res.Message = ev.ExitCode, StatusRuntime, ev.Error
+		if strings.Contains(ev.Error, "exec format error") {
+			res.Message += c.rootHint()
+		}
 		return nil
 	case ev.Error != "":
 		res.Message = ev.Error
@@ -718,6 +735,10 @@ func (c *Container) judge(res *Result, ev *stage.Exit, derr, werr error) error {
 		res.Message = "killed by signal " + unix.SignalName(syscall.Signal(ev.Signal))
 		if ev.Signal == int(unix.SIGXFSZ) {
 			res.Message += " (file size limit exceeded)"
+		}
+		switch unix.Signal(ev.Signal) {
+		case unix.SIGSEGV, unix.SIGILL, unix.SIGBUS, unix.SIGSYS:
+			res.Message += c.rootHint()
 		}
 	default:
 		res.ExitCode, res.Status = ev.ExitCode, StatusOK

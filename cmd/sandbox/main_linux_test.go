@@ -125,6 +125,8 @@ func TestHelpAndErrors(t *testing.T) {
 		{"exec-help-short", []string{"exec", "-h"}, 0},
 		{"help-exec", []string{"help", "exec"}, 0},
 		{"gc-help", []string{"gc", "--help"}, 0},
+		{"check-help", []string{"check", "--help"}, 0},
+		{"check-bad-arg", []string{"check", "extra"}, 125},
 		{"exec-bad-flag", []string{"exec", "--frobnicate", "--", "true"}, 125},
 		{"exec-no-command", []string{"exec"}, 125},
 		{"exec-bad-bind", []string{"exec", "--bind", "/no/such/dir:/x", "--", "true"}, 125},

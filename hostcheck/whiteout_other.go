@@ -1,0 +1,7 @@
+//go:build !linux
+
+package hostcheck
+
+import "os"
+
+func isWhiteout(fi os.FileInfo) bool { return false }
