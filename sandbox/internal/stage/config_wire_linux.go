@@ -123,4 +123,3 @@ func EncodeConfig(cfg *Config) []byte {
 	ne.PutUint32(out, uint32(len(out)-4))
 	return out
 }
-

@@ -81,4 +81,3 @@ func encodeExec(ec *execConfig) []byte {
 	ne.PutUint32(out, uint32(len(out)-4))
 	return out
 }
-
