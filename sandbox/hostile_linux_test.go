@@ -112,7 +112,7 @@ func fillArgs(dir string) func(*hostileEnv, *sandbox.Spec) []string {
 }
 
 func hostileCases() []hostileCase {
-	return []hostileCase{
+	cases := []hostileCase{
 		// Resources.
 		{name: "forkbomb", args: args("forkbomb"), limits: []string{"pids", "64", "cpu-time", "1s", "wall-time", "5s"},
 			want: timeOrCrash},
@@ -300,6 +300,8 @@ func hostileCases() []hostileCase {
 		{name: "daemon", args: args("daemon", "close"), want: wantOK, blocked: true, check: endsPromptly},
 		{name: "daemon-holding-stderr", args: args("daemon", "hold"), want: wantOK, blocked: true, check: endsPromptly},
 	}
+	cases = append(cases, round2LimitsCases()...)
+	return cases
 }
 
 func TestHostile(t *testing.T) {
@@ -377,7 +379,7 @@ func runHostile(t *testing.T, e *hostileEnv, c *hostileCase, s *sandbox.Spec, wa
 	res, err := sandbox.Run(ctx, s)
 	line := firstLine(out.String())
 	switch {
-	case err != nil && c.setupErrOK && errors.Is(err, sandbox.ErrSetup):
+	case err != nil && c.setupErrOK && (errors.Is(err, sandbox.ErrSetup) || errors.Is(err, sandbox.ErrInvalidSpec)):
 		t.Logf("the runner refused the run: %v", err)
 	case err != nil:
 		t.Errorf("Run(%q): %v (stderr %q)", s.Args, err, clip(errb.String()))

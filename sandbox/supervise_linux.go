@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/sandbox-dev/sandbox/limits"
 )
 
 // The supervisor enforces the limits the kernel cannot: CPU time of the
@@ -40,6 +42,9 @@ func (c *Container) supervise() {
 	}
 	if l.CPUTime > 0 {
 		go c.watchCPU(l.CPUTime, l.CPUTime+l.ExtraTime)
+	}
+	if b, ok := c.cg.(limits.SocketBalancer); ok && l.Memory > 0 {
+		go c.watchSockets(b, l.Memory)
 	}
 }
 
