@@ -38,13 +38,13 @@ type Container struct {
 	ctx     context.Context
 	waited  chan struct{}
 
-	cg     limits.Cgroup
-	store  *snapshot.Store // open for the run when the root is a snapshot
+	cg    limits.Cgroup
+	store *snapshot.Store // open for the run when the root is a snapshot
 	// commit holds the writable layer of a run to commit, and storeUpper
 	// is where the store wants it copied (commit_linux.go).
 	commit     *commitLayer
 	storeUpper string
-	output *outputGate     // nil when CMD writes straight into the caller's files
+	output     *outputGate // nil when CMD writes straight into the caller's files
 
 	killMu     sync.Mutex
 	killedFor  Status // TO or OL once the supervisor has killed the run
