@@ -12,7 +12,8 @@ import (
 )
 
 // The supervisor enforces the limits the kernel cannot: CPU time of the
-// whole sandbox, wall time, and output. Each ends the run the same way, by
+// whole sandbox, wall time, output, and on cgroup v1 memory with TCP
+// buffers together (sockets_linux.go). Each ends the run the same way, by
 // SIGKILL to PID 1 (the kernel then kills the whole pid namespace), after
 // recording why, so that Wait gives the verdict of the limit rather than of
 // the signal.
