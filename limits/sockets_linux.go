@@ -3,6 +3,7 @@ package limits
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -26,8 +27,9 @@ import (
 // ErrMemory says when it cannot.
 //
 // Switching accounting on in a group enables a kernel static key while any
-// such group lives; the root of our groups holds it on for good, so that
-// no run pays for patching the kernel's text.
+// such group lives (the kernel patches its text when the first one comes
+// and the last one goes): measured here, runs one after another cost the
+// same whether or not a root of ours holds it on, so none does.
 
 const tcpLimitFile = "memory.kmem.tcp.limit_in_bytes"
 
@@ -62,31 +64,21 @@ type socketAccount struct {
 	room   int64      // what memory.limit_in_bytes was last set to
 }
 
-// rootsWithTCP are the roots whose own TCP accounting this process has
-// switched on.
-var rootsWithTCP sync.Map
-
 // accountSockets switches TCP accounting on in the v1 memory group dir,
 // with the run's memory limit as the TCP limit. Without the file (a kernel
 // that dropped it) a memory limit could not hold, and is refused; without
 // a limit the run goes on, its peak without TCP buffers.
 func accountSockets(dir string, memory int64) (*socketAccount, error) {
-	f := filepath.Join(dir, tcpLimitFile)
-	if !exists(f) {
-		if memory > 0 {
-			return nil, fmt.Errorf("cgroup v1 here does not charge TCP buffers (no %s): a memory limit would not bound them: %w", tcpLimitFile, ErrUnsupported)
-		}
-		return nil, nil
-	}
-	root := filepath.Dir(dir)
-	if _, done := rootsWithTCP.LoadOrStore(root, true); !done {
-		os.WriteFile(filepath.Join(root, tcpLimitFile), []byte("-1"), 0) // best effort: only a speed-up
-	}
 	limit := "-1"
 	if memory > 0 {
 		limit = strconv.FormatInt(memory, 10)
 	}
-	if err := os.WriteFile(f, []byte(limit), 0); err != nil {
+	switch err := os.WriteFile(filepath.Join(dir, tcpLimitFile), []byte(limit), 0); {
+	case errors.Is(err, fs.ErrNotExist) && memory > 0:
+		return nil, fmt.Errorf("cgroup v1 here does not charge TCP buffers (no %s): a memory limit would not bound them: %w", tcpLimitFile, ErrUnsupported)
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil
+	case err != nil:
 		return nil, fmt.Errorf("switching on TCP accounting: %w", err)
 	}
 	return &socketAccount{memory: memory, dir: dir, room: memory,
