@@ -53,6 +53,9 @@ func newGroup(group string, l Limits) (Cgroup, error) {
 		return nil, err
 	}
 	// Explicit nils: a nil *v1Group in a Cgroup would not compare == nil.
+	if v == 2 && l.Memory > 0 && bootedNoSocket() {
+		return nil, fmt.Errorf("the kernel was booted with cgroup.memory=nosocket: a memory limit on cgroup v2 would not bound socket buffers: %w", ErrUnsupported)
+	}
 	if v == 2 {
 		g, err := newV2(v2fs{mount: h.v2Mount, mkdir: mkdir}, group, l)
 		if err != nil {

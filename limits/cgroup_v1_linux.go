@@ -27,6 +27,9 @@ type v1Group struct {
 	ctrls []string          // controllers the group is in, in creation order
 	dirs  map[string]string // controller -> the group's directory in it
 	usage *cpuReader
+	// sockets is its TCP accounting (sockets_v1_linux.go); nil where the
+	// kernel has none, or for a group Load found.
+	sockets *socketAccount
 }
 
 // v1Controllers returns the v1 controllers a run needs (required: memory
@@ -160,6 +163,9 @@ func newV1(h *hostCgroups, group string, l Limits) (_ *v1Group, retErr error) {
 				return nil, err
 			}
 		}
+	}
+	if g.sockets, err = accountSockets(g.dirs["memory"], l.Memory); err != nil {
+		return nil, err
 	}
 	g.usage = newCPUReader(filepath.Join(g.dirs["cpuacct"], "cpuacct.usage"), false)
 	return g, nil
@@ -384,6 +390,7 @@ func setFreezer(dir, state string) bool {
 
 func (g *v1Group) Delete() error {
 	g.usage.close()
+	g.sockets.close()
 	var errs []error
 	for _, c := range slices.Backward(g.ctrls) {
 		if err := rmdirTree(g.dirs[c]); err != nil {

@@ -90,7 +90,9 @@
 //	limit      v1                                        v2
 //	Memory     memory.limit_in_bytes, then               memory.max; memory.swap.max = 0
 //	           memory.memsw.limit_in_bytes = Memory      where swap is accounted
-//	           where swap is accounted
+//	           where swap is accounted;
+//	           memory.kmem.tcp.limit_in_bytes = Memory
+//	           (-1 without a limit: accounting on)
 //	Pids       pids.max                                  pids.max
 //	CPUs       cpu.cfs_period_us = 100000,               cpu.max = "CPUs*100000 100000"
 //	           cpu.cfs_quota_us = CPUs*100000
@@ -108,7 +110,8 @@
 //	CPUTotal         cpuacct.usage (ns)                          cpu.stat usage_usec
 //	CPUUser/CPUSys   cpuacct.usage_user/_sys (ns), else          cpu.stat user_usec/system_usec
 //	                 cpuacct.stat ticks (USER_HZ = 100)
-//	MemoryPeak       memory.max_usage_in_bytes                   memory.peak (Linux 5.19+, else 0)
+//	MemoryPeak       memory.max_usage_in_bytes +                 memory.peak (Linux 5.19+, else 0)
+//	                 memory.kmem.tcp.max_usage_in_bytes
 //	MemoryLimitHits  memory.failcnt + memory.memsw.failcnt       memory.events max
 //	OOMKills         memory.oom_control oom_kill (Linux 4.13+)   memory.events oom_kill
 //	PidsPeak         nil (v1 has no peak)                        pids.peak (Linux 6.1+, else nil)
@@ -132,5 +135,18 @@
 // is fine: Go restores its startup NOFILE on exec only if nobody changed it
 // meanwhile, and a prlimit from outside counts (TestApplyRlimitsGoExec).
 // NPROC is per user and host-wide and not enforced for root: bound a
-// sandbox with Pids.
+// sandbox with Pids (package sandbox refuses an NPROC that would not
+// apply, and gives every run DefaultPids unless told otherwise).
+//
+// # Socket buffers
+//
+// v2 charges socket buffers to memory.current, so memory.max and
+// memory.peak hold them (unless the host booted with
+// cgroup.memory=nosocket). v1 charges TCP buffers only to a group whose
+// memory.kmem.tcp.limit_in_bytes was written, and then to a counter of
+// their own: every v1 group has it written, its memory peak adds the TCP
+// peak, and a memory-limited v1 group is a SocketBalancer, which the
+// supervisor polls to keep memory and TCP buffers together within the
+// limit (sockets_v1_linux.go). A v1 host without the file cannot bound
+// them: a memory limit there is refused (ErrUnsupported).
 package limits

@@ -20,6 +20,10 @@ var (
 	// ErrBusy means processes are still in the group after Kill's timeout,
 	// or Delete found it populated.
 	ErrBusy = errors.New("cgroup still has processes")
+	// ErrMemory means a run holds more than its memory limit in a way the
+	// kernel does not stop by itself (TCP buffers on cgroup v1, see
+	// SocketBalancer): the caller kills it.
+	ErrMemory = errors.New("memory limit exceeded")
 )
 
 // FlagError is a bad value of one limit, named by its command-line flag so

@@ -17,8 +17,9 @@ type Limits struct {
 	// beyond it (v1: memory.memsw.limit_in_bytes = Memory where the host
 	// accounts swap; v2: memory.swap.max = 0).
 	Memory int64 `json:"memory,omitempty" toml:"memory,omitempty"`
-	// Pids is the most processes and threads alive at once; nil = unlimited.
-	// A pointer because 0 is an error, not "unlimited".
+	// Pids is the most processes and threads alive at once; nil = none
+	// here, DefaultPids in a sandbox (which gives every run one). A
+	// pointer because 0 is an error, not "unlimited".
 	Pids *int64 `json:"pids,omitempty" toml:"pids,omitempty"`
 	// CPUs is the CPU bandwidth in CPUs (a CFS quota of CPUs*100ms per 100ms
 	// period); nil = unlimited. A pointer because 0 is an error.
@@ -59,7 +60,8 @@ type Rlimits struct {
 	Stack  *Rlimit `json:"stack,omitempty" toml:"stack,omitempty"`   // RLIMIT_STACK, bytes
 	Core   *Rlimit `json:"core,omitempty" toml:"core,omitempty"`     // RLIMIT_CORE, bytes of core dumps
 	// NProc is RLIMIT_NPROC. The kernel counts it per user across the whole
-	// host and ignores it for root; use Limits.Pids to bound a sandbox.
+	// host and ignores it for root (and CAP_SYS_RESOURCE, CAP_SYS_ADMIN):
+	// a sandbox refuses it there. Use Limits.Pids to bound a sandbox.
 	NProc *Rlimit `json:"nproc,omitempty" toml:"nproc,omitempty"`
 	AS    *Rlimit `json:"as,omitempty" toml:"as,omitempty"` // RLIMIT_AS, bytes of address space
 }
@@ -210,6 +212,12 @@ func (l Limits) validate(h host) error {
 	return errors.Join(errs...)
 }
 
+// DefaultPids is the pids limit of a run that sets none: room for a
+// parallel build's compilers and a JVM's threads, far below a host's
+// pid_max (32768 by default), so that a fork bomb ends there and not at
+// the host's last pid.
+const DefaultPids = 4096
+
 const (
 	minMemory   = 1 << 20
 	maxPids     = 4194304 // PID_MAX_LIMIT on 64-bit
@@ -298,7 +306,7 @@ var fields = []field{
 	sizeField("memory", "memory limit, e.g. 256M or 1.5G, no swap beyond it (0 = unlimited)",
 		func(l *Limits) *int64 { return &l.Memory }, minMemory, "must be at least 1M (0 = unlimited)"),
 	{
-		name: "pids", usage: "most processes and threads alive at once",
+		name: "pids", usage: "most processes and threads alive at once (default 4096)",
 		set: func(l *Limits, v string) error {
 			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 			if err != nil {
@@ -392,6 +400,6 @@ var fields = []field{
 	rlimitField("fsize", "RLIMIT_FSIZE as SOFT[:HARD], sizes allowed, e.g. 64M", func(r *Rlimits) **Rlimit { return &r.FSize }),
 	rlimitField("stack", "RLIMIT_STACK as SOFT[:HARD], e.g. 8M:unlimited", func(r *Rlimits) **Rlimit { return &r.Stack }),
 	rlimitField("core", "RLIMIT_CORE as SOFT[:HARD] (default 0)", func(r *Rlimits) **Rlimit { return &r.Core }),
-	rlimitField("nproc", "RLIMIT_NPROC as SOFT[:HARD] (per user, host-wide; prefer --pids)", func(r *Rlimits) **Rlimit { return &r.NProc }),
+	rlimitField("nproc", "RLIMIT_NPROC as SOFT[:HARD] (per user, host-wide; refused for root; prefer --pids)", func(r *Rlimits) **Rlimit { return &r.NProc }),
 	rlimitField("as", "RLIMIT_AS as SOFT[:HARD], e.g. 1G", func(r *Rlimits) **Rlimit { return &r.AS }),
 }

@@ -199,6 +199,10 @@ func TestV1Real(t *testing.T) {
 		if h.memsw {
 			want["memory/memory.memsw.limit_in_bytes"] = "67108864"
 		}
+		if exists(filepath.Join(dir("memory"), tcpLimitFile)) {
+			// TCP accounting on, the memory limit its limit.
+			want["memory/"+tcpLimitFile] = "67108864"
+		}
 		got := map[string]string{}
 		for f := range want {
 			ctrl, name, _ := strings.Cut(f, "/")

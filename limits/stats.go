@@ -73,6 +73,14 @@ func statsV1(dirs map[string]string) (*Stats, error) {
 		if s.MemoryPeak, _, err = readInt(filepath.Join(d, "memory.max_usage_in_bytes")); err != nil {
 			return nil, err
 		}
+		// TCP buffers are charged to a counter of their own on v1 (see
+		// sockets_v1_linux.go): the peak is the sum of both peaks, an
+		// upper bound of what was held at once.
+		tcp, _, err := readInt(filepath.Join(d, "memory.kmem.tcp.max_usage_in_bytes"))
+		if err != nil {
+			return nil, err
+		}
+		s.MemoryPeak += tcp
 		// A charge is tried against memsw first when swap is accounted, so a
 		// hit counts in exactly one of the two failcnts.
 		for _, f := range []string{"memory.failcnt", "memory.memsw.failcnt"} {

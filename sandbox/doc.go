@@ -26,7 +26,10 @@
 //     runtime never starts inside the sandbox. A binary built without cgo
 //     has no init stage: Start refuses, with ErrUnsupported.
 //  4. PID 1 performs the plan: mounts private, a size-capped tmpfs on the
-//     run directory holding the upper layers, an overlay of the root
+//     run directory holding the upper layers (for a run to commit, the
+//     root's upper is instead a tmpfs the runner made detached and handed
+//     over as a descriptor, so that it outlives the namespace: see
+//     commit_linux.go), an overlay of the root
 //     (the host's "/" and, one overlay each, the real filesystems mounted
 //     below it; or Spec.Root), fresh /proc, a minimal /dev with its own
 //     devpts, read-only /sys, private /tmp and /run, the Spec's mounts,
@@ -43,7 +46,8 @@
 //     status and exits; the kernel then kills whatever is left in the pid
 //     namespace, and every mount, living only in the sandbox's mount
 //     namespace, goes with it.
-//  7. Wait collects the report and removes the run directory.
+//  7. Wait collects the report, copies the writable layer of a run to
+//     commit into the store and commits it, and removes the run directory.
 //
 // # Invariants
 //
@@ -56,6 +60,10 @@
 //     (no_new_privs), cannot reach PID 1 through /proc/1 (PID 1 is not
 //     dumpable), and holds no descriptor of the runner's but 0, 1, 2 and
 //     IO.ExtraFiles.
+//   - Every tmpfs of the run has a size and one inode per 4 KiB of it
+//     (tmpfsInodes); every run has a pids limit (limits.DefaultPids unless
+//     the Spec sets one); a limit the kernel would not apply (RLIMIT_NPROC
+//     for root) is refused, not passed on.
 //   - Run's error is for the runner's own failures (exit status 125);
 //     how CMD ended, including 126 and 127 when it could not be started, is
 //     in the Result.

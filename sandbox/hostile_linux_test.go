@@ -112,7 +112,7 @@ func fillArgs(dir string) func(*hostileEnv, *sandbox.Spec) []string {
 }
 
 func hostileCases() []hostileCase {
-	return append([]hostileCase{
+	cases := []hostileCase{
 		// Resources.
 		{name: "forkbomb", args: args("forkbomb"), limits: []string{"pids", "64", "cpu-time", "1s", "wall-time", "5s"},
 			want: timeOrCrash},
@@ -299,7 +299,10 @@ func hostileCases() []hostileCase {
 		// Lifetime.
 		{name: "daemon", args: args("daemon", "close"), want: wantOK, blocked: true, check: endsPromptly},
 		{name: "daemon-holding-stderr", args: args("daemon", "hold"), want: wantOK, blocked: true, check: endsPromptly},
-	}, hostileCasesLead()...)
+	}
+	cases = append(cases, hostileCasesLead()...)
+	cases = append(cases, round2LimitsCases()...)
+	return cases
 }
 
 func TestHostile(t *testing.T) {

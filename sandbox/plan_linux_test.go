@@ -79,22 +79,22 @@ func TestBuildPlan(t *testing.T) {
 		got = append(got, strings.Join(strings.Fields(st.Kind+" "+st.FSType+" "+st.Target+" "+st.Data), " "))
 	}
 	want := []string{
-		"mount tmpfs /run/sandbox/ID size=1048576,mode=0700",
+		"mount tmpfs /run/sandbox/ID size=1048576,nr_inodes=256,mode=0700",
 		"mount overlay /run/sandbox/ID/root lowerdir=/,upperdir=/run/sandbox/ID/u/0,workdir=/run/sandbox/ID/w/0",
 		"mount overlay /home lowerdir=/home,upperdir=/run/sandbox/ID/u/1,workdir=/run/sandbox/ID/w/1",
 		"mount proc /proc",
-		"mount tmpfs /dev mode=755,size=65536k",
+		"mount tmpfs /dev mode=755,size=65536k,nr_inodes=16384",
 		"mknod /dev/null", "mknod /dev/zero", "mknod /dev/full", "mknod /dev/random", "mknod /dev/urandom", "mknod /dev/tty",
 		"mount devpts /dev/pts newinstance,ptmxmode=0666,mode=0620",
 		"symlink /dev/ptmx",
-		"mount tmpfs /dev/shm mode=1777,size=65536k",
+		"mount tmpfs /dev/shm mode=1777,size=65536k,nr_inodes=16384",
 		"mount mqueue /dev/mqueue",
 		"symlink /dev/fd", "symlink /dev/stdin", "symlink /dev/stdout", "symlink /dev/stderr",
 		"mount sysfs /sys",
-		"mount tmpfs /tmp mode=1777,size=1048576",
-		"mount tmpfs /run mode=755,size=65536k",
+		"mount tmpfs /tmp mode=1777,size=1048576,nr_inodes=256",
+		"mount tmpfs /run mode=755,size=65536k,nr_inodes=16384",
 		"bind /work",
-		"mount tmpfs /scratch mode=1777,size=4096",
+		"mount tmpfs /scratch mode=1777,size=4096,nr_inodes=64",
 	}
 	for _, p := range maskedPaths {
 		want = append(want, "mask "+p)

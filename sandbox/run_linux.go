@@ -38,9 +38,13 @@ type Container struct {
 	ctx     context.Context
 	waited  chan struct{}
 
-	cg     limits.Cgroup
-	store  *snapshot.Store // open for the run when the root is a snapshot
-	output *outputGate     // nil when CMD writes straight into the caller's files
+	cg    limits.Cgroup
+	store *snapshot.Store // open for the run when the root is a snapshot
+	// commit holds the writable layer of a run to commit, and storeUpper
+	// is where the store wants it copied (commit_linux.go).
+	commit     *commitLayer
+	storeUpper string
+	output     *outputGate // nil when CMD writes straight into the caller's files
 
 	killMu     sync.Mutex
 	killedFor  Status // TO or OL once the supervisor has killed the run
@@ -107,6 +111,11 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 	if s.CgroupRoot == "" {
 		s.CgroupRoot = limits.DefaultRoot
 	}
+	if s.Limits.Pids == nil {
+		// Without it a fork bomb stops only at the host's pid_max.
+		pids := int64(limits.DefaultPids)
+		s.Limits.Pids = &pids
+	}
 	c := &Container{spec: s, ctx: ctx, waited: make(chan struct{}), size: s.TTYSize}
 	var undo cleanups
 	defer func() {
@@ -167,6 +176,12 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 		undo.add(func() { console.Close() })
 		defer initConsole.Close()
 		extra = append(extra, initConsole)
+	}
+	if c.commit != nil {
+		extra = append(extra, c.commit.mnt)
+		if n := 3 + len(extra) - 1; n != c.commitLayerFD() {
+			return nil, fmt.Errorf("passing the writable layer: descriptor %d, planned as %d", n, c.commitLayerFD())
+		}
 	}
 
 	// Every run gets a cgroup, limits or not: it is where the report's
@@ -263,8 +278,10 @@ func (c *Container) snapshotKey() string { return "run-" + c.ID }
 // snapshotRoot opens the store and makes the run's layer over the committed
 // snapshot: a view whose layers get an upper in the scratch tmpfs (the fast
 // path, nothing written to the store's disk), or, to commit, an active
-// snapshot with its upper in the store. The store stays open until Wait:
-// it is what marks the snapshot as in use by this run.
+// snapshot of the store's whose upper is first a tmpfs of Disk bytes too
+// (commitLayer), copied into the store's when the run is committed. The
+// store stays open until Wait: it is what marks the snapshot as in use by
+// this run.
 func (c *Container) snapshotRoot(undo *cleanups) (rootLayers, error) {
 	sn := c.spec.Snapshot
 	st, err := snapshot.Open(snapshot.Config{Root: sn.Store})
@@ -311,7 +328,29 @@ func (c *Container) snapshotRoot(undo *cleanups) (rootLayers, error) {
 	if root.Upper == "" {
 		return rootLayers{}, fmt.Errorf("preparing snapshot %s: no overlay among %v", sn.Name, mounts)
 	}
+	disk := c.spec.Limits.Disk
+	if disk == 0 {
+		disk = DefaultDisk
+	}
+	layer, err := newCommitLayer(disk)
+	if err != nil {
+		return rootLayers{}, err
+	}
+	undo.add(layer.close)
+	c.commit, c.storeUpper = layer, root.Upper
+	n := c.commitLayerFD()
+	root.Upper, root.Work = fmt.Sprintf("/proc/self/fd/%d/u", n), fmt.Sprintf("/proc/self/fd/%d/w", n)
 	return root, nil
+}
+
+// commitLayerFD is the writable layer's descriptor in PID 1: the last of
+// its own, after the control socket and the console.
+func (c *Container) commitLayerFD() int {
+	n := 3 + len(c.spec.IO.ExtraFiles) + 1
+	if c.spec.TTY {
+		n++
+	}
+	return n
 }
 
 // finishSnapshot commits the run's layer or throws it away. The overlay
@@ -322,10 +361,15 @@ func (c *Container) finishSnapshot(res *Result) error {
 		return nil
 	}
 	defer c.store.Close()
+	defer c.commit.close()
 	sn, key := c.spec.Snapshot, c.snapshotKey()
 	ctx := context.Background()
 	if sn.Commit != "" && (sn.CommitAlways || res.Status == StatusOK) {
-		if err := c.store.Commit(ctx, sn.Commit, key); err != nil {
+		err := snapshot.CopyLayer(ctx, c.storeUpper, c.commit.upper())
+		if err == nil {
+			err = c.store.Commit(ctx, sn.Commit, key)
+		}
+		if err != nil {
 			c.store.Remove(ctx, key)
 			return fmt.Errorf("committing the run's changes: %w", err)
 		}

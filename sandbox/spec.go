@@ -70,7 +70,8 @@ type Spec struct {
 	// Limits are the run's quotas (cgroup, rlimits, CPU and wall time,
 	// output) and the size of its writable layer: Limits.Disk caps the tmpfs
 	// that holds the root's upper layer (and, separately, /tmp); 0 means
-	// DefaultDisk.
+	// DefaultDisk. A nil Limits.Pids means limits.DefaultPids: every run
+	// has a pids limit.
 	Limits limits.Limits `json:"limits"`
 	// CgroupRoot is the cgroup under which each run gets its own group,
 	// an absolute path in every hierarchy; empty means limits.DefaultRoot.
@@ -247,6 +248,9 @@ func (s *Spec) Validate() error {
 	if err := s.Limits.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidSpec, err)
 	}
+	if err := s.nprocApplies(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidSpec, err)
+	}
 	for _, kv := range s.Env {
 		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
 			return fmt.Errorf("%w: environment entry %q: want KEY=VALUE", ErrInvalidSpec, kv)
@@ -269,6 +273,41 @@ func (s *Spec) Validate() error {
 	}
 	return nil
 }
+
+// nprocApplies refuses an RLIMIT_NPROC that the kernel would not enforce:
+// fork ignores it for the host's uid 0 and for a process holding
+// CAP_SYS_RESOURCE or CAP_SYS_ADMIN. CMD's uid is the host's here, no user
+// namespace lying between. An unlimited one asks for nothing, and passes.
+func (s *Spec) nprocApplies() error {
+	r := s.Limits.Rlimits.NProc
+	if r == nil || (r.Soft == limits.Unlimited && r.Hard == limits.Unlimited) {
+		return nil
+	}
+	uid := uint32(os.Getuid())
+	if s.User != nil {
+		uid = s.User.UID
+	}
+	why := ""
+	if uid == 0 {
+		why = "CMD runs as the host's uid 0"
+	}
+	for _, c := range s.CapAdd {
+		if n, err := capability(c); err == nil && (n == capSysResource || n == capSysAdmin) {
+			why = "CMD keeps CAP_" + strings.ToUpper(capNames[n])
+		}
+	}
+	if why == "" {
+		return nil
+	}
+	return &limits.FlagError{Flag: "rlimit-nproc", Value: r.String(),
+		Reason: why + ", which the kernel exempts from RLIMIT_NPROC: bound processes with --pids, or run as another --user"}
+}
+
+// Capabilities that exempt a process from RLIMIT_NPROC.
+const (
+	capSysAdmin    = 21
+	capSysResource = 24
+)
 
 // noNUL checks the strings that reach the kernel as C strings: a NUL would
 // cut one short, and the init stage refuses a config that has one.

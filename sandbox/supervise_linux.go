@@ -7,10 +7,13 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/sandbox-dev/sandbox/limits"
 )
 
 // The supervisor enforces the limits the kernel cannot: CPU time of the
-// whole sandbox, wall time, and output. Each ends the run the same way, by
+// whole sandbox, wall time, output, and on cgroup v1 memory with TCP
+// buffers together (sockets_linux.go). Each ends the run the same way, by
 // SIGKILL to PID 1 (the kernel then kills the whole pid namespace), after
 // recording why, so that Wait gives the verdict of the limit rather than of
 // the signal.
@@ -40,6 +43,9 @@ func (c *Container) supervise() {
 	}
 	if l.CPUTime > 0 {
 		go c.watchCPU(l.CPUTime, l.CPUTime+l.ExtraTime)
+	}
+	if b, ok := c.cg.(limits.SocketBalancer); ok && l.Memory > 0 {
+		go c.watchSockets(b, l.Memory)
 	}
 }
 

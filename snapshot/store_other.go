@@ -50,3 +50,5 @@ func ParseOptions(opts []string) (flags uintptr, data string) { return 0, "" }
 func (m Mount) Mount(target string) error          { return ErrUnsupported }
 func MountAll(mounts []Mount, target string) error { return ErrUnsupported }
 func UnmountAll(target string) error               { return ErrUnsupported }
+
+func CopyLayer(ctx context.Context, dst, src string) error { return ErrUnsupported }

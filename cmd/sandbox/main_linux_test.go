@@ -144,6 +144,8 @@ func TestHelpAndErrors(t *testing.T) {
 		{"exec-missing-cpuset", []string{"exec", "--cpuset", "999", "--", "true"}, 125},
 		{"exec-bad-time", []string{"exec", "--time", "-2s", "--", "true"}, 125},
 		{"exec-bad-rlimit", []string{"exec", "--nofile", "10:5", "--", "true"}, 125},
+		{"exec-nproc-root", []string{"exec", "--user", "0", "--nproc", "32", "--", "true"}, 125},
+		{"exec-nproc-cap", []string{"exec", "--user", "65534", "--cap-add", "SYS_ADMIN", "--nproc", "32", "--", "true"}, 125},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
