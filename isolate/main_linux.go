@@ -229,7 +229,18 @@ func (r *runner) run() int {
 	if o.Verbose > 0 {
 		r.describe(spec)
 	}
-	res, err := sandbox.Run(ctx, spec)
+	var outs outputs
+	if err := outs.wrap(spec); err != nil {
+		return internalError(o, r.inv, err)
+	}
+	defer outs.finish()
+	var res *sandbox.Result
+	c, err := sandbox.Start(ctx, spec)
+	if err == nil {
+		outs.started(c.Pid())
+		res, err = c.Wait()
+	}
+	outs.finish()
 	closeIO()
 	select {
 	case interrupted = <-got:

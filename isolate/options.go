@@ -38,9 +38,9 @@ type Options struct {
 	// without a number). isolate's default is 1.
 	Processes int64
 
-	FullEnv bool
-	Env     []EnvRule
-	Dirs    []DirRule // the caller's -d rules, in order
+	FullEnv       bool
+	Env           []EnvRule
+	Dirs          []DirRule // the caller's -d rules, in order
 	NoDefaultDirs bool
 
 	Stdin, Stdout, Stderr string // paths inside the box

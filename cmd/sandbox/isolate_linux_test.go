@@ -387,6 +387,7 @@ func TestIsolateJudge0(t *testing.T) {
 		memKiB                              int
 		want                                string
 		wantExit                            int
+		stdoutSize                          int64
 	}{
 		{name: "accepted", compile: "cp main.sh prog.sh", run: `read a b; echo $((a + b))`, stdin: "2 3\n", expected: "5\n", want: "Accepted"},
 		{name: "wrong-answer", run: `read a b; echo $((a - b))`, stdin: "2 3\n", expected: "5\n", want: "Wrong Answer", wantExit: 0},
@@ -400,6 +401,9 @@ func TestIsolateJudge0(t *testing.T) {
 		{name: "nzec", run: `exit 1`, want: "Runtime Error (NZEC)", wantExit: 1},
 		// Judge0 has no memory verdict: bash sees its child killed (137).
 		{name: "memory", run: `/usr/bin/tail /dev/zero`, memKiB: 32768, want: "Runtime Error (NZEC)", wantExit: 1},
+		// -f is max_file_size: the writer gets SIGXFSZ at 1 MiB of
+		// stdout.txt, bash exits 128+25.
+		{name: "output-over-max-file-size", run: `/usr/bin/head -c 2000000 /dev/zero`, want: "Runtime Error (NZEC)", wantExit: 1, stdoutSize: 1 << 20},
 		{name: "etc-is-noexec", run: `cat /etc/hostname >/dev/null; cp /bin/true /tmp/t; /tmp/t || exit 9; exec /etc/../bin/true`, want: "Accepted"},
 	}
 	for i, tt := range tests {
@@ -462,6 +466,9 @@ func TestIsolateJudge0(t *testing.T) {
 			stderr, _ := os.ReadFile(workdir + "/stderr.txt")
 			if got := judge0Status(meta, tt.expected, string(stdout)); got != tt.want || code != tt.wantExit {
 				t.Errorf("Judge0 sees %q, isolate exit %d; want %q, %d (meta %v, stdout %q, stderr %q)", got, code, tt.want, tt.wantExit, meta, stdout, stderr)
+			}
+			if tt.stdoutSize != 0 && int64(len(stdout)) != tt.stdoutSize {
+				t.Errorf("stdout.txt has %d bytes, want %d (-f)", len(stdout), tt.stdoutSize)
 			}
 			if _, err := strconv.ParseFloat(meta["time"], 64); err != nil {
 				t.Errorf("meta time %q: submission.time would not be a number", meta["time"])
