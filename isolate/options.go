@@ -101,6 +101,11 @@ type optDef struct {
 	set   func(o *Options, v string, given bool) error
 }
 
+// ownOptions are ours, not isolate's: never matched by a prefix, so that
+// isolate's abbreviations (--box for --box-id) mean what they mean to
+// isolate.
+var ownOptions = map[string]bool{"box-root": true}
+
 func flag(f func(o *Options)) func(*Options, string, bool) error {
 	return func(o *Options, _ string, _ bool) error { f(o); return nil }
 }
@@ -346,7 +351,7 @@ func lookupLong(name string) (*optDef, error) {
 		if d.long == name {
 			return d, nil
 		}
-		if strings.HasPrefix(d.long, name) && name != "" {
+		if strings.HasPrefix(d.long, name) && name != "" && !ownOptions[d.long] {
 			found = append(found, d)
 		}
 	}
