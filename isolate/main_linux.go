@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -164,6 +165,7 @@ type runner struct {
 	inv    Invocation
 	staged bool
 	b      *box
+	ms     []boxMount // the rules resolved (and staged) once per --run
 }
 
 func (r *runner) run() int {
@@ -221,27 +223,24 @@ func (r *runner) run() int {
 	if err := r.prepare(); err != nil {
 		return internalError(o, r.inv, err)
 	}
-	spec, closeIO, err := r.spec()
-	if err != nil {
-		return internalError(o, r.inv, err)
+	stdinAt := int64(-1)
+	if r.inv.Stdin != nil {
+		if fi, err := r.inv.Stdin.Stat(); err == nil && fi.Mode().IsRegular() {
+			stdinAt, _ = r.inv.Stdin.Seek(0, io.SeekCurrent)
+		}
 	}
-	defer closeIO()
-	if o.Verbose > 0 {
-		r.describe(spec)
-	}
-	var outs outputs
-	if err := outs.wrap(spec); err != nil {
-		return internalError(o, r.inv, err)
-	}
-	defer outs.finish()
 	var res *sandbox.Result
-	c, err := sandbox.Start(ctx, spec)
-	if err == nil {
-		outs.started(c.Pid())
-		res, err = c.Wait()
+	for try := 1; ; try++ {
+		res, err = r.attempt(ctx)
+		if err == nil || !pidsRace(o, err) || try == 3 || ctx.Err() != nil {
+			break
+		}
+		// Nothing of the program ran; give it its input again from where
+		// it was.
+		if stdinAt >= 0 {
+			r.inv.Stdin.Seek(stdinAt, io.SeekStart)
+		}
 	}
-	outs.finish()
-	closeIO()
 	select {
 	case interrupted = <-got:
 	default:
@@ -273,6 +272,42 @@ func (r *runner) run() int {
 		fmt.Fprintln(r.inv.Stderr, m.Message)
 	}
 	return ExitStatus(m)
+}
+
+// attempt is one start of the box's program: the Spec with its stdio
+// opened, the limited outputs, Start and Wait.
+func (r *runner) attempt(ctx context.Context) (*sandbox.Result, error) {
+	spec, closeIO, err := r.spec()
+	if err != nil {
+		return nil, err
+	}
+	defer closeIO()
+	if r.o.Verbose > 0 {
+		r.describe(spec)
+	}
+	var outs outputs
+	if err := outs.wrap(spec); err != nil {
+		return nil, err
+	}
+	defer outs.finish()
+	c, err := sandbox.Start(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	outs.started(c.Pid())
+	res, err := c.Wait()
+	outs.finish()
+	return res, err
+}
+
+// pidsRace says whether err is the sandbox's init stage failing to fork
+// the program under a pids limit of 2 or 3 (-p1, -p2): on cgroup v1 the
+// runner's thread that forked PID 1 into the group can still count there
+// for a moment (2 of 40 runs at pids.max 2 here). The program has not
+// started, so the run is tried again rather than the limit loosened.
+func pidsRace(o *Options, err error) bool {
+	return o.Processes > 0 && o.Processes <= 2 && errors.Is(err, sandbox.ErrSetup) &&
+		strings.Contains(err.Error(), "init stage ended without a report")
 }
 
 // prepare readies the box for a run: /tmp empty, the box directory the box

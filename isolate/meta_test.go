@@ -24,9 +24,9 @@ func TestMetaFromResult(t *testing.T) {
 		cg   bool
 		want string
 	}{
-		{"ok", with(func(r *sandbox.Result) { r.Status, r.CPU = sandbox.StatusOK, 500 * time.Millisecond }), false,
+		{"ok", with(func(r *sandbox.Result) { r.Status, r.CPU = sandbox.StatusOK, 500*time.Millisecond }), false,
 			"time:0.500\ntime-wall:2.500\nmax-rss:3072\ncsw-voluntary:7\ncsw-forced:2\nexitcode:0\n"},
-		{"ok-cg", with(func(r *sandbox.Result) { r.Status, r.CPU = sandbox.StatusOK, 500 * time.Millisecond }), true,
+		{"ok-cg", with(func(r *sandbox.Result) { r.Status, r.CPU = sandbox.StatusOK, 500*time.Millisecond }), true,
 			"time:0.500\ntime-wall:2.500\nmax-rss:3072\ncsw-voluntary:7\ncsw-forced:2\ncg-mem:3072\nexitcode:0\n"},
 		{"re", with(func(r *sandbox.Result) { r.Status, r.ExitCode, r.CPU = sandbox.StatusRuntime, 3, 0 }), false,
 			"time:0.000\ntime-wall:2.500\nmax-rss:3072\ncsw-voluntary:7\ncsw-forced:2\nexitcode:3\nstatus:RE\nmessage:Exited with error status 3\n"},

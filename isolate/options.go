@@ -7,6 +7,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -101,10 +102,10 @@ type optDef struct {
 	set   func(o *Options, v string, given bool) error
 }
 
-// ownOptions are ours, not isolate's: never matched by a prefix, so that
-// isolate's abbreviations (--box for --box-id) mean what they mean to
-// isolate.
-var ownOptions = map[string]bool{"box-root": true}
+// ownOption says whether an option is ours, not isolate's: never matched
+// by a prefix, so that isolate's abbreviations (--box for --box-id) mean
+// what they mean to isolate.
+func ownOption(name string) bool { return name == "box-root" }
 
 func flag(f func(o *Options)) func(*Options, string, bool) error {
 	return func(o *Options, _ string, _ bool) error { f(o); return nil }
@@ -158,97 +159,101 @@ func id(name string, p func(*Options) **int) func(*Options, string, bool) error 
 	}
 }
 
-// optDefs are isolate 2.x's options (isolate(1)), and --box-root, ours.
-var optDefs = []optDef{
-	{"box-id", 'b', reqArg, func(o *Options, v string, _ bool) error {
-		n, err := strconv.ParseUint(v, 10, 32)
-		if err != nil || n > MaxBoxID {
-			return usageErrorf("invalid box id %q: want 0 to %d", v, MaxBoxID)
-		}
-		o.BoxID = int(n)
-		return nil
-	}},
-	{"cg", 0, noArg, flag(func(o *Options) { o.CG = true })},
-	{"cg-mem", 0, reqArg, kib("--cg-mem", func(o *Options) **int64 { return &o.CGMem })},
-	// Time is always the box's CPU time as a whole, measured by its control
-	// group: what isolate measures either way for every process that ends
-	// (its proxy, PID 1 of the box, reaps them all).
-	{"cg-timing", 0, noArg, flag(func(*Options) {})},
-	{"no-cg-timing", 0, noArg, flag(func(*Options) {})},
-	{"chdir", 'c', reqArg, str(func(o *Options) *string { return &o.Chdir })},
-	{"cleanup", 0, noArg, mode(ModeCleanup)},
-	{"core", 0, reqArg, kib("--core", func(o *Options) **int64 { return &o.Core })},
-	{"dir", 'd', reqArg, func(o *Options, v string, _ bool) error {
-		r, err := ParseDirRule(v)
-		if err != nil {
-			return err
-		}
-		o.Dirs = append(o.Dirs, r)
-		return nil
-	}},
-	{"no-default-dirs", 'D', noArg, flag(func(o *Options) { o.NoDefaultDirs = true })},
-	{"env", 'E', reqArg, func(o *Options, v string, _ bool) error {
-		r, err := ParseEnvRule(v)
-		if err != nil {
-			return err
-		}
-		o.Env = append(o.Env, r)
-		return nil
-	}},
-	{"full-env", 'e', noArg, flag(func(o *Options) { o.FullEnv = true })},
-	{"extra-time", 'x', reqArg, seconds_("-x/--extra-time", func(o *Options) *time.Duration { return &o.ExtraTime })},
-	{"fsize", 'f', reqArg, kib("-f/--fsize", func(o *Options) **int64 { return &o.FSize })},
-	{"help", 'h', noArg, mode(ModeHelp)},
-	{"inherit-fds", 0, noArg, flag(func(o *Options) { o.InheritFDs = true })},
-	{"init", 0, noArg, mode(ModeInit)},
-	{"mem", 'm', reqArg, kib("-m/--mem", func(o *Options) **int64 { return &o.Mem })},
-	{"meta", 'M', reqArg, str(func(o *Options) *string { return &o.Meta })},
-	{"open-files", 'n', reqArg, kib("-n/--open-files", func(o *Options) **int64 { return &o.OpenFiles })},
-	{"processes", 'p', optArg, func(o *Options, v string, given bool) error {
-		if !given {
-			o.Processes = 0
+// optDefs are isolate 2.x's options (isolate(1)), and --box-root, ours;
+// made on first use, so that linking the package costs a `sandbox exec`
+// start nothing.
+var optDefs = sync.OnceValue(func() []optDef {
+	return []optDef{
+		{"box-id", 'b', reqArg, func(o *Options, v string, _ bool) error {
+			n, err := strconv.ParseUint(v, 10, 32)
+			if err != nil || n > MaxBoxID {
+				return usageErrorf("invalid box id %q: want 0 to %d", v, MaxBoxID)
+			}
+			o.BoxID = int(n)
 			return nil
-		}
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 1 || n > 4194303 {
-			return usageErrorf("invalid -p/--processes %q: want 1 to 4194303, or no value for unlimited", v)
-		}
-		o.Processes = n
-		return nil
-	}},
-	{"quota", 'q', reqArg, func(*Options, string, bool) error {
-		return unsupportedf("-q/--quota: disk quotas are not supported (a box's files live on the host's filesystem; -f/--fsize bounds each file)")
-	}},
-	{"run", 0, noArg, mode(ModeRun)},
-	{"share-net", 0, noArg, flag(func(o *Options) { o.ShareNet = true })},
-	{"silent", 's', noArg, flag(func(o *Options) { o.Silent = true })},
-	{"special-files", 0, noArg, flag(func(o *Options) { o.SpecialFiles = true })},
-	{"stack", 'k', reqArg, kib("-k/--stack", func(o *Options) **int64 { return &o.Stack })},
-	{"stderr", 'r', reqArg, str(func(o *Options) *string { return &o.Stderr })},
-	{"stderr-to-stdout", 0, noArg, flag(func(o *Options) { o.StderrToStdout = true })},
-	{"stdin", 'i', reqArg, str(func(o *Options) *string { return &o.Stdin })},
-	{"stdout", 'o', reqArg, str(func(o *Options) *string { return &o.Stdout })},
-	{"time", 't', reqArg, seconds_("-t/--time", func(o *Options) *time.Duration { return &o.Time })},
-	{"tty-hack", 0, noArg, func(*Options, string, bool) error {
-		return unsupportedf("--tty-hack: not supported (a box never gets the caller's terminal as its controlling tty)")
-	}},
-	{"print-cg-root", 0, noArg, func(*Options, string, bool) error {
-		return unsupportedf("--print-cg-root: there is no one control group root; each run gets a group of its own under $SANDBOX_CGROUP_ROOT (default /sandbox) in every hierarchy it uses")
-	}},
-	{"verbose", 'v', noArg, flag(func(o *Options) { o.Verbose++ })},
-	{"version", 0, noArg, mode(ModeVersion)},
-	{"wait", 0, noArg, flag(func(o *Options) { o.Wait = true })},
-	{"wall-time", 'w', reqArg, seconds_("-w/--wall-time", func(o *Options) *time.Duration { return &o.WallTime })},
-	{"as-uid", 0, reqArg, id("--as-uid", func(o *Options) **int { return &o.AsUID })},
-	{"as-gid", 0, reqArg, id("--as-gid", func(o *Options) **int { return &o.AsGID })},
-	{"box-root", 0, reqArg, func(o *Options, v string, _ bool) error {
-		if !path.IsAbs(v) {
-			return usageErrorf("--box-root %q: want an absolute path", v)
-		}
-		o.BoxRoot = path.Clean(v)
-		return nil
-	}},
-}
+		}},
+		{"cg", 0, noArg, flag(func(o *Options) { o.CG = true })},
+		{"cg-mem", 0, reqArg, kib("--cg-mem", func(o *Options) **int64 { return &o.CGMem })},
+		// Time is always the box's CPU time as a whole, measured by its control
+		// group: what isolate measures either way for every process that ends
+		// (its proxy, PID 1 of the box, reaps them all).
+		{"cg-timing", 0, noArg, flag(func(*Options) {})},
+		{"no-cg-timing", 0, noArg, flag(func(*Options) {})},
+		{"chdir", 'c', reqArg, str(func(o *Options) *string { return &o.Chdir })},
+		{"cleanup", 0, noArg, mode(ModeCleanup)},
+		{"core", 0, reqArg, kib("--core", func(o *Options) **int64 { return &o.Core })},
+		{"dir", 'd', reqArg, func(o *Options, v string, _ bool) error {
+			r, err := ParseDirRule(v)
+			if err != nil {
+				return err
+			}
+			o.Dirs = append(o.Dirs, r)
+			return nil
+		}},
+		{"no-default-dirs", 'D', noArg, flag(func(o *Options) { o.NoDefaultDirs = true })},
+		{"env", 'E', reqArg, func(o *Options, v string, _ bool) error {
+			r, err := ParseEnvRule(v)
+			if err != nil {
+				return err
+			}
+			o.Env = append(o.Env, r)
+			return nil
+		}},
+		{"full-env", 'e', noArg, flag(func(o *Options) { o.FullEnv = true })},
+		{"extra-time", 'x', reqArg, seconds_("-x/--extra-time", func(o *Options) *time.Duration { return &o.ExtraTime })},
+		{"fsize", 'f', reqArg, kib("-f/--fsize", func(o *Options) **int64 { return &o.FSize })},
+		{"help", 'h', noArg, mode(ModeHelp)},
+		{"inherit-fds", 0, noArg, flag(func(o *Options) { o.InheritFDs = true })},
+		{"init", 0, noArg, mode(ModeInit)},
+		{"mem", 'm', reqArg, kib("-m/--mem", func(o *Options) **int64 { return &o.Mem })},
+		{"meta", 'M', reqArg, str(func(o *Options) *string { return &o.Meta })},
+		{"open-files", 'n', reqArg, kib("-n/--open-files", func(o *Options) **int64 { return &o.OpenFiles })},
+		{"processes", 'p', optArg, func(o *Options, v string, given bool) error {
+			if !given {
+				o.Processes = 0
+				return nil
+			}
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 1 || n > 4194303 {
+				return usageErrorf("invalid -p/--processes %q: want 1 to 4194303, or no value for unlimited", v)
+			}
+			o.Processes = n
+			return nil
+		}},
+		{"quota", 'q', reqArg, func(*Options, string, bool) error {
+			return unsupportedf("-q/--quota: disk quotas are not supported (a box's files live on the host's filesystem; -f/--fsize bounds each file)")
+		}},
+		{"run", 0, noArg, mode(ModeRun)},
+		{"share-net", 0, noArg, flag(func(o *Options) { o.ShareNet = true })},
+		{"silent", 's', noArg, flag(func(o *Options) { o.Silent = true })},
+		{"special-files", 0, noArg, flag(func(o *Options) { o.SpecialFiles = true })},
+		{"stack", 'k', reqArg, kib("-k/--stack", func(o *Options) **int64 { return &o.Stack })},
+		{"stderr", 'r', reqArg, str(func(o *Options) *string { return &o.Stderr })},
+		{"stderr-to-stdout", 0, noArg, flag(func(o *Options) { o.StderrToStdout = true })},
+		{"stdin", 'i', reqArg, str(func(o *Options) *string { return &o.Stdin })},
+		{"stdout", 'o', reqArg, str(func(o *Options) *string { return &o.Stdout })},
+		{"time", 't', reqArg, seconds_("-t/--time", func(o *Options) *time.Duration { return &o.Time })},
+		{"tty-hack", 0, noArg, func(*Options, string, bool) error {
+			return unsupportedf("--tty-hack: not supported (a box never gets the caller's terminal as its controlling tty)")
+		}},
+		{"print-cg-root", 0, noArg, func(*Options, string, bool) error {
+			return unsupportedf("--print-cg-root: there is no one control group root; each run gets a group of its own under $SANDBOX_CGROUP_ROOT (default /sandbox) in every hierarchy it uses")
+		}},
+		{"verbose", 'v', noArg, flag(func(o *Options) { o.Verbose++ })},
+		{"version", 0, noArg, mode(ModeVersion)},
+		{"wait", 0, noArg, flag(func(o *Options) { o.Wait = true })},
+		{"wall-time", 'w', reqArg, seconds_("-w/--wall-time", func(o *Options) *time.Duration { return &o.WallTime })},
+		{"as-uid", 0, reqArg, id("--as-uid", func(o *Options) **int { return &o.AsUID })},
+		{"as-gid", 0, reqArg, id("--as-gid", func(o *Options) **int { return &o.AsGID })},
+		{"box-root", 0, reqArg, func(o *Options, v string, _ bool) error {
+			if !path.IsAbs(v) {
+				return usageErrorf("--box-root %q: want an absolute path", v)
+			}
+			o.BoxRoot = path.Clean(v)
+			return nil
+		}},
+	}
+})
 
 // Parse reads isolate's command line as getopt_long does with isolate's
 // option string: short options may be bundled (-sv) and take their value
@@ -346,12 +351,13 @@ func Parse(args []string, getenv func(string) string) (*Options, error) {
 
 func lookupLong(name string) (*optDef, error) {
 	var found []*optDef
-	for i := range optDefs {
-		d := &optDefs[i]
+	defs := optDefs()
+	for i := range defs {
+		d := &defs[i]
 		if d.long == name {
 			return d, nil
 		}
-		if strings.HasPrefix(d.long, name) && name != "" && !ownOptions[d.long] {
+		if strings.HasPrefix(d.long, name) && name != "" && !ownOption(d.long) {
 			found = append(found, d)
 		}
 	}
@@ -369,9 +375,10 @@ func lookupLong(name string) (*optDef, error) {
 }
 
 func lookupShort(c byte) *optDef {
-	for i := range optDefs {
-		if optDefs[i].short == c {
-			return &optDefs[i]
+	defs := optDefs()
+	for i := range defs {
+		if defs[i].short == c {
+			return &defs[i]
 		}
 	}
 	return nil

@@ -26,9 +26,15 @@ type boxMount struct {
 	stage bool   // made beforehand in the private namespace, with its flags
 }
 
-// devNodes are the device files every box has in its own /dev; a stdio
-// path naming one opens the host's node of the same kind.
-var devNodes = map[string]bool{"/dev/null": true, "/dev/zero": true, "/dev/full": true, "/dev/random": true, "/dev/urandom": true}
+// devNode says whether p is a device file every box has in its own /dev; a
+// stdio path naming one opens the host's node of the same kind.
+func devNode(p string) bool {
+	switch p {
+	case "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom":
+		return true
+	}
+	return false
+}
 
 // mounts resolves the directory rules into mounts, in rule order. The
 // box's /proc and /dev are the sandbox's own (a fresh procfs; a minimal
@@ -161,15 +167,19 @@ func stageBind(src, target string, d DirRule) error {
 // returned func closes what was opened.
 func (r *runner) spec() (*sandbox.Spec, func(), error) {
 	o := r.o
-	ms, err := r.mounts()
-	if err != nil {
-		return nil, nil, err
-	}
-	if r.staged {
-		if err := r.stageMounts(ms); err != nil {
+	if r.ms == nil {
+		ms, err := r.mounts()
+		if err != nil {
 			return nil, nil, err
 		}
+		if r.staged {
+			if err := r.stageMounts(ms); err != nil {
+				return nil, nil, err
+			}
+		}
+		r.ms = ms
 	}
+	ms := r.ms
 	lim, err := o.limits()
 	if err != nil {
 		return nil, nil, err
@@ -260,7 +270,7 @@ func openInBox(ms []boxMount, p string, write bool, uid, gid uint32) (*os.File, 
 	if write {
 		flags = unix.O_WRONLY | unix.O_CREAT | unix.O_TRUNC
 	}
-	if devNodes[inner] {
+	if devNode(inner) {
 		return os.OpenFile(inner, flags, 0)
 	}
 	var best *boxMount

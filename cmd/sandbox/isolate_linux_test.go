@@ -446,7 +446,7 @@ func TestIsolateJudge0(t *testing.T) {
 				}
 				runScript = "prog.sh"
 			}
-			cpu, wall, mem := "1", "3", 128000
+			cpu, wall, mem := "1", "10", 128000
 			if tt.cpu != "" {
 				cpu = tt.cpu
 			}
