@@ -65,6 +65,11 @@ func Main(inv Invocation) int {
 // asks for mount flags that only a mount made beforehand can carry
 // (noexec, norec), else right here.
 func runCommand(o *Options, inv Invocation) int {
+	if os.Geteuid() != 0 {
+		// Said before anything is touched; the sandbox's rootless mode
+		// would map the box users from a subordinate id range.
+		return internalError(o, inv, fmt.Errorf("%w: --run needs root: the box's program runs as the box's own user (uid %d), which only root can switch to and give box/ to", ErrUnsupported, o.BoxUID()))
+	}
 	staged := false
 	if v := lookupEnv(inv.Environ, envStaged); v != "" {
 		if own, err := mountNS(); err != nil || strconv.FormatUint(own, 10) == v {
