@@ -760,3 +760,53 @@ func TestIsolateOptions(t *testing.T) {
 	}
 	r.Close()
 }
+
+// TestIsolateCMSCommandsLog replays command lines as CMS's commands.log
+// records them (pretty_print_cmdline of the argv), for a C submission:
+// the compilation with CMS's gcc command for C11, then an evaluation.
+func TestIsolateCMSCommandsLog(t *testing.T) {
+	e := newIsolateEnv(t)
+	if _, err := os.Stat("/usr/bin/gcc"); err != nil {
+		t.Skip("needs /usr/bin/gcc, as CMS's C11 language does")
+	}
+	outer := t.TempDir()
+	home := outer + "/home"
+	os.Mkdir(home, 0o777)
+	os.Chmod(home, 0o777)
+	os.WriteFile(home+"/sum.c", []byte("#include <stdio.h>\nint main(void){long a,b;if(scanf(\"%ld %ld\",&a,&b)!=2)return 1;printf(\"%ld\\n\",a+b);return 0;}\n"), 0o644)
+	os.WriteFile(home+"/input.txt", []byte("40 2\n"), 0o644)
+	r := strings.NewReplacer("{HOME}", home, "{OUTER}", outer)
+	for _, line := range []string{
+		"isolate --box-id=1042 --cg --cleanup",
+		"isolate --box-id=1042 --cg --init",
+	} {
+		if _, errs, code := e.sh(line); code != 0 {
+			t.Fatalf("%s: exit %d: %s", line, code, errs)
+		}
+	}
+	defer e.sh("isolate --box-id=1042 --cg --cleanup")
+	steps := []struct {
+		line, status, file, want string
+	}{
+		{"isolate --cg --box-id=1042 --chdir=/tmp --dir=/tmp={HOME}:rw --dir=/dev/shm:tmp --env=HOME=/tmp " +
+			"--env=PATH=/usr/local/bin:/usr/bin:/bin --fsize=1048576 --cg-mem=524288 --stdout=/tmp/compiler_stdout.txt " +
+			"--processes=1000 --stderr=/tmp/compiler_stderr.txt --time=10 --wall-time=60 --meta={OUTER}/run.meta.0 --run " +
+			"-- /usr/bin/gcc -DEVAL -std=gnu11 -O2 -pipe -static -s -o sum sum.c -lm", "ok", "", ""},
+		{"isolate --cg --box-id=1042 --chdir=/tmp --dir=/tmp={HOME}:rw --dir=/dev/shm:tmp --env=HOME=/tmp " +
+			"--stdin=/tmp/input.txt --stack=262144 --cg-mem=262144 --stdout=/tmp/output.txt --processes=1 --time=1 " +
+			"--wall-time=10 --extra-time=0.5 --meta={OUTER}/run.meta.1 --run -- ./sum", "ok", "output.txt", "42\n"},
+	}
+	for i, st := range steps {
+		_, errs, code := e.sh(r.Replace(st.line))
+		meta := cmsMeta(t, fmt.Sprintf("%s/run.meta.%d", outer, i))
+		if got := cmsExitStatus(t, meta, code); got != st.status {
+			cerr, _ := os.ReadFile(home + "/compiler_stderr.txt")
+			t.Fatalf("step %d: CMS sees %q, want %q (exit %d, %s, meta %v, compiler: %s)", i, got, st.status, code, errs, meta, cerr)
+		}
+		if st.file != "" {
+			if b, _ := os.ReadFile(home + "/" + st.file); string(b) != st.want {
+				t.Errorf("step %d: %s is %q, want %q", i, st.file, b, st.want)
+			}
+		}
+	}
+}
