@@ -60,6 +60,8 @@ type Options struct {
 	// Args is the command for --run.
 	Args []string
 
+	cgTiming bool // --cg-timing or --no-cg-timing was given
+
 	// This implementation's own settings, outside isolate's option set:
 	// where boxes live and which ids their users get (isolate's config
 	// file holds these).
@@ -177,8 +179,8 @@ var optDefs = sync.OnceValue(func() []optDef {
 		// Time is always the box's CPU time as a whole, measured by its control
 		// group: what isolate measures either way for every process that ends
 		// (its proxy, PID 1 of the box, reaps them all).
-		{"cg-timing", 0, noArg, flag(func(*Options) {})},
-		{"no-cg-timing", 0, noArg, flag(func(*Options) {})},
+		{"cg-timing", 0, noArg, flag(func(o *Options) { o.cgTiming = true })},
+		{"no-cg-timing", 0, noArg, flag(func(o *Options) { o.cgTiming = true })},
 		{"chdir", 'c', reqArg, str(func(o *Options) *string { return &o.Chdir })},
 		{"cleanup", 0, noArg, mode(ModeCleanup)},
 		{"core", 0, reqArg, kib("--core", func(o *Options) **int64 { return &o.Core })},
@@ -228,8 +230,9 @@ var optDefs = sync.OnceValue(func() []optDef {
 		{"silent", 's', noArg, flag(func(o *Options) { o.Silent = true })},
 		{"special-files", 0, noArg, flag(func(o *Options) { o.SpecialFiles = true })},
 		{"stack", 'k', reqArg, kib("-k/--stack", func(o *Options) **int64 { return &o.Stack })},
-		{"stderr", 'r', reqArg, str(func(o *Options) *string { return &o.Stderr })},
-		{"stderr-to-stdout", 0, noArg, flag(func(o *Options) { o.StderrToStdout = true })},
+		// The later of -r and --stderr-to-stdout wins, as in isolate.
+		{"stderr", 'r', reqArg, func(o *Options, v string, _ bool) error { o.Stderr, o.StderrToStdout = v, false; return nil }},
+		{"stderr-to-stdout", 0, noArg, flag(func(o *Options) { o.Stderr, o.StderrToStdout = "", true })},
 		{"stdin", 'i', reqArg, str(func(o *Options) *string { return &o.Stdin })},
 		{"stdout", 'o', reqArg, str(func(o *Options) *string { return &o.Stdout })},
 		{"time", 't', reqArg, seconds_("-t/--time", func(o *Options) *time.Duration { return &o.Time })},
@@ -260,9 +263,9 @@ var optDefs = sync.OnceValue(func() []optDef {
 // attached or as the next word (-b7, -b 7), long ones after "=" or as the
 // next word, and a long option may be abbreviated to any unique prefix.
 // -p/--processes takes its value only attached (-p60, --processes=60); alone
-// it means unlimited. Options end at "--" or at the first word that is not
-// one; what follows is the command. getenv supplies this implementation's
-// settings (EnvBoxRoot, ...).
+// it means unlimited. Words that are not options make the command, wherever
+// they are (getopt permutes); after "--" every word does. getenv supplies
+// this implementation's settings (EnvBoxRoot, ...).
 func Parse(args []string, getenv func(string) string) (*Options, error) {
 	o := &Options{Processes: 1, BoxRoot: DefaultBoxRoot, FirstUID: DefaultFirstUID, FirstGID: DefaultFirstGID}
 	if v := getenv(EnvBoxRoot); v != "" {
@@ -289,7 +292,7 @@ func Parse(args []string, getenv func(string) string) (*Options, error) {
 		i++
 		switch {
 		case a == "--":
-			o.Args = args[i:]
+			o.Args = append(o.Args, args[i:]...)
 			i = len(args)
 		case strings.HasPrefix(a, "--"):
 			name, val, hasVal := strings.Cut(a[2:], "=")
@@ -342,8 +345,10 @@ func Parse(args []string, getenv func(string) string) (*Options, error) {
 				}
 			}
 		default:
-			o.Args = args[i-1:]
-			i = len(args)
+			// getopt_long permutes, as isolate's option string asks: a
+			// word that is not an option goes to the command, and options
+			// after it are still isolate's. Hence "--run -- CMD ARGS".
+			o.Args = append(o.Args, a)
 		}
 	}
 	return o, o.check()
@@ -398,11 +403,8 @@ func (o *Options) check() error {
 			return usageErrorf("unexpected argument %q: only --run takes a command", o.Args[0])
 		}
 	}
-	if o.CGMem != nil && !o.CG {
-		return usageErrorf("--cg-mem needs --cg: the memory limit of the control group needs control group mode")
-	}
-	if o.StderrToStdout && o.Stderr != "" {
-		return usageErrorf("--stderr-to-stdout and --stderr cannot be used together")
+	if (o.CGMem != nil || o.cgTiming) && !o.CG {
+		return usageErrorf("--cg-mem, --cg-timing and --no-cg-timing need --cg (control group mode)")
 	}
 	if uint64(o.FirstUID)+uint64(o.BoxID) >= math.MaxUint32 || uint64(o.FirstGID)+uint64(o.BoxID) >= math.MaxUint32 {
 		return usageErrorf("box id %d: its uid or gid would be past 2^32-2", o.BoxID)

@@ -50,14 +50,19 @@ func TestParse(t *testing.T) {
 				o.Stack, o.Processes, o.CGMem, o.FSize = ptr[int64](64000), 60, ptr[int64](128000), ptr[int64](1024)
 				o.Env = []EnvRule{{Var: "HOME", Value: "/tmp"}, {Var: "PATH", Value: "/usr/bin:/bin"}, {Var: "LANG", Inherit: true}}
 				o.Dirs = []DirRule{{In: "/etc", Out: "/etc", NoExec: true}}
-				o.Args = []string{"/bin/bash", "run.sh"}
+				o.Args, o.cgTiming = []string{"/bin/bash", "run.sh"}, true
 			}},
 		{"bundled-short", []string{"-svb7", "-e", "--cleanup"}, func(o *Options) { o.Mode, o.Silent, o.Verbose, o.BoxID, o.FullEnv = ModeCleanup, true, 1, 7, true }},
 		{"processes-unlimited", []string{"-p", "--run", "x"}, func(o *Options) { o.Mode, o.Processes, o.Args = ModeRun, 0, []string{"x"} }},
 		{"processes-long", []string{"--processes=9", "--run", "--", "x"}, func(o *Options) { o.Mode, o.Processes, o.Args = ModeRun, 9, []string{"x"} }},
 		{"processes-long-alone", []string{"--processes", "--run", "x"}, func(o *Options) { o.Mode, o.Processes, o.Args = ModeRun, 0, []string{"x"} }},
 		{"abbreviated", []string{"--box=3", "--wall=2", "--ini"}, func(o *Options) { o.BoxID, o.WallTime = 3, 2*time.Second }},
-		{"command-ends-options", []string{"--run", "/bin/sh", "-c", "-t"}, func(o *Options) { o.Mode, o.Args = ModeRun, []string{"/bin/sh", "-c", "-t"} }},
+		// getopt permutes: options after the command are still isolate's.
+		{"permuted", []string{"--run", "/bin/sh", "-c", "sub", "x", "--time=2"}, func(o *Options) {
+			o.Mode, o.Args, o.Chdir, o.Time = ModeRun, []string{"/bin/sh", "x"}, "sub", 2*time.Second
+		}},
+		{"dashdash-ends-options", []string{"--run", "--", "/bin/sh", "-c", "-t"}, func(o *Options) { o.Mode, o.Args = ModeRun, []string{"/bin/sh", "-c", "-t"} }},
+		{"last-of-stderr-wins", []string{"--stderr-to-stdout", "-r", "e.txt", "--init"}, func(o *Options) { o.Stderr = "e.txt" }},
 		{"g-format-time", []string{"--time=1e+06", "--init"}, func(o *Options) { o.Time = 1e6 * time.Second }},
 		{"box-root", []string{"--box-root=/srv/boxes/", "--init"}, func(o *Options) { o.BoxRoot = "/srv/boxes" }},
 	}
@@ -69,7 +74,7 @@ func TestParse(t *testing.T) {
 			}
 			want := base(ModeInit)
 			tt.want(want)
-			if diff := cmp.Diff(want, got); diff != "" {
+			if diff := cmp.Diff(want, got, cmp.AllowUnexported(Options{})); diff != "" {
 				t.Errorf("Parse(%q) (-want +got):\n%s", tt.args, diff)
 			}
 		})
@@ -106,8 +111,8 @@ func TestParseErrors(t *testing.T) {
 		{[]string{"-b", "2147483648", "--init"}, ErrUsage, "box id"},
 		{[]string{"-p0", "--init"}, ErrUsage, "-p/--processes"},
 		{[]string{"--init=yes"}, ErrUsage, "takes no value"},
-		{[]string{"--cg-mem=1000", "--run", "x"}, ErrUsage, "needs --cg"},
-		{[]string{"--stderr=e", "--stderr-to-stdout", "--run", "x"}, ErrUsage, "cannot be used together"},
+		{[]string{"--cg-mem=1000", "--run", "x"}, ErrUsage, "need --cg"},
+		{[]string{"--no-cg-timing", "--run", "x"}, ErrUsage, "need --cg"},
 		{[]string{"-d", "/etc:rx", "--init"}, ErrUsage, "unknown directory option"},
 		{[]string{"-q", "10,10", "--init"}, ErrUnsupported, "quota"},
 		{[]string{"--tty-hack", "--init"}, ErrUnsupported, "tty"},
