@@ -27,9 +27,11 @@
 //     isolate's configuration), the identity of the box's program, so that
 //     no two boxes ever share a user. box/ is the box user's during a run
 //     and the caller's between runs.
-//   - Options: the command line as data (Parse). DirRule and EnvRule are
-//     -d and -E; DirRules and Environment apply isolate's defaults and
-//     replacement rules.
+//   - Options: the command line as data (Parse, getopt_long's way: bundled
+//     short options, abbreviated long ones, and permutation, so options
+//     after the command are isolate's unless "--" comes first). DirRule and
+//     EnvRule are -d and -E; DirRules and Environment apply isolate's
+//     defaults and replacement rules.
 //   - Meta: the meta file's keys as a struct; WriteMeta, MetaFromResult.
 //
 // # Lifecycle
@@ -40,10 +42,11 @@
 //	--run      lock the box (refuse, or wait with --wait); empty tmp/; give
 //	           box/ to the box user; resolve the directory rules into
 //	           mounts; open --stdin/--stdout/--stderr as the box user;
-//	           sandbox.Start and Wait; write the meta file; take box/ back
-//	           for the caller, without the fifos, sockets and symlinks the
-//	           program left (unless --special-files); print the status line
-//	           (unless --silent); exit 0, 1 or 2
+//	           sandbox.Start and Wait; write the meta file; give box/ back
+//	           to whoever had it (the caller, or --as-uid at --init),
+//	           without the fifos, sockets and symlinks the program left
+//	           (unless --special-files); print the status line (unless
+//	           --silent); exit 0, 1 or 2
 //	--cleanup  lock the box; remove <id> and the lock file
 //
 // The lock is flock(2) on <root>/<id>.lock. --cleanup removes that file while
@@ -57,7 +60,11 @@
 //	--cg-mem KiB      Limits.Memory: an OOM kill, reported as SG, exitsig 9 and
 //	                  cg-oom-killed (CMS's memory verdict)
 //	-p N              Limits.Pids = N+1 (the box's PID 1 counts in its group);
-//	                  -p alone: no limit; default 1
+//	                  -p alone: no limit; default 1. On cgroup v1 the thread
+//	                  that forks PID 1 into the group may still count there
+//	                  when PID 1 forks the program; at -p1 and -p2 a start
+//	                  lost to that is tried again (nothing of the program
+//	                  ran) rather than the limit loosened
 //	-m, -k, -f, -n,   RLIMIT_AS, STACK (default unlimited), FSIZE, NOFILE
 //	--core            (default 64), CORE (default 0), in KiB
 //	-E, -e            Spec.Env, from nothing but LIBC_FATAL_STDERR_=1

@@ -212,7 +212,14 @@ func (r *runner) run() int {
 		}
 		return internalError(o, r.inv, notInit)
 	}
+	// box/ goes back to whoever had it (the caller, or --as-uid at --init),
+	// unless a run that died left it the box user's.
 	uid, gid := b.owner()
+	if fi, err := os.Stat(b.path("box")); err == nil {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != o.BoxUID() {
+			uid, gid = int(st.Uid), int(st.Gid)
+		}
+	}
 	defer func() {
 		// Between runs the box is the caller's again, without what the
 		// program may have left to trick it (fifos, sockets, symlinks).

@@ -591,6 +591,22 @@ func TestIsolateLifecycle(t *testing.T) {
 		}
 	})
 
+	t.Run("as-uid", func(t *testing.T) {
+		if _, errs, code := e.argv("-b", "6", "--as-uid=1234", "--as-gid=1235", "--init"); code != 0 {
+			t.Fatalf("--init --as-uid: exit %d: %s", code, errs)
+		}
+		e.argv("-b", "6", "-s", "--run", "--", "/bin/sh", "-c", "echo x >/box/made")
+		for _, p := range []string{"box", "box/made"} {
+			fi, err := os.Stat(filepath.Join(e.boxRoot, "6", p))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st := fi.Sys().(*syscall.Stat_t); st.Uid != 1234 || st.Gid != 1235 {
+				t.Errorf("%s owned by %d:%d after the run, want 1234:1235 (--as-uid at --init)", p, st.Uid, st.Gid)
+			}
+		}
+	})
+
 	for _, id := range []string{"5", "6"} {
 		for range 2 {
 			if _, errs, code := e.argv("-b", id, "--cleanup"); code != 0 {
