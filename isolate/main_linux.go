@@ -175,9 +175,20 @@ type runner struct {
 
 func (r *runner) run() int {
 	o := r.o
-	// Signals are caught before anything starts, so none kills the runner
-	// with the box half made; one that arrives ends the program, as
-	// isolate's "Interrupted".
+	notInit := fmt.Errorf("%w: box %d has no directory %s: run isolate --init first", ErrNotInitialized, o.BoxID, o.BoxDir()+"/box")
+	b, err := lockBox(o, false)
+	if errors.Is(err, errNoRoot) {
+		return internalError(o, r.inv, notInit)
+	}
+	if err != nil {
+		return internalError(o, r.inv, err)
+	}
+	defer b.unlock()
+	r.b = b
+	// Signals are caught once the box is ours (a --wait for it can still be
+	// interrupted) and before anything of the run is made, so none kills
+	// the runner with the box half given away; one that arrives ends the
+	// program, as isolate's "Interrupted".
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sigs := make(chan os.Signal, 4)
@@ -196,16 +207,6 @@ func (r *runner) run() int {
 		}
 	}()
 
-	notInit := fmt.Errorf("%w: box %d has no directory %s: run isolate --init first", ErrNotInitialized, o.BoxID, o.BoxDir()+"/box")
-	b, err := lockBox(o, false)
-	if errors.Is(err, errNoRoot) {
-		return internalError(o, r.inv, notInit)
-	}
-	if err != nil {
-		return internalError(o, r.inv, err)
-	}
-	defer b.unlock()
-	r.b = b
 	if fi, err := os.Stat(b.path("box")); err != nil || !fi.IsDir() {
 		if _, err := os.Lstat(b.dir); errors.Is(err, fs.ErrNotExist) {
 			b.forget()

@@ -591,6 +591,26 @@ func TestIsolateLifecycle(t *testing.T) {
 		}
 	})
 
+	t.Run("interrupted", func(t *testing.T) {
+		meta := filepath.Join(t.TempDir(), "meta")
+		for _, rule := range []string{"-d/etc", "-d/etc:noexec"} { // in place, and staged
+			cmd := exec.Command(filepath.Join(e.bin, "isolate"), "-b", "5", "-s", rule, "-M", meta, "--run", "--", "/bin/sleep", "10")
+			cmd.Env = e.env
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(500 * time.Millisecond)
+			cmd.Process.Signal(syscall.SIGTERM)
+			start := time.Now()
+			cmd.Wait()
+			got := cmsMeta(t, meta)
+			if code := cmd.ProcessState.ExitCode(); code != 1 || first(got, "status") != "SG" || first(got, "exitsig") != "15" ||
+				first(got, "message") != "Interrupted" || time.Since(start) > 5*time.Second {
+				t.Errorf("%s: SIGTERM to isolate: exit %d after %v, meta %v; want 1, SG, exitsig 15, Interrupted", rule, code, time.Since(start), got)
+			}
+		}
+	})
+
 	t.Run("as-uid", func(t *testing.T) {
 		if _, errs, code := e.argv("-b", "6", "--as-uid=1234", "--as-gid=1235", "--init"); code != 0 {
 			t.Fatalf("--init --as-uid: exit %d: %s", code, errs)
