@@ -647,8 +647,17 @@ func TestIsolateHostile(t *testing.T) {
 	dir, _, _ := e.argv("-b", "9", "--init")
 	dir = strings.TrimSpace(dir)
 	defer e.argv("-b", "9", "--cleanup")
-	victim := filepath.Join(t.TempDir(), "victim")
-	os.WriteFile(victim, []byte("host data\n"), 0o644)
+	// The victim is one the box user could write, were it reachable: only
+	// resolving inside the box keeps it out of reach.
+	vdir, err := os.MkdirTemp("", "isolate-victim-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(vdir)
+	os.Chmod(vdir, 0o755)
+	victim := filepath.Join(vdir, "victim")
+	os.WriteFile(victim, []byte("host data\n"), 0o666)
+	os.Chmod(victim, 0o666)
 	if _, errs, code := e.argv("-b", "9", "-p10", "--special-files", "--run", "--", "/bin/sh", "-c",
 		"ln -s "+victim+" /box/out.txt; ln -s /etc/passwd /box/in.txt; mkfifo /box/fifo"); code != 0 {
 		t.Fatalf("planting: exit %d: %s", code, errs)
@@ -664,6 +673,18 @@ func TestIsolateHostile(t *testing.T) {
 	if b, _ := os.ReadFile(dir + "/box/copy.txt"); strings.Contains(string(b), "root:") {
 		t.Errorf("--stdin through a planted symlink read the host's /etc/passwd (exit %d, %s)", code, errs)
 	}
+	// A hard link in box/ to a file of someone else's is not handed to
+	// the box user with the rest of box/.
+	private := filepath.Join(vdir, "private")
+	os.WriteFile(private, []byte("host data\n"), 0o644)
+	if err := os.Link(private, dir+"/box/link"); err != nil {
+		t.Fatal(err)
+	}
+	_, errs, code = e.argv("-b", "9", "-s", "-p10", "--run", "--", "/bin/sh", "-c", "echo pwned >/box/link")
+	if b, _ := os.ReadFile(private); string(b) != "host data\n" || code == 0 {
+		t.Errorf("the box wrote through a hard link to a host file: %q (exit %d, %s)", b, code, errs)
+	}
+	os.Remove(dir + "/box/link")
 	e.argv("-b", "9", "-s", "--run", "--", "/bin/true")
 	for _, name := range []string{"out.txt", "in.txt", "fifo"} {
 		if _, err := os.Lstat(dir + "/box/" + name); !os.IsNotExist(err) {
