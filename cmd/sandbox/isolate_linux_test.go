@@ -730,6 +730,18 @@ func TestIsolateUsage(t *testing.T) {
 	}
 }
 
+// hostNet is what the share-net case prints: 1 when the host has an
+// interface other than loopback.
+func hostNet() string {
+	b, _ := os.ReadFile("/proc/net/dev")
+	for _, l := range strings.Split(string(b), "\n") {
+		if name, _, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(name) != "lo" {
+			return "1\n"
+		}
+	}
+	return "0\n"
+}
+
 // TestIsolateOptions: each option does to the box what isolate(1) says,
 // seen from inside (shell builtins only, so one process is enough).
 func TestIsolateOptions(t *testing.T) {
@@ -758,6 +770,7 @@ func TestIsolateOptions(t *testing.T) {
 		{"limits", []string{"-n", "10", "-k", "8192", "-f", "100", "--core=64", "-m", "1000000"},
 			`ulimit -n; ulimit -s; ulimit -f; ulimit -c; ulimit -v`, "10\n8192\n200\n128\n1000000\n"},
 		{"no-network", nil, `while read l; do case "$l" in *lo:*) echo lo;; *:*) echo other;; esac; done </proc/net/dev`, "lo\n"},
+		{"share-net", []string{"--share-net"}, `n=0; while read l; do case "$l" in *lo:*) ;; *:*) n=1;; esac; done </proc/net/dev; echo $n`, hostNet()},
 		{"stderr-to-stdout", []string{"--stderr-to-stdout", "-o", "both.txt"}, `echo out; echo err >&2; read x <both.txt; echo "$x"`, ""},
 		{"sys-hidden", nil, `for f in /sys/*; do echo "$f"; done`, "/sys/*\n"},
 		{"sys-asked-for", []string{"-d", "/sys=sysfs:fs"}, `[ -d /sys/kernel ] && echo yes`, "yes\n"},
