@@ -771,7 +771,7 @@ func TestIsolateOptions(t *testing.T) {
 			`ulimit -n; ulimit -s; ulimit -f; ulimit -c; ulimit -v`, "10\n8192\n200\n128\n1000000\n"},
 		{"no-network", nil, `while read l; do case "$l" in *lo:*) echo lo;; *:*) echo other;; esac; done </proc/net/dev`, "lo\n"},
 		{"share-net", []string{"--share-net"}, `n=0; while read l; do case "$l" in *lo:*) ;; *:*) n=1;; esac; done </proc/net/dev; echo $n`, hostNet()},
-		{"stderr-to-stdout", []string{"--stderr-to-stdout", "-o", "both.txt"}, `echo out; echo err >&2; read x <both.txt; echo "$x"`, ""},
+		{"stderr-to-stdout", []string{"--stderr-to-stdout", "-o", "both.txt"}, `echo out; echo err >&2; echo out2`, ""},
 		{"sys-hidden", nil, `for f in /sys/*; do echo "$f"; done`, "/sys/*\n"},
 		{"sys-asked-for", []string{"-d", "/sys=sysfs:fs"}, `[ -d /sys/kernel ] && echo yes`, "yes\n"},
 		{"dir-rule-box-relative", []string{"-d", "/data=./box/sub"}, `[ -d /data ] && echo yes; echo x >/data/f 2>/dev/null || echo ro`, "yes\nro\n"},
@@ -788,7 +788,7 @@ func TestIsolateOptions(t *testing.T) {
 			if tt.name == "stderr-to-stdout" {
 				b, _ := os.ReadFile(dir + "/box/both.txt")
 				out = string(b)
-				tt.want = "out\nerr\nout\n"
+				tt.want = "out\nerr\nout2\n"
 			}
 			if diff := cmp.Diff(tt.want, out); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
