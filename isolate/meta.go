@@ -159,6 +159,11 @@ func MetaFromResult(res *sandbox.Result, cg bool) *Meta {
 			m.Message = msgTimeCPU
 		}
 		m.Killed = res.Signal == int(syscall.SIGKILL)
+	case res.Status == sandbox.StatusOutput:
+		// isolate has no output limit (sandbox judge has): the runner
+		// killed the program, which isolate's readers see as a signal.
+		m.ExitSig, m.Killed = int(syscall.SIGKILL), true
+		m.Status, m.Message = MetaSignal, "Output limit exceeded"
 	case res.Signal > 0:
 		m.ExitSig = res.Signal
 		m.Status, m.Message = MetaSignal, fmt.Sprintf("Caught fatal signal %d", res.Signal)
