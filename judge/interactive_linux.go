@@ -66,6 +66,9 @@ func (j *Judge) interact(ctx context.Context, slot int, t *Test, prog *program, 
 	il := CheckerLimits.limits()
 	il.CPUTime = j.p.Limits.Time + InteractorMargin
 	il.WallTime = j.p.Limits.Wall + InteractorMargin
+	// No output limit: it would put the runner's copy between the
+	// interactor and the pipe, which must be the interactor's own.
+	il.OutputLimit = 0
 	is, err := j.checkerSpec(j.interactor, args, slot, dir, data, il)
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -66,8 +67,18 @@ func New(ctx context.Context, p *Problem, opts Options) (_ *Judge, err error) {
 	if j.prof, err = profile.Load(opts.Profile); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	if j.cpus, err = onlineCPUs(); err != nil {
+	allowed, err := onlineCPUs()
+	if err != nil {
 		return nil, err
+	}
+	j.cpus = allowed
+	if len(opts.CPUs) > 0 {
+		for _, c := range opts.CPUs {
+			if !slices.Contains(allowed, c) {
+				return nil, fmt.Errorf("%w: CPU %d: this process may use only %v", ErrUnsupported, c, allowed)
+			}
+		}
+		j.cpus = opts.CPUs
 	}
 	if opts.Parallel < 1 || opts.Parallel > len(j.cpus) {
 		return nil, fmt.Errorf("%w: -j %d: each test runs on a CPU of its own, and this process may use %d (%v)",

@@ -10,6 +10,9 @@ type Options struct {
 	// Parallel is how many tests run at once, each pinned to a CPU of its
 	// own; 0 means 1.
 	Parallel int
+	// CPUs are the CPUs slot 0, 1, ... are pinned to; empty means every
+	// CPU this process may run on, in order.
+	CPUs []int
 	// All runs every test, not only up to the first that fails.
 	All bool
 	// Profile is the profile each run's isolation comes from; empty means
