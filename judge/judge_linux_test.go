@@ -463,3 +463,91 @@ int main(void) {
 	return 0;
 }
 `
+
+// TestMetaAndFeedback checks --meta-dir's files and the kept Kattis
+// feedback directories.
+func TestMetaAndFeedback(t *testing.T) {
+	needRoot(t)
+	meta, fb := t.TempDir(), t.TempDir()
+	j := testJudge(t, "testdata/floatdiv", Options{MetaDir: meta, FeedbackDir: fb})
+	rep, err := j.Judge(context.Background(), "testdata/floatdiv/submissions/accepted/precise.c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Verdict != AC {
+		t.Fatalf("verdict %s\n%s", rep.Verdict, testLines(rep))
+	}
+	for _, tr := range rep.Tests {
+		name := metaName(tr.Name)
+		b, err := os.ReadFile(filepath.Join(meta, name+".meta"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), "exitcode:0\n") || strings.Contains(string(b), "status:") {
+			t.Errorf("%s.meta of an accepted run:\n%s", name, b)
+		}
+		msg, err := os.ReadFile(filepath.Join(fb, name, "judgemessage.txt"))
+		if err != nil || !strings.Contains(string(msg), "matches") {
+			t.Errorf("feedback of %s: %q, %v", tr.Name, msg, err)
+		}
+		if tr.Feedback != filepath.Join(fb, name) || !strings.Contains(tr.CheckerMessage, "matches") {
+			t.Errorf("test %s: feedback dir %q, checker message %q", tr.Name, tr.Feedback, tr.CheckerMessage)
+		}
+	}
+}
+
+// TestVerify runs --verify over the a+b package, whose submissions all
+// sit where they belong, and over a package whose two do not.
+func TestVerify(t *testing.T) {
+	needRoot(t)
+	t.Run("aplusb", func(t *testing.T) {
+		t.Parallel()
+		j := testJudge(t, "testdata/aplusb", Options{})
+		vr, err := Verify(context.Background(), j, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range vr.Submissions {
+			if !s.OK {
+				t.Errorf("%s", s.Line())
+			}
+		}
+		if !vr.OK || len(vr.Submissions) != 11 || vr.TimeComputed {
+			t.Errorf("ok %v, %d submissions, time computed %v; want true, 11, false\n%s", vr.OK, len(vr.Submissions), vr.TimeComputed, vr.Summary())
+		}
+	})
+	t.Run("misfiled", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		for name, text := range map[string]string{
+			"problem.yaml":                      "name: misfiled\nlimits:\n  time_multiplier: 3\n",
+			"data/secret/1.in":                  "2 3\n",
+			"data/secret/1.ans":                 "5\n",
+			"submissions/accepted/wrong.py":     "print(0)\n",
+			"submissions/accepted/right.py":     "print(sum(map(int, input().split())))\n",
+			"submissions/wrong_answer/right.py": "print(sum(map(int, input().split())))\n",
+		} {
+			if err := writeFile(filepath.Join(dir, name), text); err != nil {
+				t.Fatal(err)
+			}
+		}
+		j := testJudge(t, dir, Options{})
+		vr, err := Verify(context.Background(), j, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]bool{}
+		for _, s := range vr.Submissions {
+			got[s.Folder+"/"+filepath.Base(s.Path)] = s.OK
+		}
+		want := map[string]bool{"accepted/wrong.py": false, "accepted/right.py": true, "wrong_answer/right.py": false}
+		if diff := cmp.Diff(want, got); diff != "" || vr.OK {
+			t.Errorf("ok %v; per submission (-want +got):\n%s", vr.OK, diff)
+		}
+		// No time limit given: the slowest accepted run times 3, rounded up
+		// to a second.
+		if !vr.TimeComputed || vr.TimeLimitMs != 1000 {
+			t.Errorf("time limit %v ms, computed %v; want 1000, true", vr.TimeLimitMs, vr.TimeComputed)
+		}
+	})
+}

@@ -167,6 +167,10 @@ func runJudge(args []string, io stdio) int {
 			continue
 		}
 		if err := l.Set(s.limit, s.v); err != nil {
+			var fe *limits.FlagError
+			if errors.As(err, &fe) {
+				return usageErr("invalid --%s %s: %s", s.flag, fe.Value, fe.Reason)
+			}
 			return usageErr("--%s: %v", s.flag, err)
 		}
 	}
