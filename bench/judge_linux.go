@@ -15,11 +15,6 @@ import (
 // judgeTests is how many tests the judge scenario's a+b problem has.
 const judgeTests = 100
 
-// Backends of the judge scenario.
-const (
-	bJudge = "judge-per-test"
-)
-
 // judge measures what `sandbox judge` costs per test: an a+b problem of
 // judgeTests tests and a trivial C solution, judged in this process (the
 // Go API, as a grader would link it), one test at a time. One sample is one
