@@ -102,11 +102,10 @@ func New(ctx context.Context, p *Problem, opts Options) (_ *Judge, err error) {
 			j.Close()
 		}
 	}()
-	j.masks = []string{p.Dir, j.work}
-	for _, d := range []string{opts.MetaDir, opts.FeedbackDir} {
+	for _, d := range []string{p.Dir, j.work, opts.MetaDir, opts.FeedbackDir, opts.CacheDir} {
 		if d != "" {
 			if abs, err := filepath.Abs(d); err == nil {
-				j.masks = append(j.masks, abs)
+				j.addMask(abs)
 			}
 		}
 	}
@@ -132,6 +131,26 @@ func New(ctx context.Context, p *Problem, opts Options) (_ *Judge, err error) {
 		*c.dst = prog
 	}
 	return j, nil
+}
+
+// addMask hides dir from submissions, unless it is hidden already (below
+// another mask, where no mount point could be made).
+func (j *Judge) addMask(dir string) {
+	under := func(d, parent string) bool {
+		return d == parent || strings.HasPrefix(d, parent+"/") || parent == "/"
+	}
+	for _, m := range j.masks {
+		if under(dir, m) {
+			return
+		}
+	}
+	kept := j.masks[:0]
+	for _, m := range j.masks {
+		if !under(m, dir) {
+			kept = append(kept, m)
+		}
+	}
+	j.masks = append(kept, dir)
 }
 
 // Close removes the judge's working directory.
@@ -438,6 +457,13 @@ func (j *Judge) build(ctx context.Context, src string, lang *Language, role stri
 	if err != nil {
 		return nil, nil, err
 	}
+	if lang.Cache != "" {
+		dir, err := j.cacheDir(lang)
+		if err != nil {
+			return nil, nil, err
+		}
+		s.Mounts = append(s.Mounts, sandbox.Mount{Type: sandbox.MountBind, Source: dir, Destination: lang.Cache})
+	}
 	out := &cappedBuffer{max: CompileOutputCap}
 	s.IO = sandbox.IO{Stdout: out, Stderr: out}
 	res, err := sandbox.Run(ctx, s)
@@ -463,6 +489,23 @@ func (j *Judge) build(ctx context.Context, src string, lang *Language, role stri
 		run.Message = "compilation failed: " + res.Message
 	}
 	return prog, run, nil
+}
+
+// cacheDir is the host directory of lang's compile cache, owned by the
+// compile uid (which only compilers run as).
+func (j *Judge) cacheDir(lang *Language) (string, error) {
+	base := j.opts.CacheDir
+	if base == "" {
+		base = filepath.Join(j.work, "cache")
+	}
+	dir := filepath.Join(base, lang.ID)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("making the %s compile cache: %w", lang.ID, err)
+	}
+	if err := os.Chown(dir, int(j.compileUID()), int(j.compileUID())); err != nil {
+		return "", fmt.Errorf("handing the %s compile cache to the compiler: %w", lang.ID, err)
+	}
+	return dir, nil
 }
 
 func runOf(res *sandbox.Result) *Run {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -13,13 +14,15 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/sandbox-dev/sandbox/limits"
 )
 
-// testCgroupRoot keeps the tests' cgroups apart from real runs'.
-const testCgroupRoot = "/sandbox-test-judge"
+// testCgroupRoot keeps the tests' cgroups apart from real runs' and from
+// another test binary's.
+var testCgroupRoot = fmt.Sprintf("/sandbox-test-judge-%d", os.Getpid())
 
 func TestMain(m *testing.M) {
 	code := m.Run()
@@ -41,10 +44,11 @@ func needRoot(t testing.TB) {
 }
 
 // uidBases hands each judge of the test binary a uid range of its own,
-// so that judges running in parallel share no uid.
+// so that judges running in parallel (in this process or another test
+// binary's) share no uid.
 var uidBases atomic.Uint32
 
-func nextUIDBase() uint32 { return 61000 + 1000*uidBases.Add(1) }
+func nextUIDBase() uint32 { return 1_000_000 + uint32(os.Getpid()%1000)*100_000 + 1000*uidBases.Add(1) }
 
 // cpuTurn spreads the parallel judges over the CPUs.
 var cpuTurn atomic.Int32
@@ -186,6 +190,9 @@ func TestVerdicts(t *testing.T) {
 		// a plain directory, the exact checker
 		{problem: "plain", submission: "../upper.py", want: AC},
 		{problem: "plain", submission: "../spaces.py", want: PE, failed: "2", status: "OK"},
+		// a CMS comparator's partial scores
+		{problem: "halves", submission: "../half.py", want: AC, score: 2},
+		{problem: "halves", submission: "../floor.py", want: WA, failed: "2", status: "OK", score: 1.5},
 	}
 	for _, tt := range tests {
 		t.Run(tt.problem+"/"+tt.submission, func(t *testing.T) {
@@ -244,6 +251,59 @@ func testLines(rep *Report) string {
 	return b.String()
 }
 
+// TestJudgeErrors checks that a broken checker is JE, and a checker that
+// does not compile is refused before any submission runs.
+func TestJudgeErrors(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	for name, text := range map[string]string{
+		"1.in": "1\n", "1.ans": "1\n", "echo.py": "print(input())\n",
+		"crash.c":  "#include <stdlib.h>\nint main(void) { abort(); }\n",
+		"exit9.c":  "int main(void) { return 9; }\n",
+		"broken.c": "int main(void) { return }\n",
+	} {
+		if err := writeFile(filepath.Join(dir, name), text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct{ checker, want string }{
+		{"testlib:crash.c", "did not end well"},
+		{"testlib:exit9.c", "not a testlib (testlib) code"},
+		{"kattis:exit9.c", "want 42 or 43"},
+		{"cms:exit9.c", "exited with 9"},
+	} {
+		t.Run(tt.checker, func(t *testing.T) {
+			t.Parallel()
+			p, err := Load(dir, LoadOptions{Checker: tt.checker})
+			if err != nil {
+				t.Fatal(err)
+			}
+			j := testJudgeFor(t, p, Options{})
+			rep, err := j.Judge(context.Background(), filepath.Join(dir, "echo.py"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Verdict != JE || !strings.Contains(rep.Message, tt.want) {
+				t.Errorf("verdict %s, message %q; want JE, %q\n%s", rep.Verdict, rep.Message, tt.want, testLines(rep))
+			}
+		})
+	}
+	t.Run("checker does not compile", func(t *testing.T) {
+		p, err := Load(dir, LoadOptions{Checker: "testlib:broken.c"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		j, err := New(context.Background(), p, Options{RunDir: filepath.Join(dir, "run"), CgroupRoot: testCgroupRoot, TempDir: dir, UIDBase: nextUIDBase()})
+		if err == nil {
+			j.Close()
+			t.Fatal("New with a checker that does not compile: no error")
+		}
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "does not compile") {
+			t.Errorf("error %v, want ErrInvalid naming the compile", err)
+		}
+	})
+}
+
 // TestLanguages builds and runs a+b in the languages not covered above,
 // where their compilers are installed.
 func TestLanguages(t *testing.T) {
@@ -251,6 +311,11 @@ func TestLanguages(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a cold Go build compiles the standard library it uses: seconds; skipped with -short")
 	}
+	// A cold Go build compiles the standard library it uses: tens of
+	// seconds of CPU, longer on a loaded machine.
+	old := CompileLimits
+	CompileLimits.CPU, CompileLimits.Wall = 5*time.Minute, 10*time.Minute
+	t.Cleanup(func() { CompileLimits = old })
 	for _, tt := range []struct{ lang, file string }{{"go", "ac.go"}, {"java", "Main.java"}} {
 		t.Run(tt.lang, func(t *testing.T) {
 			t.Parallel()

@@ -23,6 +23,9 @@ type Language struct {
 	Run        []string `toml:"run" json:"run"`
 	Env        []string `toml:"env" json:"env,omitempty"`
 	Pids       int64    `toml:"pids" json:"pids,omitempty"`
+	// Cache is where the compile's sandbox gets a writable directory that
+	// outlives the compile (see Options.CacheDir); "" for none.
+	Cache string `toml:"cache" json:"cache,omitempty"`
 }
 
 //go:embed languages.toml
@@ -76,6 +79,9 @@ func (ls Languages) parse(name string, data []byte) error {
 		}
 		if len(l.Extensions) == 0 {
 			return fmt.Errorf("%w: %s: language %s: no extensions", ErrInvalid, name, id)
+		}
+		if l.Cache != "" && (!filepath.IsAbs(l.Cache) || filepath.Clean(l.Cache) == "/" || strings.HasPrefix(filepath.Clean(l.Cache), "/box")) {
+			return fmt.Errorf("%w: %s: language %s: cache %q: want an absolute path outside /box", ErrInvalid, name, id, l.Cache)
 		}
 		if l.Pids < 0 {
 			return fmt.Errorf("%w: %s: language %s: pids %d: want a number >= 1", ErrInvalid, name, id, l.Pids)

@@ -29,6 +29,9 @@ type Options struct {
 	// FeedbackDir, when set, keeps each test's Kattis feedback directory
 	// (FeedbackDir/NAME/); else the feedback is read and thrown away.
 	FeedbackDir string
+	// CacheDir keeps the languages' compile caches (CacheDir/LANG) between
+	// judges; empty means a cache for this judge's compiles alone.
+	CacheDir string
 	// RunDir and CgroupRoot are passed to every sandbox.Spec.
 	RunDir, CgroupRoot string
 	// TempDir is where the judge's working directory is made; "" is

@@ -626,6 +626,7 @@ func (p *Problem) loadPolygon() error {
 //	checker = "tokens"         # a checker spec: exact, tokens, floats:1e-6,
 //	                           # testlib:check.cpp, kattis:validator.c, cms:cmp.py
 //	interactor = "kattis:interactor.c"   # makes the problem interactive
+//	scoring = true             # report scores (each test worth 1)
 type PlainConfig struct {
 	Name          string `toml:"name"`
 	TimeLimit     string `toml:"time_limit"`
@@ -634,6 +635,7 @@ type PlainConfig struct {
 	OutputLimit   string `toml:"output_limit"`
 	Checker       string `toml:"checker"`
 	Interactor    string `toml:"interactor"`
+	Scoring       bool   `toml:"scoring"`
 }
 
 func (p *Problem) loadPlain(config string) error {
@@ -691,6 +693,7 @@ func (p *Problem) readPlainConfig(path string) error {
 	if c.Name != "" {
 		p.Name = c.Name
 	}
+	p.Scoring = c.Scoring
 	var l limits.Limits
 	set := func(key, flag, v string) error {
 		if v == "" {

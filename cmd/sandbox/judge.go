@@ -51,6 +51,7 @@ Flags:
   --meta-dir DIR       write an isolate-format meta file per test (NAME.meta)
   --feedback-dir DIR   keep each test's Kattis feedback directory here
   --profile NAME|FILE  the isolation each run starts from (default grade)
+  --cache-dir DIR      keep compile caches (Go's) here between judges
   --uid-base N         first uid of the runs (default 60000); judges running
                        at the same time need bases of their own
   --verify             run every submission under PROBLEM/submissions/ and
@@ -79,6 +80,7 @@ func init() {
 
 type judgeFlags struct {
 	lang, languages, checker, config, metaDir, feedbackDir, profile string
+	cacheDir                                                        string
 	runDir, cgroupRoot                                              string
 	time, wall, memory, output                                      string
 	parallel                                                        int
@@ -94,6 +96,7 @@ func (f *judgeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.metaDir, "meta-dir", "", "")
 	fs.StringVar(&f.feedbackDir, "feedback-dir", "", "")
 	fs.StringVar(&f.profile, "profile", "", "")
+	fs.StringVar(&f.cacheDir, "cache-dir", "", "")
 	fs.StringVar(&f.runDir, "run-dir", os.Getenv("SANDBOX_RUN_DIR"), "")
 	fs.StringVar(&f.cgroupRoot, "cgroup-root", os.Getenv("SANDBOX_CGROUP_ROOT"), "")
 	fs.StringVar(&f.time, "time", "", "")
@@ -209,7 +212,7 @@ func runJudge(args []string, io stdio) int {
 
 	live := !f.quiet && isTerminal(io.err)
 	opts := judge.Options{Languages: langs, Lang: f.lang, Parallel: f.parallel, All: f.all, Profile: f.profile,
-		UIDBase: uint32(f.uidBase), MetaDir: f.metaDir, FeedbackDir: f.feedbackDir, RunDir: f.runDir, CgroupRoot: f.cgroupRoot}
+		UIDBase: uint32(f.uidBase), MetaDir: f.metaDir, FeedbackDir: f.feedbackDir, CacheDir: f.cacheDir, RunDir: f.runDir, CgroupRoot: f.cgroupRoot}
 	if live {
 		opts.Progress = liveLine(io)
 	}
