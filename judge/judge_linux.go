@@ -360,18 +360,22 @@ func (j *Judge) runTests(ctx context.Context, prog *program) ([]TestResult, erro
 
 // testDir makes the directory of test i's files: out/ holds the
 // submission's output (and an interactor's), feedback/ the Kattis
-// feedback, both readable by the checker.
+// feedback; with a checker or interactor program, both are its uid's, so
+// that it can write there. Built-in checkers need out/ alone.
 func (j *Judge) testDir(i int, checkerUID uint32) (dir string, err error) {
 	dir = filepath.Join(j.work, "tests", strconv.Itoa(i))
-	if err := os.MkdirAll(filepath.Join(dir, "out"), 0o755); err != nil {
+	out := filepath.Join(dir, "out")
+	if err := os.MkdirAll(out, 0o755); err != nil {
 		return "", fmt.Errorf("making the test's directory: %w", err)
+	}
+	if j.checker == nil && j.interactor == nil {
+		return dir, nil
 	}
 	fb := filepath.Join(dir, "feedback")
 	if err := os.Mkdir(fb, 0o755); err != nil {
 		return "", fmt.Errorf("making the feedback directory: %w", err)
 	}
-	// The checker writes feedback, and a testlib interactor its tout.
-	for _, d := range []string{fb, filepath.Join(dir, "out")} {
+	for _, d := range []string{fb, out} {
 		if err := os.Chown(d, int(checkerUID), int(checkerUID)); err != nil {
 			return "", fmt.Errorf("handing the test's directory to the checker: %w", err)
 		}
