@@ -39,7 +39,7 @@ func (s *suite) judge(ctx context.Context, p plan) ([]*Result, error) {
 		t := newTask(single(run), jr)
 		t.warmup, t.maxN = 1, 40
 		if s.cfg.Smoke {
-			t.minN, t.maxN = 2, 2
+			t.warmup, t.minN, t.maxN = 0, 1, 1
 		}
 		tasks = append(tasks, t)
 	}

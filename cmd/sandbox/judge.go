@@ -31,7 +31,8 @@ the first failing test's; a table of the tests, then the verdict, go to
 stdout (--json: one JSON object instead).
 
 Exit status: 0 AC, 1 any other verdict, 2 bad usage (flags, a problem or
-submission that cannot be read), 125 the runner failed.
+submission that cannot be read), 125 the runner failed or cannot do what was
+asked here (-j beyond the CPUs, a compiler not installed).
 
 Flags:
   --lang ID            the submission's language (default: from its extension)
