@@ -10,7 +10,46 @@ import (
 	"time"
 
 	"github.com/sandbox-dev/sandbox/sandbox"
+	"golang.org/x/sys/unix"
 )
+
+// killMargin is how much sooner than a killed submission's end an
+// interactor must end to count as first: more than the kill's EOF takes
+// to reach it.
+const killMargin = 50 * time.Millisecond
+
+func killedForLimit(s sandbox.Status) bool {
+	return s == sandbox.StatusTime || s == sandbox.StatusMemory || s == sandbox.StatusOutput
+}
+
+// exitTime sends the moment process pid exits, or the zero time when that
+// cannot be watched (no pidfd). The process must not be reaped before it
+// is opened: the container's Wait reaps it, so call this before Wait.
+func exitTime(pid int) <-chan time.Time {
+	ch := make(chan time.Time, 1)
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		ch <- time.Time{}
+		return ch
+	}
+	go func() {
+		defer unix.Close(fd)
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		for {
+			_, err := unix.Poll(fds, -1)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				ch <- time.Time{}
+				return
+			}
+			ch <- time.Now()
+			return
+		}
+	}()
+	return ch
+}
 
 // interact runs the submission and the interactor in two sandboxes, each
 // one's stdout the other's stdin, and judges by Kattis's rules:
@@ -98,6 +137,10 @@ func (j *Judge) interact(ctx context.Context, slot int, t *Test, prog *program, 
 	// Only the sandboxes hold the pipes now: each side sees EOF when the
 	// other ends.
 	closePipes()
+	// Which side ended first is read from the moments their PID 1s exited
+	// (a pidfd turns readable then), not from when Wait returns: Wait's
+	// teardown takes longer than the other side's reaction to the end.
+	subEnd, intEnd := exitTime(sc.Pid()), exitTime(ic1.Pid())
 
 	type ended struct {
 		res *sandbox.Result
@@ -124,7 +167,20 @@ func (j *Judge) interact(ctx context.Context, slot int, t *Test, prog *program, 
 	stderr := readSmall(errPath)
 	tr.Interactor.Output = stderr
 	iv, msg, score := j.checkerVerdict(ic, inter.res, "", stderr, dir, t)
-	interactorFirst := inter.at.Before(sub.at)
+	se, ie := <-subEnd, <-intEnd
+	if se.IsZero() || ie.IsZero() {
+		se, ie = sub.at, inter.at
+	}
+	// A submission the runner killed for a limit ends when its pid
+	// namespace has been emptied, after its pipes closed: an interactor
+	// woken by that EOF can end before it. Such a submission counts as
+	// first unless the interactor ended well before.
+	if killedForLimit(sub.res.Status) {
+		se = se.Add(-killMargin)
+	}
+	// A submission killed by SIGPIPE wrote to a pipe whose only reader,
+	// the interactor, had gone: the interactor ended first.
+	interactorFirst := ie.Before(se) || (sub.res.Status == sandbox.StatusSignal && sub.res.Signal == int(unix.SIGPIPE))
 	sv := fromStatus(sub.res.Status)
 	switch {
 	case interactorFirst && iv == WA:

@@ -616,3 +616,75 @@ func TestVerify(t *testing.T) {
 		}
 	})
 }
+
+// TestOtherInteractors plays the guessing game with a plain directory's
+// Kattis interactor and with a Polygon package's testlib interactor, whose
+// tout the checker then judges.
+func TestOtherInteractors(t *testing.T) {
+	needRoot(t)
+	kattis, err := os.ReadFile("testdata/guess/output_validators/interactor/interactor.c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check, err := os.ReadFile("testdata/sumlines/files/check.c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// testlib's interface: interactor input tout; 0 OK, 1 WA.
+	const testlibInteractor = `#include <stdio.h>
+int main(int argc, char **argv) {
+	FILE *in = fopen(argv[1], "r"), *tout = fopen(argv[2], "w");
+	int secret, guess;
+	if (!in || !tout || fscanf(in, "%d", &secret) != 1) return 3;
+	for (int i = 0; i < 10; i++) {
+		if (scanf("%d", &guess) != 1) { fputs("wrong answer no guess\n", stderr); return 1; }
+		if (guess == secret) { puts("correct"); fflush(stdout); fprintf(tout, "%d\n", secret); return 0; }
+		puts(guess > secret ? "lower" : "higher");
+		fflush(stdout);
+	}
+	fputs("wrong answer too many guesses\n", stderr);
+	return 1;
+}
+`
+	tests := []struct {
+		name  string
+		files map[string]string
+	}{
+		{"plain kattis", map[string]string{"problem.toml": "interactor = \"kattis:interactor.c\"\ntime_limit = \"1s\"\n",
+			"interactor.c": string(kattis), "1.in": "17\n", "2.in": "999\n"}},
+		{"polygon testlib", map[string]string{"interactor.c": testlibInteractor, "check.c": string(check),
+			"tests/01": "17\n", "tests/01.a": "17\n", "tests/02": "999\n", "tests/02.a": "999\n"}},
+	}
+	subs := map[string]Verdict{
+		"testdata/guess/submissions/accepted/bisect.c":            AC,
+		"testdata/guess/submissions/wrong_answer/linear.py":       WA,
+		"testdata/guess/submissions/time_limit_exceeded/silent.c": TLE,
+	}
+	for _, tt := range tests {
+		dir := t.TempDir()
+		for name, text := range tt.files {
+			if err := writeFile(filepath.Join(dir, name), text); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for sub, want := range subs {
+			t.Run(tt.name+"/"+filepath.Base(sub), func(t *testing.T) {
+				t.Parallel()
+				j := testJudge(t, dir, Options{})
+				if !j.Problem().Interactive {
+					t.Fatal("not read as interactive")
+				}
+				rep, err := j.Judge(context.Background(), sub)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if rep.Verdict != want {
+					t.Errorf("verdict %s, want %s\n%s", rep.Verdict, want, testLines(rep))
+				}
+				if want == AC && tt.name == "polygon testlib" && (rep.Tests[0].Checker == nil || !strings.Contains(rep.Tests[0].CheckerMessage, "ok")) {
+					t.Errorf("the checker did not judge the interactor's tout: %+v", rep.Tests[0])
+				}
+			})
+		}
+	}
+}
