@@ -151,3 +151,29 @@ func TestLanguagesTable(t *testing.T) {
 		t.Errorf("Installed of a missing tool: %v, want ErrUnsupported", err)
 	}
 }
+
+// TestLoadPolygonPoints reads per-test points and groups from problem.xml.
+func TestLoadPolygonPoints(t *testing.T) {
+	dir := t.TempDir()
+	xml := `<problem><judging><testset name="tests"><time-limit>2000</time-limit><memory-limit>268435456</memory-limit>
+<tests><test points="10" group="1"/><test points="10" group="1"/><test points="80" group="2"/></tests></testset></judging></problem>`
+	for name, text := range map[string]string{"problem.xml": xml, "tests/01": "1", "tests/01.a": "1",
+		"tests/02": "2", "tests/02.a": "2", "tests/03": "3", "tests/03.a": "3"} {
+		if err := writeFile(filepath.Join(dir, name), text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := Load(dir, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var groups []string
+	for _, g := range p.Groups {
+		groups = append(groups, g.Name)
+	}
+	got := []any{p.Scoring, p.MaxScore(), groups, p.Limits.Time, p.Limits.Memory, p.Checker.Kind}
+	want := []any{true, 100.0, []string{"1", "2"}, 2 * time.Second, int64(256 << 20), CheckTokens}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
