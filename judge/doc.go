@@ -39,7 +39,10 @@
 //     sandbox of its own with CompileLimits, the box at /box writable. A
 //     compiler that fails, runs out of time or memory, or writes past its
 //     limit gives CE, with its output capped at CompileOutputCap. The box
-//     is then given back to root: the tests see it read-only.
+//     is then given back to root: the tests see it read-only. A language
+//     with a cache (Go's build cache) gets a writable directory that
+//     outlives the compile, the compile uid's alone, for the judge's
+//     lifetime or in Options.CacheDir.
 //  2. Each test runs in a fresh sandbox: the profile's isolation (no
 //     network, its rlimits), the problem's time, wall, memory and output
 //     limits, the slot's CPU and uid, /box read-only, stdin from the
@@ -56,7 +59,9 @@
 //  4. Interactive tests run the submission and the interactor at once, each
 //     one's stdout the other's stdin (pipes handed to both sandboxes as
 //     they are), the interactor with the time limits plus
-//     InteractorMargin; Kattis's first-exit rule decides (see interact).
+//     InteractorMargin; Kattis's first-exit rule decides (see interact),
+//     with the order of the ends read from each side's PID 1 exit (a
+//     pidfd), not from when Wait returns.
 //  5. Without Options.All, no test after the first failing one starts
 //     (scoring problems run every test); the submission's verdict is the
 //     first failing test's in judging order, AC when there is none.
