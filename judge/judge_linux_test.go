@@ -688,3 +688,43 @@ int main(int argc, char **argv) {
 		}
 	}
 }
+
+// TestKattisScore checks a scoring problem whose validator writes each
+// test's score to score.txt in its feedback directory.
+func TestKattisScore(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	for name, text := range map[string]string{
+		"problem.yaml":      "type: scoring\nvalidation: custom score\n",
+		"data/secret/1.in":  "3\n",
+		"data/secret/1.ans": "-\n",
+		"data/secret/2.in":  "4\n",
+		"data/secret/2.ans": "-\n",
+		"submissions/sq.py": "n = int(input())\nprint(n * n)\n",
+		"output_validators/v/v.c": `#include <stdio.h>
+int main(int argc, char **argv) {
+	char path[4096];
+	double got;
+	if (argc < 4 || scanf("%lf", &got) != 1) return 43;
+	snprintf(path, sizeof path, "%s/score.txt", argv[3]);
+	FILE *f = fopen(path, "w");
+	if (!f) return 1;
+	fprintf(f, "%g\n", got);
+	fclose(f);
+	return 42;
+}
+`,
+	} {
+		if err := writeFile(filepath.Join(dir, name), text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j := testJudge(t, dir, Options{})
+	rep, err := j.Judge(context.Background(), filepath.Join(dir, "submissions/sq.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Verdict != AC || rep.Score == nil || *rep.Score != 25 {
+		t.Errorf("verdict %s, score %v; want AC, 9+16\n%s", rep.Verdict, rep.Score, testLines(rep))
+	}
+}
