@@ -78,11 +78,11 @@ bench-deps:
 
 # The short version, for CI: every scenario and backend, small trees, few
 # runs; backends not installed are reported as skipped.
-# The sandbox's own backends must work; others may be missing or refuse the
+# The sandbox's own backends (judge's included) must work; others may be missing or refuse the
 # host (crun on hybrid cgroups). The table goes to $(BENCH_OUT)/smoke.txt.
 bench-smoke: build
 	@mkdir -p $(BENCH_OUT)
-	@$(BIN) bench --smoke -q --require 'sandbox*,snapshot,upper-*,bind,host-*' --json $(BENCH_OUT)/smoke.json \
+	@$(BIN) bench --smoke -q --require 'sandbox*,snapshot,upper-*,bind,host-*,judge-*' --json $(BENCH_OUT)/smoke.json \
 		$(BENCH_FLAGS) > $(BENCH_OUT)/smoke.txt; status=$$?; \
 	if [ $$status -ne 0 ]; then cat $(BENCH_OUT)/smoke.txt; fi; \
 	echo "bench smoke: exit status $$status; table in $(BENCH_OUT)/smoke.txt"; exit $$status

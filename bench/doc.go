@@ -7,7 +7,7 @@
 // # Vocabulary
 //
 // A scenario is one question (startup, throughput, clone, io, memory,
-// limits). A backend is one way of answering it: bare fork/exec, the
+// limits, judge). A backend is one way of answering it: bare fork/exec, the
 // sandbox CLI or Go API, bwrap, runc, crun, podman, qemu for startup; a
 // snapshot, cp -a, cp --reflink for clone; a place to write for io. A
 // result is one metric of one backend in one scenario, with a group where

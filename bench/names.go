@@ -30,3 +30,8 @@ const (
 	bUpperDisk  = "upper-disk"
 	bBind       = "bind"
 )
+
+// Backends of the judge scenario.
+const (
+	bJudge = "judge-per-test"
+)

@@ -15,11 +15,12 @@ const (
 	ScenarioIO         = "io"
 	ScenarioMemory     = "memory"
 	ScenarioLimits     = "limits"
+	ScenarioJudge      = "judge"
 )
 
 // Scenarios lists every scenario, in the order the suite runs them.
 func Scenarios() []string {
-	return []string{ScenarioStartup, ScenarioThroughput, ScenarioClone, ScenarioIO, ScenarioMemory, ScenarioLimits}
+	return []string{ScenarioStartup, ScenarioThroughput, ScenarioClone, ScenarioIO, ScenarioMemory, ScenarioLimits, ScenarioJudge}
 }
 
 // Config is one run of the suite. The zero value is the standard suite;
@@ -78,8 +79,8 @@ type Config struct {
 
 // weights share the budget among the scenarios.
 var weights = map[string]float64{
-	ScenarioStartup: 0.40, ScenarioThroughput: 0.20, ScenarioClone: 0.10,
-	ScenarioIO: 0.18, ScenarioMemory: 0.02, ScenarioLimits: 0.10,
+	ScenarioStartup: 0.36, ScenarioThroughput: 0.20, ScenarioClone: 0.10,
+	ScenarioIO: 0.18, ScenarioMemory: 0.02, ScenarioLimits: 0.10, ScenarioJudge: 0.04,
 }
 
 // Defaults returns c with empty fields set: the standard suite, or with

@@ -85,6 +85,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	funcs := map[string]scenarioFunc{
 		ScenarioStartup: s.startup, ScenarioThroughput: s.throughput, ScenarioClone: s.clone,
 		ScenarioIO: s.io, ScenarioMemory: s.memory, ScenarioLimits: s.limits,
+		ScenarioJudge: s.judge,
 	}
 	for _, name := range Scenarios() {
 		if !cfg.wants(name) {

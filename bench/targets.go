@@ -181,6 +181,21 @@ func EvaluateTargets(rep *Report) []Target {
 		v, _ := stats.Percentile(abs, 95)
 		ts = append(ts, judged(name, want, v, fmtNum(v)+" ms", v <= 10))
 	}
+	// judge: the cost of one test against one bwrap start, same rounds
+	{
+		name, want := "judge per-test overhead vs bwrap", "judge time per test <= 1.0x one bwrap start"
+		jt, why := median(ScenarioJudge, "", bJudge, "wall")
+		bw, why2 := median(ScenarioJudge, "", bBwrap, "wall")
+		if why == "" {
+			why = why2
+		}
+		if why != "" {
+			ts = append(ts, unjudged(name, want, why))
+		} else {
+			v := jt / bw
+			ts = append(ts, judged(name, want, v, fmt.Sprintf("%s (%s vs %s ms)", ratioText(v), fmtNum(jt), fmtNum(bw)), v <= 1.0))
+		}
+	}
 	// Targets of scenarios that did not run at all are left out.
 	ran := map[string]bool{}
 	for _, r := range rep.Results {

@@ -32,6 +32,8 @@ The suite measures what isolation costs on this machine, side by side:
               upper (tmpfs and disk) and on a bind mount, against the host
   memory      resident memory per idle sandbox, with 100 of them alive
   limits      how far from the limit the CPU-time and wall-time kills land
+  judge       sandbox judge's cost per test (an a+b problem, 100 tests) against
+              one bwrap start
 Each backend is warmed up, then run in interleaved rounds (A B C A B C ...);
 the number of runs follows from the time budget. A backend missing on this
 host is reported as skipped, one that fails as failed, with its error

@@ -1,0 +1,2 @@
+a, b = map(float, input().split())
+print(f"{a / b:.12g}")
