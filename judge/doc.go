@@ -25,10 +25,11 @@
 //   - Judge: a prepared problem (checker and interactor compiled once);
 //     Judge.Judge grades one submission and returns a Report.
 //   - Slot: one of Options.Parallel lanes of tests. Slot s is pinned to
-//     CPU Options.CPUs[s] (cgroup cpuset) and runs the submission as uid
-//     UIDBase+s, its checker or interactor as UIDBase+500+s; compilers run
-//     as UIDBase+999. No two runs of one judge that are alive at once
-//     share a uid.
+//     CPU Options.CPUs[s] (cgroup cpuset) and runs the submission as a uid
+//     of its own, its checker or interactor as another, compilers as a
+//     third: ids reserved from sandbox.UniqueIDs for the judge's life (or
+//     UIDBase+s, UIDBase+500+s and UIDBase+999 when Options.UIDBase is
+//     set). No two runs alive at once share a uid, across judges too.
 //   - Verdict: a test's or a submission's judgement; a test's Status is the
 //     runner's status its verdict came from.
 //

@@ -35,6 +35,9 @@ type Judge struct {
 	checker    *program
 	interactor *program
 	seq        int
+	// ids are the judge's reserved uids: the compiler's, then each
+	// slot's submission's, then each slot's checker's.
+	ids []*sandbox.ReservedID
 }
 
 // program is a built submission, checker or interactor: the host
@@ -57,13 +60,17 @@ func New(ctx context.Context, p *Problem, opts Options) (_ *Judge, err error) {
 	if opts.Parallel == 0 {
 		opts.Parallel = 1
 	}
-	if opts.UIDBase == 0 {
-		opts.UIDBase = DefaultUIDBase
-	}
 	if opts.Profile == "" {
 		opts.Profile = "grade"
 	}
 	j := &Judge{p: p, opts: opts}
+	if opts.UIDBase == 0 {
+		// Ids of the judge's own, held while it lives: no other judge,
+		// isolate box or grade run of the host shares one.
+		if err := j.reserveIDs(); err != nil {
+			return nil, err
+		}
+	}
 	if j.prof, err = profile.Load(opts.Profile); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
@@ -153,8 +160,30 @@ func (j *Judge) addMask(dir string) {
 	j.masks = append(kept, dir)
 }
 
-// Close removes the judge's working directory.
+// reserveIDs takes, from sandbox.UniqueIDs, a uid for each slot's
+// submission and checker and one for the compiler.
+func (j *Judge) reserveIDs() error {
+	for i := 0; i < 2*j.opts.Parallel+1; i++ {
+		r, err := sandbox.ReserveID()
+		if err != nil {
+			j.releaseIDs()
+			return fmt.Errorf("reserving the judge's uids: %w", err)
+		}
+		j.ids = append(j.ids, r)
+	}
+	return nil
+}
+
+func (j *Judge) releaseIDs() {
+	for _, r := range j.ids {
+		r.Release()
+	}
+	j.ids = nil
+}
+
+// Close removes the judge's working directory and gives its uids back.
 func (j *Judge) Close() error {
+	j.releaseIDs()
 	if j.work == "" {
 		return nil
 	}
@@ -383,9 +412,26 @@ func (j *Judge) testDir(i int, checkerUID uint32) (dir string, err error) {
 	return dir, nil
 }
 
-func (j *Judge) submissionUID(slot int) uint32 { return j.opts.UIDBase + uint32(slot) }
-func (j *Judge) checkerUID(slot int) uint32    { return j.opts.UIDBase + 500 + uint32(slot) }
-func (j *Judge) compileUID() uint32            { return j.opts.UIDBase + 999 }
+func (j *Judge) submissionUID(slot int) uint32 {
+	if j.ids != nil {
+		return j.ids[1+slot].ID()
+	}
+	return j.opts.UIDBase + uint32(slot)
+}
+
+func (j *Judge) checkerUID(slot int) uint32 {
+	if j.ids != nil {
+		return j.ids[1+j.opts.Parallel+slot].ID()
+	}
+	return j.opts.UIDBase + 500 + uint32(slot)
+}
+
+func (j *Judge) compileUID() uint32 {
+	if j.ids != nil {
+		return j.ids[0].ID()
+	}
+	return j.opts.UIDBase + 999
+}
 
 // spec is a run's Spec with the profile's isolation: the program's /box
 // read-only (or writable, for a compile), the masks, uid, limits and CPU.

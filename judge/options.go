@@ -18,10 +18,12 @@ type Options struct {
 	// Profile is the profile each run's isolation comes from; empty means
 	// the built-in "grade".
 	Profile string
-	// UIDBase is the first of the uids the judge's runs get: slot s's
-	// submission runs as UIDBase+s, its checker or interactor as
-	// UIDBase+500+s, compilers as UIDBase+999. 0 means DefaultUIDBase.
-	// Judges running at the same time on one host need bases of their own.
+	// UIDBase, when set, is the first of the uids the judge's runs get:
+	// slot s's submission runs as UIDBase+s, its checker or interactor as
+	// UIDBase+500+s, compilers as UIDBase+999; judges running at the same
+	// time on one host then need bases of their own. 0 (the default)
+	// reserves ids of sandbox.UniqueIDs instead, held while the judge
+	// lives, which no other judge, isolate box or grade run shares.
 	UIDBase uint32
 	// MetaDir, when set, gets an isolate-format meta file per test
 	// (NAME.meta, with "/" in the test's name as "_").
@@ -41,10 +43,6 @@ type Options struct {
 	// ends (done true), from the goroutine that ran it, one call at a time.
 	Progress func(t *TestResult, done bool)
 }
-
-// DefaultUIDBase is the first uid of a judge's runs, as isolate's
-// first_uid is 60000.
-const DefaultUIDBase = 60000
 
 // Limits of the judge's own runs: compiles, checkers and interactors.
 var (

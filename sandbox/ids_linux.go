@@ -63,3 +63,25 @@ func (u *uniqueID) release() {
 	os.Remove(u.lock.Name())
 	u.lock.Close()
 }
+
+// ReservedID is an id of UniqueIDs held for a caller that must know it
+// before its runs start (to give a directory to it, as a judge gives its
+// build directory to the compiler's uid), as User.Unique holds one for a
+// single run. No other run or reservation gets it until Release.
+type ReservedID struct{ u *uniqueID }
+
+// ReserveID takes an id of UniqueIDs that no live run, no other
+// reservation and no host account has.
+func ReserveID() (*ReservedID, error) {
+	u, err := takeUniqueID()
+	if err != nil {
+		return nil, err
+	}
+	return &ReservedID{u: u}, nil
+}
+
+// ID is the reserved uid (and gid).
+func (r *ReservedID) ID() uint32 { return r.u.id }
+
+// Release gives the id back.
+func (r *ReservedID) Release() { r.u.release() }

@@ -36,3 +36,15 @@ func GC(runDir string) ([]string, error) { return nil, unsupported() }
 func unsupported() error {
 	return fmt.Errorf("%w: sandboxes need Linux, not %s", ErrUnsupported, runtime.GOOS)
 }
+
+// ReservedID is an id held for a caller; there are none off Linux.
+type ReservedID struct{}
+
+// ReserveID is unsupported off Linux.
+func ReserveID() (*ReservedID, error) { return nil, unsupported() }
+
+// ID is 0.
+func (r *ReservedID) ID() uint32 { return 0 }
+
+// Release does nothing.
+func (r *ReservedID) Release() {}

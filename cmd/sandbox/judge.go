@@ -53,8 +53,9 @@ Flags:
   --feedback-dir DIR   keep each test's Kattis feedback directory here
   --profile NAME|FILE  the isolation each run starts from (default grade)
   --cache-dir DIR      keep compile caches (Go's) here between judges
-  --uid-base N         first uid of the runs (default 60000); judges running
-                       at the same time need bases of their own
+  --uid-base N         first uid of the runs: submissions N+slot, checkers
+                       N+500+slot, compilers N+999 (default: ids reserved
+                       for this judge, which no other judge or run shares)
   --verify             run every submission under PROBLEM/submissions/ and
                        check each gets a verdict its folder allows
   -q                   no live lines on a terminal
@@ -105,7 +106,7 @@ func (f *judgeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.memory, "memory", "", "")
 	fs.StringVar(&f.output, "output-limit", "", "")
 	fs.IntVar(&f.parallel, "j", 1, "")
-	fs.UintVar(&f.uidBase, "uid-base", judge.DefaultUIDBase, "")
+	fs.UintVar(&f.uidBase, "uid-base", 0, "")
 	fs.BoolVar(&f.all, "all", false, "")
 	fs.BoolVar(&f.jsonOut, "json", false, "")
 	fs.BoolVar(&f.verify, "verify", false, "")
@@ -158,7 +159,7 @@ func runJudge(args []string, io stdio) int {
 		return usageErr("want PROBLEM and SUBMISSION; got %d arguments", len(pos))
 	case f.parallel < 1:
 		return usageErr("-j %d: want a number >= 1", f.parallel)
-	case f.uidBase < 1 || f.uidBase > 1<<31:
+	case f.uidBase > 1<<31:
 		return usageErr("--uid-base %d: want a uid from 1 to 2^31", f.uidBase)
 	}
 	lo := judge.LoadOptions{Checker: f.checker, Config: f.config}
