@@ -108,7 +108,8 @@ var (
 )
 
 // DefaultLimits is what a run gets unless told otherwise: the default
-// rlimits and nothing else, so builds and tests behave as on the host.
+// rlimits and nothing else, so builds and tests behave as on the host
+// (package sandbox adds DefaultPids where Pids is nil).
 // NoFile's hard limit is capped at the caller's own: raising a hard limit
 // needs CAP_SYS_RESOURCE, which a runner may lack (rootless, or root in a
 // container), and a default must never make a run fail.

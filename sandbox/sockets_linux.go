@@ -37,6 +37,7 @@ func (c *Container) watchSockets(b limits.SocketBalancer, limit int64) {
 	idle := idlePoll
 	timer := time.NewTimer(idle)
 	defer timer.Stop()
+	strikes := 0
 	for {
 		select {
 		case <-c.waited:
@@ -45,9 +46,17 @@ func (c *Container) watchSockets(b limits.SocketBalancer, limit int64) {
 		}
 		held, err := b.BalanceSockets()
 		if errors.Is(err, limits.ErrMemory) {
-			c.kill(StatusMemory, fmt.Sprintf("memory limit %s exceeded by memory and TCP buffers (%s) together; killed", bytesText(limit), bytesText(held)))
-			return
+			// The kernel may fail to reclaim for a moment (pages under
+			// writeback): three polls in a row, unless the buffers alone
+			// are at the limit.
+			if strikes++; strikes >= 3 || held >= limit {
+				c.kill(StatusMemory, fmt.Sprintf("memory limit %s exceeded by memory and TCP buffers (%s) together; killed", bytesText(limit), bytesText(held)))
+				return
+			}
+			timer.Reset(socketPoll(limit, held))
+			continue
 		}
+		strikes = 0
 		if err != nil {
 			return // the group is gone: the run is over
 		}
