@@ -260,6 +260,11 @@ func setupContainer(cfg *Config, console *os.File) (*execConfig, int, error) {
 	if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
 		return nil, -1, fmt.Errorf("setting hostname: %w", err)
 	}
+	if cfg.Domainname != "" {
+		if err := unix.Setdomainname([]byte(cfg.Domainname)); err != nil {
+			return nil, -1, fmt.Errorf("setting domain name: %w", err)
+		}
+	}
 	if cfg.Loopback {
 		if err := loopbackUp(); err != nil {
 			return nil, -1, err
