@@ -129,6 +129,13 @@ func newChecker(cfg Config) (*checker, *Report, error) {
 	if src == "" {
 		src = "."
 	}
+	if _, err := os.Stat(src); err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, nil, fmt.Errorf("%w: source %s: %v", ErrUsage, src, err)
+	}
 	abs, err := filepath.Abs(src)
 	if err == nil {
 		abs, err = filepath.EvalSymlinks(abs)
