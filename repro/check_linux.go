@@ -266,8 +266,11 @@ func sourceDateEpoch(dir string) int64 {
 // and returns it; wait waits for it. At most Config.Jobs run at once.
 func (c *checker) start(ctx context.Context, vary set) *build {
 	name := vary.name()
-	if len(vary) > 0 && len(vary) == len(c.on) && len(c.on) > 1 {
+	switch rest := c.on.minus(vary); {
+	case len(vary) > 0 && len(rest) == 0 && len(c.on) > 1:
 		name = "experiment"
+	case len(vary) > 2 && len(rest) > 0 && len(rest) < len(vary):
+		name = "all but " + rest.name()
 	}
 	c.mu.Lock()
 	if b, ok := c.builds[vary.name()]; ok {
@@ -330,7 +333,7 @@ func (c *checker) run(ctx context.Context, b *build) error {
 	n := c.n
 	b.n = n
 	c.mu.Unlock()
-	dir := filepath.Join(c.work, fmt.Sprintf("%02d-%s", n, strings.ReplaceAll(b.name, "+", "-")))
+	dir := filepath.Join(c.work, fmt.Sprintf("%02d-%s", n, strings.NewReplacer("+", "-", " ", "-").Replace(b.name)))
 	if len(dir) > 200 {
 		dir = filepath.Join(c.work, fmt.Sprintf("%02d", n))
 	}

@@ -229,7 +229,7 @@ func (f *reproFlags) config(build []string) (repro.Config, error) {
 // printProgress is one line per build as it starts and as it ends.
 func printProgress(w *os.File, p repro.Progress) {
 	what := p.Name
-	if p.Name == "experiment" || p.Name == "control-again" {
+	if p.Name == "experiment" || strings.HasPrefix(p.Name, "all but ") {
 		what += " (" + strconv.Itoa(len(p.Varies)) + " variations)"
 	}
 	if !p.Done {
