@@ -64,7 +64,17 @@ func Check(ctx context.Context, cfg Config) (_ *Report, err error) {
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithCancel(ctx)
 	defer func() {
+		// A failure can return while other builds still run: stop them,
+		// and let each finish before its directory is removed.
+		cancel()
+		c.mu.Lock()
+		started := slices.Clone(c.order)
+		c.mu.Unlock()
+		for _, b := range started {
+			<-b.done
+		}
 		if cfg.KeepDir == "" {
 			if rmErr := os.RemoveAll(c.work); rmErr != nil && err == nil {
 				err = fmt.Errorf("removing work directory: %w", rmErr)

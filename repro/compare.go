@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode/utf8"
 )
@@ -27,13 +28,16 @@ type Hash struct {
 	Missing bool `json:"missing,omitempty"`
 	// Symlink: the artifact is a symlink; SHA256 is its target's string.
 	Symlink bool `json:"symlink,omitempty"`
+	// Special: neither a file nor a symlink (a fifo, a socket, a device);
+	// SHA256 is its type's.
+	Special bool `json:"special,omitempty"`
 
 	path  string // where it was read, for diffs
 	mtime time.Time
 }
 
 func (h Hash) same(o Hash) bool {
-	return h.Missing == o.Missing && h.Symlink == o.Symlink && h.SHA256 == o.SHA256 && h.Size == o.Size
+	return h.Missing == o.Missing && h.Symlink == o.Symlink && h.Special == o.Special && h.SHA256 == o.SHA256 && h.Size == o.Size
 }
 
 // hashFile reads one artifact at its host path p.
@@ -52,7 +56,15 @@ func hashFile(p string) (Hash, error) {
 		h.SHA256, h.Size, h.Symlink = hex.EncodeToString(sum[:]), int64(len(t)), true
 		return h, nil
 	}
-	f, err := os.Open(p)
+	if !fi.Mode().IsRegular() {
+		// A fifo would block a read forever, a device is not the build's:
+		// such an artifact is compared by its type alone.
+		kind := fi.Mode().Type().String()
+		sum := sha256.Sum256([]byte(kind))
+		h.SHA256, h.Special = hex.EncodeToString(sum[:]), true
+		return h, nil
+	}
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return Hash{}, err
 	}
@@ -77,6 +89,8 @@ func describeDiff(ctx context.Context, diffoscope, rel string, a, b Hash) string
 		return rel + ": missing in the control build"
 	case b.Missing:
 		return rel + ": missing in the other build"
+	case a.Special || b.Special:
+		return rel + ": not a regular file in one build or both; compared by type alone"
 	case a.Symlink || b.Symlink:
 		ta, _ := os.Readlink(a.path)
 		tb, _ := os.Readlink(b.path)

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/sandbox-dev/sandbox/limits"
@@ -265,6 +266,20 @@ func TestCheckErrors(t *testing.T) {
 			t.Errorf("varied (-want +got):\n%s", diff)
 		}
 	})
+	t.Run("cancelled: every build stopped and nothing left", func(t *testing.T) {
+		slow := writeTree(t, map[string]string{"build.sh": "mkdir -p out; echo x > out/x; sleep 60"})
+		cfg := testConfig(t, slow)
+		cfg.Vary = []string{Home, Timezone, FileOrdering}
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer cancel()
+		begin := time.Now()
+		if _, err := Check(ctx, cfg); err == nil || errors.Is(err, ErrUsage) {
+			t.Errorf("a cancelled check: %v", err)
+		}
+		if took := time.Since(begin); took > 20*time.Second {
+			t.Errorf("the check took %v to stop", took)
+		}
+	})
 	t.Run("keep dir keeps the layers and logs", func(t *testing.T) {
 		cfg := testConfig(t, src)
 		cfg.Vary, cfg.KeepDir = []string{Home}, filepath.Join(t.TempDir(), "keep")
@@ -444,5 +459,39 @@ func TestDescribeBytes(t *testing.T) {
 				t.Errorf("got %q, want it to start with %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestHostileArtifacts: what a build leaves under the artifacts' globs is
+// read without following it out of the tree, and a fifo does not hang the
+// check.
+func TestHostileArtifacts(t *testing.T) {
+	needRoot(t)
+	needHost(t)
+	src := writeTree(t, map[string]string{"build.sh": "mkdir -p out && mkfifo out/fifo && ln -s /etc out/etc && ln -s /etc/shadow out/shadow && echo x > out/x"})
+	cfg := testConfig(t, src)
+	cfg.Vary, cfg.Artifacts = []string{Home}, []string{"out/**", "out/etc/*"}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rep, err := Check(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, a := range rep.Artifacts {
+		h := a.Builds["control"]
+		got[a.Path] = fmt.Sprintf("symlink=%v special=%v size=%d", h.Symlink, h.Special, h.Size)
+	}
+	want := map[string]string{
+		"out/etc":    "symlink=true special=false size=4",
+		"out/fifo":   "symlink=false special=true size=0",
+		"out/shadow": "symlink=true special=false size=11",
+		"out/x":      "symlink=false special=false size=2",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("artifacts (-want +got):\n%s", diff)
+	}
+	if !rep.Reproducible {
+		t.Errorf("not reproducible: %s", rep.Message)
 	}
 }

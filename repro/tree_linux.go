@@ -208,8 +208,8 @@ func (l layers) glob(pattern string) ([]string, error) {
 		if err != nil || p == "" {
 			return err
 		}
-		if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
-			return nil
+		if fi, err := os.Lstat(p); err != nil || !fi.IsDir() {
+			return nil // a symlink is an artifact, never followed
 		}
 		names, err := l.readDir(dir)
 		if err != nil {
