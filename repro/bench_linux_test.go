@@ -67,7 +67,7 @@ func timeReprotest(b *testing.B, src string, auto bool) time.Duration {
 	if err := os.WriteFile(filepath.Join(shim, "sudo"), []byte(sudoShim), 0o755); err != nil {
 		b.Fatal(err)
 	}
-	args := append([]string{}, reprotestArgs...)
+	args := append(append([]string{}, reprotestArgs...), reprotestVary("")...)
 	if auto {
 		args = append(args, "--auto-build")
 	}
