@@ -71,7 +71,9 @@
 //     is varied (disorderfs shuffles both).
 //   - time: the wall clock, through libfaketime (LD_PRELOAD, so static and
 //     Go binaries never see it): the control's clock starts at
-//     SOURCE_DATE_EPOCH, the experiment's 398 days 7 hours 13 minutes later.
+//     SOURCE_DATE_EPOCH, the experiment's 398 days 7 hours 13 minutes later,
+//     in every process of the build anew, so that builds which do not vary
+//     time agree to the second.
 //     A time namespace is not used: it shifts only CLOCK_MONOTONIC and
 //     CLOCK_BOOTTIME, which no build embeds.
 //   - kernel: uname -r and -m as the host has them → 2.6.x and i686
