@@ -16,17 +16,31 @@ BUILD_FLAGS ?= -tags osusergo,netgo -ldflags '-extldflags=-static'
 
 FIXTURES   ?= build/fixtures
 
-.PHONY: build demo test vet deps bench fuzz soak fixtures fixtures-debian clean
+.PHONY: build demo test vet deps repro-deps bench fuzz soak fixtures fixtures-debian clean
 
 build:
 	$(GO) build $(BUILD_FLAGS) -o $(BIN) ./cmd/sandbox
 
-deps:
+deps: repro-deps
 	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; \
 	fi
+
+# What `sandbox repro`'s tests build with and compare against: a C compiler,
+# libfaketime (the time variation), a second locale (et_EE.UTF-8, as
+# reprotest's, compiled with localedef rather than the 220 MB of
+# locales-all), diffoscope, and Debian's reprotest with what it varies
+# through (disorderfs, sudo).
+REPRO_DEB_PKGS ?= gcc tar util-linux faketime locales diffoscope-minimal reprotest disorderfs sudo
+repro-deps:
+	@missing=""; for p in $(REPRO_DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing >/dev/null; \
+	fi
+	@locale -a 2>/dev/null | grep -qix 'et_EE.utf8' || { echo "compiling locale et_EE.UTF-8"; localedef -i et_EE -f UTF-8 et_EE.UTF-8; }
 
 vet:
 	$(GO) vet ./...

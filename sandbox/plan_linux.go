@@ -163,18 +163,19 @@ func buildPlan(s *Spec, scratch string, root rootLayers, hostMounts []hostMount,
 	}
 	rootfs := filepath.Join(scratch, "root")
 	cfg := &stage.Config{
-		Args:     s.Args,
-		Env:      s.Env,
-		Dir:      s.Dir,
-		CallerWd: callerWd,
-		Hostname: s.Hostname,
-		TTY:      s.TTY,
-		TTYRows:  s.TTYSize.Rows,
-		TTYCols:  s.TTYSize.Cols,
-		Loopback: s.Network != NetworkHost,
-		Scratch:  scratch,
-		Rootfs:   rootfs,
-		Rlimits:  rlimits(s.Limits.Rlimits),
+		Args:       s.Args,
+		Env:        s.Env,
+		Dir:        s.Dir,
+		CallerWd:   callerWd,
+		Hostname:   s.Hostname,
+		Domainname: s.Domainname,
+		TTY:        s.TTY,
+		TTYRows:    s.TTYSize.Rows,
+		TTYCols:    s.TTYSize.Cols,
+		Loopback:   s.Network != NetworkHost,
+		Scratch:    scratch,
+		Rootfs:     rootfs,
+		Rlimits:    rlimits(s.Limits.Rlimits),
 	}
 	if cfg.Hostname == "" {
 		cfg.Hostname = DefaultHostname
@@ -281,6 +282,16 @@ func buildPlan(s *Spec, scratch string, root rootLayers, hostMounts []hostMount,
 				fl |= unix.MS_RDONLY
 			}
 			add(stage.Step{Kind: stage.StepMount, FSType: "tmpfs", Source: "tmpfs", Target: m.Destination, Flags: fl, Data: data})
+		case MountOverlay:
+			// Upper and Work are the caller's (so the writes outlive the
+			// run); the mount itself lives in the sandbox's namespace.
+			// nosuid and nodev, as binds: the caller's files are data.
+			fl := uintptr(unix.MS_NOSUID | unix.MS_NODEV)
+			if m.ReadOnly {
+				fl |= unix.MS_RDONLY
+			}
+			add(stage.Step{Kind: stage.StepMount, FSType: "overlay", Source: "overlay", Target: m.Destination, Flags: fl,
+				Data: "lowerdir=" + strings.Join(m.Lower, ":") + ",upperdir=" + m.Upper + ",workdir=" + m.Work})
 		}
 	}
 	for _, p := range maskedPaths {

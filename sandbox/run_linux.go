@@ -461,13 +461,13 @@ func checkHandedFiles(io *IO) error {
 }
 
 // writesHost says whether CMD can write to the host's own filesystems: a
-// writable bind, or a regular file handed over as a descriptor (stdin,
-// stdout and stderr go behind pipes). Every other write lands in the run's
-// throwaway layers. Such a run gets the set-id guard (setidGuard): a file
+// writable bind, an overlay whose upper directory is the host's, or a
+// regular file handed over as a descriptor (stdin, stdout and stderr go
+// behind pipes). Every other write lands in the run's throwaway layers. Such a run gets the set-id guard (setidGuard): a file
 // CMD leaves there with set-id bits would grant its ids to the host's users.
 func writesHost(s *Spec) bool {
 	for _, m := range s.Mounts {
-		if m.Type == MountBind && !m.ReadOnly {
+		if (m.Type == MountBind && !m.ReadOnly) || (m.Type == MountOverlay && m.Upper != "") {
 			return true
 		}
 	}

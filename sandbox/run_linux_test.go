@@ -246,6 +246,30 @@ func TestBindMounts(t *testing.T) {
 			t.Errorf("tmpfs: %s %q", res.Status, out)
 		}
 	})
+	t.Run("overlay mount writes land in the upper layer only", func(t *testing.T) {
+		lower, upper, work := t.TempDir(), t.TempDir(), t.TempDir()
+		if err := os.WriteFile(filepath.Join(lower, "in"), []byte("lower\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s := sh("cat /tree/in && echo changed > /tree/in && echo new > /tree/new && rm /tree/gone")
+		if err := os.WriteFile(filepath.Join(lower, "gone"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s.Mounts = []Mount{{Type: MountOverlay, Lower: []string{lower}, Upper: upper, Work: work, Destination: "/tree"}}
+		if out, errs, res := run(t, s); out != "lower\n" || res.Status != StatusOK {
+			t.Fatalf("overlay: %s %q %q", res.Status, out, errs)
+		}
+		for _, c := range []struct{ path, want string }{
+			{filepath.Join(lower, "in"), "lower\n"}, {filepath.Join(upper, "in"), "changed\n"}, {filepath.Join(upper, "new"), "new\n"},
+		} {
+			if b, err := os.ReadFile(c.path); err != nil || string(b) != c.want {
+				t.Errorf("%s: %q %v, want %q", c.path, b, err, c.want)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(lower, "gone")); err != nil {
+			t.Errorf("a removal reached the lower layer: %v", err)
+		}
+	})
 	t.Run("bind target behind a symlink stays inside the root", func(t *testing.T) {
 		// A root whose /escape points at the host's /tmp directory: the
 		// bind must land inside the root (at /tmp of the sandbox), never on
@@ -268,6 +292,26 @@ func TestBindMounts(t *testing.T) {
 			t.Errorf("bind through a symlink reached the host: %v", ents)
 		}
 	})
+}
+
+func TestDomainname(t *testing.T) {
+	needRoot(t)
+	host, err := os.ReadFile("/proc/sys/kernel/domainname")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ name, domain, want string }{
+		{"set", "example.org", "example.org\n"},
+		{"unset: the host's", "", string(host)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := sh("cat /proc/sys/kernel/domainname")
+			s.Domainname = tt.domain
+			if out, errs, res := run(t, s); out != tt.want || res.Status != StatusOK {
+				t.Errorf("domain name %q (%s, %q), want %q", out, res.Status, errs, tt.want)
+			}
+		})
+	}
 }
 
 func TestExitStatus(t *testing.T) {

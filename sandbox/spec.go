@@ -26,6 +26,11 @@ const (
 const (
 	MountBind  = "bind"
 	MountTmpfs = "tmpfs"
+	// MountOverlay layers the host directories Lower (top first) under the
+	// writable host directory Upper (Work is overlayfs's scratch, on the
+	// same filesystem): a copy-on-write view of a tree whose writes land in
+	// Upper, where the caller finds them after the run.
+	MountOverlay = "overlay"
 )
 
 // Spec is everything one run needs, as plain data: no CLI types, no open
@@ -43,6 +48,9 @@ type Spec struct {
 	Dir string `json:"dir,omitempty"`
 	// Hostname of the UTS namespace; empty means DefaultHostname.
 	Hostname string `json:"hostname,omitempty"`
+	// Domainname is the UTS namespace's NIS domain name (what domainname(1)
+	// prints); empty leaves the one the namespace starts with, the host's.
+	Domainname string `json:"domainname,omitempty"`
 	// User CMD runs as; nil means the caller's uid and gid.
 	User *User `json:"user,omitempty"`
 	// Root is the read-only lower layer of the throwaway root: empty means the
@@ -132,11 +140,15 @@ type WindowSize struct {
 // root. Destination is resolved inside the root: a symlink on the way is
 // followed as if the root were "/", never out of it.
 type Mount struct {
-	Type        string `json:"type"`             // MountBind or MountTmpfs
+	Type        string `json:"type"`             // MountBind, MountTmpfs or MountOverlay
 	Source      string `json:"source,omitempty"` // host path, for binds
 	Destination string `json:"destination"`      // absolute path inside the sandbox
 	ReadOnly    bool   `json:"read_only,omitempty"`
 	Size        int64  `json:"size,omitempty"` // tmpfs size in bytes, 0: tmpfs's default
+	// Lower, Upper and Work are host directories, for overlays.
+	Lower []string `json:"lower,omitempty"`
+	Upper string   `json:"upper,omitempty"`
+	Work  string   `json:"work,omitempty"`
 }
 
 // IO is what the caller attaches to CMD. Nil streams read from or write to
@@ -321,9 +333,9 @@ func (s *Spec) noNUL() error {
 		return nil
 	}
 	errs := []error{check("argument", s.Args...), check("environment entry", s.Env...),
-		check("workdir", s.Dir), check("hostname", s.Hostname), check("root", s.Root)}
+		check("workdir", s.Dir), check("hostname", s.Hostname), check("domain name", s.Domainname), check("root", s.Root)}
 	for _, m := range s.Mounts {
-		errs = append(errs, check("mount", m.Source, m.Destination))
+		errs = append(errs, check("mount", append([]string{m.Source, m.Destination, m.Upper, m.Work}, m.Lower...)...))
 	}
 	for _, err := range errs {
 		if err != nil {
@@ -351,6 +363,23 @@ func (m Mount) validate() error {
 	case MountTmpfs:
 		if m.Size < 0 {
 			return fmt.Errorf("tmpfs %s: negative size", m.Destination)
+		}
+	case MountOverlay:
+		if len(m.Lower) == 0 || m.Upper == "" || m.Work == "" {
+			return fmt.Errorf("overlay %s: want lower, upper and work directories", m.Destination)
+		}
+		for _, d := range append([]string{m.Upper, m.Work}, m.Lower...) {
+			if !filepath.IsAbs(d) {
+				return fmt.Errorf("overlay %s: layer %q: not an absolute path", m.Destination, d)
+			}
+			if fi, err := os.Stat(d); err != nil {
+				return fmt.Errorf("overlay %s: %w", m.Destination, err)
+			} else if !fi.IsDir() {
+				return fmt.Errorf("overlay %s: layer %s: not a directory", m.Destination, d)
+			}
+			if strings.ContainsAny(d, ",:") {
+				return fmt.Errorf("overlay %s: layer %q contains ',' or ':', which overlayfs's options cannot carry", m.Destination, d)
+			}
 		}
 	default:
 		return fmt.Errorf("mount %s: unknown type %q", m.Destination, m.Type)

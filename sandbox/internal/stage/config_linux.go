@@ -46,12 +46,15 @@ type Config struct {
 	Dir      string // explicit workdir: created if missing
 	CallerWd string // used when it exists inside the root
 	Hostname string
-	UID      uint32
-	GID      uint32
-	Caps     []int // capabilities kept
-	TTY      bool
-	TTYRows  uint16
-	TTYCols  uint16
+	// Domainname is the UTS namespace's NIS domain name; empty leaves the
+	// one the namespace started with (the host's).
+	Domainname string
+	UID        uint32
+	GID        uint32
+	Caps       []int // capabilities kept
+	TTY        bool
+	TTYRows    uint16
+	TTYCols    uint16
 	// Loopback brings up lo in the sandbox's own network namespace.
 	Loopback   bool
 	Scratch    string // host dir where the scratch tmpfs goes

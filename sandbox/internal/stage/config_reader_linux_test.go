@@ -128,7 +128,7 @@ func decodeConfig(msg []byte) (*Config, error) {
 	cfg.UID, cfg.GID = r.u32(), r.u32()
 	cfg.TTYRows, cfg.TTYCols = r.u16(), r.u16()
 	cfg.ExtraFiles = int(int32(r.u32()))
-	for _, s := range []*string{&cfg.Dir, &cfg.CallerWd, &cfg.Hostname, &cfg.Scratch, &cfg.Rootfs} {
+	for _, s := range []*string{&cfg.Dir, &cfg.CallerWd, &cfg.Hostname, &cfg.Domainname, &cfg.Scratch, &cfg.Rootfs} {
 		*s = r.str()
 	}
 	cfg.Args, cfg.Env = r.strs(), r.strs()

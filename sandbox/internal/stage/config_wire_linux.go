@@ -14,7 +14,7 @@ import (
 //	u32 length of the rest
 //	u32 flags (configTTY, configLoopback, configSeccomp, configNotify)
 //	u32 uid, u32 gid, u16 tty rows, u16 tty cols, i32 extra files
-//	str dir, caller wd, hostname, scratch, rootfs
+//	str dir, caller wd, hostname, domain name, scratch, rootfs
 //	u32 n, str × n: args; the same for env
 //	u32 n, i32 × n: caps
 //	u32 n, step × n
@@ -79,7 +79,7 @@ func EncodeConfig(cfg *Config) []byte {
 	out = ne.AppendUint16(out, cfg.TTYRows)
 	out = ne.AppendUint16(out, cfg.TTYCols)
 	out = ne.AppendUint32(out, uint32(int32(cfg.ExtraFiles)))
-	for _, s := range []string{cfg.Dir, cfg.CallerWd, cfg.Hostname, cfg.Scratch, cfg.Rootfs} {
+	for _, s := range []string{cfg.Dir, cfg.CallerWd, cfg.Hostname, cfg.Domainname, cfg.Scratch, cfg.Rootfs} {
 		out = appendStr(out, s)
 	}
 	out = appendStrs(out, cfg.Args)

@@ -23,7 +23,7 @@ func TestConfigWireRoundTrip(t *testing.T) {
 		{"minimal", Config{Args: []string{"/bin/true"}, Hostname: "sandbox", Scratch: "/run/x", Rootfs: "/run/x/root"}},
 		{"everything", Config{
 			Args: []string{"sh", "-c", "echo 'a b'", ""}, Env: []string{"PATH=/bin", "EMPTY="},
-			Dir: "/work", CallerWd: "/home/user/project", Hostname: "h", UID: 1000, GID: 100,
+			Dir: "/work", CallerWd: "/home/user/project", Hostname: "h", Domainname: "example.org", UID: 1000, GID: 100,
 			Caps: []int{40, 0, 21}, TTY: true, TTYRows: 24, TTYCols: 80, Loopback: true,
 			Scratch: "/run/sandbox/1", Rootfs: "/run/sandbox/1/root", ExtraFiles: 3,
 			Steps: []Step{
@@ -75,9 +75,9 @@ func malformedConfigs() (good []byte, bad []struct {
 	good = EncodeConfig(&Config{Args: []string{"/bin/true"}, Env: []string{"A=1"}, Rootfs: "/r",
 		Steps:   []Step{{Kind: StepMount, Target: "/proc", Mkdir: []string{"/d"}}},
 		Seccomp: &SeccompProgram{Filter: []unix.SockFilter{{Code: 0x6}}, Names: map[int]string{1: "write"}}})[4:]
-	// Offsets into good: the five strings of the header are 4+1 bytes
+	// Offsets into good: the six strings of the header are 4+1 bytes
 	// each, "/r" 4+3.
-	const argcAt = configHeaderLen + 4*5 + 7
+	const argcAt = configHeaderLen + 5*5 + 7
 	edit := func(f func(b []byte) []byte) []byte { return f(append([]byte{}, good...)) }
 	bad = []struct {
 		name string

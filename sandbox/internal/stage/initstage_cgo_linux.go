@@ -282,7 +282,7 @@ struct is_cfg {
 	uint32_t flags, uid, gid;
 	uint16_t rows, cols;
 	int32_t extra;
-	const char *dir, *callerwd, *hostname, *scratch, *rootfs;
+	const char *dir, *callerwd, *hostname, *domainname, *scratch, *rootfs;
 	uint32_t nargs, nenv, ncaps, nsteps, nrlimits, nfilter, nnames;
 	const char **args, **env, **names;
 	int32_t *caps, *nrs;
@@ -381,6 +381,7 @@ static int is_decode(const char *msg, size_t len, struct is_cfg *c) {
 	c->dir = rd_str(&r);
 	c->callerwd = rd_str(&r);
 	c->hostname = rd_str(&r);
+	c->domainname = rd_str(&r);
 	c->scratch = rd_str(&r);
 	c->rootfs = rd_str(&r);
 	c->args = rd_strs(&r, &c->nargs);
@@ -1222,6 +1223,10 @@ void sandbox_init_stage(int ctrl, int stagefd, pid_t pid) {
 		is_failed(ctrl);
 	if (sethostname(c.hostname, strlen(c.hostname)) < 0) {
 		is_fail(errno, "setting hostname");
+		is_failed(ctrl);
+	}
+	if (c.domainname[0] && setdomainname(c.domainname, strlen(c.domainname)) < 0) {
+		is_fail(errno, "setting domain name");
 		is_failed(ctrl);
 	}
 	if ((c.flags & IS_LOOPBACK) && loopback_up() < 0)

@@ -21,7 +21,7 @@ func TestCInitStageReadsConfig(t *testing.T) {
 		{"minimal", Config{Args: []string{"/bin/true"}}, "/"},
 		{"everything", Config{
 			Args: []string{"sh", "-c", "echo 'a b'", ""}, Env: []string{"PATH=/bin", "EMPTY="},
-			Dir: "/work", CallerWd: "/home/user", Hostname: "h", UID: 1000, GID: 100,
+			Dir: "/work", CallerWd: "/home/user", Hostname: "h", Domainname: "example.org", UID: 1000, GID: 100,
 			Caps: []int{40, 0, 21, 64, -1}, TTY: true, TTYRows: 24, TTYCols: 80, Loopback: true,
 			Scratch: "/run/s", Rootfs: "/run/s/root", ExtraFiles: 3,
 			Steps: []Step{
