@@ -20,8 +20,9 @@ import (
 // The keys each table knows, in their underscore spelling; a dash is the
 // same key ("keep-env" is "keep_env"), as in the flags.
 var (
-	topKeys   = []string{"description", "root", "network", "hostname", "workdir", "user", "keep_env", "env", "cap_add", "mount", "limits"}
-	mountKeys = []string{"type", "source", "destination", "read_only", "size"}
+	topKeys = []string{"description", "root", "host_root", "network", "hostname", "workdir", "user", "keep_env", "env", "cap_add",
+		"no_symlinks", "mount", "limits"}
+	mountKeys = []string{"type", "source", "destination", "read_only", "no_symlinks", "size"}
 )
 
 // maxHostname is the kernel's HOST_NAME_MAX.
@@ -42,6 +43,13 @@ func parse(name string, data []byte) (*Profile, error) {
 	d := &decoder{name: name, lines: keyLines(data)}
 	p := &Profile{Name: name, Limits: limits.DefaultLimits()}
 	d.profile(p, raw)
+	if p.Root != "" && p.HostRoot != nil {
+		key := "host_root"
+		if _, ok := raw[key]; !ok {
+			key = "host-root"
+		}
+		d.bad(keyPath{key}, "a root of host paths and root %q: want one of them", p.Root)
+	}
 	switch len(d.errs) {
 	case 0:
 		return p, nil
@@ -239,6 +247,26 @@ func (d *decoder) profile(p *Profile, raw map[string]any) {
 			p.KeepEnv = d.boolean(kp, v)
 			return
 		}
+		if key == "no_symlinks" {
+			p.NoSymlinks = d.boolean(kp, v)
+			return
+		}
+		if key == "host_root" {
+			list, ok := d.strings(kp, v)
+			if !ok {
+				return
+			}
+			hr := &sandbox.HostRoot{Paths: []string{}}
+			for i, s := range list {
+				if !filepath.IsAbs(s) || filepath.Clean(s) == "/" {
+					d.bad(kp, "entry %d %q: want an absolute host path other than /", i+1, s)
+					return
+				}
+				hr.Paths = append(hr.Paths, filepath.Clean(s))
+			}
+			p.HostRoot = hr
+			return
+		}
 		if key == "env" || key == "cap_add" {
 			list, ok := d.strings(kp, v)
 			if !ok {
@@ -324,6 +352,9 @@ func (d *decoder) mount(kp keyPath, t map[string]any) (sandbox.Mount, bool) {
 		case "read_only":
 			m.ReadOnly = d.boolean(fk, v)
 			return
+		case "no_symlinks":
+			m.NoSymlinks = d.boolean(fk, v)
+			return
 		case "size":
 			sizeKey = fk
 			switch n := v.(type) {
@@ -384,6 +415,8 @@ func (d *decoder) mount(kp keyPath, t map[string]any) (sandbox.Mount, bool) {
 		d.bad(sizeKey, "only a tmpfs has a size")
 	case m.Type == sandbox.MountTmpfs && sourceKey != nil:
 		d.bad(sourceKey, "only a bind has a source")
+	case m.Type == sandbox.MountTmpfs && m.NoSymlinks:
+		d.bad(kp, "only a bind has \"no_symlinks\"")
 	}
 	return m, len(d.errs) == errs
 }

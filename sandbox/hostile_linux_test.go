@@ -89,6 +89,9 @@ type hostileCase struct {
 	setup func(t *testing.T, e *hostileEnv, s *sandbox.Spec)
 	// check adds host-side checks after the run.
 	check func(t *testing.T, e *hostileEnv, s *sandbox.Spec, res *sandbox.Result)
+	// run, when set, runs the Spec in place of sandbox.Run: for a runner
+	// that must itself be somewhere else (in a container's mount namespace).
+	run func(ctx context.Context, t *testing.T, e *hostileEnv, s *sandbox.Spec) (*sandbox.Result, error)
 }
 
 var (
@@ -112,7 +115,7 @@ func fillArgs(dir string) func(*hostileEnv, *sandbox.Spec) []string {
 }
 
 func hostileCases() []hostileCase {
-	return []hostileCase{
+	cases := []hostileCase{
 		// Resources.
 		{name: "forkbomb", args: args("forkbomb"), limits: []string{"pids", "64", "cpu-time", "1s", "wall-time", "5s"},
 			want: timeOrCrash},
@@ -300,6 +303,8 @@ func hostileCases() []hostileCase {
 		{name: "daemon", args: args("daemon", "close"), want: wantOK, blocked: true, check: endsPromptly},
 		{name: "daemon-holding-stderr", args: args("daemon", "hold"), want: wantOK, blocked: true, check: endsPromptly},
 	}
+	cases = append(cases, round2MountCases()...)
+	return cases
 }
 
 func TestHostile(t *testing.T) {
@@ -374,7 +379,11 @@ func runHostile(t *testing.T, e *hostileEnv, c *hostileCase, s *sandbox.Spec, wa
 	s.IO.Stdout, s.IO.Stderr = &out, &errb
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	res, err := sandbox.Run(ctx, s)
+	run := func(ctx context.Context, _ *testing.T, _ *hostileEnv, s *sandbox.Spec) (*sandbox.Result, error) { return sandbox.Run(ctx, s) }
+	if c.run != nil {
+		run = c.run
+	}
+	res, err := run(ctx, t, e, s)
 	line := firstLine(out.String())
 	switch {
 	case err != nil && c.setupErrOK && errors.Is(err, sandbox.ErrSetup):

@@ -31,7 +31,7 @@ import (
 // A str is u32 length, the bytes (no NUL among them), and a NUL, so C can
 // use it in place. A step is
 //
-//	u32 flags (stepRO, stepScratch, stepOptional, stepFallback)
+//	u32 flags (stepRO, stepScratch, stepOptional, stepFallback, stepNoSymlinks)
 //	u64 mount flags, u32 major, u32 minor
 //	str kind, source, target, fs type, data
 //	u32 n, str × n: mkdir
@@ -43,10 +43,11 @@ const (
 	configSeccomp  = 1 << 2 // Seccomp is not nil
 	configNotify   = 1 << 3
 
-	stepRO       = 1 << 0
-	stepScratch  = 1 << 1
-	stepOptional = 1 << 2
-	stepFallback = 1 << 3
+	stepRO         = 1 << 0
+	stepScratch    = 1 << 1
+	stepOptional   = 1 << 2
+	stepFallback   = 1 << 3
+	stepNoSymlinks = 1 << 4
 
 	configHeaderLen = 20 // flags to extra files
 )
@@ -98,7 +99,7 @@ func EncodeConfig(cfg *Config) []byte {
 	for i := range cfg.Steps {
 		st := &cfg.Steps[i]
 		out = ne.AppendUint32(out, bit(st.RO, stepRO)|bit(st.Scratch, stepScratch)|
-			bit(st.Optional, stepOptional)|bit(st.Fallback, stepFallback))
+			bit(st.Optional, stepOptional)|bit(st.Fallback, stepFallback)|bit(st.NoSymlinks, stepNoSymlinks))
 		out = ne.AppendUint64(out, uint64(st.Flags))
 		out = ne.AppendUint32(out, st.Major)
 		out = ne.AppendUint32(out, st.Minor)
@@ -260,7 +261,7 @@ func decodeConfig(msg []byte) (*Config, error) {
 			st := &cfg.Steps[i]
 			f := r.u32()
 			st.RO, st.Scratch = f&stepRO != 0, f&stepScratch != 0
-			st.Optional, st.Fallback = f&stepOptional != 0, f&stepFallback != 0
+			st.Optional, st.Fallback, st.NoSymlinks = f&stepOptional != 0, f&stepFallback != 0, f&stepNoSymlinks != 0
 			st.Flags = uintptr(r.u64())
 			st.Major, st.Minor = r.u32(), r.u32()
 			for _, s := range []*string{&st.Kind, &st.Source, &st.Target, &st.FSType, &st.Data} {

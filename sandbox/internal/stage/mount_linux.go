@@ -158,6 +158,23 @@ func rootStep(root *rootDir, st *Step) error {
 	}
 	switch st.Kind {
 	case StepMount:
+		if st.Fallback {
+			// A host submount that is a file (docker's and podman's
+			// /etc/hosts, /etc/resolv.conf, /etc/hostname) cannot be an
+			// overlay's lower layer: it is bound read-only, so the
+			// sandbox cannot write the container's file through it.
+			if fi, err := os.Stat(st.Source); err == nil && !fi.IsDir() {
+				fd, err := root.mkfile(st.Target)
+				if err != nil {
+					return fmt.Errorf("resolving %s in the root: %w", st.Target, err)
+				}
+				defer unix.Close(fd)
+				if err := bindAt(st.Source, fd, true); err != nil {
+					return fmt.Errorf("binding %s on %s: %w", st.Source, st.Target, err)
+				}
+				return nil
+			}
+		}
 		fd, err := root.mkdirAll(st.Target)
 		if err != nil {
 			return fmt.Errorf("resolving %s in the root: %w", st.Target, err)
@@ -171,12 +188,26 @@ func rootStep(root *rootDir, st *Step) error {
 			return mountError(st, err)
 		}
 	case StepBind:
-		fi, err := os.Stat(st.Source)
+		// The source is opened once, and what was opened is bound: with
+		// NoSymlinks, no symlink is followed on the way to it.
+		how := &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC}
+		if st.NoSymlinks {
+			how.Resolve = unix.RESOLVE_NO_SYMLINKS
+		}
+		src, err := unix.Openat2(unix.AT_FDCWD, st.Source, how)
+		if err != nil && st.NoSymlinks && err == unix.ELOOP {
+			return fmt.Errorf("bind source %s: a symlink in the path, not followed (no_symlinks): %w", st.Source, err)
+		}
 		if err != nil {
-			return fmt.Errorf("bind source: %w", err)
+			return fmt.Errorf("bind source: stat %s: %w", st.Source, err)
+		}
+		defer unix.Close(src)
+		var sb unix.Stat_t
+		if err := unix.Fstat(src, &sb); err != nil {
+			return fmt.Errorf("bind source: stat %s: %w", st.Source, err)
 		}
 		var fd int
-		if fi.IsDir() {
+		if sb.Mode&unix.S_IFMT == unix.S_IFDIR {
 			fd, err = root.mkdirAll(st.Target)
 		} else {
 			fd, err = root.mkfile(st.Target)
@@ -185,7 +216,7 @@ func rootStep(root *rootDir, st *Step) error {
 			return fmt.Errorf("resolving bind target %s in the root: %w", st.Target, err)
 		}
 		defer unix.Close(fd)
-		if err := bindAt(st.Source, fd, st.RO); err != nil {
+		if err := bindTree(src, "", unix.AT_EMPTY_PATH, fd, st.RO); err != nil {
 			return fmt.Errorf("binding %s on %s: %w", st.Source, st.Target, err)
 		}
 	case StepMknod:
@@ -258,21 +289,26 @@ func bindAt(src string, target int, ro bool) error {
 }
 
 // bindTree is bindAt for a source named by a directory descriptor and a
-// path relative to it (flags may add AT_EMPTY_PATH).
+// path relative to it (flags may add AT_EMPTY_PATH, with src "": the
+// caller's error names the path then).
 func bindTree(dirfd int, src string, flags, target int, ro bool) error {
+	name := ""
+	if src != "" {
+		name = " " + src
+	}
 	tree, err := unix.OpenTree(dirfd, src, uint(unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE|flags))
 	if err != nil {
-		return fmt.Errorf("cloning mount tree %s: %w", src, err)
+		return fmt.Errorf("cloning mount tree%s: %w", name, err)
 	}
 	defer unix.Close(tree)
 	if ro {
 		attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
 		if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
-			return fmt.Errorf("making %s read-only: %w", src, err)
+			return fmt.Errorf("making%s read-only: %w", name, err)
 		}
 	}
 	if err := unix.MoveMount(tree, "", target, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
-		return fmt.Errorf("attaching %s: %w", src, err)
+		return fmt.Errorf("attaching%s: %w", name, err)
 	}
 	return nil
 }
