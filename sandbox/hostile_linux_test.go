@@ -379,7 +379,9 @@ func runHostile(t *testing.T, e *hostileEnv, c *hostileCase, s *sandbox.Spec, wa
 	s.IO.Stdout, s.IO.Stderr = &out, &errb
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	run := func(ctx context.Context, _ *testing.T, _ *hostileEnv, s *sandbox.Spec) (*sandbox.Result, error) { return sandbox.Run(ctx, s) }
+	run := func(ctx context.Context, _ *testing.T, _ *hostileEnv, s *sandbox.Spec) (*sandbox.Result, error) {
+		return sandbox.Run(ctx, s)
+	}
 	if c.run != nil {
 		run = c.run
 	}

@@ -75,7 +75,9 @@ func round2MountCases() []hostileCase {
 
 // hostData is a world-readable file of the host's, outside /tmp (which
 // every run replaces).
-func hostData(e *hostileEnv) string { return filepath.Join(filepath.Dir(e.hostTarget), "expected-output") }
+func hostData(e *hostileEnv) string {
+	return filepath.Join(filepath.Dir(e.hostTarget), "expected-output")
+}
 
 // swappedBindSource has a first run, with a work directory of the
 // pipeline's bound writable at /w, replace /w/build by a symlink to the

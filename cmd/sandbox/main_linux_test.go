@@ -475,6 +475,10 @@ func TestWithoutCgo(t *testing.T) {
 		{"-v", "/etc:/mnt/etc:ro", "-w", "/mnt/etc", "--", "sh", "-c", "pwd; touch x"},
 		{"-w", "/etc/passwd/sub", "--", "true"},
 		{"--tmpfs", "/etc/passwd", "--", "true"},
+		// Binds that follow no symlink (refused where /bin is merged /usr's
+		// symlink), and the grade profile's root of host paths.
+		{"-v", "/bin:/mnt/b:nosymlinks", "--", "true"},
+		{"--profile", "grade", "--", "sh", "-c", "ls /; id -u; readlink /bin; ls /etc"},
 		{"--seccomp", policy, "--", "perl", "-e", "syscall(250, 0, 0)"}, // keyctl on amd64
 		// PID 1 outlives a signal it does not forward. (One it forwards,
 		// sent from inside, comes back to CMD when it comes: a race.)
