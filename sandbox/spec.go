@@ -139,7 +139,8 @@ type Mount struct {
 // HostRoot is a root of the run's own made of host paths, as isolate's
 // directory rules make a box's: the root is an empty tmpfs (capped by
 // Limits.Disk, as the writable layer it stands for), and each of Paths, an
-// absolute host path, appears at the same path inside:
+// absolute host path, appears at the same path inside, made in order (a
+// parent before what lands inside it):
 //
 //   - a directory or a file is bound read-only (recursively), resolved
 //     without following symlinks (Mount.NoSymlinks);
