@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -213,15 +214,23 @@ func (d *decoder) tables(kp keyPath, v any) ([]map[string]any, bool) {
 	return nil, false
 }
 
-// absolute resolves a relative path against the profile's directory.
+// absolute resolves a relative path against the profile's directory. A
+// relative profile name is taken from the working directory as the kernel
+// names it (not $PWD, which may go through symlinks), so that a bind that
+// follows no symlinks (no_symlinks) checks the profile's own paths, not the
+// way the caller came to its directory.
 func (d *decoder) absolute(kp keyPath, s string) (string, bool) {
 	if filepath.IsAbs(s) {
 		return filepath.Clean(s), true
 	}
-	dir, err := filepath.Abs(filepath.Dir(d.name))
-	if err != nil {
-		d.bad(kp, "%q: resolving against the profile's directory: %v", s, err)
-		return "", false
+	dir := filepath.Dir(d.name)
+	if !filepath.IsAbs(dir) {
+		wd, err := syscall.Getwd()
+		if err != nil {
+			d.bad(kp, "%q: resolving against the profile's directory: %v", s, err)
+			return "", false
+		}
+		dir = filepath.Join(wd, dir)
 	}
 	return filepath.Join(dir, s), true
 }
