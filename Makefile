@@ -4,7 +4,7 @@
 
 GO         ?= go
 BIN        ?= bin/sandbox
-DEB_PKGS   ?= busybox-static bubblewrap libc6-dev
+DEB_PKGS   ?= busybox-static bubblewrap libc6-dev podman
 # cgo lets the init stage fork CMD before the Go runtime starts (CMD is pid 2).
 export CGO_ENABLED ?= 1
 # bin/sandbox is linked statically: the dynamic loader's work (mapping libc,

@@ -39,6 +39,13 @@
 //	                      host's "/". An absolute path, or one starting with
 //	                      "./" or "../", resolved against the profile file's
 //	                      directory; bare names are kept for snapshot names.
+//	host_root = ["/usr", "/bin", ...]
+//	                      array of strings: a root of the run's own made of
+//	                      these absolute host paths, read-only, instead of
+//	                      the host's "/" (sandbox.HostRoot: symlinks made
+//	                      again, missing paths left out). Not with root.
+//	                      The grade profile lists what programs need
+//	                      (sandbox.MinimalHostRoot).
 //	network = "none"      string: "none" (a namespace of its own with only
 //	                      loopback) or "host" (the host's network).
 //	hostname = "build"    string: 1 to 64 letters, digits, '-', '.', '_'.
@@ -54,6 +61,10 @@
 //	                      starting environment, in order.
 //	cap_add = ["NET_RAW"] array of strings: capabilities kept ("CAP_NET_RAW",
 //	                      "NET_RAW" and "net_raw" alike).
+//	no_symlinks = true    boolean: every bind of the run, the command line's
+//	                      included, refuses a source with a symlink in any
+//	                      component instead of following it
+//	                      (sandbox.Spec.NoSymlinks); for untrusted pipelines.
 //
 //	[[mount]]             one table per mount, made in file order (a later
 //	                      one may land inside an earlier one):
@@ -66,6 +77,8 @@
 //	destination = "/data" string, required: absolute path inside the sandbox,
 //	                      not "/".
 //	read_only = true      boolean: mount read-only.
+//	no_symlinks = true    boolean: a bind whose source has a symlink in any
+//	                      component is refused, not followed.
 //	size = "64M"          string or integer (bytes): a tmpfs's size; refused
 //	                      for a bind.
 //

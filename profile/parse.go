@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -20,8 +21,9 @@ import (
 // The keys each table knows, in their underscore spelling; a dash is the
 // same key ("keep-env" is "keep_env"), as in the flags.
 var (
-	topKeys   = []string{"description", "root", "network", "hostname", "workdir", "user", "keep_env", "env", "cap_add", "mount", "limits"}
-	mountKeys = []string{"type", "source", "destination", "read_only", "size"}
+	topKeys = []string{"description", "root", "host_root", "network", "hostname", "workdir", "user", "keep_env", "env", "cap_add",
+		"no_symlinks", "mount", "limits"}
+	mountKeys = []string{"type", "source", "destination", "read_only", "no_symlinks", "size"}
 )
 
 // maxHostname is the kernel's HOST_NAME_MAX.
@@ -42,6 +44,13 @@ func parse(name string, data []byte) (*Profile, error) {
 	d := &decoder{name: name, lines: keyLines(data)}
 	p := &Profile{Name: name, Limits: limits.DefaultLimits()}
 	d.profile(p, raw)
+	if p.Root != "" && p.HostRoot != nil {
+		key := "host_root"
+		if _, ok := raw[key]; !ok {
+			key = "host-root"
+		}
+		d.bad(keyPath{key}, "a root of host paths and root %q: want one of them", p.Root)
+	}
 	switch len(d.errs) {
 	case 0:
 		return p, nil
@@ -205,15 +214,23 @@ func (d *decoder) tables(kp keyPath, v any) ([]map[string]any, bool) {
 	return nil, false
 }
 
-// absolute resolves a relative path against the profile's directory.
+// absolute resolves a relative path against the profile's directory. A
+// relative profile name is taken from the working directory as the kernel
+// names it (not $PWD, which may go through symlinks), so that a bind that
+// follows no symlinks (no_symlinks) checks the profile's own paths, not the
+// way the caller came to its directory.
 func (d *decoder) absolute(kp keyPath, s string) (string, bool) {
 	if filepath.IsAbs(s) {
 		return filepath.Clean(s), true
 	}
-	dir, err := filepath.Abs(filepath.Dir(d.name))
-	if err != nil {
-		d.bad(kp, "%q: resolving against the profile's directory: %v", s, err)
-		return "", false
+	dir := filepath.Dir(d.name)
+	if !filepath.IsAbs(dir) {
+		wd, err := syscall.Getwd()
+		if err != nil {
+			d.bad(kp, "%q: resolving against the profile's directory: %v", s, err)
+			return "", false
+		}
+		dir = filepath.Join(wd, dir)
 	}
 	return filepath.Join(dir, s), true
 }
@@ -237,6 +254,26 @@ func (d *decoder) profile(p *Profile, raw map[string]any) {
 		}
 		if key == "keep_env" {
 			p.KeepEnv = d.boolean(kp, v)
+			return
+		}
+		if key == "no_symlinks" {
+			p.NoSymlinks = d.boolean(kp, v)
+			return
+		}
+		if key == "host_root" {
+			list, ok := d.strings(kp, v)
+			if !ok {
+				return
+			}
+			hr := &sandbox.HostRoot{Paths: []string{}}
+			for i, s := range list {
+				if !filepath.IsAbs(s) || filepath.Clean(s) == "/" {
+					d.bad(kp, "entry %d %q: want an absolute host path other than /", i+1, s)
+					return
+				}
+				hr.Paths = append(hr.Paths, filepath.Clean(s))
+			}
+			p.HostRoot = hr
 			return
 		}
 		if key == "env" || key == "cap_add" {
@@ -324,6 +361,9 @@ func (d *decoder) mount(kp keyPath, t map[string]any) (sandbox.Mount, bool) {
 		case "read_only":
 			m.ReadOnly = d.boolean(fk, v)
 			return
+		case "no_symlinks":
+			m.NoSymlinks = d.boolean(fk, v)
+			return
 		case "size":
 			sizeKey = fk
 			switch n := v.(type) {
@@ -384,6 +424,8 @@ func (d *decoder) mount(kp keyPath, t map[string]any) (sandbox.Mount, bool) {
 		d.bad(sizeKey, "only a tmpfs has a size")
 	case m.Type == sandbox.MountTmpfs && sourceKey != nil:
 		d.bad(sourceKey, "only a bind has a source")
+	case m.Type == sandbox.MountTmpfs && m.NoSymlinks:
+		d.bad(kp, "only a bind has \"no_symlinks\"")
 	}
 	return m, len(d.errs) == errs
 }

@@ -27,6 +27,10 @@ type Profile struct {
 	// Root is an absolute host directory; "" leaves the Spec's (the host's
 	// "/" by default).
 	Root string `json:"root,omitempty"`
+	// HostRoot is a root of the run's own made of host paths
+	// (sandbox.HostRoot); nil leaves the Spec's. A profile sets Root or
+	// HostRoot, not both.
+	HostRoot *sandbox.HostRoot `json:"host_root,omitempty"`
 	// Network is sandbox.NetworkNone or sandbox.NetworkHost.
 	Network  string `json:"network,omitempty"`
 	Hostname string `json:"hostname,omitempty"`
@@ -40,6 +44,9 @@ type Profile struct {
 	CapAdd  []string `json:"cap_add,omitempty"`
 	// Mounts have absolute sources and destinations, in file order.
 	Mounts []sandbox.Mount `json:"mounts,omitempty"`
+	// NoSymlinks makes every bind of the run, the caller's included,
+	// refuse a source with a symlink in it (sandbox.Spec.NoSymlinks).
+	NoSymlinks bool `json:"no_symlinks,omitempty"`
 	// Limits are limits.DefaultLimits() with the profile's [limits] set
 	// over them, through limits.Limits.Set.
 	Limits limits.Limits `json:"limits"`
@@ -113,8 +120,9 @@ func Parse(name string, data []byte) (*Profile, error) {
 	return parse(name, data)
 }
 
-// Apply copies what p sets into s: root, network, hostname, workdir (as
-// s.Dir) and user replace s's when set; p's mounts and capabilities are
+// Apply copies what p sets into s: root or host root (either replaces
+// both), network, hostname, workdir (as s.Dir) and user replace s's when
+// set; no_symlinks, when set, sets s.NoSymlinks; p's mounts and capabilities are
 // appended to s's (as repeated flags add to each other); s.Limits is
 // replaced by p.Limits (which start from limits.DefaultLimits()). Env and
 // KeepEnv are not applied: the CLI composes the environment.
@@ -128,7 +136,13 @@ func (p *Profile) Apply(s *sandbox.Spec) error {
 		return fmt.Errorf("applying profile %s: %w: %w", p.Name, ErrInvalid, err)
 	}
 	if p.Root != "" {
-		s.Root = p.Root
+		s.Root, s.HostRoot = p.Root, nil
+	}
+	if p.HostRoot != nil {
+		s.HostRoot, s.Root = &sandbox.HostRoot{Paths: slices.Clone(p.HostRoot.Paths)}, ""
+	}
+	if p.NoSymlinks {
+		s.NoSymlinks = true
 	}
 	if p.Network != "" {
 		s.Network = p.Network

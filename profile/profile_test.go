@@ -59,6 +59,10 @@ func TestBuiltins(t *testing.T) {
 			Network: sandbox.NetworkNone,
 			User:    &sandbox.User{Unique: true},
 			Dir:     "/box",
+			// A root of its own, as the sandbox package lists it; binds
+			// follow no symlinks.
+			HostRoot:   sandbox.MinimalHostRoot(),
+			NoSymlinks: true,
 			Limits: withLimits(t, "pids", "64", "memory", "256M", "cpu-time", "2s", "wall-time", "5s",
 				"extra-time", "500ms", "output-limit", "1M", "disk", "64M", "rlimit-fsize", "16M",
 				"rlimit-core", "0", "rlimit-nofile", "64"),
@@ -526,5 +530,66 @@ func TestApply(t *testing.T) {
 	}
 	if err := p.Apply(nil); err == nil {
 		t.Error("Apply(nil) succeeded")
+	}
+}
+
+// TestHostRootAndNoSymlinks: a root of host paths and binds that follow no
+// symlink, as a profile sets them and as Apply puts them in a Spec.
+func TestHostRootAndNoSymlinks(t *testing.T) {
+	p, err := Parse("/etc/sandbox/p.toml", []byte(`
+host-root = ["/usr", "/lib64/", "/etc/ld.so.cache"]
+no_symlinks = true
+
+[[mount]]
+type = "bind"
+source = "/srv/w/build"
+destination = "/box"
+no-symlinks = true
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(&sandbox.HostRoot{Paths: []string{"/usr", "/lib64", "/etc/ld.so.cache"}}, p.HostRoot); diff != "" {
+		t.Errorf("HostRoot (-want +got):\n%s", diff)
+	}
+	wantMounts := []sandbox.Mount{{Type: sandbox.MountBind, Source: "/srv/w/build", Destination: "/box", NoSymlinks: true}}
+	if diff := cmp.Diff(wantMounts, p.Mounts); diff != "" || !p.NoSymlinks {
+		t.Errorf("NoSymlinks %v, Mounts (-want +got):\n%s", p.NoSymlinks, diff)
+	}
+
+	// Either kind of root replaces the other.
+	s := &sandbox.Spec{Args: []string{"true"}, Root: "/srv/rootfs"}
+	if err := p.Apply(s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Root != "" || s.HostRoot == nil || !s.NoSymlinks || &s.HostRoot.Paths[0] == &p.HostRoot.Paths[0] {
+		t.Errorf("applied: Root %q, HostRoot %v (shared: %v), NoSymlinks %v", s.Root, s.HostRoot,
+			s.HostRoot != nil && &s.HostRoot.Paths[0] == &p.HostRoot.Paths[0], s.NoSymlinks)
+	}
+	withRoot := &Profile{Name: "r", Root: "/srv/rootfs", Limits: p.Limits}
+	if err := withRoot.Apply(s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Root != "/srv/rootfs" || s.HostRoot != nil {
+		t.Errorf("root over a host root: Root %q, HostRoot %v", s.Root, s.HostRoot)
+	}
+
+	for _, tt := range []struct{ name, profile, want string }{
+		{"both roots", "root = \"/srv/rootfs\"\nhost_root = [\"/usr\"]\n",
+			`p.toml:2: key "host_root": a root of host paths and root "/srv/rootfs": want one of them`},
+		{"relative host path", "host_root = [\"/usr\", \"lib\"]\n",
+			`p.toml:1: key "host_root": entry 2 "lib": want an absolute host path other than /`},
+		{"the host's / itself", "host_root = [\"/\"]\n",
+			`p.toml:1: key "host_root": entry 1 "/": want an absolute host path other than /`},
+		{"no_symlinks not a boolean", "no_symlinks = 1\n", `p.toml:1: key "no_symlinks": want a boolean, got integer`},
+		{"no_symlinks on a tmpfs", "[[mount]]\ntype = \"tmpfs\"\ndestination = \"/a\"\nno_symlinks = true\n",
+			`p.toml:1: key "mount": only a bind has "no_symlinks"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("p.toml", []byte(tt.profile))
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("Parse: %v\nwant %s", err, tt.want)
+			}
+		})
 	}
 }

@@ -29,14 +29,17 @@
 //     run directory holding the upper layers (for a run to commit, the
 //     root's upper is instead a tmpfs the runner made detached and handed
 //     over as a descriptor, so that it outlives the namespace: see
-//     commit_linux.go), an overlay of the root
-//     (the host's "/" and, one overlay each, the real filesystems mounted
-//     below it; or Spec.Root), fresh /proc, a minimal /dev with its own
-//     devpts, read-only /sys, private /tmp and /run, the Spec's mounts,
-//     masked and read-only paths; then pivot_root, hostname, loopback.
-//     Mount targets are resolved inside the new root (openat2
-//     RESOLVE_IN_ROOT), so no symlink in a root can point a mount at the
-//     host.
+//     commit_linux.go), the root (see Roots below), fresh /proc, a minimal
+//     /dev with its own devpts, read-only /sys, private /tmp and /run, the
+//     Spec's mounts (binds nosuid and nodev), masked and read-only paths;
+//     then pivot_root, hostname, loopback. Mount targets are resolved
+//     inside the new root (openat2 RESOLVE_IN_ROOT), so no symlink in a
+//     root can point a mount at the host. A bind's source is opened once
+//     and what was opened is bound; with Mount.NoSymlinks (or
+//     Spec.NoSymlinks, for every bind) it is opened with openat2
+//     RESOLVE_NO_SYMLINKS, so a symlink in any component, planted by an
+//     earlier stage of a pipeline, fails the setup instead of being
+//     followed, and none can be swapped in between the check and the bind.
 //  5. The exec stage enters the workdir, starts a session (and takes its
 //     own pty with TTY), drops every capability not asked for from every
 //     set, sets no_new_privs, marks every descriptor but 0, 1, 2 and
@@ -48,6 +51,33 @@
 //     namespace, goes with it.
 //  7. Wait collects the report, copies the writable layer of a run to
 //     commit into the store and commits it, and removes the run directory.
+//
+// # Roots
+//
+// A run's root is one of:
+//
+//   - the host's: the host's "/" as the read-only lower layer of an
+//     overlay, and each real filesystem mounted below it an overlay of its
+//     own (overlayfs does not cross mounts). A submount that is a file, as
+//     a container runtime binds /etc/hosts, /etc/resolv.conf and
+//     /etc/hostname into a container, is bound read-only instead: overlayfs
+//     layers only directories, and the sandbox must not write the
+//     container's file. So the runner works inside docker, podman and CI
+//     pods, read-only roots included. This is the default.
+//   - Spec.Root, a directory, or Spec.Snapshot, a snapshot of a store: the
+//     overlay's lower layers, and nothing of the host's tree.
+//   - Spec.HostRoot, a root of host paths, as isolate's directory rules
+//     make a box: an empty tmpfs holding only the paths it names, bound
+//     read-only without following symlinks, a path that is a symlink made
+//     again as the same symlink (merged /usr: /bin -> usr/bin), a missing
+//     one left out. MinimalHostRoot is the list a grader wants (/usr, /bin,
+//     /sbin, /lib*, a few /etc files); the grade profile sets it, and
+//     `sandbox judge` and `sandbox isolate` get it through that profile. It
+//     applies when Root and Snapshot are empty: those are roots of the
+//     run's own already.
+//
+// Whatever the root, /proc, /dev, /sys, /tmp and /run are the runner's, and
+// the Spec's mounts are made in it.
 //
 // # Invariants
 //

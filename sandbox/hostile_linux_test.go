@@ -89,6 +89,9 @@ type hostileCase struct {
 	setup func(t *testing.T, e *hostileEnv, s *sandbox.Spec)
 	// check adds host-side checks after the run.
 	check func(t *testing.T, e *hostileEnv, s *sandbox.Spec, res *sandbox.Result)
+	// run, when set, runs the Spec in place of sandbox.Run: for a runner
+	// that must itself be somewhere else (in a container's mount namespace).
+	run func(ctx context.Context, t *testing.T, e *hostileEnv, s *sandbox.Spec) (*sandbox.Result, error)
 }
 
 var (
@@ -302,6 +305,7 @@ func hostileCases() []hostileCase {
 	}
 	cases = append(cases, hostileCasesLead()...)
 	cases = append(cases, round2LimitsCases()...)
+	cases = append(cases, round2MountCases()...)
 	return cases
 }
 
@@ -380,7 +384,13 @@ func runHostile(t *testing.T, e *hostileEnv, c *hostileCase, s *sandbox.Spec, wa
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	res, err := sandbox.Run(ctx, s)
+	run := func(ctx context.Context, _ *testing.T, _ *hostileEnv, s *sandbox.Spec) (*sandbox.Result, error) {
+		return sandbox.Run(ctx, s)
+	}
+	if c.run != nil {
+		run = c.run
+	}
+	res, err := run(ctx, t, e, s)
 	line := firstLine(out.String())
 	switch {
 	case err != nil && c.setupErrOK && (errors.Is(err, sandbox.ErrSetup) || errors.Is(err, sandbox.ErrInvalidSpec)):

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -229,17 +230,28 @@ func buildPlan(s *Spec, scratch string, root rootLayers, hostMounts []hostMount,
 			Data: data, Mkdir: mk, Fallback: fallback, Optional: fallback})
 		return nil
 	}
-	if len(root.Lowers) == 0 {
-		return nil, fmt.Errorf("%w: a root needs a lower layer", ErrInvalidSpec)
-	}
-	if err := overlay(0, rootfs, root, true, false); err != nil {
-		return nil, err
-	}
-	// Overlayfs does not cross mounts: each real filesystem below the host's
-	// root (a separate /home, say) gets an overlay of its own.
-	for i, p := range layeredSubmounts(hostMounts, filepath.Dir(scratch)) {
-		if err := overlay(i+1, p, rootLayers{Lowers: []string{p}}, false, true); err != nil {
+	switch {
+	case s.HostRoot != nil && s.Root == "" && s.Snapshot == nil:
+		// A root of its own: an empty tmpfs, and the host paths asked for.
+		add(stage.Step{Kind: stage.StepMount, Scratch: true, FSType: "tmpfs", Source: "sandbox", Target: rootfs,
+			Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: fmt.Sprintf("size=%d,mode=0755", disk), Mkdir: []string{rootfs}})
+		steps, err := hostRootSteps(s.HostRoot)
+		if err != nil {
 			return nil, err
+		}
+		cfg.Steps = append(cfg.Steps, steps...)
+	case len(root.Lowers) == 0:
+		return nil, fmt.Errorf("%w: a root needs a lower layer", ErrInvalidSpec)
+	default:
+		if err := overlay(0, rootfs, root, true, false); err != nil {
+			return nil, err
+		}
+		// Overlayfs does not cross mounts: each real filesystem below the
+		// host's root (a separate /home, say) gets an overlay of its own.
+		for i, p := range layeredSubmounts(hostMounts, filepath.Dir(scratch)) {
+			if err := overlay(i+1, p, rootLayers{Lowers: []string{p}}, false, true); err != nil {
+				return nil, err
+			}
 		}
 	}
 
@@ -269,7 +281,8 @@ func buildPlan(s *Spec, scratch string, root rootLayers, hostMounts []hostMount,
 	for _, m := range s.Mounts {
 		switch m.Type {
 		case MountBind:
-			add(stage.Step{Kind: stage.StepBind, Source: m.Source, Target: m.Destination, RO: m.ReadOnly})
+			add(stage.Step{Kind: stage.StepBind, Source: m.Source, Target: m.Destination, RO: m.ReadOnly,
+				NoSymlinks: m.NoSymlinks || s.NoSymlinks})
 		case MountTmpfs:
 			data := "mode=1777"
 			// Without a size, tmpfs's own default holds: half the RAM,
@@ -318,6 +331,33 @@ const minTmpfsInodes = 64
 // smallTmpfs are the options of the runner's own small tmpfs (/dev,
 // /dev/shm, /run): 64 MiB, and tmpfsInodes(64 MiB) inodes.
 const smallTmpfs = "size=65536k,nr_inodes=16384"
+
+// hostRootSteps lays out a HostRoot's paths: what the host has at each,
+// looked at now, without following a symlink in the last component. A
+// symlink is made again; anything else is bound read-only with no symlink
+// followed (PID 1 checks that again as it binds), so a path swapped for a
+// symlink meanwhile is refused, never followed out.
+func hostRootSteps(hr *HostRoot) ([]stage.Step, error) {
+	var steps []stage.Step
+	for _, p := range hr.Paths {
+		fi, err := os.Lstat(p)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			continue // e.g. /libx32 on a host without x32 libraries
+		case err != nil:
+			return nil, fmt.Errorf("host root path %s: %w", p, err)
+		case fi.Mode()&os.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return nil, fmt.Errorf("host root path %s: %w", p, err)
+			}
+			steps = append(steps, stage.Step{Kind: stage.StepSymlink, Source: target, Target: p})
+		default:
+			steps = append(steps, stage.Step{Kind: stage.StepBind, Source: p, Target: p, RO: true, NoSymlinks: true, Optional: true})
+		}
+	}
+	return steps, nil
+}
 
 // rlimits turns the Spec's rlimits into the settings PID 1 makes.
 func rlimits(r limits.Rlimits) []stage.Rlimit {

@@ -143,6 +143,7 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 		}
 	case s.Root != "":
 		root.Lowers = []string{s.Root}
+	case s.HostRoot != nil: // a root of host paths: no layers, nothing of the mount table
 	default:
 		root.Lowers = []string{"/"}
 		if hostMounts, err = readHostMounts(); err != nil {

@@ -59,9 +59,20 @@ type Spec struct {
 	// Snapshot, when set, makes the root from a committed snapshot of a
 	// store instead: Root must then be empty.
 	Snapshot *SnapshotRoot `json:"snapshot,omitempty"`
+	// HostRoot, when set, makes the root of host paths instead of a layer
+	// over the host's whole "/": an empty directory holding only the paths
+	// it names, read-only (see HostRoot). It is what makes a root from the
+	// host's tree, so Root or Snapshot, a root of the run's own already,
+	// take its place when set (as a profile's host root and a caller's
+	// --root do). MinimalHostRoot is what a grader wants.
+	HostRoot *HostRoot `json:"host_root,omitempty"`
 	// Mounts are made inside the new root after /proc, /dev, /sys and /tmp,
 	// in order, so a later mount may land inside an earlier one.
 	Mounts []Mount `json:"mounts,omitempty"`
+	// NoSymlinks makes every bind of Mounts resolve its source as if it
+	// had Mount.NoSymlinks set: for pipelines whose earlier stages may have
+	// planted symlinks where a later stage binds.
+	NoSymlinks bool `json:"no_symlinks,omitempty"`
 	// Network is NetworkNone (the default when empty) or NetworkHost.
 	Network string `json:"network,omitempty"`
 	// CapAdd lists capabilities CMD keeps (e.g. "CAP_NET_RAW" or "net_raw");
@@ -149,6 +160,49 @@ type Mount struct {
 	Lower []string `json:"lower,omitempty"`
 	Upper string   `json:"upper,omitempty"`
 	Work  string   `json:"work,omitempty"`
+	// NoSymlinks, for a bind, refuses a Source with a symlink in any of
+	// its components, the last included, instead of following it. PID 1
+	// resolves the source so (openat2 RESOLVE_NO_SYMLINKS) and binds the
+	// descriptor it opened: nothing can swap a component for a symlink
+	// between the check and the bind. A refused source fails the run's
+	// setup (ErrSetup), naming the source.
+	NoSymlinks bool `json:"no_symlinks,omitempty"`
+}
+
+// HostRoot is a root of the run's own made of host paths, as isolate's
+// directory rules make a box's: the root is an empty tmpfs (capped by
+// Limits.Disk, as the writable layer it stands for), and each of Paths, an
+// absolute host path, appears at the same path inside, made in order (a
+// parent before what lands inside it):
+//
+//   - a directory or a file is bound read-only (recursively), resolved
+//     without following symlinks (Mount.NoSymlinks);
+//   - a symlink is made again as the same symlink, so merged-/usr layouts
+//     (Debian's /bin -> usr/bin, /lib64 -> usr/lib64) keep working inside;
+//   - a path the host does not have is left out, so one list serves hosts
+//     with and without /lib32 or /libx32.
+//
+// /proc, /dev, /sys, /tmp and /run are the runner's, as in every run;
+// anything else (the submission's box, a language runtime under /opt) is a
+// Mount of the Spec's. Nothing else of the host is in the sandbox: no /home,
+// /srv, /opt, /var or /work, none of /etc but what Paths names.
+type HostRoot struct {
+	Paths []string `json:"paths"`
+}
+
+// MinimalHostRoot is the root a grader gives an untrusted submission, and
+// what the grade profile uses: the host's programs and libraries (/usr, /bin,
+// /sbin, /lib and its multilib siblings), and of /etc only what programs
+// read to start and to name users: the dynamic loader's cache and
+// configuration, the alternatives (Debian's /usr/bin/awk, cc, java point
+// there), the time zone, the user and group databases, nsswitch.conf and
+// hosts. Interpreters installed under /usr (python3, perl) work.
+func MinimalHostRoot() *HostRoot {
+	return &HostRoot{Paths: []string{
+		"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+		"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives", "/etc/localtime",
+		"/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/hosts",
+	}}
 }
 
 // IO is what the caller attaches to CMD. Nil streams read from or write to
@@ -228,6 +282,13 @@ func (s *Spec) Validate() error {
 	case "", NetworkNone, NetworkHost:
 	default:
 		return fmt.Errorf("%w: network %q: want %q or %q", ErrInvalidSpec, s.Network, NetworkNone, NetworkHost)
+	}
+	if hr := s.HostRoot; hr != nil {
+		for _, p := range hr.Paths {
+			if !filepath.IsAbs(p) || filepath.Clean(p) != p || p == "/" {
+				return fmt.Errorf("%w: host root path %q: want an absolute, clean path other than /", ErrInvalidSpec, p)
+			}
+		}
 	}
 	if sn := s.Snapshot; sn != nil {
 		if s.Root != "" {
@@ -337,6 +398,9 @@ func (s *Spec) noNUL() error {
 	for _, m := range s.Mounts {
 		errs = append(errs, check("mount", append([]string{m.Source, m.Destination, m.Upper, m.Work}, m.Lower...)...))
 	}
+	if s.HostRoot != nil {
+		errs = append(errs, check("host root path", s.HostRoot.Paths...))
+	}
 	for _, err := range errs {
 		if err != nil {
 			return err
@@ -360,6 +424,7 @@ func (m Mount) validate() error {
 		if _, err := os.Stat(m.Source); err != nil {
 			return fmt.Errorf("bind source: %w", err)
 		}
+
 	case MountTmpfs:
 		if m.Size < 0 {
 			return fmt.Errorf("tmpfs %s: negative size", m.Destination)

@@ -43,8 +43,12 @@ Flags:
   --commit NEW          keep the run's changes as snapshot NEW over --root NAME
                         (when CMD exits 0; --commit-always whatever its status)
   --store DIR           the snapshot store (default /var/lib/sandbox, or $SANDBOX_STORE)
-  -v, --bind SRC:DST[:ro]
-                        bind host path SRC at DST (repeatable; ":ro" read-only)
+  -v, --bind SRC:DST[:OPTS]
+                        bind host path SRC at DST (repeatable); OPTS, comma-
+                        separated: ro (read-only), nosymlinks (refuse an SRC
+                        with a symlink in it instead of following it)
+  --no-symlinks         every bind refuses an SRC with a symlink in it (the
+                        grade profile's default; --no-symlinks=false to follow)
   --tmpfs DST[:SIZE]    mount an empty tmpfs at DST (repeatable)
   --network MODE        "none" (own namespace, loopback only; default) or "host"
   -e, --env KEY[=VALUE] set a variable; KEY alone copies the caller's (repeatable)
@@ -147,7 +151,7 @@ type execFlags struct {
 	binds, tmpfs, env, envFiles, caps                          stringList
 	keepEnv, jsonReport                                        bool
 	preserveFDs                                                int
-	tty                                                        optBool
+	tty, noSymlinks                                            optBool
 	report, profile, store, commit, seccomp                    string
 	commitAlways                                               bool
 	// limits are name=value settings in command-line order, applied over
@@ -166,6 +170,7 @@ func (f *execFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.binds, "bind", "")
 	fs.Var(&f.binds, "v", "")
 	fs.Var(&f.tmpfs, "tmpfs", "")
+	fs.Var(&f.noSymlinks, "no-symlinks", "")
 	fs.StringVar(&f.network, "network", sandbox.NetworkNone, "")
 	fs.Var(&f.env, "env", "")
 	fs.Var(&f.env, "e", "")
@@ -390,7 +395,10 @@ func (f *execFlags) resolve(fs *flag.FlagSet, environ []string) (*sandbox.Spec, 
 	}
 	var err error
 	if given["root"] {
-		s.Root = f.root
+		s.Root, s.HostRoot = f.root, nil // a root given replaces the profile's of host paths
+	}
+	if f.noSymlinks.set {
+		s.NoSymlinks = f.noSymlinks.value
 	}
 	if err := f.resolveRoot(s); err != nil {
 		return nil, err
@@ -551,25 +559,45 @@ func (f *execFlags) environment(environ []string, keepEnv bool, profEnv []string
 	return env, nil
 }
 
-// parseBind reads SRC:DST[:ro|:rw]; a relative SRC is taken from the
-// caller's working directory, as docker does for -v ./dir:/dst.
+// parseBind reads SRC:DST[:OPTS], OPTS a comma-separated list of ro, rw
+// and nosymlinks; a relative SRC is taken from the caller's working
+// directory, as docker does for -v ./dir:/dst.
 func parseBind(v string) (sandbox.Mount, error) {
 	parts := strings.Split(v, ":")
 	m := sandbox.Mount{Type: sandbox.MountBind}
-	switch {
-	case len(parts) == 3 && (parts[2] == "ro" || parts[2] == "rw"):
-		m.ReadOnly = parts[2] == "ro"
-	case len(parts) == 2:
+	const form = "want SRC:DST or SRC:DST:OPTS, OPTS a comma-separated list of ro, rw, nosymlinks"
+	switch len(parts) {
+	case 3:
+		for _, o := range strings.Split(parts[2], ",") {
+			switch o {
+			case "ro", "rw":
+				m.ReadOnly = o == "ro"
+			case "nosymlinks":
+				m.NoSymlinks = true
+			default:
+				return m, fmt.Errorf("--bind %q: unknown option %q: %s", v, o, form)
+			}
+		}
+	case 2:
 	default:
-		return m, fmt.Errorf("--bind %q: want SRC:DST or SRC:DST:ro", v)
+		return m, fmt.Errorf("--bind %q: %s", v, form)
 	}
 	if parts[0] == "" || parts[1] == "" {
-		return m, fmt.Errorf("--bind %q: want SRC:DST or SRC:DST:ro", v)
+		return m, fmt.Errorf("--bind %q: %s", v, form)
 	}
-	src, err := filepath.Abs(parts[0])
-	if err != nil {
-		return m, fmt.Errorf("--bind %q: %w", v, err)
+	// A relative SRC is taken from the working directory as the kernel
+	// names it (not $PWD, which may go through symlinks): the caller
+	// trusts the directory it is in, and with nosymlinks only the
+	// relative part is checked, not the way the caller came.
+	src := parts[0]
+	if !filepath.IsAbs(src) {
+		wd, err := unix.Getwd()
+		if err != nil {
+			return m, fmt.Errorf("--bind %q: %w", v, err)
+		}
+		src = filepath.Join(wd, src)
 	}
+	src = filepath.Clean(src)
 	if _, err := os.Stat(src); err != nil {
 		return m, fmt.Errorf("--bind %q: source: %w", v, errors.Unwrap(err))
 	}

@@ -131,6 +131,7 @@ func TestHelpAndErrors(t *testing.T) {
 		{"exec-no-command", []string{"exec"}, 125},
 		{"exec-bad-bind", []string{"exec", "--bind", "/no/such/dir:/x", "--", "true"}, 125},
 		{"exec-bad-bind-form", []string{"exec", "-v", "onlyone", "--", "true"}, 125},
+		{"exec-bad-bind-option", []string{"exec", "-v", "/tmp:/x:ro,follow", "--", "true"}, 125},
 		{"exec-bad-tmpfs-size", []string{"exec", "--tmpfs", "/x:banana", "--", "true"}, 125},
 		{"exec-bad-network", []string{"exec", "--network", "bridge", "--", "true"}, 125},
 		{"exec-bad-workdir", []string{"exec", "-w", "relative", "--", "true"}, 125},

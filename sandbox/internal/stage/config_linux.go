@@ -5,7 +5,7 @@ import "golang.org/x/sys/unix"
 // Kinds of setup step, in Config.Steps.
 const (
 	StepMount    = "mount"    // mount(2) a filesystem at Target
-	StepBind     = "bind"     // bind Source (host) at Target, recursively, read-only if RO
+	StepBind     = "bind"     // bind Source (host) at Target, recursively, read-only if RO, without symlinks if NoSymlinks
 	StepMknod    = "mknod"    // character device Major:Minor at Target
 	StepSymlink  = "symlink"  // symlink Target -> Source
 	StepMask     = "mask"     // hide Target: /dev/null over a file, an empty read-only tmpfs over a dir
@@ -32,9 +32,15 @@ type Step struct {
 	Optional bool
 	// Fallback, for overlays of host submounts: when the overlay cannot be
 	// made (a lower filesystem overlayfs refuses), bind Source read-only.
+	// A submount that is a file (a container's /etc/hosts) is always bound
+	// read-only: overlayfs layers only directories.
 	Fallback bool
-	Major    uint32
-	Minor    uint32
+	// NoSymlinks, for a bind, resolves Source with no symlink followed in
+	// any component (openat2 RESOLVE_NO_SYMLINKS) and binds the descriptor
+	// so opened, so nothing can swap a component between the two.
+	NoSymlinks bool
+	Major      uint32
+	Minor      uint32
 }
 
 // Config is everything the init stage is told, sent as one binary message

@@ -144,7 +144,7 @@ func decodeConfig(msg []byte) (*Config, error) {
 			st := &cfg.Steps[i]
 			f := r.u32()
 			st.RO, st.Scratch = f&stepRO != 0, f&stepScratch != 0
-			st.Optional, st.Fallback = f&stepOptional != 0, f&stepFallback != 0
+			st.Optional, st.Fallback, st.NoSymlinks = f&stepOptional != 0, f&stepFallback != 0, f&stepNoSymlinks != 0
 			st.Flags = uintptr(r.u64())
 			st.Major, st.Minor = r.u32(), r.u32()
 			for _, s := range []*string{&st.Kind, &st.Source, &st.Target, &st.FSType, &st.Data} {

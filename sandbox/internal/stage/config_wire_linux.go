@@ -25,7 +25,7 @@ import (
 // A str is u32 length, the bytes (no NUL among them), and a NUL, so C can
 // use it in place. A step is
 //
-//	u32 flags (stepRO, stepScratch, stepOptional, stepFallback)
+//	u32 flags (stepRO, stepScratch, stepOptional, stepFallback, stepNoSymlinks)
 //	u64 mount flags, u32 major, u32 minor
 //	str kind, source, target, fs type, data
 //	u32 n, str × n: mkdir
@@ -37,10 +37,11 @@ const (
 	configSeccomp  = 1 << 2 // Seccomp is not nil
 	configNotify   = 1 << 3
 
-	stepRO       = 1 << 0
-	stepScratch  = 1 << 1
-	stepOptional = 1 << 2
-	stepFallback = 1 << 3
+	stepRO         = 1 << 0
+	stepScratch    = 1 << 1
+	stepOptional   = 1 << 2
+	stepFallback   = 1 << 3
+	stepNoSymlinks = 1 << 4
 
 	configHeaderLen = 20 // flags to extra files
 )
@@ -92,7 +93,7 @@ func EncodeConfig(cfg *Config) []byte {
 	for i := range cfg.Steps {
 		st := &cfg.Steps[i]
 		out = ne.AppendUint32(out, bit(st.RO, stepRO)|bit(st.Scratch, stepScratch)|
-			bit(st.Optional, stepOptional)|bit(st.Fallback, stepFallback))
+			bit(st.Optional, stepOptional)|bit(st.Fallback, stepFallback)|bit(st.NoSymlinks, stepNoSymlinks))
 		out = ne.AppendUint64(out, uint64(st.Flags))
 		out = ne.AppendUint32(out, st.Major)
 		out = ne.AppendUint32(out, st.Minor)

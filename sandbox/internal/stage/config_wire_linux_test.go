@@ -32,6 +32,7 @@ func TestConfigWireRoundTrip(t *testing.T) {
 				{Kind: StepMount, FSType: "overlay", Source: "/usr", Target: "/usr", Fallback: true,
 					Mkdir: []string{"/run/sandbox/1/u", "/run/sandbox/1/w"}, Data: "lowerdir=/usr,upperdir=/run/sandbox/1/u"},
 				{Kind: StepBind, Source: "/etc/resolv.conf", Target: "/etc/resolv.conf", RO: true},
+				{Kind: StepBind, Source: "/srv/w/build", Target: "/box", NoSymlinks: true},
 				{Kind: StepMknod, Target: "/dev/null", Major: 1, Minor: 3},
 				{Kind: StepSymlink, Source: "pts/ptmx", Target: "/dev/ptmx"},
 				{Kind: StepMask, Target: "/proc/kcore", Optional: true},

@@ -299,6 +299,7 @@ struct is_cfg {
 #define IS_STEP_SCRATCH 2
 #define IS_STEP_OPTIONAL 4
 #define IS_STEP_FALLBACK 8
+#define IS_STEP_NOSYMLINKS 16
 
 struct is_rd {
 	const char *p, *end;
@@ -546,9 +547,10 @@ static int is_mount(const char *src, const char *dst, const char *fs, unsigned l
 // attributes attrs on it (MOUNT_ATTR_RDONLY, ...) before it is attached,
 // and attaches it at target.
 static int bind_tree(int dirfd, const char *src, int flags, int target, uint64_t attrs) {
+	const char *sp = src[0] ? " " : "";  // with AT_EMPTY_PATH the caller names the path
 	int tree = (int)syscall(SYS_open_tree, dirfd, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | flags);
 	if (tree < 0)
-		return is_fail(errno, "cloning mount tree %s", src);
+		return is_fail(errno, "cloning mount tree%s%s", sp, src);
 	if (attrs) {
 		struct is_mount_attr attr;
 		memset(&attr, 0, sizeof attr);
@@ -556,13 +558,13 @@ static int bind_tree(int dirfd, const char *src, int flags, int target, uint64_t
 		if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0) {
 			int e = errno;
 			close(tree);
-			return is_fail(e, "making %s read-only", src);
+			return is_fail(e, "making%s%s read-only", sp, src);
 		}
 	}
 	if (syscall(SYS_move_mount, tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0) {
 		int e = errno;
 		close(tree);
-		return is_fail(e, "attaching %s", src);
+		return is_fail(e, "attaching%s%s", sp, src);
 	}
 	close(tree);
 	return 0;
@@ -598,6 +600,21 @@ static int scratch_step(const struct is_step *st) {
 
 // step_mount to step_readonly are the steps inside the new root.
 static int step_mount(struct is_root *root, const struct is_step *st) {
+	struct stat sb;
+	if ((st->flags & IS_STEP_FALLBACK) && stat(st->src, &sb) == 0 && !S_ISDIR(sb.st_mode)) {
+		// A host submount that is a file (docker's and podman's
+		// /etc/hosts, /etc/resolv.conf, /etc/hostname) cannot be an
+		// overlay's lower layer: it is bound read-only, so the sandbox
+		// cannot write the container's file through it.
+		int fd = r_mkfile(root, st->dst);
+		if (fd < 0)
+			return is_fail(errno, "resolving %s in the root", st->dst);
+		int rc = bind_at(st->src, fd, 1);
+		close(fd);
+		if (rc < 0)
+			return is_wrap("binding %s on %s", st->src, st->dst);
+		return 0;
+	}
 	int fd = r_mkdir_all(root, st->dst);
 	if (fd < 0)
 		return is_fail(errno, "resolving %s in the root", st->dst);
@@ -611,17 +628,36 @@ static int step_mount(struct is_root *root, const struct is_step *st) {
 }
 
 static int step_bind(struct is_root *root, const struct is_step *st) {
-	struct stat sb;
-	if (stat(st->src, &sb) < 0)
+	// The source is opened once, and what was opened is bound: with
+	// NoSymlinks, no symlink is followed on the way to it.
+	struct open_how how;
+	memset(&how, 0, sizeof how);
+	how.flags = O_PATH | O_CLOEXEC;
+	if (st->flags & IS_STEP_NOSYMLINKS)
+		how.resolve = RESOLVE_NO_SYMLINKS;
+	int src = (int)syscall(SYS_openat2, AT_FDCWD, st->src, &how, sizeof how);
+	if (src < 0 && errno == ELOOP && (st->flags & IS_STEP_NOSYMLINKS))
+		return is_fail(errno, "bind source %s: a symlink in the path, not followed (no_symlinks)", st->src);
+	if (src < 0)
 		return is_fail(errno, "bind source: stat %s", st->src);
+	struct stat sb;
+	if (fstat(src, &sb) < 0) {
+		int e = errno;
+		close(src);
+		return is_fail(e, "bind source: stat %s", st->src);
+	}
 	int fd = S_ISDIR(sb.st_mode) ? r_mkdir_all(root, st->dst) : r_mkfile(root, st->dst);
-	if (fd < 0)
-		return is_fail(errno, "resolving bind target %s in the root", st->dst);
+	if (fd < 0) {
+		int e = errno;
+		close(src);
+		return is_fail(e, "resolving bind target %s in the root", st->dst);
+	}
 	// nosuid and nodev: the caller's files are data to CMD, never a way to
 	// gain ids or reach a device.
 	uint64_t attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | ((st->flags & IS_STEP_RO) ? MOUNT_ATTR_RDONLY : 0);
-	int rc = bind_tree(AT_FDCWD, st->src, 0, fd, attrs);
+	int rc = bind_tree(src, "", AT_EMPTY_PATH, fd, attrs);
 	close(fd);
+	close(src);
 	if (rc < 0)
 		return is_wrap("binding %s on %s", st->src, st->dst);
 	return 0;
