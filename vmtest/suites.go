@@ -1,0 +1,111 @@
+package main
+
+import (
+	"regexp"
+	"strings"
+	"time"
+)
+
+const (
+	guestDir     = "/vmtest"   // on the guest's disk: the payload
+	resultMarker = "@@vmtest " // frames the results port's stream
+	consoleMark  = "vmtest-guest: "
+)
+
+// Suite is one test binary run in a guest: plain data, written by the host
+// into the guest's plan and run there by the guest's runner.
+type Suite struct {
+	Name    string `json:"name"`    // as in the summary and the docs table
+	Package string `json:"package"` // directory below the module root; the test's working directory
+	Run     string `json:"run"`     // -test.run, "" for all
+	// Elsewhere are top-level tests another suite runs (not counted here).
+	Elsewhere []string `json:"elsewhere"`
+	// Excluded are tests not run in a guest, each with the reason; they
+	// count as skipped, and their reasons are in the log like any skip's.
+	Excluded []Exclusion `json:"excluded"`
+	Timeout  Duration    `json:"timeout"` // the whole binary's, in the guest's time
+}
+
+// Exclusion is a test (a -test.skip pattern element) and why it is not run.
+type Exclusion struct {
+	Test   string `json:"test"`
+	Reason string `json:"reason"`
+}
+
+// Duration is a time.Duration that reads and writes as text in JSON.
+type Duration time.Duration
+
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	*d = Duration(v)
+	return err
+}
+
+// Under TCG a guest runs about ten times slower than the host, and `make
+// test` as a whole must stay under 20 minutes on 2 cores with two kernels
+// booted. What is left out is either covered on the host already with
+// nothing cgroup- or kernel-specific about it, or measures wall-clock
+// bounds that emulation stretches.
+const (
+	whyTiming = "asserts a wall-clock bound of a few tens of ms, which emulation (TCG) stretches; runs on the host"
+	whySoak   = "thousands of runs (about 45 s on the host, far more under TCG); `make soak` and the host's `make test` run it"
+)
+
+// suites is what every guest runs, in order: the limits package's real
+// tests first (the cgroup code itself), then the sandbox package, the
+// hostile suite, and the CLI.
+var suites = []Suite{
+	{
+		Name: "limits", Package: "limits",
+		Timeout: Duration(5 * time.Minute),
+	},
+	{
+		Name: "sandbox", Package: "sandbox",
+		Elsewhere: []string{"TestHostile"},
+		Excluded: []Exclusion{
+			{Test: "TestSoak", Reason: whySoak},
+			{Test: "TestTimeLimits/wall_time", Reason: whyTiming},
+		},
+		Timeout: Duration(12 * time.Minute),
+	},
+	{
+		Name: "hostile", Package: "sandbox",
+		Run:     "^TestHostile$",
+		Timeout: Duration(8 * time.Minute),
+	},
+	{
+		Name: "cli", Package: "cmd/sandbox",
+		Timeout: Duration(8 * time.Minute),
+	},
+}
+
+// args are the test binary's flags.
+func (s Suite) args() []string {
+	args := []string{"-test.v", "-test.count=1", "-test.timeout=" + time.Duration(s.Timeout).String()}
+	if s.Run != "" {
+		args = append(args, "-test.run", s.Run)
+	}
+	// One pattern of alternatives, each matched level by level: a
+	// subtest's exclusion leaves the rest of its parent running.
+	var skip []string
+	for _, t := range s.Elsewhere {
+		skip = append(skip, levels(t))
+	}
+	for _, e := range s.Excluded {
+		skip = append(skip, levels(e.Test))
+	}
+	if len(skip) > 0 {
+		args = append(args, "-test.skip", strings.Join(skip, "|"))
+	}
+	return args
+}
+
+func levels(name string) string {
+	parts := strings.Split(name, "/")
+	for i, p := range parts {
+		parts[i] = "^" + regexp.QuoteMeta(p) + "$"
+	}
+	return strings.Join(parts, "/")
+}
