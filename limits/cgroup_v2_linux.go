@@ -37,7 +37,12 @@ type v2Group struct {
 var v2Optional = []string{"pids", "io"}
 
 func newV2(fsys v2fs, group string, l Limits) (_ *v2Group, retErr error) {
-	avail := readFields(filepath.Join(fsys.mount, "cgroup.controllers"))
+	// A failed read is that error, never "no controllers": out of
+	// descriptors, a runner would otherwise refuse with ErrUnsupported.
+	avail, err := readFieldsErr(filepath.Join(fsys.mount, "cgroup.controllers"))
+	if err != nil {
+		return nil, fmt.Errorf("reading the v2 root's controllers: %w", err)
+	}
 	enable := v2Required(l)
 	for _, c := range enable {
 		if !slices.Contains(avail, c) {
@@ -66,7 +71,10 @@ func newV2(fsys v2fs, group string, l Limits) (_ *v2Group, retErr error) {
 			return nil, fmt.Errorf("creating %s: %w", p, err)
 		}
 	}
-	have := readFields(filepath.Join(parent, "cgroup.subtree_control"))
+	have, err := readFieldsErr(filepath.Join(parent, "cgroup.subtree_control"))
+	if err != nil {
+		return nil, fmt.Errorf("reading the controllers enabled for %s: %w", parent, err)
+	}
 	if slices.ContainsFunc(enable, func(c string) bool { return !slices.Contains(have, c) && !slices.Contains(have, "+"+c) }) {
 		if err := m.ToggleControllers(enable, cgroup2.Enable); err != nil {
 			return nil, fmt.Errorf("enabling controllers %s: %w", strings.Join(enable, ","), err)
@@ -128,6 +136,14 @@ func newV2(fsys v2fs, group string, l Limits) (_ *v2Group, retErr error) {
 	}
 	g.usage = newCPUReader(filepath.Join(g.dir, "cpu.stat"), true)
 	return g, nil
+}
+
+func readFieldsErr(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return strings.Fields(string(b)), nil
 }
 
 func loadV2(mount, group string) (*v2Group, error) {

@@ -242,6 +242,28 @@ func TestV2FakeErrors(t *testing.T) {
 			t.Errorf("left %v behind", f.mkdirs)
 		}
 	})
+	// Found by vmtest on Linux 6.12: a runner out of descriptors read no
+	// controllers and said the host had none (ErrUnsupported), where the
+	// truth is EMFILE. A directory in the file's place fails the read alike.
+	for _, file := range []string{"cgroup.controllers", "sandbox/cgroup.subtree_control"} {
+		t.Run("unreadable "+file, func(t *testing.T) {
+			f := newFakeV2(t, "memory pids")
+			if err := f.mkdir(filepath.Join(f.mount, "sandbox")); err != nil {
+				t.Fatal(err)
+			}
+			os.Remove(filepath.Join(f.mount, file))
+			if err := os.Mkdir(filepath.Join(f.mount, file), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			_, err := newV2(f.fs(), "/sandbox/a", Limits{Pids: ptr[int64](4)})
+			if err == nil || errors.Is(err, ErrUnsupported) || !errors.Is(err, unix.EISDIR) {
+				t.Fatalf("err = %v, want the read's error (EISDIR), not ErrUnsupported", err)
+			}
+			if exists(filepath.Join(f.mount, "sandbox/a")) {
+				t.Error("New left the group behind")
+			}
+		})
+	}
 	t.Run("exists", func(t *testing.T) {
 		f := newFakeV2(t, "memory pids")
 		if _, err := newV2(f.fs(), "/sandbox/a", Limits{}); err != nil {

@@ -254,6 +254,11 @@ func buildPayload(cfg buildConfig, plan []Suite) (root, guestBin string, err err
 	if err := fixtures.BusyboxRoot(root); err != nil {
 		return "", "", err
 	}
+	// /usr/share: a test runs from there, as from a directory every host has.
+	os.MkdirAll(filepath.Join(root, "usr/share"), 0o755)
+	if err := copyHostTools(root, hostToolPackages); err != nil {
+		return "", "", err
+	}
 	vm := filepath.Join(root, strings.TrimPrefix(guestDir, "/"))
 	for _, d := range []string{"tests", "fixtures", "bin", "src"} {
 		if err := os.MkdirAll(filepath.Join(vm, d), 0o755); err != nil {
@@ -307,6 +312,69 @@ func buildPayload(cfg buildConfig, plan []Suite) (root, guestBin string, err err
 		return "", "", err
 	}
 	return root, guestBin, nil
+}
+
+// hostToolPackages are the Debian packages whose programs the guest gets
+// besides busybox, in /usr/bin ahead of busybox's /bin on PATH: the tests
+// run GNU tools (readlink of several files, head -c 16M, ps -o) the way a
+// Debian host has them. Those not installed are left out (and the tests
+// that need them skip, saying so).
+var hostToolPackages = []string{"coreutils", "bash", "procps", "grep", "sed", "findutils", "libcap2-bin"}
+
+// copyHostTools copies the programs of pkgs into root's /usr/bin and
+// /usr/sbin, with every shared library they load (ldd) at its own path.
+func copyHostTools(root string, pkgs []string) error {
+	var progs []string
+	for _, p := range pkgs {
+		out, err := exec.Command("dpkg", "-L", p).Output()
+		if err != nil {
+			continue // not installed
+		}
+		for _, f := range strings.Fields(string(out)) {
+			dir := filepath.Dir(f)
+			if dir != "/bin" && dir != "/usr/bin" && dir != "/sbin" && dir != "/usr/sbin" {
+				continue
+			}
+			if st, err := os.Stat(f); err != nil || !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
+				continue
+			}
+			progs = append(progs, f)
+		}
+	}
+	libs := map[string]bool{}
+	for _, f := range progs {
+		sub := "usr/bin"
+		if strings.HasSuffix(filepath.Dir(f), "sbin") {
+			sub = "usr/sbin"
+		}
+		os.MkdirAll(filepath.Join(root, sub), 0o755)
+		dst := filepath.Join(root, sub, filepath.Base(f))
+		if _, err := os.Lstat(dst); err == nil {
+			continue
+		}
+		if err := copyFile(f, dst, 0o755); err != nil {
+			return fmt.Errorf("copying %s into the guest: %w", f, err)
+		}
+		out, _ := exec.Command("ldd", f).Output() // fails for static programs and scripts
+		for _, line := range strings.Split(string(out), "\n") {
+			fields := strings.Fields(line)
+			for _, fl := range fields {
+				if strings.HasPrefix(fl, "/") {
+					libs[fl] = true
+				}
+			}
+		}
+	}
+	for lib := range libs {
+		dst := filepath.Join(root, lib)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		if err := copyFile(lib, dst, 0o755); err != nil {
+			return fmt.Errorf("copying %s into the guest: %w", lib, err)
+		}
+	}
+	return nil
 }
 
 // copySources copies the repository's tracked files: the tests read their
