@@ -256,6 +256,8 @@ func buildPayload(cfg buildConfig, plan []Suite) (root, guestBin string, err err
 	}
 	// /usr/share: a test runs from there, as from a directory every host has.
 	os.MkdirAll(filepath.Join(root, "usr/share"), 0o755)
+	os.MkdirAll(filepath.Join(root, "var/tmp"), 0o755)
+	os.Chmod(filepath.Join(root, "var/tmp"), 0o1777)
 	if err := copyHostTools(root, hostToolPackages); err != nil {
 		return "", "", err
 	}

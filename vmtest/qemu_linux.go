@@ -77,6 +77,7 @@ func (b Boot) run(ctx context.Context, qemu, accel string, alive, total time.Dur
 	}
 	up := make(chan struct{})
 	lines := make(chan struct{})
+	var last string // qemu's own last words, for an error
 	go func() {
 		defer close(lines)
 		sc := bufio.NewScanner(stdout)
@@ -85,6 +86,9 @@ func (b Boot) run(ctx context.Context, qemu, accel string, alive, total time.Dur
 		for sc.Scan() {
 			line := strings.TrimRight(sc.Text(), "\r")
 			fmt.Fprintln(logf, line)
+			if strings.TrimSpace(line) != "" {
+				last = line
+			}
 			if i := strings.Index(line, consoleMark); i >= 0 {
 				if !once {
 					once = true
@@ -112,7 +116,7 @@ func (b Boot) run(ctx context.Context, qemu, accel string, alive, total time.Dur
 	case ctx.Err() == context.DeadlineExceeded:
 		return fmt.Errorf("the guest was still running after %s: killed (console in %s)", total, b.Console)
 	case err != nil:
-		return fmt.Errorf("qemu (%s): %w (console in %s)", accel, err, b.Console)
+		return fmt.Errorf("qemu (%s): %w: %q (console in %s)", accel, err, last, b.Console)
 	}
 	return nil
 }
