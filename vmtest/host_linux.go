@@ -23,7 +23,7 @@ func hostMain(args []string) int {
 	cgroup1 := fs.String("cgroup1", "", "also boot this kernel (release or prefix) with v1 controllers only")
 	sandboxBin := fs.String("sandbox", "bin/sandbox", "the sandbox binary the guests get (make build)")
 	kvmTimeout := fs.Duration("kvm-timeout", 30*time.Second, "how long a KVM guest has to show a sign of life before TCG is used instead")
-	timeout := fs.Duration("timeout", 16*time.Minute, "how long one guest may run in all")
+	timeout := fs.Duration("timeout", 20*time.Minute, "how long one guest may run in all")
 	jobs := fs.Int("jobs", 2, "guests booted at once")
 	only := fs.String("suites", "", "comma-separated suites to run (default all: "+suiteNames()+")")
 	run := fs.String("run", "", "with one suite: its -test.run pattern instead of the plan's")

@@ -261,6 +261,14 @@ func buildPayload(cfg buildConfig, plan []Suite) (root, guestBin string, err err
 	if err := copyHostTools(root, hostToolPackages); err != nil {
 		return "", "", err
 	}
+	// /bin/sh is dash, as on Debian: busybox's sh runs its own applets
+	// ahead of PATH, so `sh -c "head -c 16M"` would get busybox's head.
+	if _, err := os.Stat(filepath.Join(root, "usr/bin/dash")); err == nil {
+		os.Remove(filepath.Join(root, "bin/sh"))
+		if err := os.Symlink("/usr/bin/dash", filepath.Join(root, "bin/sh")); err != nil {
+			return "", "", err
+		}
+	}
 	vm := filepath.Join(root, strings.TrimPrefix(guestDir, "/"))
 	for _, d := range []string{"tests", "fixtures", "bin", "src"} {
 		if err := os.MkdirAll(filepath.Join(vm, d), 0o755); err != nil {
@@ -321,7 +329,7 @@ func buildPayload(cfg buildConfig, plan []Suite) (root, guestBin string, err err
 // run GNU tools (readlink of several files, head -c 16M, ps -o) the way a
 // Debian host has them. Those not installed are left out (and the tests
 // that need them skip, saying so).
-var hostToolPackages = []string{"coreutils", "bash", "procps", "grep", "sed", "findutils", "libcap2-bin"}
+var hostToolPackages = []string{"dash", "coreutils", "bash", "procps", "grep", "sed", "findutils", "libcap2-bin"}
 
 // copyHostTools copies the programs of pkgs into root's /usr/bin and
 // /usr/sbin, with every shared library they load (ldd) at its own path.
