@@ -43,10 +43,10 @@ func TestKernelOrder(t *testing.T) {
 }
 
 func TestCmdline(t *testing.T) {
-	if got := (Boot{Cgroup: "2"}).cmdline(); got != "console=ttyS0 loglevel=4 panic=-1 rdinit=/init mitigations=off vmtest.cgroup=2 cgroup_no_v1=all" {
+	if got := (Boot{Cgroup: "2"}).cmdline("tcg"); got != "console=ttyS0 loglevel=4 panic=-1 rdinit=/init mitigations=off vmtest.cgroup=2 vmtest.accel=tcg cgroup_no_v1=all" {
 		t.Errorf("cgroup2 cmdline %q", got)
 	}
-	if got := (Boot{Cgroup: "1"}).cmdline(); got != "console=ttyS0 loglevel=4 panic=-1 rdinit=/init mitigations=off vmtest.cgroup=1" {
+	if got := (Boot{Cgroup: "1"}).cmdline("kvm"); got != "console=ttyS0 loglevel=4 panic=-1 rdinit=/init mitigations=off vmtest.cgroup=1 vmtest.accel=kvm" {
 		t.Errorf("cgroup1 cmdline %q", got)
 	}
 }

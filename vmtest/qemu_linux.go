@@ -31,8 +31,8 @@ var errHung = errors.New("no sign of life from the guest")
 
 // cmdline is the guest kernel's command line: cgroup2 only (every v1
 // controller off, as systemd hosts boot) or v1 controllers only.
-func (b Boot) cmdline() string {
-	args := []string{"console=ttyS0", "loglevel=4", "panic=-1", "rdinit=/init", "mitigations=off", "vmtest.cgroup=" + b.Cgroup}
+func (b Boot) cmdline(accel string) string {
+	args := []string{"console=ttyS0", "loglevel=4", "panic=-1", "rdinit=/init", "mitigations=off", "vmtest.cgroup=" + b.Cgroup, "vmtest.accel=" + accel}
 	if b.Cgroup == "2" {
 		args = append(args, "cgroup_no_v1=all")
 	}
@@ -49,7 +49,7 @@ func (b Boot) run(ctx context.Context, qemu, accel string, alive, total time.Dur
 	args := []string{
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
 		"-m", "2048", "-smp", "2",
-		"-kernel", b.Kernel.Image, "-initrd", b.Initrd, "-append", b.cmdline(),
+		"-kernel", b.Kernel.Image, "-initrd", b.Initrd, "-append", b.cmdline(accel),
 		"-drive", "file=" + b.Disk + ",if=virtio,format=raw,snapshot=on,cache=unsafe",
 		"-chardev", "file,id=results,path=" + b.Results,
 		"-serial", "stdio", "-serial", "chardev:results",

@@ -161,9 +161,12 @@ func Parse(r io.Reader, plan []Suite) *Report {
 		case s.ExitCode == -1:
 			s.Failed++
 			rep.Outcomes = append(rep.Outcomes, Outcome{Suite: s.Name, Test: "(suite)", Result: "FAIL", Reason: "the guest never finished the suite"})
-		case s.ExitCode != 0 && s.Failed == 0:
+		case s.ExitCode != 0 && (s.Failed == 0 || s.ExitCode != 1):
+			// 1 is go test's "a test failed"; anything else (2 for a
+			// panic or -test.timeout, 128+N for a signal) is a crash
+			// that stopped the tests after it, failed or not.
 			s.Failed++
-			rep.Outcomes = append(rep.Outcomes, Outcome{Suite: s.Name, Test: "(suite)", Result: "FAIL", Reason: fmt.Sprintf("the test binary exited %d with no failed test", s.ExitCode)})
+			rep.Outcomes = append(rep.Outcomes, Outcome{Suite: s.Name, Test: "(suite)", Result: "FAIL", Reason: fmt.Sprintf("the test binary exited %d (a panic, a timeout or a signal: the tests after it did not run)", s.ExitCode)})
 		}
 	}
 	// A suite of the plan that never began failed too.

@@ -71,7 +71,6 @@ var suites = []Suite{
 		Elsewhere: []string{"TestHostile"},
 		Excluded: []Exclusion{
 			{Test: "TestSoak", Reason: "hundreds of runs even with -short (over 2 minutes under TCG), for leaks TestNothingLeaks checks in the guest with 40; the host's `make test` makes 2000 and `make soak` 11000"},
-			{Test: "TestTimeLimits", Reason: whyTiming},
 			{Test: "TestCPUBandwidth", Reason: whyTiming},
 			{Test: "TestPidsLimit", Reason: whyTiming + " (a host process must run within 1s during a fork bomb; the bomb must end within its 2s wall limit)"},
 		},
