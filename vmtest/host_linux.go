@@ -21,6 +21,7 @@ func hostMain(args []string) int {
 	work := fs.String("work", "build/vmtest", "where the images, logs and results go")
 	kernels := fs.String("kernels", "", "comma-separated kernel releases or prefixes (6.1,6.12); default every kernel in /boot with modules")
 	cgroup1 := fs.String("cgroup1", "", "also boot this kernel (release or prefix) with v1 controllers only")
+	cgroup2 := fs.Bool("cgroup2", true, "boot every kernel with cgroup v2 only (-cgroup2=false with -cgroup1: the v1 boot alone)")
 	sandboxBin := fs.String("sandbox", "bin/sandbox", "the sandbox binary the guests get (make build)")
 	kvmTimeout := fs.Duration("kvm-timeout", 30*time.Second, "how long a KVM guest has to show a sign of life before TCG is used instead")
 	timeout := fs.Duration("timeout", 20*time.Minute, "how long one guest may run in all")
@@ -56,7 +57,12 @@ func hostMain(args []string) int {
 	}
 	var boots []Boot
 	for _, k := range ks {
-		boots = append(boots, Boot{Kernel: k, Cgroup: "2"})
+		if *cgroup2 {
+			boots = append(boots, Boot{Kernel: k, Cgroup: "2"})
+		}
+	}
+	if len(boots) == 0 && *cgroup1 == "" {
+		return fail(errors.New("-cgroup2=false leaves nothing to boot without -cgroup1"))
 	}
 	if *cgroup1 != "" {
 		k1, err := findKernels([]string{*cgroup1})
@@ -90,13 +96,12 @@ func hostMain(args []string) int {
 		b.Console = filepath.Join(*work, b.Name+".console.log")
 		b.Results = filepath.Join(*work, b.Name+".results.log")
 	}
-	for _, k := range ks {
-		if err := writeInitramfs(filepath.Join(*work, "initrd-"+k.Release+".cpio"), k, guestBin); err != nil {
-			return fail(err)
+	written := map[string]bool{}
+	for _, b := range boots {
+		if written[b.Initrd] {
+			continue
 		}
-	}
-	if *cgroup1 != "" {
-		b := boots[len(boots)-1]
+		written[b.Initrd] = true
 		if err := writeInitramfs(b.Initrd, b.Kernel, guestBin); err != nil {
 			return fail(err)
 		}

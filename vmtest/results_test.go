@@ -90,6 +90,15 @@ func TestParseGuestDied(t *testing.T) {
 	}
 }
 
+func TestParseTimeout(t *testing.T) {
+	// -test.timeout: a failed test earlier, then the panic (exit 2).
+	stream := "@@vmtest begin sandbox\n--- FAIL: TestA (0.10s)\npanic: test timed out after 10m0s\n@@vmtest end sandbox 2 600.0\n@@vmtest done\n"
+	r := Parse(strings.NewReader(stream), []Suite{{Name: "sandbox"}})
+	if got := r.Suites[0].Failed; got != 2 {
+		t.Errorf("a failed test and a timed-out binary: %d failures, want 2", got)
+	}
+}
+
 func TestSuiteArgs(t *testing.T) {
 	s := Suite{Run: "^TestX$", Elsewhere: []string{"TestHostile"}, Excluded: []Exclusion{{Test: "TestTimeLimits/wall_time"}, {Test: "TestSoak"}}}
 	want := []string{"-test.v", "-test.count=1", "-test.timeout=0s", "-test.run", "^TestX$",
