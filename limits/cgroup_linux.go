@@ -54,7 +54,7 @@ func newGroup(group string, l Limits) (Cgroup, error) {
 	}
 	// Explicit nils: a nil *v1Group in a Cgroup would not compare == nil.
 	if v == 2 {
-		g, err := newV2(v2fs{mount: h.v2Mount, mkdir: mkdir}, group, l)
+		g, err := newV2(v2fs{mount: h.v2Mount, mkdir: mkdir, devices: attachDevices}, group, l)
 		if err != nil {
 			return nil, err
 		}

@@ -647,6 +647,42 @@ func TestV2RealCpusetAndIO(t *testing.T) {
 	}
 }
 
+// TestV2RealDevices: v2 has no devices controller; New's BPF device
+// filter must keep a process of the group from opening a device node
+// outside the sandbox's own /dev, wherever the node lies.
+func TestV2RealDevices(t *testing.T) {
+	h := requireVersion(t, 2)
+	root := testRoot(t, h)
+	cg, err := New(root, "run3", Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cg.Kill(); cg.Delete() })
+	dir := t.TempDir()
+	for _, n := range []struct {
+		name         string
+		major, minor uint32
+	}{{"mem", 1, 1}, {"null", 1, 3}} {
+		if err := unix.Mknod(filepath.Join(dir, n.name), unix.S_IFCHR|0o666, int(unix.Mkdev(n.major, n.minor))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fd, err := cg.OpenFD()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("/bin/sh", "-c", "read x; (: < mem) 2>/dev/null && echo mem opened; (: < null) && echo null opened")
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
+	sh := startHelper(t, cmd)
+	syscall.Close(fd)
+	sh.release(t)
+	cmd.Wait()
+	if got := strings.TrimSpace(sh.output()); got != "null opened" {
+		t.Errorf("in the group: %q, want only the null device (1:3) opened, not mem (1:1)", got)
+	}
+}
+
 func TestApplyRlimits(t *testing.T) {
 	sleeper := exec.Command("sleep", "60")
 	if err := sleeper.Start(); err != nil {

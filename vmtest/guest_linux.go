@@ -273,13 +273,13 @@ func runSuite(s Suite, w io.Writer) int {
 	return 0
 }
 
-// timeScale is 20 under TCG and 1 under KVM, from vmtest.accel= on the
+// timeScale is 50 under TCG and 1 under KVM, from vmtest.accel= on the
 // kernel command line.
 func timeScale() string {
 	if cmdlineParam("vmtest.accel") == "kvm" {
 		return "1"
 	}
-	return "20"
+	return "50"
 }
 
 // probeFeatures reports, for each kernel feature the runner uses, whether
