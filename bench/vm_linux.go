@@ -149,64 +149,15 @@ func writeInitramfs(path string) error {
 		return err
 	}
 	return writeAtomic(path, func(w io.Writer) error {
-		c := &cpioWriter{w: w}
-		c.dir(".")
-		c.dir("bin")
-		c.dir("dev")
-		c.dir("proc")
-		c.dir("sys")
-		c.node("dev/console", unix.S_IFCHR|0o600, 5, 1)
-		c.file("bin/busybox", 0o755, data)
-		c.file("init", 0o755, []byte(vmInit))
-		return c.close()
+		c := &fixtures.CPIO{W: w}
+		c.Dir(".")
+		c.Dir("bin")
+		c.Dir("dev")
+		c.Dir("proc")
+		c.Dir("sys")
+		c.CharDev("dev/console", 0o600, 5, 1)
+		c.File("bin/busybox", 0o755, data)
+		c.File("init", 0o755, []byte(vmInit))
+		return c.Close()
 	})
 }
-
-// cpioWriter writes the "newc" cpio format the kernel unpacks an
-// initramfs from.
-type cpioWriter struct {
-	w   io.Writer
-	ino int
-	err error
-}
-
-func (c *cpioWriter) header(name string, mode uint32, size int, major, minor uint32) {
-	if c.err != nil {
-		return
-	}
-	c.ino++
-	nlink := 1
-	if mode&unix.S_IFMT == unix.S_IFDIR {
-		nlink = 2
-	}
-	hdr := fmt.Sprintf("070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X",
-		c.ino, mode, 0, 0, nlink, 0, size, 0, 0, major, minor, len(name)+1, 0)
-	_, c.err = io.WriteString(c.w, hdr+name+"\x00"+pad(len(hdr)+len(name)+1))
-}
-
-func (c *cpioWriter) body(b []byte) {
-	if c.err != nil {
-		return
-	}
-	if _, c.err = c.w.Write(b); c.err == nil {
-		_, c.err = io.WriteString(c.w, pad(len(b)))
-	}
-}
-
-func (c *cpioWriter) dir(name string) { c.header(name, unix.S_IFDIR|0o755, 0, 0, 0) }
-func (c *cpioWriter) node(name string, mode, major, minor uint32) {
-	c.header(name, mode, 0, major, minor)
-}
-func (c *cpioWriter) file(name string, perm uint32, data []byte) {
-	c.header(name, unix.S_IFREG|perm, len(data), 0, 0)
-	c.body(data)
-}
-
-func (c *cpioWriter) close() error {
-	c.ino = -1 // the trailer has inode 0
-	c.header("TRAILER!!!", 0, 0, 0, 0)
-	return c.err
-}
-
-// pad is the NULs that bring n up to a multiple of 4.
-func pad(n int) string { return strings.Repeat("\x00", (4-n%4)%4) }

@@ -57,7 +57,7 @@ func newGroup(group string, l Limits) (Cgroup, error) {
 		return nil, fmt.Errorf("the kernel was booted with cgroup.memory=nosocket: a memory limit on cgroup v2 would not bound socket buffers: %w", ErrUnsupported)
 	}
 	if v == 2 {
-		g, err := newV2(v2fs{mount: h.v2Mount, mkdir: mkdir}, group, l)
+		g, err := newV2(v2fs{mount: h.v2Mount, mkdir: mkdir, devices: attachDevices}, group, l)
 		if err != nil {
 			return nil, err
 		}

@@ -100,6 +100,12 @@
 //	IOWeight   blkio.weight or blkio.bfq.weight          io.weight "default W'" (W' = 1+(W-10)*9999/990,
 //	                                                     runc's mapping) or io.bfq.weight W
 //
+// Devices: every group is confined to the sandbox's own devices (null,
+// zero, full, random, urandom, tty, ptmx, pts): on v1 by the devices
+// cgroup where it is mounted, on v2, which has no devices controller, by a
+// BPF_CGROUP_DEVICE program attached to the group (New fails where the
+// host refuses it).
+//
 // IOWeight is skipped where no weight file exists (this project's machine
 // has neither blkio.weight nor blkio.bfq.weight): a weight is a scheduling
 // hint, not a confinement, and failing runs for it would be worse.

@@ -20,6 +20,8 @@ type fakeV2 struct {
 	noSwap bool // as a kernel booted without swap accounting
 	ioBFQ  bool // io.bfq.weight instead of io.weight
 	mkdirs []string
+	// devices are the groups the device filter was attached to.
+	devices []string
 }
 
 func newFakeV2(t *testing.T, controllers string) *fakeV2 {
@@ -33,7 +35,12 @@ func newFakeV2(t *testing.T, controllers string) *fakeV2 {
 	return f
 }
 
-func (f *fakeV2) fs() v2fs { return v2fs{mount: f.mount, mkdir: f.mkdir} }
+func (f *fakeV2) fs() v2fs {
+	return v2fs{mount: f.mount, mkdir: f.mkdir, devices: func(dir string) error {
+		f.devices = append(f.devices, strings.TrimPrefix(dir, f.mount))
+		return nil
+	}}
+}
 
 func (f *fakeV2) mkdir(dir string) error {
 	if err := os.Mkdir(dir, 0o755); err != nil {
@@ -181,6 +188,10 @@ func TestV2FakeNew(t *testing.T) {
 			if diff := cmp.Diff([]string{"/sandbox-test", "/sandbox-test/r1", "/sandbox-test/r1/run1"}, f.mkdirs); diff != "" {
 				t.Errorf("mkdirs (-want +got):\n%s", diff)
 			}
+			// Every group gets the device filter: v2 has no devices controller.
+			if diff := cmp.Diff([]string{"/sandbox-test/r1/run1"}, f.devices); diff != "" {
+				t.Errorf("device filter attached to (-want +got):\n%s", diff)
+			}
 			for _, dir := range []string{"", "/sandbox-test"} {
 				if got := f.read(t, dir+"/cgroup.subtree_control"); got != tc.subtree {
 					t.Errorf("%s/cgroup.subtree_control = %q, want %q", dir, got, tc.subtree)
@@ -240,6 +251,39 @@ func TestV2FakeErrors(t *testing.T) {
 		}
 		if len(f.mkdirs) != 0 {
 			t.Errorf("left %v behind", f.mkdirs)
+		}
+	})
+	// Found by vmtest on Linux 6.12: a runner out of descriptors read no
+	// controllers and said the host had none (ErrUnsupported), where the
+	// truth is EMFILE. A directory in the file's place fails the read alike.
+	for _, file := range []string{"cgroup.controllers", "sandbox/cgroup.subtree_control"} {
+		t.Run("unreadable "+file, func(t *testing.T) {
+			f := newFakeV2(t, "memory pids")
+			if err := f.mkdir(filepath.Join(f.mount, "sandbox")); err != nil {
+				t.Fatal(err)
+			}
+			os.Remove(filepath.Join(f.mount, file))
+			if err := os.Mkdir(filepath.Join(f.mount, file), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			_, err := newV2(f.fs(), "/sandbox/a", Limits{Pids: ptr[int64](4)})
+			if err == nil || errors.Is(err, ErrUnsupported) || !errors.Is(err, unix.EISDIR) {
+				t.Fatalf("err = %v, want the read's error (EISDIR), not ErrUnsupported", err)
+			}
+			if exists(filepath.Join(f.mount, "sandbox/a")) {
+				t.Error("New left the group behind")
+			}
+		})
+	}
+	t.Run("device filter refused", func(t *testing.T) {
+		f := newFakeV2(t, "memory pids")
+		fsys := f.fs()
+		fsys.devices = func(string) error { return unix.EPERM }
+		if _, err := newV2(fsys, "/sandbox/a", Limits{}); !errors.Is(err, unix.EPERM) {
+			t.Fatalf("err = %v, want the filter's EPERM: no run without it", err)
+		}
+		if exists(filepath.Join(f.mount, "sandbox/a")) {
+			t.Error("New left the group behind")
 		}
 	})
 	t.Run("exists", func(t *testing.T) {

@@ -159,7 +159,7 @@ func hostileCases() []hostileCase {
 			want: []sandbox.Status{sandbox.StatusTime}, wantGrade: timeOrCrash,
 			check: func(t *testing.T, e *hostileEnv, s *sandbox.Spec, res *sandbox.Result) {
 				l := s.Limits
-				if max := l.CPUTime + l.ExtraTime + 500*time.Millisecond; res.CPU > max {
+				if max := l.CPUTime + l.ExtraTime + fixtures.Overshoot(500*time.Millisecond); res.CPU > max {
 					t.Errorf("64 spinning threads used %v of CPU under a limit of %v", res.CPU, l.CPUTime)
 				}
 			}},

@@ -214,6 +214,9 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 		// forever once every process of the sandbox is gone.
 		WaitDelay: 2 * time.Second,
 	}
+	if err := checkKernel(c.cg.Version()); err != nil {
+		return nil, err
+	}
 	if c.cg.Version() == 2 {
 		// Born in its cgroup: not one instruction runs outside it.
 		fd, err := c.cg.OpenFD()
