@@ -114,7 +114,14 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 			return nil, err
 		}
 	}
+	// With the host's root the caller's directory is CMD's and must be
+	// had; a root of its own uses it only if it has one by that name.
 	wd, _ := os.Getwd()
+	if hostMounts != nil && s.Dir == "" {
+		if wd, err = callerWorkdir(); err != nil {
+			return nil, err
+		}
+	}
 	cfg, err := buildPlan(&s, c.runDir, root, hostMounts, wd)
 	if err != nil {
 		return nil, err

@@ -45,6 +45,11 @@ type Config struct {
 	Env      []string
 	Dir      string // explicit workdir: created if missing
 	CallerWd string // used when it exists inside the root
+	// CallerWdRequired makes a CallerWd missing inside the sandbox an
+	// error instead of a fall back to "/": with the host's root, the
+	// caller's directory is always meant to be CMD's (the runner makes it
+	// visible where the sandbox's private /tmp or /run would hide it).
+	CallerWdRequired bool
 	Hostname string
 	UID      uint32
 	GID      uint32

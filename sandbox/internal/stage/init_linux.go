@@ -436,8 +436,10 @@ func lookPath(name string, env []string) (string, error) {
 	return "", &setupError{code: ExitNotFound, err: fmt.Errorf("exec %s: command not found", name)}
 }
 
-// workdir creates an explicit workdir, or falls back from the caller's
-// directory to "/" when the root has no such directory.
+// workdir creates an explicit workdir, or takes the caller's directory:
+// when it must be had (CallerWdRequired), one missing inside the sandbox is
+// an error naming it; otherwise (a root of its own, where the caller's
+// directory is the host's) the fallback is "/".
 func workdir(cfg *Config) (string, error) {
 	if cfg.Dir != "" {
 		if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
@@ -446,8 +448,15 @@ func workdir(cfg *Config) (string, error) {
 		return cfg.Dir, nil
 	}
 	if cfg.CallerWd != "" {
-		if fi, err := os.Stat(cfg.CallerWd); err == nil && fi.IsDir() {
+		fi, err := os.Stat(cfg.CallerWd)
+		if err == nil && fi.IsDir() {
 			return cfg.CallerWd, nil
+		}
+		if cfg.CallerWdRequired {
+			if err == nil {
+				err = unix.ENOTDIR
+			}
+			return "", fmt.Errorf("working directory %s: not in the sandbox: %w", cfg.CallerWd, errors.Unwrap(err))
 		}
 	}
 	return "/", nil
