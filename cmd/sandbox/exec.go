@@ -74,6 +74,10 @@ Limits (sizes take K, M, G; times take ms, s, m or bare seconds):
 Report:
   --json                print the run report (one JSON object) to stderr at the end
   --report FILE         write the run report to FILE
+  --report-dir DIR      write the run report to DIR, named after CMD: a Go test
+                        binary by its package (DIR/github.com/you/mod/pkg.json;
+                        a relative DIR from the module's root), python3 -m MOD
+                        by MOD, else CMD's base name; see 'sandbox report'
   The report's status is OK, RE (non-zero exit), SG (signal), TO (time limit),
   ML (memory limit), OL (output limit) or XX (runner failure); the exit status
   stays CMD's.
@@ -145,7 +149,7 @@ type execFlags struct {
 	keepEnv, jsonReport                                        bool
 	preserveFDs                                                int
 	tty                                                        optBool
-	report, profile, store, commit, seccomp                    string
+	report, reportDir, profile, store, commit, seccomp         string
 	commitAlways                                               bool
 	// limits are name=value settings in command-line order, applied over
 	// the defaults (and, later, a profile's).
@@ -179,6 +183,7 @@ func (f *execFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.runDir, "run-dir", os.Getenv("SANDBOX_RUN_DIR"), "")
 	fs.StringVar(&f.cgroupRoot, "cgroup-root", os.Getenv("SANDBOX_CGROUP_ROOT"), "")
 	fs.StringVar(&f.report, "report", "", "")
+	fs.StringVar(&f.reportDir, "report-dir", "", "")
 	fs.StringVar(&f.profile, "profile", "", "")
 	fs.StringVar(&f.store, "store", "", "")
 	fs.StringVar(&f.seccomp, "seccomp", "default", "")
@@ -231,6 +236,10 @@ func runExec(args []string, io stdio) int {
 		return exitUsage
 	}
 	rep := reportTo{file: f.report, stderr: f.jsonReport}
+	if f.reportDir != "" {
+		wd, _ := os.Getwd()
+		rep.dirFile = reportDirPath(f.reportDir, fs.Args(), wd)
+	}
 	spec, err := f.resolve(fs, os.Environ())
 	if err != nil {
 		fmt.Fprintf(io.err, "sandbox: %v\n", err)
@@ -254,14 +263,15 @@ func runExec(args []string, io stdio) int {
 
 // reportTo says where the run report goes.
 type reportTo struct {
-	file   string // --report FILE
-	stderr bool   // --json
+	file    string // --report FILE
+	dirFile string // the file in --report-dir DIR
+	stderr  bool   // --json
 }
 
 // write puts the report where asked. A runner failure gets a report too
 // (status XX), so that a grader always finds one.
 func (r reportTo) write(res *sandbox.Result, runErr error, io stdio) error {
-	if r.file == "" && !r.stderr {
+	if r.file == "" && r.dirFile == "" && !r.stderr {
 		return nil
 	}
 	if res == nil {
@@ -280,6 +290,14 @@ func (r reportTo) write(res *sandbox.Result, runErr error, io stdio) error {
 	}
 	if r.file != "" {
 		if err := writeFileAtomic(r.file, b); err != nil {
+			return fmt.Errorf("writing report: %w", err)
+		}
+	}
+	if r.dirFile != "" {
+		if err := os.MkdirAll(filepath.Dir(r.dirFile), 0o755); err != nil {
+			return fmt.Errorf("writing report: %w", err)
+		}
+		if err := writeFileAtomic(r.dirFile, b); err != nil {
 			return fmt.Errorf("writing report: %w", err)
 		}
 	}

@@ -50,13 +50,13 @@ type Config struct {
 	// caller's directory is always meant to be CMD's (the runner makes it
 	// visible where the sandbox's private /tmp or /run would hide it).
 	CallerWdRequired bool
-	Hostname string
-	UID      uint32
-	GID      uint32
-	Caps     []int // capabilities kept
-	TTY      bool
-	TTYRows  uint16
-	TTYCols  uint16
+	Hostname         string
+	UID              uint32
+	GID              uint32
+	Caps             []int // capabilities kept
+	TTY              bool
+	TTYRows          uint16
+	TTYCols          uint16
 	// Loopback brings up lo in the sandbox's own network namespace.
 	Loopback   bool
 	Scratch    string // host dir where the scratch tmpfs goes
