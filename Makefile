@@ -4,7 +4,11 @@
 
 GO         ?= go
 BIN        ?= bin/sandbox
-DEB_PKGS   ?= busybox-static bubblewrap libc6-dev
+# python3-pytest: the pytest fixture suite (cmd/sandbox's TestSuites).
+DEB_PKGS   ?= busybox-static bubblewrap libc6-dev python3-pytest
+# The Cargo fixture suite needs cargo: Debian's, unless one is on PATH
+# already (rustup's, say).
+CARGO_PKGS ?= $(if $(shell command -v cargo 2>/dev/null),,cargo)
 # cgo lets the init stage fork CMD before the Go runtime starts (CMD is pid 2).
 export CGO_ENABLED ?= 1
 # bin/sandbox is linked statically: the dynamic loader's work (mapping libc,
@@ -22,7 +26,7 @@ build:
 	$(GO) build $(BUILD_FLAGS) -o $(BIN) ./cmd/sandbox
 
 deps:
-	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(DEB_PKGS) $(CARGO_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; \

@@ -473,6 +473,11 @@ func TestCommandInPrivateDir(t *testing.T) {
 		{"through PATH", &Spec{Args: []string{"prog"}, Env: []string{"PATH=" + dir + ":/usr/bin:/bin"}}},
 		{"through a symlink", &Spec{Args: []string{filepath.Join(dir, "link")}}},
 	}
+	t.Run("missing", func(t *testing.T) {
+		if _, _, res := run(t, &Spec{Args: []string{filepath.Join(dir, "missing")}}); res.ExitCode != ExitNotFound {
+			t.Errorf("a missing CMD under /tmp: exit %d, want %d", res.ExitCode, ExitNotFound)
+		}
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			out, errs, res := run(t, tt.spec)

@@ -129,6 +129,11 @@ func cmdPaths(s *Spec, wd string) []string {
 			return nil
 		}
 	}
+	// A CMD missing on the host stays missing inside: exit status 127, not
+	// a failure to bind it.
+	if fi, err := os.Stat(p); err != nil || fi.IsDir() {
+		return nil
+	}
 	paths := []string{p}
 	if real, err := filepath.EvalSymlinks(p); err == nil && real != p {
 		paths = append(paths, real)
