@@ -30,7 +30,8 @@ const execUsage = `Usage: sandbox exec [flags] [--] CMD [ARGS...]
 Runs CMD in a fresh container: new mount, pid, uts, ipc, net and cgroup
 namespaces; the host's / (or --root DIR) as the read-only lower layer of an
 overlay whose writable layer is a tmpfs that vanishes with the run; fresh /proc,
-a minimal /dev, read-only /sys, a private /tmp; all capabilities dropped and
+a minimal /dev, read-only /sys, a private /tmp and /run (where the caller's
+directory and CMD's own file stay in view); all capabilities dropped and
 no_new_privs set; only PATH, HOME, TERM, LANG=C.UTF-8 and TZ=UTC in the
 environment. CMD's exit status is sandbox's: 128+N if CMD died by signal N,
 125 if the runner failed, 126 if CMD cannot be executed, 127 if not found.
@@ -50,8 +51,10 @@ Flags:
   -e, --env KEY[=VALUE] set a variable; KEY alone copies the caller's (repeatable)
   --env-file FILE       read KEY=VALUE lines from FILE (repeatable; # comments)
   --keep-env            start from the caller's whole environment
-  -w, --workdir DIR     working directory (default: the caller's, if it exists
-                        inside the root, else /); created if missing
+  -w, --workdir DIR     working directory, created if missing (default: the
+                        caller's, in view even under the private /tmp and /run,
+                        or exit status 125 if it cannot be had; with --root,
+                        the caller's if that root has it, else /)
   --hostname NAME       hostname inside (default "sandbox")
   --user UID[:GID]      run as UID (a number or a host user name) and GID
                         (default: the caller's)

@@ -108,7 +108,11 @@ func runReport(args []string, io stdio) int {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.name, l.Status, exit, msText(l.WallMs), msText(l.CPUMs), sizeText(l.PeakBytes), oom)
 		cpu, wall = cpu+l.CPUMs, wall+l.WallMs
 	}
-	fmt.Fprintf(w, "total (%d runs)\t\t\t%s\t%s\t\t\n", len(lines), msText(wall), msText(cpu))
+	runs := fmt.Sprintf("%d runs", len(lines))
+	if len(lines) == 1 {
+		runs = "1 run"
+	}
+	fmt.Fprintf(w, "total (%s)\t\t\t%s\t%s\t\t\n", runs, msText(wall), msText(cpu))
 	w.Flush()
 	for _, line := range strings.SplitAfter(tab.String(), "\n") {
 		fmt.Fprint(io.out, strings.TrimRight(line, " \n"), strings.Repeat("\n", strings.Count(line, "\n")))
