@@ -65,7 +65,7 @@ soak:
 BENCH_OUT       ?= build/bench
 BENCH_FLAGS     ?=
 BENCH_DEB_PKGS  ?= busybox-static bubblewrap runc crun podman qemu-system-x86 linux-image-amd64 fio
-.PHONY: bench-deps bench-smoke bench-go
+.PHONY: bench-deps bench-smoke bench-go bench-gotest
 
 bench: bench-deps build
 	@mkdir -p $(BENCH_OUT)
@@ -91,9 +91,16 @@ bench-smoke: build
 	if [ $$status -ne 0 ]; then cat $(BENCH_OUT)/smoke.txt; fi; \
 	echo "bench smoke: exit status $$status; table in $(BENCH_OUT)/smoke.txt"; exit $$status
 
-# The Go benchmarks of the packages (go test -bench).
+# The Go benchmarks of the packages (go test -bench). BenchmarkGoTestExecFull
+# runs whole test suites a round: bench-gotest runs it, fewer times.
 bench-go: deps
-	$(GO) test -run '^$$' -bench . -benchtime 200x ./...
+	$(GO) test -run '^$$' -bench . -skip '^BenchmarkGoTestExecFull$$' -benchtime 200x ./...
+
+# What go test -exec 'sandbox exec --' costs per test binary, next to one
+# bwrap start (docs/bench.md): this project's packages that need no root,
+# natively and sandboxed, interleaved.
+bench-gotest: deps
+	$(GO) test -run '^$$' -bench '^BenchmarkGoTestExec' -benchtime 30x ./cmd/sandbox
 
 # Roots for benchmarks and trying things out (tests build their own).
 fixtures: deps
