@@ -251,6 +251,14 @@ func runExec(args []string, io stdio) int {
 		}
 		return exitUsage
 	}
+	// A Go test binary's coverage data and profiles, for the go command.
+	wd, _ := os.Getwd()
+	outs, err := goTestOutputs(fs.Args(), wd)
+	if err != nil {
+		fmt.Fprintf(io.err, "sandbox: %v\n", err)
+		return exitUsage
+	}
+	spec.Mounts = append(spec.Mounts, outs...)
 	spec.IO = sandbox.IO{Stdin: io.in, Stdout: io.out, Stderr: io.err}
 	for i := 0; i < f.preserveFDs; i++ {
 		spec.IO.ExtraFiles = append(spec.IO.ExtraFiles, os.NewFile(uintptr(3+i), "fd"+strconv.Itoa(3+i)))

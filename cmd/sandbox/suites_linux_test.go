@@ -329,6 +329,24 @@ func TestGoTestExec(t *testing.T) {
 		}
 	})
 
+	t.Run("coverage and profiles reach the go command", func(t *testing.T) {
+		out := t.TempDir()
+		r := goTest(os.Args[0]+" exec --", "-run", "^TestHermeticEnv$", "-cover", "-coverprofile", filepath.Join(out, "c.out"),
+			"-cpuprofile", filepath.Join(out, "cpu.out"), "./...")
+		if r.exit != 0 || !strings.Contains(r.out, "coverage: ") || strings.Contains(r.out, "no coverage data") {
+			t.Errorf("go test -cover: exit %d\n%s", r.exit, r.out)
+		}
+		for _, f := range []string{"c.out", "cpu.out"} {
+			if fi, err := os.Stat(filepath.Join(out, f)); err != nil || fi.Size() == 0 {
+				t.Errorf("%s: %v", f, err)
+			}
+		}
+		// Nothing else: the writes of the tests stay in the sandbox.
+		if ents, _ := filepath.Glob(filepath.Join(dir, "hermetic", "written-by-go-*")); len(ents) > 0 {
+			t.Errorf("writes reached the host: %v", ents)
+		}
+	})
+
 	t.Run("runner failures are told apart", func(t *testing.T) {
 		r := goTest(os.Args[0]+" exec --memory banana --report-dir "+t.TempDir()+" --", "-run", "^TestHermetic", "./...")
 		if r.exit == 0 || !strings.Contains(r.out, `sandbox: invalid --memory "banana"`) {
