@@ -414,6 +414,51 @@ func TestWorkdirPrivate(t *testing.T) {
 	}
 }
 
+// A live socket in the caller's directory (an X server's, a container
+// engine's under /run) stays out of reach: the directory is shown through
+// an overlay, whose socket files are not the host's, never bound; where
+// overlayfs cannot take the directory, the run fails instead.
+func TestWorkdirSocketsOutOfReach(t *testing.T) {
+	needRoot(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"plain", "with,comma"} {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), name)
+			os.Mkdir(dir, 0o755)
+			sock := filepath.Join(dir, "engine.sock")
+			l, err := net.Listen("unix", sock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			go func() {
+				for {
+					c, err := l.Accept()
+					if err != nil {
+						return
+					}
+					c.Close()
+				}
+			}()
+			t.Chdir(dir)
+			var out bytes.Buffer
+			res, err := Run(context.Background(), &Spec{Args: []string{self}, RunDir: testRunDir(t), CgroupRoot: testCgroupRoot,
+				Env: append(HermeticEnv(os.Environ()), probeEnv+"=connect-unix="+sock), IO: IO{Stdout: &out, Stderr: &out}})
+			switch got := strings.TrimSpace(out.String()); {
+			case err != nil:
+				if !strings.Contains(err.Error(), dir) {
+					t.Errorf("Run in %s failed without naming it: %v", dir, err)
+				}
+			case got != "ECONNREFUSED":
+				t.Errorf("connecting to the host's %s from inside: %q (status %s), want ECONNREFUSED", sock, got, res.Status)
+			}
+		})
+	}
+}
+
 // A working directory that cannot be had fails the run, naming it; the
 // sandbox never runs CMD in "/" instead.
 func TestWorkdirUnavailable(t *testing.T) {

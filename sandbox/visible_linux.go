@@ -21,7 +21,7 @@ import (
 //
 //   - the caller's working directory (when Spec.Dir is empty), as an
 //     overlay of its own whose writes vanish with the run, like the rest of
-//     the root (a read-only bind where overlayfs refuses the directory);
+//     the root (see showDir: never a bind);
 //   - CMD's own file, looked up as the exec stage will look it up, bound
 //     read-only.
 //
@@ -80,7 +80,11 @@ func callerView(s *Spec, scratch, wd string) ([]stage.Step, error) {
 			if runs := filepath.Dir(scratch); under(real, runs) {
 				return nil, fmt.Errorf("%w: working directory %s: inside the run directory %s", ErrInvalidSpec, real, runs)
 			}
-			steps = append(steps, showDir(scratch, real))
+			st, err := showDir(scratch, real)
+			if err != nil {
+				return nil, err
+			}
+			steps = append(steps, st)
 			shown = real
 		}
 	}
@@ -95,18 +99,22 @@ func callerView(s *Spec, scratch, wd string) ([]stage.Step, error) {
 
 // showDir layers dir at its own path, with an upper in the scratch tmpfs:
 // CMD may write there as anywhere in its root, and the host never sees it.
-// Where overlayfs refuses the directory (a filesystem it cannot take as a
-// lower layer; a ',' or ':' in the path, which its options cannot carry),
-// a read-only bind stands in.
-func showDir(scratch, dir string) stage.Step {
+// An overlay, never a bind: a live socket in the directory (an X server's
+// under /tmp, a container engine's under /run) is not the host's socket
+// through overlayfs, so connect(2) to it is refused, where through a bind,
+// read-only or not, it would reach the host's server. So where overlayfs
+// cannot take the directory (a ',' or ':' in its path, which its options
+// cannot carry; a filesystem it refuses as a lower layer) the run fails,
+// naming it.
+func showDir(scratch, dir string) (stage.Step, error) {
 	if _, err := overlayPath(dir); err != nil {
-		return stage.Step{Kind: stage.StepBind, Source: dir, Target: dir, RO: true}
+		return stage.Step{}, fmt.Errorf("working directory %s: %w (give the run a workdir, or bind the directory in)", dir, err)
 	}
 	upper, work := filepath.Join(scratch, "u", "wd"), filepath.Join(scratch, "w", "wd")
 	return stage.Step{Kind: stage.StepMount, FSType: "overlay", Source: dir, Target: dir,
 		Flags: unix.MS_NOSUID | unix.MS_NODEV,
 		Data:  "lowerdir=" + dir + ",upperdir=" + upper + ",workdir=" + work,
-		Mkdir: []string{upper, work}, Fallback: true}
+		Mkdir: []string{upper, work}}, nil
 }
 
 // cmdPaths names CMD's file on the host, as the exec stage will find it
@@ -131,7 +139,7 @@ func cmdPaths(s *Spec, wd string) []string {
 	}
 	// A CMD missing on the host stays missing inside: exit status 127, not
 	// a failure to bind it.
-	if fi, err := os.Stat(p); err != nil || fi.IsDir() {
+	if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() {
 		return nil
 	}
 	paths := []string{p}
