@@ -30,12 +30,15 @@
 //     run directory holding the upper layers, an overlay of the root
 //     (the host's "/" and, one overlay each, the real filesystems mounted
 //     below it; or Spec.Root), fresh /proc, a minimal /dev with its own
-//     devpts, read-only /sys, private /tmp and /run, the Spec's mounts,
-//     masked and read-only paths; then pivot_root, hostname, loopback.
+//     devpts, read-only /sys, private /tmp and /run (where, with the host's
+//     root, the caller's working directory and CMD's own file stay in view:
+//     visible_linux.go), the Spec's mounts, masked and read-only paths;
+//     then pivot_root, hostname, loopback.
 //     Mount targets are resolved inside the new root (openat2
 //     RESOLVE_IN_ROOT), so no symlink in a root can point a mount at the
 //     host.
-//  5. The exec stage enters the workdir, starts a session (and takes its
+//  5. The exec stage enters the workdir (the caller's directory must be
+//     had with the host's root: never a silent "/"), starts a session (and takes its
 //     own pty with TTY), drops every capability not asked for from every
 //     set, sets no_new_privs, marks every descriptor but 0, 1, 2 and
 //     IO.ExtraFiles close-on-exec, and execs CMD.
