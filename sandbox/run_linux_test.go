@@ -89,6 +89,9 @@ func sh(script string) *Spec { return &Spec{Args: []string{"sh", "-c", script}} 
 
 func TestNamespaces(t *testing.T) {
 	needRoot(t)
+	// Not from the package's directory: under /tmp (a checkout there), it
+	// would be shown in the private /tmp.
+	t.Chdir("/")
 	tests := []struct {
 		name   string
 		script string
