@@ -103,7 +103,8 @@ func benchGoTestExec(b *testing.B, selection string) {
 	over := median(overheads)
 	fmt.Fprintf(&table, "bwrap /bin/true %.2f ms, bare /bin/true %.2f ms; overhead per binary (median over packages) %.1f ms = %.2fx one bwrap start (target <= 1.5x)",
 		ms(bw), ms(median(samples["bare"])), ms(over), float64(over)/float64(bw))
-	b.Log(table.String())
+	// Not b.Log: go test keeps only the first lines of a benchmark's log.
+	fmt.Fprintf(os.Stderr, "%s: %s\n", b.Name(), table.String())
 	b.ReportMetric(ms(over), "overhead-ms/binary")
 	b.ReportMetric(ms(bw), "bwrap-ms")
 	b.ReportMetric(float64(over)/float64(bw), "x-bwrap")
