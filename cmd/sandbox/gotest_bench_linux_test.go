@@ -21,6 +21,9 @@ import (
 // less the median native run; the target is at most 1.5 times one bwrap
 // start (its median wall time).
 //
+// A row for sandboxtest.Main (its fixture package, hermeticmain) shows the
+// same through the Go API, the test binary its own runner: no CLI starts.
+//
 // BenchmarkGoTestExec runs the binaries with -test.run=^$: start to exit,
 // no tests, the fixed cost of the wrapping alone, precise. The Full
 // variant runs every test (-test.short), the real thing, noisier; it takes
@@ -65,12 +68,24 @@ func benchGoTestExec(b *testing.B, selection string) {
 		}
 		bins = append(bins, goTestBinary{pkg: p, dir: filepath.Join(root, p), bin: bin})
 	}
+	// sandboxtest.Main's way: the test binary is its own runner, through
+	// the Go API (no CLI to start). Natively: Main told it runs inside.
+	mainBin := filepath.Join(tmp, "go-build", "hermeticmain", "hermeticmain.test")
+	cmd := exec.Command("go", "test", "-c", "-o", mainBin, "./sandbox/sandboxtest/testdata/hermeticmain")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("go test -c hermeticmain: %v\n%s", err, out)
+	}
+	mainDir := filepath.Join(root, "sandbox/sandboxtest/testdata/hermeticmain")
 	env := append(os.Environ(), "SANDBOX_CGROUP_ROOT="+cgroupRoot, "SANDBOX_RUN_DIR="+filepath.Join(tmp, "run"))
 	// As go test runs a test binary (its flags but -test.timeout's value).
 	testArgs := []string{"-test.paniconexit0", "-test.timeout=10m0s", selection}
 	timed := func(dir string, args ...string) time.Duration {
 		cmd := exec.Command(args[0], args[1:]...)
 		cmd.Dir, cmd.Env = dir, env
+		if args[0] == mainBin+"-native" {
+			cmd.Path, cmd.Env = mainBin, append(env, "SANDBOXTEST_INNER=1")
+		}
 		start := time.Now()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			b.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
@@ -83,6 +98,8 @@ func benchGoTestExec(b *testing.B, selection string) {
 			samples[t.pkg+"/native"] = append(samples[t.pkg+"/native"], timed(t.dir, append([]string{t.bin}, testArgs...)...))
 			samples[t.pkg+"/sandbox"] = append(samples[t.pkg+"/sandbox"], timed(t.dir, append([]string{sandboxBin, "exec", "--", t.bin}, testArgs...)...))
 		}
+		samples["Main/native"] = append(samples["Main/native"], timed(mainDir, append([]string{mainBin + "-native"}, testArgs...)...))
+		samples["Main/sandbox"] = append(samples["Main/sandbox"], timed(mainDir, append([]string{mainBin}, testArgs...)...))
 		samples["bwrap"] = append(samples["bwrap"], timed("/", bwrap, "--unshare-all", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "/bin/true"))
 		samples["bare"] = append(samples["bare"], timed("/", "/bin/true"))
 		// What the CLI costs on its own, to tell apart what wrapping a test
@@ -108,6 +125,8 @@ func benchGoTestExec(b *testing.B, selection string) {
 		fmt.Fprintf(&table, "%-26s %8.1f ms %8.1f ms %8.1f ms %7.2fx\n", t.pkg, ms(n), ms(s), ms(s-n), float64(s-n)/float64(bw))
 	}
 	over := median(overheads)
+	mn, msb := median(samples["Main/native"]), median(samples["Main/sandbox"])
+	fmt.Fprintf(&table, "%-26s %8.1f ms %8.1f ms %8.1f ms %7.2fx\n", "sandboxtest.Main fixture", ms(mn), ms(msb), ms(msb-mn), float64(msb-mn)/float64(bw))
 	fmt.Fprintf(&table, "bwrap /bin/true %.2f ms, sandbox exec -- /bin/true %.2f ms, bare /bin/true %.2f ms\n"+
 		"overhead per binary (median over packages) %.1f ms = %.2fx one bwrap start (target <= 1.5x)",
 		ms(bw), ms(median(samples["sandbox-true"])), ms(median(samples["bare"])), ms(over), float64(over)/float64(bw))
@@ -116,6 +135,7 @@ func benchGoTestExec(b *testing.B, selection string) {
 	b.ReportMetric(ms(over), "overhead-ms/binary")
 	b.ReportMetric(ms(bw), "bwrap-ms")
 	b.ReportMetric(float64(over)/float64(bw), "x-bwrap")
+	b.ReportMetric(float64(msb-mn)/float64(bw), "Main-x-bwrap")
 }
 
 func median(ds []time.Duration) time.Duration {

@@ -29,7 +29,8 @@
 // sandbox (sandbox exec's defaults: own network with loopback only, the
 // host's root copy-on-write, private /tmp, a clean environment; MainSpec
 // takes a Spec of your own for limits and mounts) and exits with its exit
-// status; inside, it runs the tests. Profiles and coverage data the go
+// status; inside, it runs the tests. The run is the probe: one sandbox per
+// test binary, no more. Profiles and coverage data the go
 // command asks for (-test.outputdir, -test.gocoverdir) are bound read-write,
 // so go test still finds them. Where no sandbox can be made, Main says why
 // on stderr and runs the tests in place; a test that must not run outside
@@ -151,12 +152,8 @@ var available = sync.OnceValue(func() error {
 	var out bytes.Buffer
 	res, err := sandbox.Run(context.Background(), &sandbox.Spec{Args: []string{"/proc/self/exe"},
 		Env: []string{probeEnv + "=1"}, IO: sandbox.IO{Stderr: &out}})
-	if err != nil && os.Geteuid() != 0 {
-		// The runner's own words name the step that failed; this is why.
-		return fmt.Errorf("running as uid %d, not root: %w", os.Geteuid(), err)
-	}
 	if err != nil {
-		return err
+		return notRoot(err)
 	}
 	if res.ExitCode != probeExit {
 		return fmt.Errorf("a probe run ended with %s (exit %d): %s", res.Status, res.ExitCode, strings.TrimSpace(out.String()))
@@ -208,22 +205,38 @@ func MainSpec(m *testing.M, spec *sandbox.Spec) {
 	if Sandboxed() {
 		os.Exit(m.Run())
 	}
-	if err := Available(); err != nil {
-		mainReason = err
-		fmt.Fprintf(os.Stderr, "sandboxtest: running the tests unsandboxed: %v\n", err)
+	// No probe first (Available): the run itself is one. A sandbox that
+	// cannot be started means none can be made here; a bad Spec is the
+	// caller's mistake, and a failure once started is the runner's.
+	code, err := runInside(spec, os.Args, os.Stdin, os.Stdout, os.Stderr)
+	if err != nil && !errors.Is(err, sandbox.ErrInvalidSpec) {
+		mainReason = notRoot(err)
+		fmt.Fprintf(os.Stderr, "sandboxtest: running the tests unsandboxed: %v\n", mainReason)
 		os.Exit(m.Run())
 	}
-	os.Exit(runInside(spec, os.Args, os.Stdin, os.Stdout, os.Stderr))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sandboxtest: %v\n", err)
+	}
+	os.Exit(code)
+}
+
+// notRoot says, for a failure to start a sandbox as another user than
+// root, why: the runner's own words name only the step that failed.
+func notRoot(err error) error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("running as uid %d, not root: %w", os.Geteuid(), err)
+	}
+	return err
 }
 
 // runInside re-runs args (the test binary's own command line) in a
-// sandbox and returns the exit status for it.
-func runInside(spec *sandbox.Spec, args []string, in io.Reader, out, errw io.Writer) int {
+// sandbox and returns the exit status for it, or the error that kept the
+// sandbox from starting.
+func runInside(spec *sandbox.Spec, args []string, in io.Reader, out, errw io.Writer) (int, error) {
 	s := *spec
 	exe, err := os.Executable()
 	if err != nil {
-		fmt.Fprintf(errw, "sandboxtest: finding the test binary: %v\n", err)
-		return sandbox.ExitRunnerFailed
+		return sandbox.ExitRunnerFailed, fmt.Errorf("%w: finding the test binary: %w", sandbox.ErrInvalidSpec, err)
 	}
 	s.Args = append([]string{exe}, args[1:]...)
 	if s.Env == nil {
@@ -247,8 +260,7 @@ func runInside(spec *sandbox.Spec, args []string, in io.Reader, out, errw io.Wri
 	defer signal.Stop(sigs)
 	c, err := sandbox.Start(context.Background(), &s)
 	if err != nil {
-		fmt.Fprintf(errw, "sandboxtest: %v\n", err)
-		return sandbox.ExitRunnerFailed
+		return sandbox.ExitRunnerFailed, err
 	}
 	go func() {
 		for sig := range sigs {
@@ -258,12 +270,12 @@ func runInside(spec *sandbox.Spec, args []string, in io.Reader, out, errw io.Wri
 	res, err := c.Wait()
 	if err != nil {
 		fmt.Fprintf(errw, "sandboxtest: %v\n", err)
-		return sandbox.ExitRunnerFailed
+		return sandbox.ExitRunnerFailed, nil
 	}
 	if res.ExitCode == sandbox.ExitNotFound || res.ExitCode == sandbox.ExitNotExecutable {
 		fmt.Fprintf(errw, "sandboxtest: %s\n", res.Message)
 	}
-	return res.ExitStatus()
+	return res.ExitStatus(), nil
 }
 
 // lockedBuffer is a bytes.Buffer the sandbox's output copier writes while
