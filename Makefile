@@ -4,7 +4,11 @@
 
 GO         ?= go
 BIN        ?= bin/sandbox
-DEB_PKGS   ?= busybox-static bubblewrap libc6-dev podman
+# podman: TestInPodman; python3-pytest: the pytest fixture suite (cmd/sandbox's TestSuites).
+DEB_PKGS   ?= busybox-static bubblewrap libc6-dev podman python3-pytest
+# The Cargo fixture suite needs cargo: Debian's, unless one is on PATH
+# already (rustup's, say).
+CARGO_PKGS ?= $(if $(shell command -v cargo 2>/dev/null),,cargo)
 # cgo lets the init stage fork CMD before the Go runtime starts (CMD is pid 2).
 export CGO_ENABLED ?= 1
 # bin/sandbox is linked statically: the dynamic loader's work (mapping libc,
@@ -22,7 +26,7 @@ build:
 	$(GO) build $(BUILD_FLAGS) -o $(BIN) ./cmd/sandbox
 
 deps: repro-deps
-	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(DEB_PKGS) $(CARGO_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; \
@@ -97,7 +101,7 @@ soak:
 BENCH_OUT       ?= build/bench
 BENCH_FLAGS     ?=
 BENCH_DEB_PKGS  ?= busybox-static bubblewrap runc crun podman qemu-system-x86 linux-image-amd64 fio
-.PHONY: bench-deps bench-smoke bench-go
+.PHONY: bench-deps bench-smoke bench-go bench-gotest
 
 bench: bench-deps build
 	@mkdir -p $(BENCH_OUT)
@@ -123,9 +127,16 @@ bench-smoke: build
 	if [ $$status -ne 0 ]; then cat $(BENCH_OUT)/smoke.txt; fi; \
 	echo "bench smoke: exit status $$status; table in $(BENCH_OUT)/smoke.txt"; exit $$status
 
-# The Go benchmarks of the packages (go test -bench).
+# The Go benchmarks of the packages (go test -bench). BenchmarkGoTestExecFull
+# runs whole test suites a round: bench-gotest runs it, fewer times.
 bench-go: deps
-	$(GO) test -run '^$$' -bench . -benchtime 200x ./...
+	$(GO) test -run '^$$' -bench . -skip '^BenchmarkGoTestExecFull$$' -benchtime 200x ./...
+
+# What go test -exec 'sandbox exec --' costs per test binary, next to one
+# bwrap start (docs/bench.md): this project's packages that need no root,
+# natively and sandboxed, interleaved.
+bench-gotest: deps
+	$(GO) test -run '^$$' -bench '^BenchmarkGoTestExec' -benchtime 30x ./cmd/sandbox
 
 # Roots for benchmarks and trying things out (tests build their own).
 fixtures: deps

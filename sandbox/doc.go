@@ -30,7 +30,9 @@
 //     root's upper is instead a tmpfs the runner made detached and handed
 //     over as a descriptor, so that it outlives the namespace: see
 //     commit_linux.go), the root (see Roots below), fresh /proc, a minimal
-//     /dev with its own devpts, read-only /sys, private /tmp and /run, the
+//     /dev with its own devpts, read-only /sys, private /tmp and /run
+//     (where, with the host's root, the caller's working directory and
+//     CMD's own file stay in view: visible_linux.go), the
 //     Spec's mounts (binds nosuid and nodev), masked and read-only paths;
 //     then pivot_root, hostname, loopback. Mount targets are resolved
 //     inside the new root (openat2 RESOLVE_IN_ROOT), so no symlink in a
@@ -40,7 +42,8 @@
 //     RESOLVE_NO_SYMLINKS, so a symlink in any component, planted by an
 //     earlier stage of a pipeline, fails the setup instead of being
 //     followed, and none can be swapped in between the check and the bind.
-//  5. The exec stage enters the workdir, starts a session (and takes its
+//  5. The exec stage enters the workdir (the caller's directory must be
+//     had with the host's root: never a silent "/"), starts a session (and takes its
 //     own pty with TTY), drops every capability not asked for from every
 //     set, sets no_new_privs, marks every descriptor but 0, 1, 2 and
 //     IO.ExtraFiles close-on-exec, and execs CMD.

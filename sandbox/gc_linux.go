@@ -36,7 +36,7 @@ func GC(runDir string) ([]string, error) {
 	var cleaned []string
 	var errs []error
 	for _, e := range entries {
-		if !e.IsDir() {
+		if !e.IsDir() || e.Name() == ".ids" { // the unique ids' locks (ids_linux.go)
 			continue
 		}
 		dir := filepath.Join(runDir, e.Name())

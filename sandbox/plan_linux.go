@@ -277,6 +277,21 @@ func buildPlan(s *Spec, scratch string, root rootLayers, hostMounts []hostMount,
 		Data: fmt.Sprintf("mode=1777,size=%d,nr_inodes=%d", disk, tmpfsInodes(disk))})
 	add(stage.Step{Kind: stage.StepMount, FSType: "tmpfs", Source: "tmpfs", Target: "/run", Flags: nsd | unix.MS_NOEXEC,
 		Data: "mode=755," + smallTmpfs})
+	// With the host's root, the caller's working directory and CMD's own
+	// file stay in view under the private /tmp and /run, and the working
+	// directory must be had (visible_linux.go).
+	if hostMounts != nil {
+		wd := callerWd
+		if s.Dir != "" {
+			wd = ""
+		}
+		view, err := callerView(s, scratch, wd)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Steps = append(cfg.Steps, view...)
+		cfg.CallerWdRequired = wd != ""
+	}
 
 	for _, m := range s.Mounts {
 		switch m.Type {

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/sandbox-dev/sandbox/limits"
 	"github.com/sandbox-dev/sandbox/sandbox/internal/stage"
+	"golang.org/x/sys/unix"
 )
 
 func TestParseMountinfo(t *testing.T) {
@@ -125,6 +127,83 @@ func TestBuildPlan(t *testing.T) {
 	t.Run("overlay-unsafe paths are refused", func(t *testing.T) {
 		if _, err := buildPlan(&Spec{Args: []string{"x"}}, "/run/x", rootLayers{Lowers: []string{"/a,b"}}, nil, "/"); err == nil {
 			t.Error("a lower path with a comma was accepted")
+		}
+	})
+}
+
+func TestCallerView(t *testing.T) {
+	top, err := os.MkdirTemp("/tmp", "sandbox-view-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(top) })
+	proj, odd, bin := filepath.Join(top, "proj"), filepath.Join(top, "a,b"), filepath.Join(top, "bin")
+	for _, d := range []string{proj, odd, bin} {
+		os.Mkdir(d, 0o755)
+	}
+	prog := filepath.Join(bin, "prog.test")
+	os.WriteFile(prog, nil, 0o755)
+	scratch := filepath.Join(top, "runs", "ID")
+	overlay := func(dir string) stage.Step {
+		return stage.Step{Kind: stage.StepMount, FSType: "overlay", Source: dir, Target: dir,
+			Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: "lowerdir=" + dir + ",upperdir=" + scratch + "/u/wd,workdir=" + scratch + "/w/wd",
+			Mkdir: []string{scratch + "/u/wd", scratch + "/w/wd"}}
+	}
+	bindRO := func(p string) stage.Step { return stage.Step{Kind: stage.StepBind, Source: p, Target: p, RO: true} }
+	tests := []struct {
+		name string
+		args []string
+		wd   string
+		want []stage.Step
+	}{
+		{"nothing hidden", []string{"/bin/true"}, "/usr/bin", nil},
+		{"working directory under /tmp", []string{"make"}, proj, []stage.Step{overlay(proj)}},
+		{"CMD under /tmp, explicit workdir", []string{prog}, "", []stage.Step{bindRO(prog)}},
+		{"CMD under /tmp, found through PATH", []string{"prog.test"}, "/", []stage.Step{bindRO(prog)}},
+		{"CMD inside the shown directory", []string{"./bin/prog.test"}, top, []stage.Step{overlay(top)}},
+		{"CMD relative to an explicit workdir", []string{"./prog.test"}, "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &Spec{Args: tt.args, Env: []string{"PATH=/usr/bin:" + bin}}
+			got, err := callerView(s, scratch, tt.wd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("callerView (-want +got):\n%s", diff)
+			}
+		})
+	}
+	t.Run("a working directory overlayfs cannot carry", func(t *testing.T) {
+		if _, err := callerView(&Spec{Args: []string{"true"}}, scratch, odd); err == nil || !strings.Contains(err.Error(), odd) {
+			t.Errorf("callerView in %s: %v, want an error naming it", odd, err)
+		}
+	})
+	t.Run("working directory in the run directory", func(t *testing.T) {
+		os.MkdirAll(scratch, 0o755)
+		if _, err := callerView(&Spec{Args: []string{"x"}}, scratch, filepath.Dir(scratch)); !errors.Is(err, ErrInvalidSpec) {
+			t.Errorf("callerView in the run directory: %v, want ErrInvalidSpec", err)
+		}
+	})
+	t.Run("planned after the private /tmp and /run, before the Spec's mounts", func(t *testing.T) {
+		s := &Spec{Args: []string{"x"}, Mounts: []Mount{{Type: MountTmpfs, Destination: "/scratch"}}}
+		cfg, err := buildPlan(s, scratch, rootLayers{Lowers: []string{"/"}}, []hostMount{{"/", "ext4"}}, proj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var order []string
+		for _, st := range cfg.Steps {
+			if st.Target == "/tmp" || st.Target == "/run" || st.Target == proj || st.Target == "/scratch" {
+				order = append(order, st.Target)
+			}
+		}
+		if diff := cmp.Diff([]string{"/tmp", "/run", proj, "/scratch"}, order); diff != "" || !cfg.CallerWdRequired {
+			t.Errorf("order (-want +got):\n%s\nCallerWdRequired %v", diff, cfg.CallerWdRequired)
+		}
+		cfg, _ = buildPlan(s, scratch, rootLayers{Lowers: []string{"/srv/root"}}, nil, proj)
+		if cfg.CallerWdRequired {
+			t.Errorf("a root of its own requires the caller's directory")
 		}
 	})
 }

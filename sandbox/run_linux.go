@@ -128,7 +128,7 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 		return nil, err
 	}
 	if s.User != nil && s.User.Unique {
-		if c.uid, err = takeUniqueID(); err != nil {
+		if c.uid, err = takeUniqueID(filepath.Join(s.RunDir, ".ids")); err != nil {
 			return nil, err
 		}
 		undo.add(c.uid.release)
@@ -150,7 +150,14 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 			return nil, err
 		}
 	}
+	// With the host's root the caller's directory is CMD's and must be
+	// had; a root of its own uses it only if it has one by that name.
 	wd, _ := os.Getwd()
+	if hostMounts != nil && s.Dir == "" {
+		if wd, err = callerWorkdir(); err != nil {
+			return nil, err
+		}
+	}
 	cfg, err := buildPlan(&s, c.runDir, root, hostMounts, wd)
 	if err != nil {
 		return nil, err

@@ -89,6 +89,9 @@ func sh(script string) *Spec { return &Spec{Args: []string{"sh", "-c", script}} 
 
 func TestNamespaces(t *testing.T) {
 	needRoot(t)
+	// Not from the package's directory: under /tmp (a checkout there), it
+	// would be shown in the private /tmp.
+	t.Chdir("/")
 	tests := []struct {
 		name   string
 		script string
@@ -410,9 +413,8 @@ func TestWorkdir(t *testing.T) {
 		want string
 	}{
 		{"caller's directory", &Spec{Args: []string{"pwd"}}, "/usr/bin\n"},
-		{"caller's directory under the private /tmp", &Spec{Args: []string{"pwd"}}, "/\n"},
 		{"explicit and created", &Spec{Args: []string{"pwd"}, Dir: "/new/dir"}, "/new/dir\n"},
-		{"caller's directory absent in root", &Spec{Args: []string{"/bin/pwd"}}, "/\n"},
+		{"caller's directory absent in a root of its own", &Spec{Args: []string{"/bin/pwd"}}, "/\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -420,14 +422,171 @@ func TestWorkdir(t *testing.T) {
 				tt.spec.Root = fixtures.Busybox(t)
 				t.Chdir("/usr/share") // on the host, not in a busybox root
 			}
-			if strings.Contains(tt.name, "/tmp") {
-				t.Chdir(t.TempDir())
-			}
 			if out, errs, _ := run(t, tt.spec); out != tt.want {
 				t.Errorf("pwd: %q, want %q (stderr %q)", out, tt.want, errs)
 			}
 		})
 	}
+}
+
+// The caller's directory is CMD's even under the private /tmp and /run:
+// CMD sees what is there, its writes stay in the sandbox, and the rest of
+// the host's /tmp or /run stays hidden.
+func TestWorkdirPrivate(t *testing.T) {
+	needRoot(t)
+	for _, parent := range []string{"/tmp", "/run"} {
+		t.Run(parent, func(t *testing.T) {
+			top, err := os.MkdirTemp(parent, "sandbox-wd-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.RemoveAll(top) })
+			dir := filepath.Join(top, "proj")
+			os.Mkdir(dir, 0o755)
+			os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module x\n"), 0o644)
+			os.WriteFile(filepath.Join(top, "sibling"), nil, 0o644)
+			t.Chdir(dir)
+			out, errs, res := run(t, sh("pwd; cat go.mod; echo new > written; cat written; rm go.mod; ls "+top))
+			want := dir + "\nmodule x\nnew\nproj\n"
+			if out != want || res.Status != StatusOK {
+				t.Errorf("in %s: %q, want %q (status %s, stderr %q)", dir, out, want, res.Status, errs)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "written")); err == nil {
+				t.Errorf("a write in the working directory reached the host")
+			}
+			if _, err := os.Stat(filepath.Join(dir, "go.mod")); err != nil {
+				t.Errorf("a removal in the working directory reached the host: %v", err)
+			}
+		})
+	}
+}
+
+// A live socket in the caller's directory (an X server's, a container
+// engine's under /run) stays out of reach: the directory is shown through
+// an overlay, whose socket files are not the host's, never bound; where
+// overlayfs cannot take the directory, the run fails instead.
+func TestWorkdirSocketsOutOfReach(t *testing.T) {
+	needRoot(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"plain", "with,comma"} {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), name)
+			os.Mkdir(dir, 0o755)
+			sock := filepath.Join(dir, "engine.sock")
+			l, err := net.Listen("unix", sock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			go func() {
+				for {
+					c, err := l.Accept()
+					if err != nil {
+						return
+					}
+					c.Close()
+				}
+			}()
+			t.Chdir(dir)
+			var out bytes.Buffer
+			res, err := Run(context.Background(), &Spec{Args: []string{self}, RunDir: testRunDir(t), CgroupRoot: testCgroupRoot,
+				Env: append(HermeticEnv(os.Environ()), probeEnv+"=connect-unix="+sock), IO: IO{Stdout: &out, Stderr: &out}})
+			switch got := strings.TrimSpace(out.String()); {
+			case err != nil:
+				if !strings.Contains(err.Error(), dir) {
+					t.Errorf("Run in %s failed without naming it: %v", dir, err)
+				}
+			case got != "ECONNREFUSED":
+				t.Errorf("connecting to the host's %s from inside: %q (status %s), want ECONNREFUSED", sock, got, res.Status)
+			}
+		})
+	}
+}
+
+// A working directory that cannot be had fails the run, naming it; the
+// sandbox never runs CMD in "/" instead.
+func TestWorkdirUnavailable(t *testing.T) {
+	needRoot(t)
+	t.Run("deleted", func(t *testing.T) {
+		dir, err := os.MkdirTemp("", "sandbox-wd-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Chdir(dir)
+		os.Remove(dir)
+		_, err = Run(context.Background(), &Spec{Args: []string{"pwd"}, RunDir: testRunDir(t), CgroupRoot: testCgroupRoot})
+		if !errors.Is(err, ErrInvalidSpec) || !strings.Contains(err.Error(), dir+" (deleted)") {
+			t.Errorf("Run in a deleted directory: %v, want ErrInvalidSpec naming %s", err, dir)
+		}
+	})
+	t.Run("in a kernel view of the host's", func(t *testing.T) {
+		// /proc/PID of a host process: the sandbox's /proc is its own.
+		wd := fmt.Sprintf("/proc/%d", os.Getpid())
+		t.Chdir(wd)
+		var errb bytes.Buffer
+		_, err := Run(context.Background(), &Spec{Args: []string{"pwd"}, RunDir: testRunDir(t), CgroupRoot: testCgroupRoot,
+			IO: IO{Stderr: &errb}})
+		if !errors.Is(err, ErrSetup) || !strings.Contains(err.Error(), "working directory "+wd) {
+			t.Errorf("Run in %s: %v, want ErrSetup naming it", wd, err)
+		}
+	})
+	t.Run("inside the run directory", func(t *testing.T) {
+		runDir := testRunDir(t)
+		t.Chdir(runDir)
+		_, err := Run(context.Background(), &Spec{Args: []string{"pwd"}, RunDir: runDir, CgroupRoot: testCgroupRoot})
+		if !errors.Is(err, ErrInvalidSpec) || !strings.Contains(err.Error(), "inside the run directory") {
+			t.Errorf("Run in the run directory: %v, want ErrInvalidSpec", err)
+		}
+	})
+}
+
+// CMD's own file is found where the caller sees it, under /tmp too (go test
+// -exec hands over a binary in $GOTMPDIR), by path or through PATH.
+func TestCommandInPrivateDir(t *testing.T) {
+	needRoot(t)
+	t.Chdir("/usr/bin")
+	dir, err := os.MkdirTemp("", "sandbox-cmd-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	prog := filepath.Join(dir, "prog")
+	os.WriteFile(prog, []byte("#!/bin/sh\necho ran; ls "+dir+"\n"), 0o755)
+	os.WriteFile(filepath.Join(dir, "other"), nil, 0o644)
+	os.Symlink(prog, filepath.Join(dir, "link"))
+	tests := []struct {
+		name string
+		spec *Spec
+	}{
+		{"absolute path", &Spec{Args: []string{prog}}},
+		{"through PATH", &Spec{Args: []string{"prog"}, Env: []string{"PATH=" + dir + ":/usr/bin:/bin"}}},
+		{"through a symlink", &Spec{Args: []string{filepath.Join(dir, "link")}}},
+	}
+	t.Run("missing", func(t *testing.T) {
+		if _, _, res := run(t, &Spec{Args: []string{filepath.Join(dir, "missing")}}); res.ExitCode != ExitNotFound {
+			t.Errorf("a missing CMD under /tmp: exit %d, want %d", res.ExitCode, ExitNotFound)
+		}
+	})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, errs, res := run(t, tt.spec)
+			// Only the file is shown, not its neighbours.
+			if !strings.HasPrefix(out, "ran\n") || strings.Contains(out, "other") || res.Status != StatusOK {
+				t.Errorf("%s: %q (status %s, stderr %q)", tt.spec.Args[0], out, res.Status, errs)
+			}
+		})
+	}
+	t.Run("read-only", func(t *testing.T) {
+		self := filepath.Join(dir, "self")
+		os.WriteFile(self, []byte("#!/bin/sh\necho x >> $0 2>/dev/null || echo refused\n"), 0o755)
+		out, _, _ := run(t, &Spec{Args: []string{self}})
+		if out != "refused\n" {
+			t.Errorf("CMD writing its own shown file: %q", out)
+		}
+	})
 }
 
 func TestOwnRoot(t *testing.T) {

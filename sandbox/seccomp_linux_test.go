@@ -19,7 +19,15 @@ const probeEnv = "SANDBOX_TEST_PROBE"
 
 func probeMain(name string) int {
 	var err error
+	if path, ok := strings.CutPrefix(name, "connect-unix="); ok {
+		name = "connect-unix"
+		var fd int
+		if fd, err = unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0); err == nil {
+			err = unix.Connect(fd, &unix.SockaddrUnix{Name: path})
+		}
+	}
 	switch name {
+	case "connect-unix":
 	case "keyctl":
 		_, err = unix.KeyctlGetKeyringID(unix.KEY_SPEC_SESSION_KEYRING, true)
 	case "add_key":

@@ -43,8 +43,12 @@ type Spec struct {
 	// Env is CMD's whole environment. Nil means HermeticEnv(os.Environ()).
 	Env []string `json:"env,omitempty"`
 	// Dir is CMD's working directory inside the sandbox, created if missing.
-	// Empty means the caller's working directory when it exists inside the
-	// root, else "/".
+	// Empty means the caller's working directory. With the host's root it is
+	// always CMD's, kept in view (copy-on-write) where the sandbox's private
+	// /tmp or /run would hide it; one that cannot be had (deleted, or in a
+	// kernel view the sandbox has its own of, like /proc/PID) fails the
+	// run, naming it. With a root of its own, it is used when that root has
+	// a directory by that name (after the Mounts), else "/".
 	Dir string `json:"dir,omitempty"`
 	// Hostname of the UTS namespace; empty means DefaultHostname.
 	Hostname string `json:"hostname,omitempty"`

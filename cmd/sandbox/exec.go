@@ -30,7 +30,8 @@ const execUsage = `Usage: sandbox exec [flags] [--] CMD [ARGS...]
 Runs CMD in a fresh container: new mount, pid, uts, ipc, net and cgroup
 namespaces; the host's / (or --root DIR) as the read-only lower layer of an
 overlay whose writable layer is a tmpfs that vanishes with the run; fresh /proc,
-a minimal /dev, read-only /sys, a private /tmp; all capabilities dropped and
+a minimal /dev, read-only /sys, a private /tmp and /run (where the caller's
+directory and CMD's own file stay in view); all capabilities dropped and
 no_new_privs set; only PATH, HOME, TERM, LANG=C.UTF-8 and TZ=UTC in the
 environment. CMD's exit status is sandbox's: 128+N if CMD died by signal N,
 125 if the runner failed, 126 if CMD cannot be executed, 127 if not found.
@@ -54,8 +55,10 @@ Flags:
   -e, --env KEY[=VALUE] set a variable; KEY alone copies the caller's (repeatable)
   --env-file FILE       read KEY=VALUE lines from FILE (repeatable; # comments)
   --keep-env            start from the caller's whole environment
-  -w, --workdir DIR     working directory (default: the caller's, if it exists
-                        inside the root, else /); created if missing
+  -w, --workdir DIR     working directory, created if missing (default: the
+                        caller's, in view even under the private /tmp and /run,
+                        or exit status 125 if it cannot be had; with --root,
+                        the caller's if that root has it, else /)
   --hostname NAME       hostname inside (default "sandbox")
   --user UID[:GID]      run as UID (a number or a host user name) and GID
                         (default: the caller's); "unique": an id of the
@@ -81,6 +84,10 @@ Report:
                         end, on a line of its own (graders: --report FILE,
                         which CMD cannot write)
   --report FILE         write the run report to FILE
+  --report-dir DIR      write the run report to DIR, named after CMD: a Go test
+                        binary by its package (DIR/github.com/you/mod/pkg.json;
+                        a relative DIR from the module's root), python3 -m MOD
+                        by MOD, else CMD's base name; see 'sandbox report'
   The report's status is OK, RE (non-zero exit), SG (signal), TO (time limit),
   ML (memory limit), OL (output limit) or XX (runner failure); the exit status
   stays CMD's.
@@ -152,7 +159,7 @@ type execFlags struct {
 	keepEnv, jsonReport                                        bool
 	preserveFDs                                                int
 	tty, noSymlinks                                            optBool
-	report, profile, store, commit, seccomp                    string
+	report, reportDir, profile, store, commit, seccomp         string
 	commitAlways                                               bool
 	// limits are name=value settings in command-line order, applied over
 	// the defaults (and, later, a profile's).
@@ -187,6 +194,7 @@ func (f *execFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.runDir, "run-dir", os.Getenv("SANDBOX_RUN_DIR"), "")
 	fs.StringVar(&f.cgroupRoot, "cgroup-root", os.Getenv("SANDBOX_CGROUP_ROOT"), "")
 	fs.StringVar(&f.report, "report", "", "")
+	fs.StringVar(&f.reportDir, "report-dir", "", "")
 	fs.StringVar(&f.profile, "profile", "", "")
 	fs.StringVar(&f.store, "store", "", "")
 	fs.StringVar(&f.seccomp, "seccomp", "default", "")
@@ -239,6 +247,10 @@ func runExec(args []string, io stdio) int {
 		return exitUsage
 	}
 	rep := reportTo{file: f.report, stderr: f.jsonReport}
+	if f.reportDir != "" {
+		wd, _ := os.Getwd()
+		rep.dirFile = reportDirPath(f.reportDir, fs.Args(), wd)
+	}
 	spec, err := f.resolve(fs, os.Environ())
 	if err != nil {
 		fmt.Fprintf(io.err, "sandbox: %v\n", err)
@@ -252,6 +264,14 @@ func runExec(args []string, io stdio) int {
 		// CMD wrote last.
 		io.err = sandbox.ReportStream(io.err)
 	}
+	// A Go test binary's coverage data and profiles, for the go command.
+	wd, _ := os.Getwd()
+	outs, err := goTestOutputs(fs.Args(), wd)
+	if err != nil {
+		fmt.Fprintf(io.err, "sandbox: %v\n", err)
+		return exitUsage
+	}
+	spec.Mounts = append(spec.Mounts, outs...)
 	spec.IO = sandbox.IO{Stdin: io.in, Stdout: io.out, Stderr: io.err}
 	for i := 0; i < f.preserveFDs; i++ {
 		spec.IO.ExtraFiles = append(spec.IO.ExtraFiles, os.NewFile(uintptr(3+i), "fd"+strconv.Itoa(3+i)))
@@ -267,14 +287,15 @@ func runExec(args []string, io stdio) int {
 
 // reportTo says where the run report goes.
 type reportTo struct {
-	file   string // --report FILE
-	stderr bool   // --json
+	file    string // --report FILE
+	dirFile string // the file in --report-dir DIR
+	stderr  bool   // --json
 }
 
 // write puts the report where asked. A runner failure gets a report too
 // (status XX), so that a grader always finds one.
 func (r reportTo) write(res *sandbox.Result, runErr error, io stdio) error {
-	if r.file == "" && !r.stderr {
+	if r.file == "" && r.dirFile == "" && !r.stderr {
 		return nil
 	}
 	if res == nil {
@@ -288,13 +309,21 @@ func (r reportTo) write(res *sandbox.Result, runErr error, io stdio) error {
 			return fmt.Errorf("writing report: %w", err)
 		}
 	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		return fmt.Errorf("encoding report: %w", err)
+	}
+	b = append(b, '\n')
 	if r.file != "" {
-		b, err := json.Marshal(res)
-		if err != nil {
-			return fmt.Errorf("encoding report: %w", err)
-		}
-		b = append(b, '\n')
 		if err := writeFileAtomic(r.file, b); err != nil {
+			return fmt.Errorf("writing report: %w", err)
+		}
+	}
+	if r.dirFile != "" {
+		if err := os.MkdirAll(filepath.Dir(r.dirFile), 0o755); err != nil {
+			return fmt.Errorf("writing report: %w", err)
+		}
+		if err := writeFileAtomic(r.dirFile, b); err != nil {
 			return fmt.Errorf("writing report: %w", err)
 		}
 	}

@@ -51,7 +51,12 @@ type Config struct {
 	Env      []string
 	Dir      string // explicit workdir: created if missing
 	CallerWd string // used when it exists inside the root
-	Hostname string
+	// CallerWdRequired makes a CallerWd missing inside the sandbox an
+	// error instead of a fall back to "/": with the host's root, the
+	// caller's directory is always meant to be CMD's (the runner makes it
+	// visible where the sandbox's private /tmp or /run would hide it).
+	CallerWdRequired bool
+	Hostname         string
 	// Domainname is the UTS namespace's NIS domain name; empty leaves the
 	// one the namespace started with (the host's).
 	Domainname string

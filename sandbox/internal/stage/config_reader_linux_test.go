@@ -125,6 +125,7 @@ func decodeConfig(msg []byte) (*Config, error) {
 	cfg := &Config{}
 	flags := r.u32()
 	cfg.TTY, cfg.Loopback = flags&configTTY != 0, flags&configLoopback != 0
+	cfg.CallerWdRequired = flags&configWdRequired != 0
 	cfg.UID, cfg.GID = r.u32(), r.u32()
 	cfg.TTYRows, cfg.TTYCols = r.u16(), r.u16()
 	cfg.ExtraFiles = int(int32(r.u32()))

@@ -12,7 +12,8 @@ import (
 // runner and PID 1 are the same binary.
 //
 //	u32 length of the rest
-//	u32 flags (configTTY, configLoopback, configSeccomp, configNotify)
+//	u32 flags (configTTY, configLoopback, configSeccomp, configNotify,
+//	    configWdRequired)
 //	u32 uid, u32 gid, u16 tty rows, u16 tty cols, i32 extra files
 //	str dir, caller wd, hostname, domain name, scratch, rootfs
 //	u32 n, str × n: args; the same for env
@@ -36,6 +37,9 @@ const (
 	configLoopback = 1 << 1
 	configSeccomp  = 1 << 2 // Seccomp is not nil
 	configNotify   = 1 << 3
+	// Far from the bits above, so that another new flag added beside them
+	// cannot silently take the same value in a merge.
+	configWdRequired = 1 << 8
 
 	stepRO         = 1 << 0
 	stepScratch    = 1 << 1
@@ -72,7 +76,8 @@ func EncodeConfig(cfg *Config) []byte {
 	ne := binary.NativeEndian
 	p := cfg.Seccomp
 	flags := bit(cfg.TTY, configTTY) | bit(cfg.Loopback, configLoopback) |
-		bit(p != nil, configSeccomp) | bit(p != nil && p.Notify, configNotify)
+		bit(p != nil, configSeccomp) | bit(p != nil && p.Notify, configNotify) |
+		bit(cfg.CallerWdRequired, configWdRequired)
 	out := make([]byte, 4, 4096)
 	out = ne.AppendUint32(out, flags)
 	out = ne.AppendUint32(out, cfg.UID)

@@ -23,7 +23,7 @@ func TestConfigWireRoundTrip(t *testing.T) {
 		{"minimal", Config{Args: []string{"/bin/true"}, Hostname: "sandbox", Scratch: "/run/x", Rootfs: "/run/x/root"}},
 		{"everything", Config{
 			Args: []string{"sh", "-c", "echo 'a b'", ""}, Env: []string{"PATH=/bin", "EMPTY="},
-			Dir: "/work", CallerWd: "/home/user/project", Hostname: "h", Domainname: "example.org", UID: 1000, GID: 100,
+			Dir: "/work", CallerWd: "/home/user/project", CallerWdRequired: true, Hostname: "h", Domainname: "example.org", UID: 1000, GID: 100,
 			Caps: []int{40, 0, 21}, TTY: true, TTYRows: 24, TTYCols: 80, Loopback: true,
 			Scratch: "/run/sandbox/1", Rootfs: "/run/sandbox/1/root", ExtraFiles: 3,
 			Steps: []Step{

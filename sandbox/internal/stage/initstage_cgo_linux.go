@@ -295,6 +295,7 @@ struct is_cfg {
 #define IS_LOOPBACK 2
 #define IS_SECCOMP 4
 #define IS_NOTIFY 8
+#define IS_WDREQ 256  // configWdRequired
 #define IS_STEP_RO 1
 #define IS_STEP_SCRATCH 2
 #define IS_STEP_OPTIONAL 4
@@ -836,8 +837,10 @@ static int loopback_up(void) {
 	return 0;
 }
 
-// workdir creates an explicit workdir, or falls back from the caller's
-// directory to "/" when the root has no such directory.
+// workdir creates an explicit workdir, or takes the caller's directory:
+// when it must be had (IS_WDREQ), one missing inside the sandbox is an
+// error naming it; otherwise the fallback is "/" (see workdir in
+// init_linux.go).
 static const char *workdir(const struct is_cfg *c) {
 	if (c->dir[0]) {
 		if (go_mkdir_all(c->dir, 0755) < 0) {
@@ -847,8 +850,15 @@ static const char *workdir(const struct is_cfg *c) {
 		return c->dir;
 	}
 	struct stat sb;
-	if (c->callerwd[0] && stat(c->callerwd, &sb) == 0 && S_ISDIR(sb.st_mode))
-		return c->callerwd;
+	if (c->callerwd[0]) {
+		int rc = stat(c->callerwd, &sb), e = rc < 0 ? errno : ENOTDIR;
+		if (rc == 0 && S_ISDIR(sb.st_mode))
+			return c->callerwd;
+		if (c->flags & IS_WDREQ) {
+			is_fail(e, "working directory %s: not in the sandbox", c->callerwd);
+			return NULL;
+		}
+	}
 	return "/";
 }
 
