@@ -2,6 +2,8 @@ package stage
 
 import (
 	"fmt"
+	"os"
+	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -40,7 +42,7 @@ func dropPrivileges(uid, gid uint32, caps []int) error {
 		}
 	}
 	groups := []uint32{gid} // gid_t
-	if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, 1, uintptr(unsafe.Pointer(&groups[0])), 0); e != 0 {
+	if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, 1, uintptr(unsafe.Pointer(&groups[0])), 0); e != 0 && !(e == unix.EPERM && setgroupsDenied()) {
 		return fmt.Errorf("setting groups: %w", e)
 	}
 	g := uintptr(gid)
@@ -75,4 +77,13 @@ func dropPrivileges(uid, gid uint32, caps []int) error {
 		return fmt.Errorf("setting no_new_privs: %w", err)
 	}
 	return nil
+}
+
+// setgroupsDenied: in a user namespace whose gid_map an unprivileged runner
+// wrote (a rootless run with a single-id map), the kernel denies
+// setgroups(2) for good; the caller's supplementary groups then stay, as
+// they are in every unprivileged sandbox.
+func setgroupsDenied() bool {
+	b, err := os.ReadFile("/proc/self/setgroups")
+	return err == nil && strings.HasPrefix(string(b), "deny")
 }
