@@ -5,11 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -39,6 +39,7 @@ type Container struct {
 	waited  chan struct{}
 
 	cg     limits.Cgroup
+	userNS *userNS         // nil for root: no user namespace
 	store  *snapshot.Store // open for the run when the root is a snapshot
 	output *outputGate     // nil when CMD writes straight into the caller's files
 
@@ -83,12 +84,29 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 		s.Env = HermeticEnv(os.Environ())
 	}
 	if s.RunDir == "" {
-		s.RunDir = DefaultRunDir
+		if s.RunDir, err = DefaultRunDirFor(); err != nil {
+			return nil, err
+		}
 	}
 	if s.CgroupRoot == "" {
 		s.CgroupRoot = limits.DefaultRoot
 	}
 	c := &Container{spec: s, ctx: ctx, waited: make(chan struct{}), size: s.TTYSize}
+	if Rootless() {
+		if err := checkUserNSOverlay(); err != nil {
+			return nil, err
+		}
+		if err := checkRootlessRlimits(s.Limits.Rlimits); err != nil {
+			return nil, err
+		}
+		uid, gid := uint32(os.Getuid()), uint32(os.Getgid())
+		if s.User != nil {
+			uid, gid = s.User.UID, s.User.GID
+		}
+		if c.userNS, err = rootlessUserNS(uid, gid); err != nil {
+			return nil, err
+		}
+	}
 	var undo cleanups
 	defer func() {
 		if err != nil {
@@ -113,7 +131,13 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 		if hostMounts, err = readHostMounts(); err != nil {
 			return nil, err
 		}
+		if c.userNS != nil {
+			if root.Split, err = splitHostRoot(hostMounts, s.RunDir); err != nil {
+				return nil, err
+			}
+		}
 	}
+	root.UserNS = c.userNS != nil
 	wd, _ := os.Getwd()
 	cfg, err := buildPlan(&s, c.runDir, root, hostMounts, wd)
 	if err != nil {
@@ -145,7 +169,23 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 
 	// Every run gets a cgroup, limits or not: it is where the report's
 	// numbers come from, and what kills the whole sandbox at once.
-	if c.cg, err = limits.New(s.CgroupRoot, c.ID, s.Limits); err != nil {
+	// A rootless run's group is in the caller's delegated subtree, or
+	// there is none and PID 1's pid namespace is what is killed at once.
+	if c.userNS != nil {
+		var cg limits.Cgroup
+		if cg, err = rootlessCgroup(c.ID, s.Limits); err != nil {
+			return nil, err
+		}
+		if cg == nil {
+			cg = &noCgroup{}
+		}
+		c.cg = cg
+		if c.cg.Version() != 0 {
+			// gc finds the group by the root named in the lock file.
+			c.lock.Truncate(0)
+			c.lock.WriteAt([]byte(path.Dir(c.cg.Path())), 0)
+		}
+	} else if c.cg, err = limits.New(s.CgroupRoot, c.ID, s.Limits); err != nil {
 		return nil, fmt.Errorf("creating cgroup: %w", err)
 	}
 	undo.add(func() { c.cg.Kill(); c.cg.Delete() })
@@ -172,6 +212,9 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 		// forever once every process of the sandbox is gone.
 		WaitDelay: 2 * time.Second,
 	}
+	if c.userNS != nil {
+		c.userNS.configure(c.cmd.SysProcAttr)
+	}
 	if c.cg.Version() == 2 {
 		// Born in its cgroup: not one instruction runs outside it.
 		fd, err := c.cg.OpenFD()
@@ -189,13 +232,26 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 	}
 	c.started = time.Now()
 	if err := c.startInit(); err != nil {
-		if errors.Is(err, unix.EPERM) && os.Geteuid() != 0 {
+		if c.userNS != nil {
 			// Privileges are detected, not assumed: say what is missing.
-			return nil, fmt.Errorf("%w: creating namespaces needs root (no rootless mode yet): %w", ErrUnsupported, err)
+			if why := userNSRefused(err); why != nil {
+				return nil, why
+			}
 		}
 		return nil, fmt.Errorf("starting init: %w", err)
 	}
 	undo.add(func() { c.cmd.Process.Kill(); c.cmd.Wait() })
+	if c.userNS != nil {
+		if g, ok := c.cg.(*noCgroup); ok {
+			g.pid = c.cmd.Process.Pid
+		}
+		if err := c.userNS.writeMaps(c.cmd.Process.Pid); err != nil {
+			if why := userNSRefused(err); why != nil {
+				return nil, why
+			}
+			return nil, err
+		}
+	}
 
 	// The init process waits for this write before it does anything (and
 	// before it forks the exec stage), so whatever confines it must be in
@@ -470,7 +526,10 @@ func (c *Container) Resize(ws WindowSize) error {
 func (c *Container) Wait() (*Result, error) {
 	werr := c.cmd.Wait()
 	res := &Result{ID: c.ID, Wall: time.Since(c.started), Status: StatusFailed, ExitCode: ExitRunnerFailed,
-		Limits: c.spec.Limits, CgroupVersion: c.cg.Version()}
+		Limits: c.spec.Limits, CgroupVersion: c.cg.Version(), EnforcedBy: enforcement(c.spec.Limits)}
+	if c.userNS != nil {
+		res.UserNamespace = c.userNS.Kind
+	}
 	close(c.waited)
 	c.ttyOut.Wait()
 	var ev stage.Exit
@@ -496,7 +555,8 @@ func (c *Container) Wait() (*Result, error) {
 // account fills in what the run used, from the cgroup and from the rusage
 // of PID 1 (which includes every process it reaped).
 func (c *Container) account(res *Result) {
-	if st, err := c.cg.Stats(); err == nil {
+	st, err := c.cg.Stats()
+	if err == nil {
 		res.CPU, res.CPUUser, res.CPUSys = st.CPUTotal, st.CPUUser, st.CPUSys
 		res.MemoryPeak, res.OOMKilled, res.PidsPeak = st.MemoryPeak, st.OOMKills > 0, st.PidsPeak
 		res.IORead, res.IOWrite = st.IORead, st.IOWrite
@@ -504,6 +564,12 @@ func (c *Container) account(res *Result) {
 	if ps := c.cmd.ProcessState; ps != nil {
 		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
 			res.CSWVoluntary, res.CSWForced = ru.Nvcsw, ru.Nivcsw
+			if err != nil || c.cg.Version() == 0 {
+				rusageAccount(res, ru)
+			} else if res.MemoryPeak == 0 {
+				// A delegation without the memory controller.
+				res.MemoryPeak = ru.Maxrss * 1024
+			}
 		}
 	}
 	if c.output.counting() {
