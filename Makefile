@@ -4,7 +4,12 @@
 
 GO         ?= go
 BIN        ?= bin/sandbox
-DEB_PKGS   ?= busybox-static bubblewrap libc6-dev
+DEB_PKGS   ?= busybox-static bubblewrap libc6-dev uidmap
+# The unprivileged user the rootless tests run as (make test-user makes it,
+# with subordinate id ranges for newuidmap). The tests skip, saying so,
+# where it is missing.
+TEST_USER  ?= sandbox-rootless
+TEST_SUBID ?= 1879048192:65536
 # cgo lets the init stage fork CMD before the Go runtime starts (CMD is pid 2).
 export CGO_ENABLED ?= 1
 # bin/sandbox is linked statically: the dynamic loader's work (mapping libc,
@@ -16,7 +21,7 @@ BUILD_FLAGS ?= -tags osusergo,netgo -ldflags '-extldflags=-static'
 
 FIXTURES   ?= build/fixtures
 
-.PHONY: build demo test vet deps bench fuzz soak fixtures fixtures-debian clean
+.PHONY: build demo test test-user vet deps bench fuzz soak fixtures fixtures-debian clean
 
 build:
 	$(GO) build $(BUILD_FLAGS) -o $(BIN) ./cmd/sandbox
@@ -28,13 +33,22 @@ deps:
 		apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; \
 	fi
 
+# Idempotent: a system user without a home or a shell, and its ranges in
+# /etc/subuid and /etc/subgid.
+test-user:
+	@id -u $(TEST_USER) >/dev/null 2>&1 || useradd --system --user-group --no-create-home \
+		--home-dir /nonexistent --shell /usr/sbin/nologin $(TEST_USER)
+	@for f in /etc/subuid /etc/subgid; do \
+		grep -q "^$(TEST_USER):" $$f 2>/dev/null || echo "$(TEST_USER):$(TEST_SUBID)" >> $$f; \
+	done
+
 vet:
 	$(GO) vet ./...
 	GOOS=darwin $(GO) vet ./...
 
 # -p 1: the tests check the host for leaked mounts, cgroups and processes,
 # which another package's tests running at the same time would look like.
-test: deps vet
+test: deps test-user vet
 	$(GO) test -count=1 -p 1 ./...
 	$(MAKE) bench-smoke
 	$(MAKE) fuzz FUZZ_SCALE=1

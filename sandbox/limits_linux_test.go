@@ -124,7 +124,7 @@ func shorten(s string) string {
 }
 
 func TestTimeLimits(t *testing.T) {
-	needRoot(t)
+	needRunner(t)
 	tests := []struct {
 		name           string
 		script         string
@@ -163,7 +163,7 @@ func TestCPUBandwidth(t *testing.T) {
 }
 
 func TestOutputLimit(t *testing.T) {
-	needRoot(t)
+	needRunner(t)
 	s := limited(t, "exec yes", "output-limit", "1M")
 	_, _, res := run(t, s)
 	if diff := cmp.Diff(verdict{StatusOutput, -1, 9, false}, verdictOf(res)); diff != "" {
@@ -181,7 +181,7 @@ func TestOutputLimit(t *testing.T) {
 }
 
 func TestWriteLimits(t *testing.T) {
-	needRoot(t)
+	needRunner(t)
 	tests := []struct {
 		name  string
 		path  string

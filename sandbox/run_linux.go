@@ -565,7 +565,7 @@ func (c *Container) account(res *Result) {
 		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
 			res.CSWVoluntary, res.CSWForced = ru.Nvcsw, ru.Nivcsw
 			if err != nil || c.cg.Version() == 0 {
-				rusageAccount(res, ru)
+				rusageAccount(res, ru, c.cg)
 			} else if res.MemoryPeak == 0 {
 				// A delegation without the memory controller.
 				res.MemoryPeak = ru.Maxrss * 1024

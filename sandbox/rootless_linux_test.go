@@ -1,0 +1,3 @@
+package sandbox
+
+const rootlessTestEnv = "SANDBOX_TEST_ROOTLESS"
