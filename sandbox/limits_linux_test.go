@@ -146,8 +146,14 @@ func TestTimeLimits(t *testing.T) {
 			if tt.cpuLo >= 0 && !between(res.CPU, tt.cpuLo, tt.cpuHi) {
 				t.Errorf("cpu %v, want [%d, %d] ms", res.CPU, tt.cpuLo, tt.cpuHi)
 			}
-			if tt.wallLo >= 0 && !between(res.Wall, tt.wallLo, tt.wallHi) {
-				t.Errorf("wall %v, want [%d, %d] ms", res.Wall, tt.wallLo, tt.wallHi)
+			hi := tt.wallHi
+			if os.Geteuid() != 0 {
+				// A rootless root has an overlay per host directory, and
+				// the kernel unmounts them all before PID 1 is reaped.
+				hi += 60
+			}
+			if tt.wallLo >= 0 && !between(res.Wall, tt.wallLo, hi) {
+				t.Errorf("wall %v, want [%d, %d] ms", res.Wall, tt.wallLo, hi)
 			}
 		})
 	}
