@@ -6,6 +6,9 @@ const (
 	bSandbox = "sandbox"
 	bAPI     = "sandbox-api"
 	bBwrap   = "bwrap"
+	// The same two, run by an unprivileged user (rootless).
+	bRootless      = "sandbox-rootless"
+	bBwrapRootless = "bwrap-rootless"
 	bRunc    = "runc"
 	bCrun    = "crun"
 	bVM      = "qemu"

@@ -283,3 +283,29 @@ func TestSplitHostRoot(t *testing.T) {
 		t.Errorf("/bin: kind %q, want %q", kinds["/bin"], entrySymlink)
 	}
 }
+
+// TestUserNSRefused: where the host forbids unprivileged user namespaces,
+// the error says which knob and how to turn it.
+func TestUserNSRefused(t *testing.T) {
+	tests := []struct {
+		name    string
+		sysctls map[string]string
+		want    string
+	}{
+		{"AppArmor", map[string]string{"/proc/sys/kernel/apparmor_restrict_unprivileged_userns": "1"}, "contrib/apparmor/sandbox"},
+		{"Debian's knob", map[string]string{"/proc/sys/kernel/unprivileged_userns_clone": "0"}, "sysctl -w kernel.unprivileged_userns_clone=1"},
+		{"no user namespaces", map[string]string{"/proc/sys/user/max_user_namespaces": "0"}, "user.max_user_namespaces=0"},
+		{"allowed", map[string]string{"/proc/sys/kernel/apparmor_restrict_unprivileged_userns": "0"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := userNSRefusedBy(unix.EACCES, func(p string) string { return tt.sysctls[p] })
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("got %v, want no explanation", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want) || !errors.Is(err, ErrUnsupported)):
+				t.Errorf("got %v, want one saying %q", err, tt.want)
+			}
+		})
+	}
+}

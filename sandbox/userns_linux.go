@@ -262,12 +262,16 @@ func allCaps() []uintptr {
 // the clone or the uid_map write fails with EPERM or EACCES and nothing
 // says why: userNSRefused reads the knobs and says.
 func userNSRefused(err error) error {
-	if !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EACCES) && !errors.Is(err, unix.ENOSPC) && !errors.Is(err, unix.EINVAL) {
-		return nil
-	}
-	read := func(p string) string {
+	return userNSRefusedBy(err, func(p string) string {
 		b, _ := os.ReadFile(p)
 		return strings.TrimSpace(string(b))
+	})
+}
+
+// userNSRefusedBy is userNSRefused reading the sysctls through read.
+func userNSRefusedBy(err error, read func(path string) string) error {
+	if !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EACCES) && !errors.Is(err, unix.ENOSPC) && !errors.Is(err, unix.EINVAL) {
+		return nil
 	}
 	switch {
 	case read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == "1":
