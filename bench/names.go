@@ -9,9 +9,9 @@ const (
 	// The same two, run by an unprivileged user (rootless).
 	bRootless      = "sandbox-rootless"
 	bBwrapRootless = "bwrap-rootless"
-	bRunc    = "runc"
-	bCrun    = "crun"
-	bVM      = "qemu"
+	bRunc          = "runc"
+	bCrun          = "crun"
+	bVM            = "qemu"
 )
 
 // Backends of the clone scenario.

@@ -197,10 +197,9 @@ func (s *suite) rootlessOp(bwrap bool) (op, error) {
 		args = []string{bin, "exec", "--run-dir", filepath.Join(run, "run"), "--", "/bin/true"}
 	}
 	return cmdOp(func(ctx context.Context) *exec.Cmd {
-		cmd := u.Command(nil, args[0], args[1:]...)
+		cmd := u.CommandContext(ctx, nil, args[0], args[1:]...)
 		cmd.Dir = "/"
 		cmd.SysProcAttr.Pdeathsig = unix.SIGKILL
-		cmd.Cancel = func() error { return cmd.Process.Kill() }
 		return cmd
 	}), nil
 }

@@ -255,7 +255,7 @@ func buildPlan(s *Spec, scratch string, root rootLayers, hostMounts []hostMount,
 				}
 				// overlayfs cannot name it: a read-only bind instead.
 				add(stage.Step{Kind: stage.StepBind, Source: e.Path, Target: e.Path, RO: true})
-			case entryFile:
+			case entryFile, entryRO:
 				add(stage.Step{Kind: stage.StepBind, Source: e.Path, Target: e.Path, RO: true})
 			case entrySymlink:
 				add(stage.Step{Kind: stage.StepSymlink, Source: e.Link, Target: e.Path})

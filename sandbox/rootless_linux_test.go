@@ -27,11 +27,12 @@ const coreTests = "^(TestNamespaces|TestNetworkNone|TestWritesStayInside|TestBin
 	"TestBackgroundKilled|TestContextCancel|TestSignalForwarded|TestNothingLeaks|TestGC|TestTimeLimits|" +
 	"TestOutputLimit|TestWriteLimits|TestSeccompDefault|TestSeccompKillNamesSyscall|TestRootless.+)$"
 
-// singleTests are run again with a single-id map (SANDBOX_IDMAP=single).
-const singleTests = "^(TestNamespaces|TestExitStatus|TestBindMounts|TestPrivileges|TestNothingLeaks|TestRootless.+)$"
+// autoTests are run again with the map chosen per run (a single-id map
+// unless a run needs the range).
+const autoTests = "^(TestNamespaces|TestExitStatus|TestBindMounts|TestPrivileges|TestNothingLeaks|TestRootless.+)$"
 
 // TestRootless runs the core tests as an unprivileged user, once with the
-// user's subordinate ids (newuidmap) and once with a single-id map. CI runs
+// user's subordinate ids (newuidmap) and once with the map chosen per run. CI runs
 // as root; `make test-user` makes the user.
 func TestRootless(t *testing.T) {
 	if os.Getenv(rootlessTestEnv) != "" {
@@ -56,8 +57,8 @@ func TestRootless(t *testing.T) {
 	}
 	defer os.RemoveAll(wd)
 	for _, mode := range []struct{ name, idmap, run string }{
-		{"subuid", "", coreTests},
-		{"single", IDMapSingle, singleTests},
+		{"subuid", IDMapSubuid, coreTests},
+		{"auto", "", autoTests},
 	} {
 		t.Run(mode.name, func(t *testing.T) {
 			cmd := u.Command([]string{rootlessTestEnv + "=1", EnvIDMap + "=" + mode.idmap, "TMPDIR=" + wd},
@@ -143,9 +144,9 @@ func TestRootlessReport(t *testing.T) {
 	s.Limits = limits.DefaultLimits()
 	s.Limits.CPUTime, s.Limits.WallTime, s.Limits.OutputLimit = 5e9, 10e9, 1<<20
 	_, _, res := run(t, s)
-	wantNS := IDMapSubuid
-	if os.Getenv(EnvIDMap) == IDMapSingle {
-		wantNS = IDMapSingle
+	wantNS := IDMapSingle // the caller on the host's root
+	if os.Getenv(EnvIDMap) == IDMapSubuid {
+		wantNS = IDMapSubuid
 	}
 	if res.UserNamespace != wantNS {
 		t.Errorf("user namespace %q, want %q", res.UserNamespace, wantNS)
@@ -258,7 +259,7 @@ func TestParseSubIDs(t *testing.T) {
 // with mounts below entered, kernel views left empty, replaced paths out.
 func TestSplitHostRoot(t *testing.T) {
 	ms := []hostMount{{"/", "ext4"}, {"/proc", "proc"}, {"/usr/local/x", "tmpfs"}, {"/boot/efi", "securityfs"}}
-	entries, err := splitHostRoot(ms, "/run/sandbox")
+	entries, err := splitHostRoot(ms, "/run/sandbox", 12345)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +267,7 @@ func TestSplitHostRoot(t *testing.T) {
 	for _, e := range entries {
 		kinds[e.Path] = e.Kind
 	}
-	for p, want := range map[string]string{"/etc": entryOverlay, "/usr": "", "/usr/bin": entryOverlay, "/proc": "", "/tmp": ""} {
+	for p, want := range map[string]string{"/etc": entryRO, "/usr": "", "/usr/bin": entryRO, "/var": entryRO, "/proc": "", "/tmp": ""} {
 		if _, err := os.Lstat(p); err != nil {
 			continue
 		}
@@ -278,6 +279,12 @@ func TestSplitHostRoot(t *testing.T) {
 		if _, err := os.Lstat("/boot/efi"); err == nil && kinds["/boot/efi"] != entryDir {
 			t.Errorf("/boot/efi, a kernel view's mount point: kind %q, want %q", kinds["/boot/efi"], entryDir)
 		}
+	}
+	// A directory of the caller's is layered.
+	home := t.TempDir()
+	os.Mkdir(filepath.Join(home, "mine"), 0o755)
+	if !writable(home, os.Geteuid()) {
+		t.Errorf("%s, with a directory of the caller's in it: not layered", home)
 	}
 	if fi, err := os.Lstat("/bin"); err == nil && fi.Mode()&os.ModeSymlink != 0 && kinds["/bin"] != entrySymlink {
 		t.Errorf("/bin: kind %q, want %q", kinds["/bin"], entrySymlink)

@@ -103,7 +103,7 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 		if s.User != nil {
 			uid, gid = s.User.UID, s.User.GID
 		}
-		if c.userNS, err = rootlessUserNS(uid, gid); err != nil {
+		if c.userNS, err = rootlessUserNS(uid, gid, s.Root == "" && s.Snapshot == nil); err != nil {
 			return nil, err
 		}
 	}
@@ -132,7 +132,7 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 			return nil, err
 		}
 		if c.userNS != nil {
-			if root.Split, err = splitHostRoot(hostMounts, s.RunDir); err != nil {
+			if root.Split, err = splitHostRoot(hostMounts, s.RunDir, os.Geteuid()); err != nil {
 				return nil, err
 			}
 		}

@@ -457,7 +457,7 @@ func TestPrivileges(t *testing.T) {
 		}
 	})
 	t.Run("other user", func(t *testing.T) {
-		if os.Geteuid() != 0 && os.Getenv(EnvIDMap) == IDMapSingle {
+		if os.Geteuid() != 0 && os.Getenv(EnvIDMap) == IDMapSingle { // (auto takes the range for --user)
 			t.Skip("a single-id map has no other user (TestPlanUserNS checks the refusal)")
 		}
 		out, _, _ := run(t, &Spec{Args: []string{"id", "-u"}, User: &User{UID: 65534, GID: 65534}})
