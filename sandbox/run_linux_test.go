@@ -196,6 +196,19 @@ func TestWritesStayInside(t *testing.T) {
 	needRunner(t)
 	name := fmt.Sprintf("sandbox-test-%d", time.Now().UnixNano())
 	paths := []string{"/etc/" + name, "/usr/" + name, "/" + name}
+	if os.Geteuid() != 0 {
+		// Rootless, the host's directories of other owners are read-only
+		// (see rootfs_linux.go): the root's top level is the sandbox's.
+		paths = paths[2:]
+		_, _, res := run(t, sh("echo x > /etc/"+name))
+		if res.Status != StatusRuntime {
+			t.Errorf("writing /etc rootless: status %s, want RE (read-only)", res.Status)
+		}
+		if _, err := os.Lstat("/etc/" + name); err == nil {
+			os.Remove("/etc/" + name)
+			t.Errorf("/etc/%s written inside is visible on the host", name)
+		}
+	}
 	script := ""
 	for _, p := range paths {
 		script += fmt.Sprintf("echo x > %s && cat %s >/dev/null && ", p, p)
