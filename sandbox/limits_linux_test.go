@@ -239,6 +239,9 @@ func TestReport(t *testing.T) {
 	want := &Result{
 		ID: res.ID, Status: StatusRuntime, ExitCode: 3, OutputBytes: &n, CgroupVersion: res.CgroupVersion,
 		Limits: s.Limits, Message: "exited with status 3",
+		EnforcedBy: Enforcement{"memory_bytes": ByCgroup, "pids": ByCgroup, "cpus": ByNone, "cpuset": ByNone, "io_weight": ByNone,
+			"cpu_time_ms": BySupervisor, "wall_time_ms": BySupervisor, "output_limit_bytes": BySupervisor,
+			"disk_bytes": ByTmpfs, "rlimits": ByRlimit},
 		Wall: 20 * time.Millisecond, CPU: 10 * time.Millisecond, CPUUser: 5 * time.Millisecond, CPUSys: 5 * time.Millisecond,
 		MemoryPeak: 4 << 20,
 	}
@@ -328,7 +331,7 @@ func TestReportSchema(t *testing.T) {
 	res := &Result{ID: "0123456789abcdef", Status: StatusMemory, ExitCode: -1, Signal: 9,
 		Wall: 1500 * time.Microsecond, CPU: 1234 * time.Microsecond, CPUUser: time.Millisecond, CPUSys: 234 * time.Microsecond,
 		MemoryPeak: 64 << 20, OOMKilled: true, PidsPeak: &peak, IORead: 4096, IOWrite: 8192,
-		CSWVoluntary: 10, CSWForced: 2, OutputBytes: &out, CgroupVersion: 1, Limits: l,
+		CSWVoluntary: 10, CSWForced: 2, OutputBytes: &out, CgroupVersion: 1, Limits: l, EnforcedBy: enforcement(l),
 		Message: "memory limit 64 MiB exceeded; killed by the OOM killer"}
 	b, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
