@@ -45,7 +45,7 @@ func FindDelegation() (*Delegation, error) {
 		return nil, err
 	}
 	if h.v2Mount == "" {
-		return nil, fmt.Errorf("finding a delegated cgroup: no cgroup v2 hierarchy: %w", ErrNotFound)
+		return nil, notDelegated("this host has cgroup v1 only")
 	}
 	f, err := os.Open("/proc/self/cgroup")
 	if err != nil {
@@ -54,11 +54,15 @@ func FindDelegation() (*Delegation, error) {
 	defer f.Close()
 	own, ok := parseV2Path(f)
 	if !ok {
-		return nil, fmt.Errorf("finding a delegated cgroup: no cgroup v2 entry in /proc/self/cgroup: %w", ErrNotFound)
+		return nil, notDelegated("the caller is in no cgroup v2 group")
 	}
 	top := delegatedTop(h.v2Mount, own, os.Geteuid())
 	if top == "" {
-		return nil, fmt.Errorf("finding a delegated cgroup: the caller's cgroup %s is not delegated to uid %d: %w", own, os.Geteuid(), ErrNotFound)
+		why := fmt.Sprintf("the caller's cgroup v2 group %s is not delegated to it (uid %d)", own, os.Geteuid())
+		if len(h.v2Controllers) == 0 {
+			why += ", and this host's controllers are all on cgroup v1"
+		}
+		return nil, notDelegated(why)
 	}
 	d := &Delegation{Mount: h.v2Mount, Top: top}
 	dir := filepath.Join(h.v2Mount, top)
@@ -118,3 +122,12 @@ func NewDelegated(d *Delegation, id string, l Limits) (Cgroup, error) {
 	}
 	return g, nil
 }
+
+// DelegationError says why a caller has no delegated subtree; it wraps
+// ErrNotFound.
+type DelegationError struct{ Reason string }
+
+func (e *DelegationError) Error() string { return e.Reason }
+func (e *DelegationError) Unwrap() error { return ErrNotFound }
+
+func notDelegated(why string) error { return &DelegationError{Reason: why} }

@@ -42,14 +42,8 @@ func rootlessCgroup(id string, l limits.Limits) (limits.Cgroup, error) {
 		}
 		switch {
 		case derr != nil:
-			why := "the caller has no delegated cgroup v2 subtree"
-			if m, err := os.ReadFile("/proc/self/cgroup"); err == nil && !strings.Contains(string(m), "0::") {
-				why = "this host has cgroup v1 only"
-			} else if err == nil {
-				why += " (" + strings.TrimPrefix(derr.Error(), "finding a delegated cgroup: ") + ")"
-			}
-			return nil, fmt.Errorf("%w: --%s: needs the cgroup %s controller, and %s: rootless, there is no other honest way to enforce it; %s",
-				ErrUnsupported, n.flag, n.controller, why, delegationHelp)
+			return nil, fmt.Errorf("%w: --%s: needs the cgroup %s controller, and the caller has no delegated cgroup v2 subtree (%v): rootless, there is no other honest way to enforce it; %s",
+				ErrUnsupported, n.flag, n.controller, derr, delegationHelp)
 		case !d.Has(n.controller):
 			return nil, fmt.Errorf("%w: --%s: needs the cgroup %s controller, which the delegated group %s does not give (it has: %s); %s",
 				ErrUnsupported, n.flag, n.controller, d.Top, strings.Join(d.Controllers, " "), delegationHelp)

@@ -47,7 +47,7 @@ type verdict struct {
 func verdictOf(r *Result) verdict { return verdict{r.Status, r.ExitCode, r.Signal, r.OOMKilled} }
 
 func TestMemoryLimit(t *testing.T) {
-	needRoot(t)
+	needCgroupLimits(t, "memory")
 	// tail keeps the last ten lines; /dev/zero has no line end, so tail's one
 	// line grows until the OOM killer stops it.
 	_, _, res := run(t, limited(t, "exec tail /dev/zero", "memory", "64M"))
@@ -64,7 +64,7 @@ func TestMemoryLimit(t *testing.T) {
 }
 
 func TestPidsLimit(t *testing.T) {
-	needRoot(t)
+	needCgroupLimits(t, "pids")
 	// A fork bomb: every process starts two more and waits for them, so
 	// the tree grows until fork fails.
 	var errb bytes.Buffer
@@ -160,7 +160,7 @@ func TestTimeLimits(t *testing.T) {
 }
 
 func TestCPUBandwidth(t *testing.T) {
-	needRoot(t)
+	needCgroupLimits(t, "cpu")
 	// One second of CPU at half a CPU takes two seconds of wall time.
 	_, _, res := run(t, limited(t, "while :; do :; done", "cpus", "0.5", "cpu-time", "1s"))
 	if res.Status != StatusTime || !between(res.Wall, 1700, 2300) {
@@ -231,13 +231,13 @@ func dirUsage(t *testing.T, dir string) int64 {
 // TestReport checks every field of the Result, and of its JSON form,
 // against expected values, with tolerances where timing is involved.
 func TestReport(t *testing.T) {
-	needRoot(t)
+	needCgroupLimits(t, "memory", "pids")
 	s := limited(t, "echo out; head -c 1000 /dev/zero >&2; exit 3", "memory", "128M", "pids", "16",
 		"cpu-time", "5s", "wall-time", "10s", "output-limit", "1M", "disk", "64M")
 	_, _, res := run(t, s)
 	n := int64(1004)
 	want := &Result{
-		ID: res.ID, Status: StatusRuntime, ExitCode: 3, OutputBytes: &n, CgroupVersion: res.CgroupVersion,
+		ID: res.ID, Status: StatusRuntime, ExitCode: 3, OutputBytes: &n, CgroupVersion: res.CgroupVersion, UserNamespace: res.UserNamespace,
 		Limits: s.Limits, Message: "exited with status 3",
 		EnforcedBy: Enforcement{"memory_bytes": ByCgroup, "pids": ByCgroup, "cpus": ByNone, "cpuset": ByNone, "io_weight": ByNone,
 			"cpu_time_ms": BySupervisor, "wall_time_ms": BySupervisor, "output_limit_bytes": BySupervisor,
@@ -348,5 +348,25 @@ func TestReportSchema(t *testing.T) {
 	}
 	if diff := cmp.Diff(strings.TrimSpace(string(want)), string(b)); diff != "" {
 		t.Errorf("report schema (-want +got):\n%s", diff)
+	}
+}
+
+// needCgroupLimits skips unless runs here can have cgroup limits needing
+// the controllers: as root, or rootless in a delegated cgroup v2 subtree
+// that gives them (TestRootless's delegated run; make vmtest's guests).
+func needCgroupLimits(t *testing.T, controllers ...string) {
+	t.Helper()
+	needRunner(t)
+	if os.Geteuid() == 0 {
+		return
+	}
+	d, err := limits.FindDelegation()
+	if err != nil {
+		t.Skipf("rootless without a delegated cgroup v2 subtree (%v): TestRootlessLimits checks the refusal", err)
+	}
+	for _, c := range controllers {
+		if !d.Has(c) {
+			t.Skipf("the delegated group %s does not give the %s controller: TestRootlessLimits checks the refusal", d.Top, c)
+		}
 	}
 }
