@@ -50,7 +50,8 @@ type rootEntry struct {
 // given the host's mounts. Paths the sandbox replaces (/proc, /tmp, ...)
 // and the run directory's parent are left out: the plan makes them.
 func splitHostRoot(ms []hostMount, runBase string, uid int) ([]rootEntry, error) {
-	below := map[string]bool{} // directories with a mount strictly below them
+	below := map[string]bool{}       // directories with a mount strictly below them
+	pseudoBelow := map[string]bool{} // ... a kernel view's mount among them
 	pseudo := map[string]bool{}
 	for _, m := range ms {
 		if !filepath.IsAbs(m.Point) || m.Point == "/" {
@@ -59,6 +60,9 @@ func splitHostRoot(ms []hostMount, runBase string, uid int) ([]rootEntry, error)
 		pseudo[m.Point] = pseudoFS[m.FSType]
 		for d := filepath.Dir(m.Point); ; d = filepath.Dir(d) {
 			below[d] = true
+			if pseudoFS[m.FSType] {
+				pseudoBelow[d] = true
+			}
 			if d == "/" {
 				break
 			}
@@ -68,6 +72,17 @@ func splitHostRoot(ms []hostMount, runBase string, uid int) ([]rootEntry, error)
 	var walk func(dir string) error
 	walk = func(dir string) error {
 		entries, err := os.ReadDir(dir)
+		if err != nil && dir != "/" {
+			// Not the caller's to read (a root-only directory with mounts
+			// below): a read-only bind, mounts and all, or empty where a
+			// kernel view is among them.
+			kind := entryRO
+			if pseudoBelow[dir] {
+				kind = entryDir
+			}
+			out = append(out, rootEntry{Path: dir, Kind: kind})
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("reading the host's %s: %w", dir, err)
 		}
@@ -87,6 +102,9 @@ func splitHostRoot(ms []hostMount, runBase string, uid int) ([]rootEntry, error)
 				switch {
 				case pseudo[p]:
 					out = append(out, rootEntry{Path: p, Kind: entryDir})
+				case below[p] && !pseudoBelow[p] && !writable(p, uid):
+					// Read-only, mounts and all: one bind, not a walk.
+					out = append(out, rootEntry{Path: p, Kind: entryRO})
 				case below[p]:
 					if err := walk(p); err != nil {
 						return err

@@ -372,8 +372,10 @@ func TestParseSubIDs(t *testing.T) {
 	}
 }
 
-// TestSplitHostRoot: a rootless root is the host's entries, directories
-// with mounts below entered, kernel views left empty, replaced paths out.
+// TestSplitHostRoot: a rootless root is the host's entries; directories
+// the caller has nothing of bound read-only with the mounts below them,
+// unless a kernel view is among them: then entered, the view left empty;
+// replaced paths out.
 func TestSplitHostRoot(t *testing.T) {
 	ms := []hostMount{{"/", "ext4"}, {"/proc", "proc"}, {"/usr/local/x", "tmpfs"}, {"/boot/efi", "securityfs"}}
 	entries, err := splitHostRoot(ms, "/run/sandbox", 12345)
@@ -384,7 +386,7 @@ func TestSplitHostRoot(t *testing.T) {
 	for _, e := range entries {
 		kinds[e.Path] = e.Kind
 	}
-	for p, want := range map[string]string{"/etc": entryRO, "/usr": "", "/usr/bin": entryRO, "/var": entryRO, "/proc": "", "/tmp": ""} {
+	for p, want := range map[string]string{"/etc": entryRO, "/usr": entryRO, "/usr/bin": "", "/var": entryRO, "/proc": "", "/tmp": ""} {
 		if _, err := os.Lstat(p); err != nil {
 			continue
 		}
