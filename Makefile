@@ -94,7 +94,7 @@ bench-deps:
 # runs; backends not installed are reported as skipped.
 # The sandbox's own backends must work; others may be missing or refuse the
 # host (crun on hybrid cgroups). The table goes to $(BENCH_OUT)/smoke.txt.
-bench-smoke: build
+bench-smoke: build test-user
 	@mkdir -p $(BENCH_OUT)
 	@$(BIN) bench --smoke -q --require 'sandbox*,snapshot,upper-*,bind,host-*' --json $(BENCH_OUT)/smoke.json \
 		$(BENCH_FLAGS) > $(BENCH_OUT)/smoke.txt; status=$$?; \
