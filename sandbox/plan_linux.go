@@ -225,6 +225,10 @@ func buildPlan(s *Spec, scratch string, root rootLayers, hostMounts []hostMount,
 		}
 		data := "lowerdir=" + strings.Join(l.Lowers, ":") + ",upperdir=" + l.Upper + ",workdir=" + l.Work
 		for _, o := range l.Options {
+			if root.UserNS && o == "redirect_dir=off" {
+				// userxattr does not follow redirects: "off" would.
+				o = "redirect_dir=nofollow"
+			}
 			data += "," + o
 		}
 		if root.UserNS {

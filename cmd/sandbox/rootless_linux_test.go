@@ -124,6 +124,38 @@ func TestRootlessCLI(t *testing.T) {
 			t.Errorf("report %+v", rep)
 		}
 	})
+	t.Run("snapshots", func(t *testing.T) {
+		// The store is the user's; owners collapse to the user's on import.
+		root := filepath.Join(wd, "bb")
+		if err := fixtures.BusyboxRoot(root); err != nil {
+			t.Skip(err)
+		}
+		store := filepath.Join(wd, "store")
+		for _, step := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"snapshot", "import", "bb", root}, ""},
+			{[]string{"exec", "--run-dir", runDir, "--store", store, "--root", "bb", "--commit", "bb2", "--", "sh", "-c", "echo hi > /x; rm /etc/passwd"}, ""},
+			{[]string{"exec", "--run-dir", runDir, "--store", store, "--root", "bb2", "--", "sh", "-c", "cat /x; ls /etc/passwd 2>/dev/null; id -u"}, "hi\n" + uid + "\n"},
+			{[]string{"snapshot", "rm", "bb2"}, ""},
+			{[]string{"snapshot", "rm", "bb"}, ""},
+		} {
+			args := step.args
+			if args[0] == "snapshot" {
+				args = append([]string{"snapshot", "--store", store}, args[1:]...)
+			}
+			o := sandbox(t, args...)
+			if o.Exit != 0 || step.want != "" && o.Stdout != step.want {
+				t.Fatalf("sandbox %q as %s: exit %d, %q (stderr %q), want %q", args, u.Name, o.Exit, o.Stdout, o.Stderr, step.want)
+			}
+		}
+		for _, d := range []string{"snapshots", "tmp"} {
+			if ents, _ := os.ReadDir(filepath.Join(store, d)); len(ents) > 0 {
+				t.Errorf("store %s not empty after rm: %v", d, ents)
+			}
+		}
+	})
 	t.Run("gc", func(t *testing.T) {
 		if o := sandbox(t, "gc", "--run-dir", runDir); o.Exit != 0 {
 			t.Errorf("sandbox gc as %s: exit %d, %q", u.Name, o.Exit, o.Stderr)
