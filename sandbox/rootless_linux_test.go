@@ -440,3 +440,12 @@ func readString(path string) string {
 	b, _ := os.ReadFile(path)
 	return string(b)
 }
+
+func TestCheckUserNSOverlay(t *testing.T) {
+	for rel, ok := range map[string]bool{"5.10.0-28-amd64": false, "4.19.0": false, "5.11.0": true, "6.1.0-57-amd64": true, "6.18.44-fc": true} {
+		err := checkUserNSOverlayOn(rel)
+		if ok != (err == nil) || err != nil && (!strings.Contains(err.Error(), rel) || !strings.Contains(err.Error(), "5.11") || !errors.Is(err, ErrUnsupported)) {
+			t.Errorf("kernel %s: %v", rel, err)
+		}
+	}
+}

@@ -334,7 +334,10 @@ func checkUserNSOverlay() error {
 	if err := unix.Uname(&u); err != nil {
 		return nil
 	}
-	rel := unix.ByteSliceToString(u.Release[:])
+	return checkUserNSOverlayOn(unix.ByteSliceToString(u.Release[:]))
+}
+
+func checkUserNSOverlayOn(rel string) error {
 	var major, minor int
 	if _, err := fmt.Sscanf(rel, "%d.%d", &major, &minor); err != nil {
 		return nil
