@@ -143,8 +143,15 @@ func TestTimeLimits(t *testing.T) {
 			if diff := cmp.Diff(verdict{StatusTime, -1, 9, false}, verdictOf(res)); diff != "" {
 				t.Errorf("verdict (-want +got):\n%s", diff)
 			}
-			if tt.cpuLo >= 0 && !between(res.CPU, tt.cpuLo, tt.cpuHi) {
-				t.Errorf("cpu %v, want [%d, %d] ms", res.CPU, tt.cpuLo, tt.cpuHi)
+			cpuHi := tt.cpuHi
+			if res.CgroupVersion == 0 {
+				// Rootless without a cgroup: the supervisor reads CPU time
+				// from /proc, at the kernel's 10 ms tick, scanning every
+				// process of the host for the sandbox's (see noCgroup).
+				cpuHi += 80
+			}
+			if tt.cpuLo >= 0 && !between(res.CPU, tt.cpuLo, cpuHi) {
+				t.Errorf("cpu %v, want [%d, %d] ms", res.CPU, tt.cpuLo, cpuHi)
 			}
 			hi := tt.wallHi
 			if os.Geteuid() != 0 {
