@@ -4,11 +4,17 @@
 
 GO         ?= go
 BIN        ?= bin/sandbox
-# podman: TestInPodman; python3-pytest: the pytest fixture suite (cmd/sandbox's TestSuites).
-DEB_PKGS   ?= busybox-static bubblewrap libc6-dev podman python3-pytest
+# podman: TestInPodman; python3-pytest: the pytest fixture suite (cmd/sandbox's
+# TestSuites); uidmap: newuidmap and newgidmap for rootless runs with ranges.
+DEB_PKGS   ?= busybox-static bubblewrap libc6-dev podman python3-pytest uidmap
 # The Cargo fixture suite needs cargo: Debian's, unless one is on PATH
 # already (rustup's, say).
 CARGO_PKGS ?= $(if $(shell command -v cargo 2>/dev/null),,cargo)
+# The unprivileged user the rootless tests run as (make test-user makes it,
+# with subordinate id ranges for newuidmap). The tests skip, saying so,
+# where it is missing.
+TEST_USER  ?= sandbox-rootless
+TEST_SUBID ?= 1879048192:65536
 # cgo lets the init stage fork CMD before the Go runtime starts (CMD is pid 2).
 export CGO_ENABLED ?= 1
 # bin/sandbox is linked statically: the dynamic loader's work (mapping libc,
@@ -20,7 +26,7 @@ BUILD_FLAGS ?= -tags osusergo,netgo -ldflags '-extldflags=-static'
 
 FIXTURES   ?= build/fixtures
 
-.PHONY: build demo test vet deps repro-deps bench fuzz soak fixtures fixtures-debian clean
+.PHONY: build demo test test-user vet deps repro-deps bench fuzz soak fixtures fixtures-debian clean
 
 build:
 	$(GO) build $(BUILD_FLAGS) -o $(BIN) ./cmd/sandbox
@@ -46,13 +52,22 @@ repro-deps:
 	fi
 	@locale -a 2>/dev/null | grep -qix 'et_EE.utf8' || { echo "compiling locale et_EE.UTF-8"; localedef -i et_EE -f UTF-8 et_EE.UTF-8; }
 
+# Idempotent: a system user without a home or a shell, and its ranges in
+# /etc/subuid and /etc/subgid.
+test-user:
+	@id -u $(TEST_USER) >/dev/null 2>&1 || useradd --system --user-group --no-create-home \
+		--home-dir /nonexistent --shell /usr/sbin/nologin $(TEST_USER)
+	@for f in /etc/subuid /etc/subgid; do \
+		grep -q "^$(TEST_USER):" $$f 2>/dev/null || echo "$(TEST_USER):$(TEST_SUBID)" >> $$f; \
+	done
+
 vet:
 	$(GO) vet ./...
 	GOOS=darwin $(GO) vet ./...
 
 # -p 1: the tests check the host for leaked mounts, cgroups and processes,
 # which another package's tests running at the same time would look like.
-test: deps vet
+test: deps test-user vet
 	$(GO) test -count=1 -p 1 ./...
 	$(MAKE) bench-smoke
 	$(MAKE) fuzz FUZZ_SCALE=1
@@ -120,7 +135,7 @@ bench-deps:
 # runs; backends not installed are reported as skipped.
 # The sandbox's own backends (judge's included) must work; others may be missing or refuse the
 # host (crun on hybrid cgroups). The table goes to $(BENCH_OUT)/smoke.txt.
-bench-smoke: build
+bench-smoke: build test-user
 	@mkdir -p $(BENCH_OUT)
 	@$(BIN) bench --smoke -q --require 'sandbox*,snapshot,upper-*,bind,host-*,judge-*' --json $(BENCH_OUT)/smoke.json \
 		$(BENCH_FLAGS) > $(BENCH_OUT)/smoke.txt; status=$$?; \

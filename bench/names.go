@@ -6,9 +6,12 @@ const (
 	bSandbox = "sandbox"
 	bAPI     = "sandbox-api"
 	bBwrap   = "bwrap"
-	bRunc    = "runc"
-	bCrun    = "crun"
-	bVM      = "qemu"
+	// The same two, run by an unprivileged user (rootless).
+	bRootless      = "sandbox-rootless"
+	bBwrapRootless = "bwrap-rootless"
+	bRunc          = "runc"
+	bCrun          = "crun"
+	bVM            = "qemu"
 )
 
 // Backends of the clone scenario.

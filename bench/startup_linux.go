@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/sandbox-dev/sandbox/fixtures"
 	"github.com/sandbox-dev/sandbox/limits"
 	"github.com/sandbox-dev/sandbox/sandbox"
 	"golang.org/x/sys/unix"
@@ -61,6 +62,11 @@ func (s *suite) startupBackends() []backend {
 		{name: bAPI, note: "sandbox.Run in the benchmark's own process: the full default without the runner's exec",
 			setup: func(context.Context) (op, error) { return s.apiOp([]string{"/bin/true"}), nil }},
 		{name: bBwrap, note: "bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev", setup: s.bwrapOp},
+		{name: bRootless, note: "sandbox exec -- /bin/true run by an unprivileged user (make test-user): the full default in a user namespace " +
+			"with its subordinate ids, a root split per host directory, no cgroup where none is delegated",
+			setup: func(context.Context) (op, error) { return s.rootlessOp(false) }},
+		{name: bBwrapRootless, note: "bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev run by the same unprivileged user",
+			setup: func(context.Context) (op, error) { return s.rootlessOp(true) }},
 		{name: bRunc, note: "runc run, OCI bundle over a busybox root", setup: func(ctx context.Context) (op, error) { return s.ociOp(ctx, "runc", false) }},
 		{name: bCrun, note: "crun run, OCI bundle over a busybox root", setup: func(ctx context.Context) (op, error) { return s.ociOp(ctx, "crun", false) }},
 		{name: bCrun + "-no-cgroup2", note: "crun run with the empty cgroup2 mount hidden from it (its own mount namespace), " +
@@ -158,6 +164,43 @@ func (s *suite) bwrapOp(context.Context) (op, error) {
 	s.tool("bwrap", firstLine(bwrap, "--version"))
 	return cmdOp(func(ctx context.Context) *exec.Cmd {
 		return exec.CommandContext(ctx, bwrap, "--unshare-all", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "/bin/true")
+	}), nil
+}
+
+// rootlessOp runs `sandbox exec -- /bin/true`, or bwrap's equivalent, as
+// the unprivileged test user: what a user without root pays, side by side
+// with the same commands as root.
+func (s *suite) rootlessOp(bwrap bool) (op, error) {
+	u, err := fixtures.UnprivilegedUser()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMissing, err)
+	}
+	var args []string
+	if bwrap {
+		b, err := exec.LookPath("bwrap")
+		if err != nil {
+			return nil, missing("bwrap", "bubblewrap")
+		}
+		args = []string{b, "--unshare-all", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "/bin/true"}
+	} else {
+		// The binary may be in a directory the user cannot reach.
+		bin, err := u.CopyExecutable(s.cfg.Sandbox)
+		if err != nil {
+			return nil, err
+		}
+		s.atEnd(func() { os.RemoveAll(filepath.Dir(bin)) })
+		run, err := u.WorkDir()
+		if err != nil {
+			return nil, err
+		}
+		s.atEnd(func() { os.RemoveAll(run) })
+		args = []string{bin, "exec", "--run-dir", filepath.Join(run, "run"), "--", "/bin/true"}
+	}
+	return cmdOp(func(ctx context.Context) *exec.Cmd {
+		cmd := u.CommandContext(ctx, nil, args[0], args[1:]...)
+		cmd.Dir = "/"
+		cmd.SysProcAttr.Pdeathsig = unix.SIGKILL
+		return cmd
 	}), nil
 }
 

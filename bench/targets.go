@@ -86,6 +86,22 @@ func EvaluateTargets(rep *Report) []Target {
 	}
 	ratioTarget("startup vs VM ("+vm+")", vm, 0.01, "sandbox median <= 1/100 of the VM's")
 	ratioTarget("startup vs bare", bBare, 5, "sandbox median <= 5x bare fork/exec")
+	// rootless: against a root start, and bwrap by the same user
+	pair := func(name, a, b string, limit float64, want string) {
+		va, why := median(ScenarioStartup, "", a, "wall")
+		vb, why2 := median(ScenarioStartup, "", b, "wall")
+		if why == "" {
+			why = why2
+		}
+		if why != "" {
+			ts = append(ts, unjudged(name, want, why))
+			return
+		}
+		v := va / vb
+		ts = append(ts, judged(name, want, v, fmt.Sprintf("%s (%s vs %s ms)", ratioText(v), fmtNum(va), fmtNum(vb)), v <= limit))
+	}
+	pair("startup rootless vs root", bRootless, bSandbox, 1.2, "sandbox-rootless median <= 1.2x sandbox's (root)")
+	pair("startup rootless vs bwrap", bRootless, bBwrapRootless, math.Inf(1), "sandbox-rootless next to bwrap run by the same user (reported, not judged)")
 
 	// throughput
 	if v, why := median(ScenarioThroughput, "c=2", bSandbox, "rate"); why != "" {

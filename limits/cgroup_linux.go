@@ -208,6 +208,16 @@ func v2Required(l Limits) []string {
 	return need
 }
 
+// v2Asked are the v2 controllers the limits asked for need, without the
+// memory controller that accounting takes where it can.
+func v2Asked(l Limits) []string {
+	var need []string
+	if l.Memory > 0 {
+		need = append(need, "memory")
+	}
+	return append(need, v2Required(l)[1:]...)
+}
+
 // hostCgroups is what probeHost learns once per process: the mounts do
 // not change under a running runner.
 type hostCgroups struct {

@@ -23,6 +23,13 @@ type v2fs struct {
 	// devices confines the group at dir to sandboxDevices: attachDevices
 	// on a real hierarchy; a fake's records the call.
 	devices func(dir string) error
+	// For a Delegation: the controllers it gives (instead of the root's),
+	// the group below which directories are ours to make, and the
+	// controllers accounting takes where given (instead of v2Optional,
+	// memory among them: a delegation may lack it).
+	avail    []string
+	from     string
+	optional []string
 }
 
 // attachDevices attaches to the group at dir a BPF_CGROUP_DEVICE program
@@ -63,19 +70,24 @@ type v2Group struct {
 var v2Optional = []string{"pids", "io"}
 
 func newV2(fsys v2fs, group string, l Limits) (_ *v2Group, retErr error) {
-	// A failed read is that error, never "no controllers": out of
-	// descriptors, a runner would otherwise refuse with ErrUnsupported.
-	avail, err := readFieldsErr(filepath.Join(fsys.mount, "cgroup.controllers"))
-	if err != nil {
-		return nil, fmt.Errorf("reading the v2 root's controllers: %w", err)
+	avail, enable, optional := fsys.avail, v2Required(l), v2Optional
+	where := "at its root"
+	if fsys.from == "" {
+		// A failed read is that error, never "no controllers": out of
+		// descriptors, a runner would otherwise refuse with ErrUnsupported.
+		var err error
+		if avail, err = readFieldsErr(filepath.Join(fsys.mount, "cgroup.controllers")); err != nil {
+			return nil, fmt.Errorf("reading the v2 root's controllers: %w", err)
+		}
+	} else {
+		enable, optional, where = v2Asked(l), fsys.optional, "in the delegated group "+fsys.from
 	}
-	enable := v2Required(l)
 	for _, c := range enable {
 		if !slices.Contains(avail, c) {
-			return nil, fmt.Errorf("cgroup v2 has no %s controller enabled at its root: %w", c, ErrUnsupported)
+			return nil, fmt.Errorf("cgroup v2 has no %s controller enabled %s: %w", c, where, ErrUnsupported)
 		}
 	}
-	for _, c := range v2Optional {
+	for _, c := range optional {
 		if slices.Contains(avail, c) && !slices.Contains(enable, c) {
 			enable = append(enable, c)
 		}
@@ -90,7 +102,7 @@ func newV2(fsys v2fs, group string, l Limits) (_ *v2Group, retErr error) {
 	// subtree_control before the group exists, so that its files are there
 	// from its first moment. Most runs find them enabled and write nothing.
 	parent := filepath.Dir(g.dir)
-	for p := fsys.mount; p != parent; {
+	for p := filepath.Join(fsys.mount, fsys.from); p != parent; {
 		rel, _ := filepath.Rel(p, parent)
 		p = filepath.Join(p, strings.Split(rel, string(filepath.Separator))[0])
 		if err := fsys.mkdir(p); err != nil && !errors.Is(err, os.ErrExist) {
@@ -101,7 +113,7 @@ func newV2(fsys v2fs, group string, l Limits) (_ *v2Group, retErr error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the controllers enabled for %s: %w", parent, err)
 	}
-	if slices.ContainsFunc(enable, func(c string) bool { return !slices.Contains(have, c) && !slices.Contains(have, "+"+c) }) {
+	if len(enable) > 0 && slices.ContainsFunc(enable, func(c string) bool { return !slices.Contains(have, c) && !slices.Contains(have, "+"+c) }) {
 		if err := m.ToggleControllers(enable, cgroup2.Enable); err != nil {
 			return nil, fmt.Errorf("enabling controllers %s: %w", strings.Join(enable, ","), err)
 		}

@@ -18,13 +18,17 @@ import (
 const staleNew = time.Second
 
 // GC removes what runners that died (SIGKILL, a crash, a power cut) left
-// under runDir (DefaultRunDir when empty): run directories and the cgroups
+// under runDir (DefaultRunDirFor when empty): run directories and the cgroups
 // they name. It returns the IDs it cleaned. A run whose runner is alive
 // holds the lock in its run directory, and is left alone. Everything else a
 // run makes (mounts, processes) dies with its namespaces.
 func GC(runDir string) ([]string, error) {
 	if runDir == "" {
-		runDir = DefaultRunDir
+		// Per user: a rootless caller cleans its own runs.
+		var err error
+		if runDir, err = DefaultRunDirFor(); err != nil {
+			return nil, err
+		}
 	}
 	entries, err := os.ReadDir(runDir)
 	if errors.Is(err, os.ErrNotExist) {

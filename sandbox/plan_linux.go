@@ -153,6 +153,12 @@ type rootLayers struct {
 	Lowers      []string
 	Upper, Work string
 	Options     []string
+	// UserNS: the overlays are mounted inside a user namespace (a rootless
+	// run), and so need userxattr (Linux 5.11+).
+	UserNS bool
+	// Split, for a rootless run on the host's root, replaces the one
+	// overlay of "/" (see splitHostRoot): set, Lowers is ignored.
+	Split []rootEntry
 }
 
 // buildPlan turns a validated Spec into the init stage's instructions.
@@ -221,7 +227,15 @@ func buildPlan(s *Spec, scratch string, root rootLayers, hostMounts []hostMount,
 		}
 		data := "lowerdir=" + strings.Join(l.Lowers, ":") + ",upperdir=" + l.Upper + ",workdir=" + l.Work
 		for _, o := range l.Options {
+			if root.UserNS && o == "redirect_dir=off" {
+				// userxattr does not follow redirects: "off" would.
+				o = "redirect_dir=nofollow"
+			}
 			data += "," + o
+		}
+		if root.UserNS {
+			// trusted.* xattrs need CAP_SYS_ADMIN on the host.
+			data += ",userxattr"
 		}
 		// A host submount may vanish between the runner's look at the
 		// mount table and PID 1's mount (someone else's container ending):
@@ -240,6 +254,31 @@ func buildPlan(s *Spec, scratch string, root rootLayers, hostMounts []hostMount,
 			return nil, err
 		}
 		cfg.Steps = append(cfg.Steps, steps...)
+	case root.Split != nil:
+		// The root is a directory of the scratch tmpfs, bound on itself
+		// to be a mount point for pivot_root; the host's entries are
+		// layered into it one by one.
+		add(stage.Step{Kind: stage.StepMount, Scratch: true, Source: rootfs, Target: rootfs, Flags: unix.MS_BIND, Mkdir: []string{rootfs}})
+		for i, e := range root.Split {
+			switch e.Kind {
+			case entryOverlay:
+				if _, err := overlayPath(e.Path); err == nil {
+					if err := overlay(i+1, e.Path, rootLayers{Lowers: []string{e.Path}}, false, true); err != nil {
+						return nil, err
+					}
+					continue
+				}
+				// overlayfs cannot name it: a read-only bind instead.
+				add(stage.Step{Kind: stage.StepBind, Source: e.Path, Target: e.Path, RO: true})
+			case entryFile, entryRO:
+				add(stage.Step{Kind: stage.StepBind, Source: e.Path, Target: e.Path, RO: true})
+			case entrySymlink:
+				add(stage.Step{Kind: stage.StepSymlink, Source: e.Link, Target: e.Path})
+			case entryDir:
+				add(stage.Step{Kind: stage.StepMount, FSType: "tmpfs", Source: "tmpfs", Target: e.Path,
+					Flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_RDONLY, Data: "size=0,mode=0755"})
+			}
+		}
 	case len(root.Lowers) == 0:
 		return nil, fmt.Errorf("%w: a root needs a lower layer", ErrInvalidSpec)
 	default:
@@ -249,7 +288,7 @@ func buildPlan(s *Spec, scratch string, root rootLayers, hostMounts []hostMount,
 		// Overlayfs does not cross mounts: each real filesystem below the
 		// host's root (a separate /home, say) gets an overlay of its own.
 		for i, p := range layeredSubmounts(hostMounts, filepath.Dir(scratch)) {
-			if err := overlay(i+1, p, rootLayers{Lowers: []string{p}}, false, true); err != nil {
+			if err := overlay(i+1, p, rootLayers{Lowers: []string{p}, UserNS: root.UserNS}, false, true); err != nil {
 				return nil, err
 			}
 		}
@@ -272,7 +311,13 @@ func buildPlan(s *Spec, scratch string, root rootLayers, hostMounts []hostMount,
 		{"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"}} {
 		add(stage.Step{Kind: stage.StepSymlink, Source: l[0], Target: l[1]})
 	}
-	add(stage.Step{Kind: stage.StepMount, FSType: "sysfs", Source: "sysfs", Target: "/sys", Flags: nsd | unix.MS_NOEXEC | unix.MS_RDONLY})
+	if root.UserNS && s.Network == NetworkHost {
+		// sysfs needs CAP_SYS_ADMIN over the network namespace, which the
+		// host's is not ours: the host's /sys, read-only, as bwrap does.
+		add(stage.Step{Kind: stage.StepBind, Source: "/sys", Target: "/sys", RO: true})
+	} else {
+		add(stage.Step{Kind: stage.StepMount, FSType: "sysfs", Source: "sysfs", Target: "/sys", Flags: nsd | unix.MS_NOEXEC | unix.MS_RDONLY})
+	}
 	add(stage.Step{Kind: stage.StepMount, FSType: "tmpfs", Source: "tmpfs", Target: "/tmp", Flags: nsd,
 		Data: fmt.Sprintf("mode=1777,size=%d,nr_inodes=%d", disk, tmpfsInodes(disk))})
 	add(stage.Step{Kind: stage.StepMount, FSType: "tmpfs", Source: "tmpfs", Target: "/run", Flags: nsd | unix.MS_NOEXEC,

@@ -62,8 +62,14 @@ type Result struct {
 	// OutputBytes is what CMD wrote to stdout and stderr and the runner
 	// passed on; nil when CMD wrote straight into the caller's files.
 	OutputBytes *int64
-	// CgroupVersion is 1 or 2: which hierarchy the numbers come from.
+	// CgroupVersion is 1 or 2: which hierarchy the numbers come from; 0
+	// for a rootless run without a cgroup (CPU and memory from rusage).
 	CgroupVersion int
+	// EnforcedBy says, per limit, what enforced it (ByCgroup, ...).
+	EnforcedBy Enforcement
+	// UserNamespace is how a rootless run's ids were mapped (IDMapSingle,
+	// IDMapSubuid); empty for root.
+	UserNamespace string
 	// Limits are the limits the run had.
 	Limits limits.Limits
 	// Refused names the syscall for which the seccomp filter killed a
@@ -106,7 +112,9 @@ type report struct {
 	CSWForced       int64        `json:"csw_forced"`
 	OutputBytes     *int64       `json:"output_bytes"`
 	CgroupVersion   int          `json:"cgroup_version"`
+	UserNamespace   string       `json:"user_namespace"`
 	Limits          reportLimits `json:"limits"`
+	EnforcedBy      Enforcement  `json:"enforced_by"`
 	RefusedSyscall  string       `json:"refused_syscall,omitempty"`
 	Committed       string       `json:"committed,omitempty"`
 	Message         string       `json:"message"`
@@ -136,7 +144,8 @@ func (r *Result) MarshalJSON() ([]byte, error) {
 		WallMs: ms(r.Wall), CPUMs: ms(r.CPU), CPUUserMs: ms(r.CPUUser), CPUSysMs: ms(r.CPUSys),
 		MemoryPeakBytes: r.MemoryPeak, OOMKilled: r.OOMKilled, PidsPeak: r.PidsPeak,
 		IOReadBytes: r.IORead, IOWriteBytes: r.IOWrite, CSWVoluntary: r.CSWVoluntary, CSWForced: r.CSWForced,
-		OutputBytes: r.OutputBytes, CgroupVersion: r.CgroupVersion, RefusedSyscall: r.Refused, Committed: r.Committed, Message: r.Message,
+		OutputBytes: r.OutputBytes, CgroupVersion: r.CgroupVersion, UserNamespace: userNSName(r.UserNamespace),
+		EnforcedBy: r.EnforcedBy, RefusedSyscall: r.Refused, Committed: r.Committed, Message: r.Message,
 		Limits: reportLimits{
 			MemoryBytes: l.Memory, Pids: l.Pids, CPUs: l.CPUs, Cpuset: l.Cpuset,
 			CPUTimeMs: ms(l.CPUTime), WallTimeMs: ms(l.WallTime), ExtraTimeMs: ms(l.ExtraTime),
@@ -198,4 +207,12 @@ func WriteReport(w io.Writer, res *Result) error {
 	}
 	_, err = w.Write(append(b, '\n'))
 	return err
+}
+
+// userNSName is the report's user_namespace: "none" for a run as root.
+func userNSName(kind string) string {
+	if kind == "" {
+		return "none"
+	}
+	return kind
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -38,8 +39,9 @@ type Container struct {
 	ctx     context.Context
 	waited  chan struct{}
 
-	cg    limits.Cgroup
-	store *snapshot.Store // open for the run when the root is a snapshot
+	cg     limits.Cgroup
+	userNS *userNS         // nil for root: no user namespace
+	store  *snapshot.Store // open for the run when the root is a snapshot
 	// commit holds the writable layer of a run to commit, and storeUpper
 	// is where the store wants it copied (commit_linux.go).
 	commit     *commitLayer
@@ -106,7 +108,9 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 		s.Env = HermeticEnv(os.Environ())
 	}
 	if s.RunDir == "" {
-		s.RunDir = DefaultRunDir
+		if s.RunDir, err = DefaultRunDirFor(); err != nil {
+			return nil, err
+		}
 	}
 	if s.CgroupRoot == "" {
 		s.CgroupRoot = limits.DefaultRoot
@@ -117,6 +121,28 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 		s.Limits.Pids = &pids
 	}
 	c := &Container{spec: s, ctx: ctx, waited: make(chan struct{}), size: s.TTYSize}
+	if Rootless() {
+		if err := checkUserNSOverlay(); err != nil {
+			return nil, err
+		}
+		if err := checkRootlessRlimits(s.Limits.Rlimits); err != nil {
+			return nil, err
+		}
+		uid, gid := uint32(os.Getuid()), uint32(os.Getgid())
+		if s.User != nil && s.User.Unique {
+			// Without root the ids a run can have are the caller's
+			// subordinate ones: nobody inside, a subordinate id outside,
+			// none of the host's accounts (concurrent rootless runs of one
+			// caller share it).
+			s.User = &User{UID: 65534, GID: 65534}
+		}
+		if s.User != nil {
+			uid, gid = s.User.UID, s.User.GID
+		}
+		if c.userNS, err = rootlessUserNS(uid, gid, s.Root == "" && s.Snapshot == nil); err != nil {
+			return nil, err
+		}
+	}
 	var undo cleanups
 	defer func() {
 		if err != nil {
@@ -149,7 +175,13 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 		if hostMounts, err = readHostMounts(); err != nil {
 			return nil, err
 		}
+		if c.userNS != nil {
+			if root.Split, err = splitHostRoot(hostMounts, s.RunDir, os.Geteuid()); err != nil {
+				return nil, err
+			}
+		}
 	}
+	root.UserNS = c.userNS != nil
 	// With the host's root the caller's directory is CMD's and must be
 	// had; a root of its own uses it only if it has one by that name.
 	wd, _ := os.Getwd()
@@ -194,7 +226,23 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 
 	// Every run gets a cgroup, limits or not: it is where the report's
 	// numbers come from, and what kills the whole sandbox at once.
-	if c.cg, err = limits.New(s.CgroupRoot, c.ID, s.Limits); err != nil {
+	// A rootless run's group is in the caller's delegated subtree, or
+	// there is none and PID 1's pid namespace is what is killed at once.
+	if c.userNS != nil {
+		var cg limits.Cgroup
+		if cg, err = rootlessCgroup(c.ID, s.Limits); err != nil {
+			return nil, err
+		}
+		if cg == nil {
+			cg = &noCgroup{}
+		}
+		c.cg = cg
+		if c.cg.Version() != 0 {
+			// gc finds the group by the root named in the lock file.
+			c.lock.Truncate(0)
+			c.lock.WriteAt([]byte(path.Dir(c.cg.Path())), 0)
+		}
+	} else if c.cg, err = limits.New(s.CgroupRoot, c.ID, s.Limits); err != nil {
 		return nil, fmt.Errorf("creating cgroup: %w", err)
 	}
 	undo.add(func() { c.cg.Kill(); c.cg.Delete() })
@@ -224,6 +272,9 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 	if err := checkKernel(c.cg.Version()); err != nil {
 		return nil, err
 	}
+	if c.userNS != nil {
+		c.userNS.configure(c.cmd.SysProcAttr)
+	}
 	if c.cg.Version() == 2 {
 		// Born in its cgroup: not one instruction runs outside it.
 		fd, err := c.cg.OpenFD()
@@ -242,13 +293,26 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 	}
 	c.started = time.Now()
 	if err := c.startInit(); err != nil {
-		if errors.Is(err, unix.EPERM) && os.Geteuid() != 0 {
+		if c.userNS != nil {
 			// Privileges are detected, not assumed: say what is missing.
-			return nil, fmt.Errorf("%w: creating namespaces needs root (no rootless mode yet): %w", ErrUnsupported, err)
+			if why := userNSRefused(err); why != nil {
+				return nil, why
+			}
 		}
 		return nil, fmt.Errorf("starting init: %w", err)
 	}
 	undo.add(func() { c.cmd.Process.Kill(); c.cmd.Wait() })
+	if c.userNS != nil {
+		if g, ok := c.cg.(*noCgroup); ok {
+			g.pid = c.cmd.Process.Pid
+		}
+		if err := c.userNS.writeMaps(c.cmd.Process.Pid); err != nil {
+			if why := userNSRefused(err); why != nil {
+				return nil, why
+			}
+			return nil, err
+		}
+	}
 
 	// The init process waits for this write before it does anything (and
 	// before it forks the exec stage), so whatever confines it must be in
@@ -474,8 +538,9 @@ func checkHandedFiles(io *IO) error {
 // writesHost says whether CMD can write to the host's own filesystems: a
 // writable bind, an overlay whose upper directory is the host's, or a
 // regular file handed over as a descriptor (stdin, stdout and stderr go
-// behind pipes). Every other write lands in the run's throwaway layers. Such a run gets the set-id guard (setidGuard): a file
-// CMD leaves there with set-id bits would grant its ids to the host's users.
+// behind pipes). Every other write lands in the run's throwaway layers.
+// Such a run gets the set-id guard (setidGuard): a file CMD leaves there
+// with set-id bits would grant its ids to the host's users.
 func writesHost(s *Spec) bool {
 	for _, m := range s.Mounts {
 		if (m.Type == MountBind && !m.ReadOnly) || (m.Type == MountOverlay && m.Upper != "") {
@@ -671,7 +736,10 @@ func (c *Container) Wait() (*Result, error) {
 	werr := c.cmd.Wait()
 	restoreTerminals(c.terminals)
 	res := &Result{ID: c.ID, Wall: time.Since(c.started), Status: StatusFailed, ExitCode: ExitRunnerFailed,
-		Limits: c.spec.Limits, CgroupVersion: c.cg.Version()}
+		Limits: c.spec.Limits, CgroupVersion: c.cg.Version(), EnforcedBy: enforcement(c.spec.Limits)}
+	if c.userNS != nil {
+		res.UserNamespace = c.userNS.Kind
+	}
 	close(c.waited)
 	c.ttyOut.Wait()
 	var ev stage.Exit
@@ -702,7 +770,8 @@ func (c *Container) Wait() (*Result, error) {
 // account fills in what the run used, from the cgroup and from the rusage
 // of PID 1 (which includes every process it reaped).
 func (c *Container) account(res *Result) {
-	if st, err := c.cg.Stats(); err == nil {
+	st, err := c.cg.Stats()
+	if err == nil {
 		res.CPU, res.CPUUser, res.CPUSys = st.CPUTotal, st.CPUUser, st.CPUSys
 		res.MemoryPeak, res.OOMKilled, res.PidsPeak = st.MemoryPeak, st.OOMKills > 0, st.PidsPeak
 		res.IORead, res.IOWrite = st.IORead, st.IOWrite
@@ -710,6 +779,12 @@ func (c *Container) account(res *Result) {
 	if ps := c.cmd.ProcessState; ps != nil {
 		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
 			res.CSWVoluntary, res.CSWForced = ru.Nvcsw, ru.Nivcsw
+			if err != nil || c.cg.Version() == 0 {
+				rusageAccount(res, ru, c.cg)
+			} else if res.MemoryPeak == 0 {
+				// A delegation without the memory controller.
+				res.MemoryPeak = ru.Maxrss * 1024
+			}
 		}
 	}
 	if c.output.counting() {

@@ -49,6 +49,15 @@ func needRoot(t testing.TB) {
 	}
 }
 
+// needRunner skips unless sandboxes can be made here: as root, or as the
+// unprivileged user TestRootless runs the core tests as (rootless_linux_test.go).
+func needRunner(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 && os.Getenv(rootlessTestEnv) == "" {
+		t.Skip("needs root, or a run by TestRootless as an unprivileged user")
+	}
+}
+
 // run runs args in a sandbox with the test's own run directory and returns
 // what CMD wrote.
 func run(t *testing.T, spec *Spec) (stdout, stderr string, res *Result) {
@@ -88,7 +97,7 @@ func testRunDir(t testing.TB) string {
 func sh(script string) *Spec { return &Spec{Args: []string{"sh", "-c", script}} }
 
 func TestNamespaces(t *testing.T) {
-	needRoot(t)
+	needRunner(t)
 	// Not from the package's directory: under /tmp (a checkout there), it
 	// would be shown in the private /tmp.
 	t.Chdir("/")
@@ -153,7 +162,7 @@ func TestNamespaces(t *testing.T) {
 }
 
 func TestNetworkNone(t *testing.T) {
-	needRoot(t)
+	needRunner(t)
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("needs bash for /dev/tcp")
 	}
@@ -187,9 +196,22 @@ func TestNetworkNone(t *testing.T) {
 }
 
 func TestWritesStayInside(t *testing.T) {
-	needRoot(t)
+	needRunner(t)
 	name := fmt.Sprintf("sandbox-test-%d", time.Now().UnixNano())
 	paths := []string{"/etc/" + name, "/usr/" + name, "/" + name}
+	if os.Geteuid() != 0 {
+		// Rootless, the host's directories of other owners are read-only
+		// (see rootfs_linux.go): the root's top level is the sandbox's.
+		paths = paths[2:]
+		_, _, res := run(t, sh("echo x > /etc/"+name))
+		if res.Status != StatusRuntime {
+			t.Errorf("writing /etc rootless: status %s, want RE (read-only)", res.Status)
+		}
+		if _, err := os.Lstat("/etc/" + name); err == nil {
+			os.Remove("/etc/" + name)
+			t.Errorf("/etc/%s written inside is visible on the host", name)
+		}
+	}
 	script := ""
 	for _, p := range paths {
 		script += fmt.Sprintf("echo x > %s && cat %s >/dev/null && ", p, p)
@@ -211,7 +233,7 @@ func TestWritesStayInside(t *testing.T) {
 }
 
 func TestBindMounts(t *testing.T) {
-	needRoot(t)
+	needRunner(t)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "in"), []byte("hello\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -318,7 +340,7 @@ func TestDomainname(t *testing.T) {
 }
 
 func TestExitStatus(t *testing.T) {
-	needRoot(t)
+	needRunner(t)
 	notExec := filepath.Join(t.TempDir(), "notexec")
 	os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644)
 	tests := []struct {
@@ -390,7 +412,7 @@ func TestInvalidSpec(t *testing.T) {
 }
 
 func TestHermeticEnv(t *testing.T) {
-	needRoot(t)
+	needRunner(t)
 	t.Setenv("SANDBOX_TEST_SECRET", "leak")
 	t.Setenv("TERM", "xterm")
 	out, _, _ := run(t, &Spec{Args: []string{"env"}})
@@ -403,7 +425,7 @@ func TestHermeticEnv(t *testing.T) {
 }
 
 func TestWorkdir(t *testing.T) {
-	needRoot(t)
+	needRunner(t)
 	// The test may run from under /tmp, which the sandbox replaces: start
 	// from a directory every root has.
 	t.Chdir("/usr/bin")
@@ -590,7 +612,7 @@ func TestCommandInPrivateDir(t *testing.T) {
 }
 
 func TestOwnRoot(t *testing.T) {
-	needRoot(t)
+	needRunner(t)
 	root := fixtures.Busybox(t)
 	before, _ := os.ReadDir(filepath.Join(root, "etc"))
 	out, errs, res := run(t, &Spec{Root: root, Args: []string{"sh", "-c",
@@ -617,7 +639,7 @@ func TestOwnRoot(t *testing.T) {
 }
 
 func TestPrivileges(t *testing.T) {
-	needRoot(t)
+	needRunner(t)
 	status := func(t *testing.T, s *Spec) map[string]string {
 		out, _, _ := run(t, s)
 		m := map[string]string{}
@@ -639,12 +661,21 @@ func TestPrivileges(t *testing.T) {
 	t.Run("cap-add keeps one", func(t *testing.T) {
 		got := status(t, &Spec{Args: []string{"cat", "/proc/self/status"}, CapAdd: []string{"NET_RAW"}})
 		raw := fmt.Sprintf("%016x", 1<<13)
-		want := map[string]string{"CapInh": raw, "CapPrm": raw, "CapEff": raw, "CapBnd": raw, "CapAmb": zero, "NoNewPrivs": "1"}
+		// CMD runs as the caller: a non-root one keeps an added
+		// capability across exec only as an ambient one.
+		amb := zero
+		if os.Getuid() != 0 {
+			amb = raw
+		}
+		want := map[string]string{"CapInh": raw, "CapPrm": raw, "CapEff": raw, "CapBnd": raw, "CapAmb": amb, "NoNewPrivs": "1"}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("/proc/self/status (-want +got):\n%s", diff)
 		}
 	})
 	t.Run("other user", func(t *testing.T) {
+		if os.Geteuid() != 0 && os.Getenv(EnvIDMap) == IDMapSingle { // (auto takes the range for --user)
+			t.Skip("a single-id map has no other user (TestPlanUserNS checks the refusal)")
+		}
 		out, _, _ := run(t, &Spec{Args: []string{"id", "-u"}, User: &User{UID: 65534, GID: 65534}})
 		if out != "65534\n" {
 			t.Errorf("id -u: %q", out)
@@ -661,7 +692,7 @@ func TestPrivileges(t *testing.T) {
 }
 
 func TestDescriptors(t *testing.T) {
-	needRoot(t)
+	needRunner(t)
 	// A descriptor the caller left open without close-on-exec must not
 	// reach CMD either.
 	leak, err := unix.Dup(1)
@@ -688,7 +719,7 @@ func TestDescriptors(t *testing.T) {
 }
 
 func TestStdio(t *testing.T) {
-	needRoot(t)
+	needRunner(t)
 	s := &Spec{Args: []string{"sh", "-c", "cat; echo err >&2"}}
 	s.IO.Stdin = strings.NewReader("streamed\n")
 	out, errs, _ := run(t, s)
@@ -698,7 +729,7 @@ func TestStdio(t *testing.T) {
 }
 
 func TestZombiesReaped(t *testing.T) {
-	needRoot(t)
+	needRunner(t)
 	// Each child forks a grandchild and exits: the grandchildren are
 	// orphans that PID 1 must reap.
 	script := `for i in $(seq 100); do (sh -c 'exit 0' &) ; done; sleep 0.3;
@@ -710,7 +741,7 @@ func TestZombiesReaped(t *testing.T) {
 }
 
 func TestBackgroundKilled(t *testing.T) {
-	needRoot(t)
+	needRunner(t)
 	marker := fmt.Sprintf("%d.%d", 1000+time.Now().Nanosecond()%1000, os.Getpid())
 	start := time.Now()
 	_, _, res := run(t, sh("sleep "+marker+" & sleep "+marker+" & echo started"))
@@ -774,7 +805,7 @@ func hostProcesses(s string) []int {
 }
 
 func TestContextCancel(t *testing.T) {
-	needRoot(t)
+	needRunner(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	marker := fmt.Sprintf("%d.5", 2000+os.Getpid()%1000)
@@ -790,7 +821,7 @@ func TestContextCancel(t *testing.T) {
 }
 
 func TestSignalForwarded(t *testing.T) {
-	needRoot(t)
+	needRunner(t)
 	var out bytes.Buffer
 	r, w, _ := os.Pipe()
 	s := sh(`trap 'echo got; exit 42' TERM; echo ready; while :; do sleep 0.05; done`)
@@ -819,7 +850,7 @@ func TestSignalForwarded(t *testing.T) {
 // TestNothingLeaks runs many sandboxes, failing and killed ones among them,
 // and checks that the test process and the host are as they were.
 func TestNothingLeaks(t *testing.T) {
-	needRoot(t)
+	needRunner(t)
 	n := 200
 	if testing.Short() {
 		n = 40

@@ -105,7 +105,7 @@ func probe(t *testing.T, name string, sc *Seccomp) (string, *Result) {
 }
 
 func TestSeccompDefault(t *testing.T) {
-	needRoot(t)
+	needRunner(t)
 	// Refused with EPERM by the default filter. Without it, these would
 	// give other answers (ENOKEY, EINVAL, EFAULT, ...), or succeed.
 	refused := []string{"keyctl", "add_key", "bpf", "perf_event_open", "io_uring_setup", "userfaultfd",
@@ -132,7 +132,7 @@ func TestSeccompDefault(t *testing.T) {
 }
 
 func TestSeccompKillNamesSyscall(t *testing.T) {
-	needRoot(t)
+	needRunner(t)
 	sc := DefaultSeccomp()
 	sc.Rules = append([]SeccompRule{{Names: []string{"keyctl"}, Action: "kill"}}, sc.Rules...)
 	got, res := probe(t, "keyctl", sc)

@@ -44,6 +44,7 @@ type applier struct {
 	dirTimes []dirTime // set last: creating children changes a directory's mtime
 
 	entries, bytes int64
+	ownersWarned   bool
 }
 
 type dirTime struct {
@@ -216,12 +217,23 @@ func (a *applier) meta(e *entry, pfd int, base string, err error) error {
 }
 
 func (a *applier) setMeta(e *entry, pfd int, base string) error {
-	if err := unix.Fchownat(pfd, base, e.UID, e.GID, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	mode := e.Mode & 0o7777
+	if euid, egid := os.Geteuid(), os.Getegid(); euid != 0 && (e.UID != euid || e.GID != egid) {
+		// Without root only the caller can own what it writes: every
+		// entry becomes the caller's (a rootless run maps the caller to
+		// itself), and a setuid or setgid bit, now naming the wrong owner,
+		// is dropped. Said once per import.
+		if !a.ownersWarned {
+			a.ownersWarned = true
+			a.warnf(e, "owners not kept: importing without root, every entry is owned by uid %d, gid %d (setuid and setgid bits dropped)", euid, egid)
+		}
+		mode &^= unix.S_ISUID | unix.S_ISGID
+	} else if err := unix.Fchownat(pfd, base, e.UID, e.GID, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return fmt.Errorf("setting owner: %w", err)
 	}
 	// After chown, which clears setuid bits and file capabilities.
 	if e.Type != tar.TypeSymlink {
-		if err := unix.Fchmodat(pfd, base, e.Mode&0o7777, 0); err != nil {
+		if err := unix.Fchmodat(pfd, base, mode, 0); err != nil {
 			return fmt.Errorf("setting mode: %w", err)
 		}
 	}

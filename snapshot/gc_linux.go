@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -38,7 +39,7 @@ func (s *Store) gc(ctx context.Context, opts GCOptions) (GCReport, error) {
 	trash, err := s.gcLocked(ctx, opts, &rep)
 	s.unlock()
 	for _, t := range trash {
-		os.RemoveAll(t.path)
+		removeTrash(t.path)
 		if t.lock != nil {
 			t.lock.Close()
 		}
@@ -203,4 +204,32 @@ func (s *Store) trashSnapshot(r *record, held *os.File) (trashItem, error) {
 		return trashItem{path: p, lock: held}, err
 	}
 	return trashItem{path: p, lock: held}, nil
+}
+
+// removeTrash is os.RemoveAll for the store's trash. overlayfs leaves its
+// work/work directory with mode 0 in the upper's workdir; root removes it
+// regardless, a rootless caller (who owns it) must first give itself
+// access.
+func removeTrash(path string) error {
+	err := os.RemoveAll(path)
+	if err == nil || os.Geteuid() == 0 {
+		return err
+	}
+	filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+		if d != nil && d.IsDir() {
+			os.Chmod(p, 0o700)
+		}
+		if err != nil && d != nil && d.IsDir() {
+			// Unreadable until the chmod above: walk it now.
+			filepath.WalkDir(p, func(q string, e fs.DirEntry, _ error) error {
+				if e != nil && e.IsDir() {
+					os.Chmod(q, 0o700)
+				}
+				return nil
+			})
+			return fs.SkipDir
+		}
+		return nil
+	})
+	return os.RemoveAll(path)
 }

@@ -3,6 +3,8 @@ package snapshot
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
 )
 
 // MaxNameLen bounds names and keys; the metadata file is <name>.json.
@@ -41,10 +43,21 @@ const EnvStore = "SANDBOX_STORE"
 // otherwise.
 const DefaultRoot = "/var/lib/sandbox"
 
-// RootFromEnv returns $SANDBOX_STORE, or DefaultRoot when it is unset.
+// RootFromEnv returns $SANDBOX_STORE, or when it is unset DefaultRoot for
+// root and, for anyone else, $XDG_DATA_HOME/sandbox (~/.local/share/sandbox
+// when XDG_DATA_HOME is unset): a rootless user's snapshots are its own.
 func RootFromEnv() string {
 	if r := os.Getenv(EnvStore); r != "" {
 		return r
 	}
-	return DefaultRoot
+	if os.Geteuid() == 0 {
+		return DefaultRoot
+	}
+	if x := os.Getenv("XDG_DATA_HOME"); filepath.IsAbs(x) {
+		return filepath.Join(x, "sandbox")
+	}
+	if home, err := os.UserHomeDir(); err == nil && filepath.IsAbs(home) && home != "/" {
+		return filepath.Join(home, ".local", "share", "sandbox")
+	}
+	return filepath.Join(os.TempDir(), "sandbox-"+strconv.Itoa(os.Geteuid())+"-store")
 }

@@ -551,7 +551,7 @@ func (s *Store) commit(ctx context.Context, name, key string, opts []Opt) error 
 	trash, err := s.commitLocked(name, key, r, flat, u, o)
 	s.unlock()
 	if trash != "" {
-		os.RemoveAll(trash)
+		removeTrash(trash)
 	}
 	return err
 }
@@ -698,7 +698,7 @@ func (s *Store) remove(ctx context.Context, key string) error {
 	trash, held, err := s.removeLocked(key)
 	s.unlock()
 	if trash != "" {
-		os.RemoveAll(trash)
+		removeTrash(trash)
 	}
 	if held != nil {
 		held.Close()

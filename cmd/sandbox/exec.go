@@ -43,7 +43,8 @@ Flags:
                         the tree at DIR, as the root instead of the host's /
   --commit NEW          keep the run's changes as snapshot NEW over --root NAME
                         (when CMD exits 0; --commit-always whatever its status)
-  --store DIR           the snapshot store (default /var/lib/sandbox, or $SANDBOX_STORE)
+  --store DIR           the snapshot store (default /var/lib/sandbox, or $SANDBOX_STORE;
+                        without root $XDG_DATA_HOME/sandbox)
   -v, --bind SRC:DST[:OPTS]
                         bind host path SRC at DST (repeatable); OPTS, comma-
                         separated: ro (read-only), nosymlinks (refuse an SRC
@@ -73,7 +74,7 @@ Flags:
   -t, --tty             give CMD a terminal of its own (default: when stdin and
                         stdout are terminals; -t=false to refuse one)
   --run-dir DIR         where run state lives (default /run/sandbox, or
-                        $SANDBOX_RUN_DIR)
+                        $SANDBOX_RUN_DIR; without root $XDG_RUNTIME_DIR/sandbox)
   --cgroup-root PATH    cgroup under which each run gets its group (default
                         /sandbox, or $SANDBOX_CGROUP_ROOT)
 

@@ -17,7 +17,8 @@ runs, half-made imports and commits). Runs still alive are left alone. Prints
 one line per thing removed.
 
 Flags:
-  --run-dir DIR    where run state lives (default /run/sandbox, or $SANDBOX_RUN_DIR)
+  --run-dir DIR    where run state lives (default /run/sandbox, or $SANDBOX_RUN_DIR;
+                   without root $XDG_RUNTIME_DIR/sandbox: each user cleans its own)
   --store DIR      the snapshot store (default /var/lib/sandbox, or $SANDBOX_STORE);
                    skipped when it does not exist
   --prune-layers   also remove image layers no snapshot stands on any more

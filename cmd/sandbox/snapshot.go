@@ -33,7 +33,8 @@ Commands:
   diff NAME            what NAME added (A), changed (M) and deleted (D) over its parent
 
 Flags:
-  --store DIR          the store (default /var/lib/sandbox, or $SANDBOX_STORE)
+  --store DIR          the store (default /var/lib/sandbox, or $SANDBOX_STORE;
+                       without root $XDG_DATA_HOME/sandbox)
   --parent NAME        import: the snapshot the import is layered on
 
 Examples:

@@ -30,7 +30,7 @@ import (
 // its runner (runner is the command line of `sandbox exec`, flags included).
 type toolSuite struct {
 	name, fixture string
-	pkg           string // the directory below the fixture's where the tests run
+	pkg           string        // the directory below the fixture's where the tests run
 	missing       func() string // why the tool cannot run here, "" if it can
 	cmd           func(dir string, runner []string, sel string) *exec.Cmd
 	// The selections: the tests that print facts, one that fails, one that

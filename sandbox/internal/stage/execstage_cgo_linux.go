@@ -164,6 +164,20 @@ static char *es_lookpath(struct es *s, const char *name, char **envp) {
 	return NULL;
 }
 
+// es_setgroups_denied: in a user namespace whose gid_map an unprivileged
+// runner wrote (a rootless run with a single-id map), the kernel denies
+// setgroups(2) for good; the caller's supplementary groups then stay, as
+// they are in every unprivileged sandbox (see setgroupsDenied).
+static int es_setgroups_denied(void) {
+	char b[8] = {0};
+	int fd = open("/proc/self/setgroups", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, b, sizeof b - 1);
+	close(fd);
+	return n >= 4 && strncmp(b, "deny", 4) == 0;
+}
+
 // es_drop leaves the process with the sandbox's identity and only the
 // capabilities kept, in every set, bounding included, and no_new_privs.
 static void es_drop(struct es *s, uint32_t uid, uint32_t gid, uint64_t mask) {
@@ -179,7 +193,7 @@ static void es_drop(struct es *s, uint32_t uid, uint32_t gid, uint64_t mask) {
 	if (mask != 0 && uid != 0 && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
 		es_fail(s, 125, errno, "keeping capabilities");
 	gid_t groups[1] = {gid};
-	if (syscall(SYS_setgroups, 1, groups) < 0)
+	if (syscall(SYS_setgroups, 1, groups) < 0 && !(errno == EPERM && es_setgroups_denied()))
 		es_fail(s, 125, errno, "setting groups");
 	if (syscall(SYS_setresgid, gid, gid, gid) < 0)
 		es_fail(s, 125, errno, "setting gid %u", gid);

@@ -1195,7 +1195,9 @@ static int drop_init_privileges(const struct is_cfg *c) {
 	}
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
 		return is_fail(errno, "init: clearing ambient capabilities");
-	if (setgroups(0, NULL) < 0)
+	// A user namespace with a single-id map denies setgroups for good: the
+	// groups are then what they are, as for CMD.
+	if (setgroups(0, NULL) < 0 && errno != EPERM)
 		return is_fail(errno, "init: dropping supplementary groups");
 	if (setresgid(c->gid, c->gid, c->gid) < 0)
 		return is_fail(errno, "init: setting gid %u", c->gid);
