@@ -115,7 +115,22 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 	if s.CgroupRoot == "" {
 		s.CgroupRoot = limits.DefaultRoot
 	}
-	if s.Limits.Pids == nil {
+	switch {
+	case s.Limits.Pids != nil:
+	case Rootless():
+		// No pids controller to count on without root. RLIMIT_NPROC is
+		// counted per user namespace, the run's own, and binds every
+		// process of it (no capability in the host's namespace exempts
+		// one): the same bound, from the kernel too.
+		if s.Limits.Rlimits.NProc == nil {
+			n := uint64(limits.DefaultPids)
+			var cur unix.Rlimit
+			if unix.Getrlimit(unix.RLIMIT_NPROC, &cur) == nil {
+				n = min(n, cur.Max)
+			}
+			s.Limits.Rlimits.NProc = &limits.Rlimit{Soft: n, Hard: n}
+		}
+	default:
 		// Without it a fork bomb stops only at the host's pid_max.
 		pids := int64(limits.DefaultPids)
 		s.Limits.Pids = &pids

@@ -360,6 +360,12 @@ func (s *Spec) nprocApplies() error {
 	if r == nil || (r.Soft == limits.Unlimited && r.Hard == limits.Unlimited) {
 		return nil
 	}
+	if os.Geteuid() != 0 {
+		// Without root CMD's host uid is the caller's (or a subordinate
+		// id), and its capabilities are its user namespace's: the kernel
+		// exempts neither.
+		return nil
+	}
 	uid := uint32(os.Getuid())
 	if s.User != nil {
 		uid = s.User.UID
