@@ -217,7 +217,11 @@ func TestSuites(t *testing.T) {
 			}
 			written := func(tag string) []string {
 				lang := map[string]string{"go": "go", "cargo": "rust", "pytest": "python"}[s.name]
-				return []string{"/tmp/suite-" + tag + "-" + lang, filepath.Join(dir, s.pkg, "written-by-"+lang+"-"+tag)}
+				paths := []string{"/tmp/suite-" + tag + "-" + lang, filepath.Join(dir, s.pkg, "written-by-"+lang+"-"+tag)}
+				if lang == "rust" { // std::env::temp_dir's, beside the rest
+					paths = append(paths, filepath.Join(os.TempDir(), "suite-"+tag+"-rust-tmpdir"))
+				}
+				return paths
 			}
 			nativeTag, sandboxTag := fmt.Sprintf("native-%d", os.Getpid()), fmt.Sprintf("sandboxed-%d", os.Getpid())
 			t.Cleanup(func() {
