@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/containerd/cgroups/v3/cgroup2"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -33,7 +34,7 @@ type v2fs struct {
 // device-in-root). A kernel or a host that refuses the program refuses
 // the run: the filter is a confinement, not a hint.
 func attachDevices(dir string) error {
-	insts, license, err := cgroup2.DeviceFilter(deviceRules())
+	insts, license, err := cgroup2.DeviceFilter(v2DeviceRules())
 	if err != nil {
 		return fmt.Errorf("assembling the device filter: %w", err)
 	}
@@ -167,6 +168,27 @@ func newV2(fsys v2fs, group string, l Limits) (_ *v2Group, retErr error) {
 	}
 	g.usage = newCPUReader(filepath.Join(g.dir, "cpu.stat"), true)
 	return g, nil
+}
+
+// v2DeviceRules is deviceRules in the form the BPF filter's assembler
+// takes: every type and number explicit, -1 for "any", "a" for any type.
+func v2DeviceRules() []specs.LinuxDeviceCgroup {
+	rules := deviceRules()
+	for i := range rules {
+		r := &rules[i]
+		if r.Type == "" {
+			r.Type = "a"
+		}
+		if r.Major == nil {
+			wild := int64(-1)
+			r.Major = &wild
+		}
+		if r.Minor == nil {
+			wild := int64(-1)
+			r.Minor = &wild
+		}
+	}
+	return rules
 }
 
 func readFieldsErr(path string) ([]string, error) {
