@@ -10,7 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 	"github.com/containerd/cgroups/v3/cgroup2"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -40,7 +43,7 @@ type v2fs struct {
 // device-in-root). A kernel or a host that refuses the program refuses
 // the run: the filter is a confinement, not a hint.
 func attachDevices(dir string) error {
-	insts, license, err := cgroup2.DeviceFilter(deviceRules())
+	insts, license, err := cgroup2.DeviceFilter(v2DeviceRules())
 	if err != nil {
 		return fmt.Errorf("assembling the device filter: %w", err)
 	}
@@ -49,8 +52,19 @@ func attachDevices(dir string) error {
 		return fmt.Errorf("opening %s: %w", dir, err)
 	}
 	defer unix.Close(fd)
-	if _, err := cgroup2.LoadAttachCgroupDeviceFilter(insts, license, fd); err != nil {
-		return fmt.Errorf("attaching the device filter (a BPF_CGROUP_DEVICE program, Linux 4.15+ with CONFIG_CGROUP_BPF) to %s: %w", dir, err)
+	// Loaded and attached here, not with cgroup2.LoadAttachCgroupDeviceFilter,
+	// which leaves the program's descriptor to a finalizer: a runner
+	// leaked one per run until the GC came (TestNothingLeaks in vmtest's
+	// guests). Attached, the program lives as long as the group.
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.CGroupDevice, Instructions: insts, License: license})
+	if err != nil {
+		return fmt.Errorf("loading the device filter (a BPF_CGROUP_DEVICE program, Linux 4.15+ with CONFIG_CGROUP_BPF): %w", err)
+	}
+	defer prog.Close()
+	if err := link.RawAttachProgram(link.RawAttachProgramOptions{
+		Target: fd, Program: prog, Attach: ebpf.AttachCGroupDevice, Flags: unix.BPF_F_ALLOW_MULTI,
+	}); err != nil {
+		return fmt.Errorf("attaching the device filter to %s: %w", dir, err)
 	}
 	return nil
 }
@@ -179,6 +193,27 @@ func newV2(fsys v2fs, group string, l Limits) (_ *v2Group, retErr error) {
 	}
 	g.usage = newCPUReader(filepath.Join(g.dir, "cpu.stat"), true)
 	return g, nil
+}
+
+// v2DeviceRules is deviceRules in the form the BPF filter's assembler
+// takes: every type and number explicit, -1 for "any", "a" for any type.
+func v2DeviceRules() []specs.LinuxDeviceCgroup {
+	rules := deviceRules()
+	for i := range rules {
+		r := &rules[i]
+		if r.Type == "" {
+			r.Type = "a"
+		}
+		if r.Major == nil {
+			wild := int64(-1)
+			r.Major = &wild
+		}
+		if r.Minor == nil {
+			wild := int64(-1)
+			r.Minor = &wild
+		}
+	}
+	return rules
 }
 
 func readFieldsErr(path string) ([]string, error) {

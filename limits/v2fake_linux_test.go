@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/cgroups/v3/cgroup2"
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
 )
@@ -218,6 +219,20 @@ func TestV2FakeNew(t *testing.T) {
 				t.Errorf("files New wrote (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestV2DeviceFilter assembles the v2 device filter, as New does on a real
+// hierarchy: the assembler dereferences every number, so a rule left with
+// v1's implicit "any" crashed the runner on v2 (seen in vmtest's guests).
+func TestV2DeviceFilter(t *testing.T) {
+	rules := v2DeviceRules()
+	if len(rules) != len(sandboxDevices)+1 || rules[0].Allow || rules[0].Type != "a" || *rules[0].Major != -1 || *rules[0].Minor != -1 {
+		t.Fatalf("rules %+v: want deny-all first, then one allow per device", rules)
+	}
+	insts, license, err := cgroup2.DeviceFilter(rules)
+	if err != nil || len(insts) == 0 || license == "" {
+		t.Fatalf("DeviceFilter: %d instructions, %q, %v", len(insts), license, err)
 	}
 }
 

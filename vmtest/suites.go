@@ -79,7 +79,7 @@ var suites = []Suite{
 	{
 		Name: "hostile", Package: "sandbox",
 		Run:      "^TestHostile$",
-		Excluded: gradeCPUBound("membomb", "fill-root", "fill-tmp", "fill-shm", "fill-bind", "zombies", "setuid-binary"),
+		Excluded: gradeCPUBound("membomb", "fill-root", "fill-tmp", "fill-shm", "fill-bind", "zombies", "setuid-binary", "daemon"),
 		Timeout:  Duration(8 * time.Minute),
 	},
 	{
