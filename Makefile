@@ -79,7 +79,7 @@ test: deps test-user vet
 # kernel, non-zero exit if a test failed. KVM where a guest boots in it,
 # TCG otherwise. INITRD=No: the guests boot an initramfs of vmtest's own,
 # so Debian's is not generated (minutes per kernel).
-# VMTEST_FLAGS=-cgroup1 6.1 adds a boot with v1 controllers only.
+# VMTEST_FLAGS='-cgroup1 6.1' adds a boot with v1 controllers only.
 VMTEST_DEB_PKGS ?= qemu-system-x86 linux-image-amd64 linux-image-6.12-amd64 busybox-static e2fsprogs xz-utils
 VMTEST_FLAGS    ?=
 .PHONY: vmtest vmtest-deps
