@@ -200,12 +200,15 @@ type HostRoot struct {
 // read to start and to name users: the dynamic loader's cache and
 // configuration, the alternatives (Debian's /usr/bin/awk, cc, java point
 // there), the time zone, the user and group databases, nsswitch.conf and
-// hosts. Interpreters installed under /usr (python3, perl) work.
+// hosts, and the Java runtimes' configuration (Debian's JVMs under /usr/lib/jvm
+// link their conf/ to /etc/java-N-openjdk). Interpreters installed under
+// /usr (python3, perl, java) work.
 func MinimalHostRoot() *HostRoot {
 	return &HostRoot{Paths: []string{
 		"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
 		"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives", "/etc/localtime",
 		"/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/hosts",
+		"/etc/java-11-openjdk", "/etc/java-17-openjdk", "/etc/java-21-openjdk",
 	}}
 }
 

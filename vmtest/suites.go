@@ -89,6 +89,7 @@ var suites = []Suite{
 			{Test: "TestBenchCommand", Reason: whyBench},
 			{Test: "TestBenchCompare", Reason: whyBench},
 			{Test: "TestBenchHelpAndErrors", Reason: whyBench},
+			{Test: "TestSnapshotCrash", Reason: "known failure on 6.12 under TCG, not yet understood: after a killed runner, sandbox gc finds the run's v2 cgroup still populated and keeps the run directory (2 of 3 runs; never on 6.1 or the host); open in issue 13"},
 		},
 		Timeout: Duration(8 * time.Minute),
 	},
