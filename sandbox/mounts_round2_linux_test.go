@@ -39,7 +39,7 @@ func TestBuildPlanHostRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []stage.Step{
-		{Kind: stage.StepMount, Scratch: true, FSType: "tmpfs", Source: "sandbox", Target: "/run/x", Flags: 6, Data: "size=1048576,mode=0700"},
+		{Kind: stage.StepMount, Scratch: true, FSType: "tmpfs", Source: "sandbox", Target: "/run/x", Flags: 6, Data: "size=1048576,nr_inodes=256,mode=0700"},
 		{Kind: stage.StepMount, Scratch: true, FSType: "tmpfs", Source: "sandbox", Target: "/run/x/root", Flags: 6,
 			Data: "size=1048576,mode=0755", Mkdir: []string{"/run/x/root"}},
 		{Kind: stage.StepBind, Source: p("usr"), Target: p("usr"), RO: true, NoSymlinks: true, Optional: true},

@@ -273,6 +273,9 @@ func TestBindMounts(t *testing.T) {
 	})
 	t.Run("overlay mount writes land in the upper layer only", func(t *testing.T) {
 		lower, upper, work := t.TempDir(), t.TempDir(), t.TempDir()
+		// overlayfs leaves work/work mode 0 for its mounter: without root
+		// that is the caller, who must open it up to remove it.
+		t.Cleanup(func() { os.Chmod(filepath.Join(work, "work"), 0o700) })
 		if err := os.WriteFile(filepath.Join(lower, "in"), []byte("lower\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -152,8 +152,11 @@ func TestMainHelper(t *testing.T) {
 		cmd.Dir = "/"
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 		r := runFixture(t, cmd)
+		if r.exit == 0 && r.facts["sandboxed"] == "true" && r.facts["secret"] == "" {
+			t.Skip("nobody gets a rootless sandbox on this host (unprivileged user namespaces): no case without a sandbox to see")
+		}
 		if r.exit != 0 || r.facts["sandboxed"] != "false" || r.facts["secret"] != "leak" ||
-			!strings.Contains(r.out, "sandboxtest: running the tests unsandboxed: running as uid 65534, not root: ") || !strings.Contains(r.out, "--- SKIP: TestNeedsSandbox") {
+			!strings.Contains(r.out, "sandboxtest: running the tests unsandboxed: ") || !strings.Contains(r.out, "--- SKIP: TestNeedsSandbox") {
 			t.Errorf("as nobody: exit %d\n%s", r.exit, r.out)
 		}
 	})
