@@ -424,14 +424,22 @@ func (c *Container) snapshotRoot(undo *cleanups) (rootLayers, error) {
 	if disk == 0 {
 		disk = DefaultDisk
 	}
-	layer, err := newCommitLayer(disk)
-	if err != nil && errors.Is(err, unix.EPERM) && Rootless() {
-		// Without root the runner cannot make a mount, detached or not:
-		// the layer stays in the store, on its disk, where no tmpfs
+	var layer *commitLayer
+	var why string
+	switch {
+	case Rootless():
+		why = "without root the runner cannot make the tmpfs that bounds it"
+	case !detachedUpperWorks():
+		why = "this kernel takes no overlay upper layer on the detached tmpfs that would bound it (Linux 6.18 does)"
+	default:
+		layer, err = newCommitLayer(disk)
+	}
+	if why != "" {
+		// The layer stays in the store, on its disk, where no tmpfs
 		// bounds it. That is refused when --disk was asked for, and said
 		// in the report (disk_bytes enforced by none) when it was not.
 		if c.spec.Limits.Disk != 0 {
-			return rootLayers{}, fmt.Errorf("%w: --disk with --commit: without root the writable layer of a commit is in the snapshot store, on its disk, which nothing here can bound (run as root, or leave --disk out)", ErrUnsupported)
+			return rootLayers{}, fmt.Errorf("%w: --disk with --commit: the writable layer of a commit is in the snapshot store, on its disk: %s (leave --disk out)", ErrUnsupported, why)
 		}
 		c.unboundedLayer = true
 		return root, nil

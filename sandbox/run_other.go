@@ -48,3 +48,6 @@ func (r *ReservedID) ID() uint32 { return 0 }
 
 // Release does nothing.
 func (r *ReservedID) Release() {}
+
+// CommitDiskBounded is false off Linux.
+func CommitDiskBounded() bool { return false }
