@@ -757,10 +757,9 @@ func plantSymlink(t *testing.T, e *hostileEnv, s *sandbox.Spec) {
 	s.Mounts = append(s.Mounts, sandbox.Mount{Type: sandbox.MountBind, Source: src, Destination: "/pub/escape/sub", ReadOnly: true})
 }
 
-// callerTerminal gives the run a terminal on stdin that is the
-// controlling terminal of a session on the host, as a user's shell's is,
-// and checks afterwards that nothing was pushed into its input.
-func callerTerminal(t *testing.T, e *hostileEnv, s *sandbox.Spec) {
+// openPTY opens a pseudo-terminal of the host's and returns its slave,
+// both ends closed when the test ends.
+func openPTY(t *testing.T) *os.File {
 	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -778,6 +777,14 @@ func callerTerminal(t *testing.T, e *hostileEnv, s *sandbox.Spec) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tty.Close() })
+	return tty
+}
+
+// callerTerminal gives the run a terminal on stdin that is the
+// controlling terminal of a session on the host, as a user's shell's is,
+// and checks afterwards that nothing was pushed into its input.
+func callerTerminal(t *testing.T, e *hostileEnv, s *sandbox.Spec) {
+	tty := openPTY(t)
 	shell := &exec.Cmd{Path: filepath.Join(e.dir, "bin", e.name), Args: []string{"shell-" + strconv.Itoa(os.Getpid()), "sleep", "3600"},
 		Stdin: tty, SysProcAttr: &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}}
 	if err := shell.Start(); err != nil {

@@ -200,22 +200,7 @@ func (h *hogRun) setup(t *testing.T, e *hostileEnv, s *sandbox.Spec) {
 // callerTTYState gives the run a terminal of the caller's as stdin and
 // checks, after the run, that its flags and settings are as they were.
 func callerTTYState(t *testing.T, e *hostileEnv, s *sandbox.Spec) {
-	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { master.Close() })
-	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatal(err)
-	}
-	n, err := unix.IoctlGetInt(int(master.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tty, err := os.OpenFile("/dev/pts/"+itoa(n), os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tty := openPTY(t)
 	fd := int(tty.Fd())
 	flags, _ := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
 	tio, err := unix.IoctlGetTermios(fd, unix.TCGETS)
@@ -223,7 +208,6 @@ func callerTTYState(t *testing.T, e *hostileEnv, s *sandbox.Spec) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		defer tty.Close()
 		if got, _ := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); got != flags {
 			t.Errorf("the caller's terminal's file status flags: %#o after the run, %#o before", got, flags)
 		}
