@@ -13,14 +13,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// killMargin is how much sooner than a killed submission's end an
-// interactor must end to count as first: more than the kill's EOF takes
-// to reach it.
+// killMargin is how much sooner than a failed submission's end an
+// interactor must end to count as first: more than the EOF of the
+// submission's end takes to reach it.
 const killMargin = 50 * time.Millisecond
-
-func killedForLimit(s sandbox.Status) bool {
-	return s == sandbox.StatusTime || s == sandbox.StatusMemory || s == sandbox.StatusOutput
-}
 
 // exitTime sends the moment process pid exits, or the zero time when that
 // cannot be watched (no pidfd). The process must not be reaped before it
@@ -171,11 +167,17 @@ func (j *Judge) interact(ctx context.Context, slot int, t *Test, prog *program, 
 	if se.IsZero() || ie.IsZero() {
 		se, ie = sub.at, inter.at
 	}
-	// A submission the runner killed for a limit ends when its pid
-	// namespace has been emptied, after its pipes closed: an interactor
-	// woken by that EOF can end before it. Such a submission counts as
-	// first unless the interactor ended well before.
-	if killedForLimit(sub.res.Status) {
+	// A submission the runner killed for a limit, or one that died of a
+	// signal of its own (an abort, a fault: not SIGPIPE, which the
+	// interactor's end causes), ends when its PID 1 has reported and its
+	// pid namespace has been emptied, after its pipes closed: an
+	// interactor woken by that EOF can end before it. Such a submission
+	// counts as first unless the interactor ended well before. (One that
+	// exits non-zero after the interactor's end, on a broken pipe, did
+	// not end first.)
+	switch st := sub.res.Status; {
+	case st == sandbox.StatusTime, st == sandbox.StatusMemory, st == sandbox.StatusOutput,
+		st == sandbox.StatusSignal && sub.res.Signal != int(unix.SIGPIPE):
 		se = se.Add(-killMargin)
 	}
 	// A submission killed by SIGPIPE wrote to a pipe whose only reader,
