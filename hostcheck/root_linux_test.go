@@ -1,6 +1,7 @@
 package hostcheck
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/sandbox-dev/sandbox/limits"
 )
 
 // buildIn compiles a C source into root at rel with gcc and flags.
@@ -169,7 +171,9 @@ func TestCheckHere(t *testing.T) {
 		t.Skip("needs root: the real probes make namespaces and cgroups")
 	}
 	runDir := t.TempDir()
-	h := &Host{Root: "/", UID: 0, Probes: RealProbes("/sandbox-test-check", runDir)}
+	root := fmt.Sprintf("/sandbox-test-check-%d", os.Getpid())
+	t.Cleanup(func() { limits.RemoveRoot(root) })
+	h := &Host{Root: "/", UID: 0, Probes: RealProbes(root, runDir)}
 	r := h.Check()
 	for _, c := range r.Checks {
 		t.Logf("%-4s %-22s %s", c.Status, c.Name, c.Detail)
