@@ -79,7 +79,9 @@ var suites = []Suite{
 	{
 		Name: "hostile", Package: "sandbox",
 		Run:      "^TestHostile$",
-		Excluded: gradeCPUBound("membomb", "fill-root", "fill-tmp", "fill-shm", "fill-bind", "zombies", "setuid-binary", "daemon"),
+		Excluded: append(gradeCPUBound("membomb", "fill-root", "fill-tmp", "fill-shm", "fill-bind", "zombies", "setuid-binary", "daemon", "setid-bind"),
+			Exclusion{Test: "TestHostile/pids-default", Reason: "forks 4160 processes: over a minute under TCG, and past grade's 2 s of CPU; the host's make test runs it"},
+			Exclusion{Test: "TestHostile/container-file-binds", Reason: "the guest has no /etc/resolv.conf for a container's file binds to lay over; the host's make test runs it"}),
 		Timeout:  Duration(8 * time.Minute),
 	},
 	{
@@ -89,6 +91,8 @@ var suites = []Suite{
 			{Test: "TestBenchCommand", Reason: whyBench},
 			{Test: "TestBenchCompare", Reason: whyBench},
 			{Test: "TestBenchHelpAndErrors", Reason: whyBench},
+			{Test: "TestIsolate", Reason: "the guest image has no bash, gcc or chmod-able /tmp of the kind CMS's and Judge0's command lines use; the host's make test runs them"},
+			{Test: "TestJudge", Reason: "the guest image has no compilers for the judge's submissions; the host's make test runs it"},
 			{Test: "TestSnapshotCrash", Reason: "known failure on 6.12 under TCG, not yet understood: after a killed runner, sandbox gc finds the run's v2 cgroup still populated and keeps the run directory (2 of 3 runs; never on 6.1 or the host); open in issue 13"},
 		},
 		Timeout: Duration(8 * time.Minute),
