@@ -361,24 +361,27 @@ func mkdir(path string) error { return os.Mkdir(path, 0o755) }
 
 // cpuReader reads a group's CPU time through a descriptor opened on first
 // use, with one pread into a fixed buffer: no allocation, one syscall.
-type cpuReader struct {
+// fileReader rereads one small cgroup file through a descriptor opened on
+// the first read and kept: a read is then one pread, not an open, a read
+// and a close. A file of a removed group reads as ErrNotFound.
+type fileReader struct {
 	mu     sync.Mutex
 	path   string
-	v2     bool
 	fd     int // -1 until opened
 	closed bool
-	buf    [512]byte
+	buf    []byte
 }
 
-func newCPUReader(path string, v2 bool) *cpuReader {
-	return &cpuReader{path: path, v2: v2, fd: -1}
+func newFileReader(path string, size int) *fileReader {
+	return &fileReader{path: path, fd: -1, buf: make([]byte, size)}
 }
 
-func (r *cpuReader) read() (time.Duration, error) {
+// read calls parse with the file's content, under the reader's lock.
+func (r *fileReader) read(parse func([]byte) error) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return 0, fmt.Errorf("reading %s: %w", r.path, ErrNotFound)
+		return fmt.Errorf("reading %s: %w", r.path, ErrNotFound)
 	}
 	if r.fd < 0 {
 		fd, err := unix.Open(r.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -386,25 +389,21 @@ func (r *cpuReader) read() (time.Duration, error) {
 			if errors.Is(err, unix.ENOENT) {
 				err = ErrNotFound
 			}
-			return 0, fmt.Errorf("opening %s: %w", r.path, err)
+			return fmt.Errorf("opening %s: %w", r.path, err)
 		}
 		r.fd = fd
 	}
-	n, err := unix.Pread(r.fd, r.buf[:], 0)
+	n, err := unix.Pread(r.fd, r.buf, 0)
 	if err != nil {
 		if errors.Is(err, unix.ENODEV) {
 			err = ErrNotFound // the group was removed under us
 		}
-		return 0, fmt.Errorf("reading %s: %w", r.path, err)
+		return fmt.Errorf("reading %s: %w", r.path, err)
 	}
-	d, ok := parseCPUUsage(r.buf[:n], r.v2)
-	if !ok {
-		return 0, fmt.Errorf("parsing %s: %q: %w", r.path, r.buf[:n], ErrUnsupported)
-	}
-	return d, nil
+	return parse(r.buf[:n])
 }
 
-func (r *cpuReader) close() {
+func (r *fileReader) close() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.fd >= 0 {
@@ -412,6 +411,28 @@ func (r *cpuReader) close() {
 		r.fd = -1
 	}
 	r.closed = true
+}
+
+// cpuReader reads a group's CPU usage (cpu.stat on v2, cpuacct.usage on v1).
+type cpuReader struct {
+	*fileReader
+	v2 bool
+}
+
+func newCPUReader(path string, v2 bool) *cpuReader {
+	return &cpuReader{fileReader: newFileReader(path, 512), v2: v2}
+}
+
+func (r *cpuReader) read() (time.Duration, error) {
+	var d time.Duration
+	err := r.fileReader.read(func(b []byte) error {
+		var ok bool
+		if d, ok = parseCPUUsage(b, r.v2); !ok {
+			return fmt.Errorf("parsing %s: %q: %w", r.path, b, ErrUnsupported)
+		}
+		return nil
+	})
+	return d, err
 }
 
 // readProcs lists the pids in dir's cgroup.procs and in those of the groups

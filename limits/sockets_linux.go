@@ -163,52 +163,18 @@ func (g *v1Group) BalanceSockets() (int64, error) {
 
 // intReader reads a file holding one integer through a descriptor opened
 // on first use, with one pread into a fixed buffer.
-type intReader struct {
-	mu     sync.Mutex
-	path   string
-	fd     int
-	closed bool
-	buf    [32]byte
-}
+type intReader struct{ *fileReader }
 
-func newIntReader(path string) *intReader { return &intReader{path: path, fd: -1} }
+func newIntReader(path string) *intReader { return &intReader{newFileReader(path, 32)} }
 
 func (r *intReader) read() (int64, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return 0, fmt.Errorf("reading %s: %w", r.path, ErrNotFound)
-	}
-	if r.fd < 0 {
-		fd, err := unix.Open(r.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			if errors.Is(err, unix.ENOENT) {
-				err = ErrNotFound
-			}
-			return 0, fmt.Errorf("opening %s: %w", r.path, err)
+	var v int64
+	err := r.fileReader.read(func(b []byte) error {
+		var err error
+		if v, err = strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err != nil {
+			return fmt.Errorf("parsing %s: %w", r.path, err)
 		}
-		r.fd = fd
-	}
-	n, err := unix.Pread(r.fd, r.buf[:], 0)
-	if err != nil {
-		if errors.Is(err, unix.ENODEV) {
-			err = ErrNotFound
-		}
-		return 0, fmt.Errorf("reading %s: %w", r.path, err)
-	}
-	v, err := strconv.ParseInt(strings.TrimSpace(string(r.buf[:n])), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("parsing %s: %w", r.path, err)
-	}
-	return v, nil
-}
-
-func (r *intReader) close() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.fd >= 0 {
-		unix.Close(r.fd)
-		r.fd = -1
-	}
-	r.closed = true
+		return nil
+	})
+	return v, err
 }
