@@ -145,7 +145,8 @@
 // uncompressed digest must match the config's diff_ids. Layers below the
 // top become committed snapshots named by chain ID and labelled
 // LabelLayer, reused by later imports; the top is the name asked for. An
-// import that fails removes the layers it made.
+// import that fails removes the layers it made; one whose shared layer is
+// removed meanwhile (by such a cleanup, or GC) makes it again, once.
 //
 // A directory import copies one filesystem (mount points below the source
 // come out empty, and the store itself is left out), hard links included.

@@ -164,16 +164,33 @@ func chainID(parent, diffID string) string {
 	return "sha256:" + hex.EncodeToString(h[:])
 }
 
-func (s *Store) importImage(ctx context.Context, name string, b blobs, opts ImportOptions) (info Info, err error) {
+// errLayerGone: a shared layer an import found and stacked on was removed
+// before the import's layer above it was recorded (by a concurrent failed
+// import, or GC's PruneLayers).
+var errLayerGone = errors.New("a shared layer went during the import")
+
+func (s *Store) importImage(ctx context.Context, name string, b blobs, opts ImportOptions) (Info, error) {
 	refs, err := resolveImage(b, opts)
 	if err != nil {
 		return Info{}, err
 	}
-	var total int64
 	for i, r := range refs {
 		if !digestRE().MatchString(r.diffID) || !strings.HasPrefix(r.diffID, "sha256:") {
 			return Info{}, fmt.Errorf("%w: layer %d: diff_id %q is not a sha256 digest", ErrFormat, i+1, shorten(r.diffID))
 		}
+	}
+	info, err := s.importChain(ctx, name, refs, b, opts)
+	if errors.Is(err, errLayerGone) {
+		// Once more: this time the import makes that layer itself.
+		info, err = s.importChain(ctx, name, refs, b, opts)
+	}
+	return info, err
+}
+
+// importChain applies refs bottom up, reusing the layers the store has.
+func (s *Store) importChain(ctx context.Context, name string, refs []layerRef, b blobs, opts ImportOptions) (info Info, err error) {
+	var total int64
+	for _, r := range refs {
 		total += r.size
 	}
 	// The layers this import made go again if a later one fails: a failed
@@ -209,6 +226,9 @@ func (s *Store) importImage(ctx context.Context, name string, b blobs, opts Impo
 			// Another import made the same layer meanwhile.
 			parent = chain
 			continue
+		}
+		if errors.Is(err, ErrNotFound) && parent != "" {
+			return Info{}, fmt.Errorf("layer %d (%s): %w: %w", i+1, ref.blob, errLayerGone, err)
 		}
 		if err != nil {
 			return Info{}, fmt.Errorf("layer %d (%s): %w", i+1, ref.blob, err)

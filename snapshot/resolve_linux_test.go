@@ -623,3 +623,40 @@ func TestPeekTar(t *testing.T) {
 		})
 	}
 }
+
+// A shared layer removed while an import stands on it (a concurrent
+// import's cleanup, GC's PruneLayers) is made again, not a failed import.
+func TestImportSharedLayerGone(t *testing.T) {
+	ctx := context.Background()
+	layers, want := imageLayers(t)
+	s := newStore(t, Config{})
+	first := newLayout()
+	ociLayout(t, first, first.addImage(t, [][]byte{layers[0], tarBytes(t, []tent{{name: "y", body: "y"}})}, []string{"", ""}, runtime.GOARCH, ociName, nil))
+	if _, err := s.Import(ctx, "first", first.writeDir(t, filepath.Join(t.TempDir(), "first")), ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Remove(ctx, "first"); err != nil {
+		t.Fatal(err)
+	}
+	removed := false
+	testHook = func(p string) {
+		if p == "import:built" && !removed {
+			removed = true
+			if err := s.Remove(ctx, digest(layers[0])); err != nil {
+				t.Errorf("removing the shared layer: %v", err)
+			}
+		}
+	}
+	defer func() { testHook = nil }()
+	l := newLayout()
+	ociLayout(t, l, l.addImage(t, layers, []string{"", ""}, runtime.GOARCH, ociName, nil))
+	if _, err := s.Import(ctx, "img", l.writeDir(t, filepath.Join(t.TempDir(), "img")), ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if !removed {
+		t.Fatal("the hook never ran")
+	}
+	if d := cmp.Diff(want, contents(exportTree(t, s, "img", false))); d != "" {
+		t.Errorf("exported (-want +got):\n%s", d)
+	}
+}
