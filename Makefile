@@ -4,9 +4,10 @@
 
 GO         ?= go
 BIN        ?= bin/sandbox
-# podman: TestInPodman; python3-pytest: the pytest fixture suite (cmd/sandbox's
+# podman: TestInPodman, TestImportFromEngines; skopeo: TestImportFromEngines' skopeo
+# copies; python3-pytest: the pytest fixture suite (cmd/sandbox's
 # TestSuites); uidmap: newuidmap and newgidmap for rootless runs with ranges.
-DEB_PKGS   ?= busybox-static bubblewrap libc6-dev podman python3-pytest uidmap
+DEB_PKGS   ?= busybox-static bubblewrap libc6-dev podman python3-pytest skopeo uidmap
 # The Cargo fixture suite needs cargo: Debian's, unless one is on PATH
 # already (rustup's, say).
 CARGO_PKGS ?= $(if $(shell command -v cargo 2>/dev/null),,cargo)
