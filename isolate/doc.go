@@ -13,8 +13,8 @@
 // a Spec, holding box state between calls (a directory, a lock, a user per
 // box) and translating a Result back is a boundary of its own; the sandbox
 // package stays plain data in, Result out. The meta writer (meta.go) works
-// from a plain struct, so that `sandbox judge --meta-dir` can write the
-// same files.
+// from a plain struct and is the only one: `sandbox judge --meta-dir`
+// writes its files with MetaFromResult and WriteMetaFile too.
 //
 // # Vocabulary
 //

@@ -144,7 +144,10 @@ func MetaFromResult(res *sandbox.Result, cg bool) *Meta {
 	if cg {
 		kib := res.MemoryPeak / 1024
 		m.CgMem = &kib
-		m.CgOOMKilled = res.OOMKilled
+		// The supervisor's memory kill (memory plus TCP buffers over the
+		// limit) is a memory limit too: without the flag CMS would read a
+		// plain signal, not MLE.
+		m.CgOOMKilled = res.OOMKilled || res.Status == sandbox.StatusMemory
 	}
 	l := res.Limits
 	switch {
@@ -164,6 +167,9 @@ func MetaFromResult(res *sandbox.Result, cg bool) *Meta {
 		// killed the program, which isolate's readers see as a signal.
 		m.ExitSig, m.Killed = int(syscall.SIGKILL), true
 		m.Status, m.Message = MetaSignal, "Output limit exceeded"
+	case res.Status == sandbox.StatusMemory && res.Signal == 0:
+		m.ExitSig = int(syscall.SIGKILL)
+		m.Status, m.Message = MetaSignal, fmt.Sprintf("Caught fatal signal %d", m.ExitSig)
 	case res.Signal > 0:
 		m.ExitSig = res.Signal
 		m.Status, m.Message = MetaSignal, fmt.Sprintf("Caught fatal signal %d", res.Signal)
