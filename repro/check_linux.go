@@ -186,6 +186,8 @@ func newChecker(cfg Config) (*checker, *Report, error) {
 	c.host, why = probeHost(locale)
 	if uint32(os.Getuid()) == c.userGroup.UID && uint32(os.Getgid()) == c.userGroup.GID {
 		why[UserGroup] = fmt.Sprintf("the caller already is %d:%d (choose another with --user-group)", c.userGroup.UID, c.userGroup.GID)
+	} else if err := sandbox.CanRunAs(c.userGroup); err != nil {
+		why[UserGroup] = err.Error()
 	}
 	c.variedPath = filepath.Join(variedPathRoot, filepath.Base(abs)+"-varied")
 	rep := &Report{Version: ReportVersion, Culprits: []string{}, NotVaried: map[string]string{}}
@@ -204,6 +206,19 @@ func newChecker(cfg Config) (*checker, *Report, error) {
 		return nil, nil, fmt.Errorf("%w: none of the variations can take effect here", ErrUnavailable)
 	}
 	rep.Varied = c.on.sorted()
+	rep.VariedBy = map[string]string{}
+	if c.on[NumCPUs] {
+		rep.VariedBy[NumCPUs] = "cpuset"
+		if c.host.taskset != "" {
+			rep.VariedBy[NumCPUs] = "affinity (taskset): " + cpusetUnavailable()
+		}
+	}
+	if c.on[Time] {
+		rep.VariedBy[Time] = "libfaketime (" + c.host.faketime + "): the wall clock of dynamically linked programs"
+	}
+	if c.on[UserGroup] && sandbox.Rootless() {
+		rep.VariedBy[UserGroup] = "a subordinate id of the caller's, through the user namespace"
+	}
 	c.epoch = sourceDateEpoch(abs)
 	rep.SourceDateEpoch = c.epoch
 
@@ -337,7 +352,7 @@ func (c *checker) wait(b *build) error {
 }
 
 // run makes b's layers and runs it in a sandbox.
-func (c *checker) run(ctx context.Context, b *build) error {
+func (c *checker) run(ctx context.Context, b *build) (err error) {
 	c.mu.Lock()
 	c.n++
 	n := c.n
@@ -398,9 +413,23 @@ func (c *checker) run(ctx context.Context, b *build) error {
 			return fmt.Errorf("giving the tree to %d:%d: %s%s", bs.user.UID, bs.user.GID, describe(res), logTail(b.log))
 		}
 	}
+	given := bs.user == nil || !sandbox.Rootless()
+	if !given {
+		// Rootless, what the build user made belongs to one of the caller's
+		// subordinate ids, which the caller can neither read (a 0600 file)
+		// nor remove: give it back after the build, whatever its outcome.
+		defer func() {
+			if given {
+				return
+			}
+			if gerr := c.giveBack(ctx, dir); gerr != nil && err == nil {
+				err = gerr
+			}
+		}()
+	}
 	spec := base
 	// The umask is the shell's to set: the exec stage sets 022 for CMD.
-	spec.Args = append(append([]string{"/bin/sh", "-c", "umask " + bs.umask + " && exec \"$@\"", "sh"}, bs.setarch...), c.cfg.Build...)
+	spec.Args = append(append([]string{"/bin/sh", "-c", "umask " + bs.umask + " && exec \"$@\"", "sh"}, bs.prefix...), c.cfg.Build...)
 	spec.Env = bs.env
 	spec.Dir = bs.treePath
 	spec.User = bs.user
@@ -415,7 +444,37 @@ func (c *checker) run(ctx context.Context, b *build) error {
 		b.failed = describe(res)
 		return nil
 	}
+	if !given {
+		given = true
+		if err := c.giveBack(ctx, dir); err != nil {
+			return err
+		}
+	}
 	return c.collect(b)
+}
+
+// giveBack makes everything under a rootless build's directory the
+// caller's again, by a run as uid 0 of a user namespace that maps the
+// caller's subordinate ids (uid 0 there is the caller). It runs even when
+// ctx is done, so a cancelled check still removes its layers; chown -R
+// follows no symlink the build left, and the directory is all it sees.
+func (c *checker) giveBack(ctx context.Context, dir string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	const inside = "/sandbox-repro-build"
+	var out bytes.Buffer
+	spec := sandbox.Spec{Args: []string{"chown", "-R", "0:0", inside}, User: &sandbox.User{UID: 0, GID: 0},
+		CapAdd: []string{"CAP_CHOWN", "CAP_DAC_READ_SEARCH", "CAP_FOWNER"}, Env: []string{"PATH=" + sandbox.DefaultPath}, Dir: "/",
+		Mounts: []sandbox.Mount{{Type: sandbox.MountBind, Source: dir, Destination: inside, NoSymlinks: true}},
+		RunDir: c.cfg.RunDir, CgroupRoot: c.cfg.CgroupRoot, IO: sandbox.IO{Stdout: &out, Stderr: &out}}
+	res, err := sandbox.Run(ctx, &spec)
+	if err == nil && res.Status != sandbox.StatusOK {
+		err = fmt.Errorf("%s: %s", describe(res), strings.TrimSpace(out.String()))
+	}
+	if err != nil {
+		return fmt.Errorf("giving %s back to the caller: %w", dir, err)
+	}
+	return nil
 }
 
 func (c *checker) progress(p Progress) {
