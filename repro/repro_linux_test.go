@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/sandbox-dev/sandbox/limits"
+	sbfixtures "github.com/sandbox-dev/sandbox/fixtures"
 	"golang.org/x/sys/unix"
 )
 
@@ -26,12 +26,8 @@ func TestMain(m *testing.M) {
 		os.Exit(rootlessCheck(dir))
 	}
 	code := m.Run()
-	if os.Geteuid() == 0 {
-		if ids, _ := limits.List(testCgroupRoot); len(ids) > 0 {
-			fmt.Fprintf(os.Stderr, "cgroups left under %s: %v\n", testCgroupRoot, ids)
-			code = 1
-		}
-		limits.RemoveRoot(testCgroupRoot)
+	if sbfixtures.CgroupsLeft(testCgroupRoot, os.Stderr) {
+		code = 1
 	}
 	if left, _ := filepath.Glob("/dev/shm/sandbox-repro-*"); len(left) > 0 {
 		fmt.Fprintf(os.Stderr, "fileordering copies left behind: %v\n", left)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,13 +21,16 @@ import (
 // a test running as root can only have in another process.
 const envRootlessCheck = "SANDBOX_REPRO_TEST_ROOTLESS_CHECK"
 
+// envCheckBisect=0 turns that check's bisection off (BenchmarkRootless).
+const envCheckBisect = "SANDBOX_REPRO_TEST_BISECT"
+
 // rootlessCheck is the other process's side: exit status 0 with the
 // report on stdout, 125 with the check's error on stderr.
 func rootlessCheck(dir string) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	rep, err := Check(ctx, Config{Source: dir, Build: []string{"sh", "build.sh"}, Artifacts: []string{"out/*"},
-		Bisect: true, Jobs: 2})
+		Bisect: os.Getenv(envCheckBisect) != "0", Jobs: 2})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 125
@@ -51,28 +53,13 @@ func TestFixturesRootless(t *testing.T) {
 	if testing.Short() {
 		t.Skip("checks every fixture as another user: skipped with -short")
 	}
-	u, err := sbfixtures.UnprivilegedUser()
-	if err != nil {
-		t.Skip(err)
-	}
-	bin, err := u.ExecutableFor()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(filepath.Dir(bin))
+	u, bin := sbfixtures.TestUser(t)
 	for _, fx := range fixtures {
 		t.Run(fx.dir, func(t *testing.T) {
-			wd, err := u.WorkDir()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer os.RemoveAll(wd)
+			wd := u.TestWorkDir(t)
 			src := filepath.Join(wd, "src")
-			if out, err := exec.Command("cp", "-a", filepath.Join("testdata", fx.dir), src).CombinedOutput(); err != nil {
-				t.Fatalf("copying the fixture: %v: %s", err, out)
-			}
-			if out, err := exec.Command("chown", "-R", fmt.Sprintf("%d:%d", u.UID, u.GID), src).CombinedOutput(); err != nil {
-				t.Fatalf("giving the fixture to %s: %v: %s", u.Name, err, out)
+			if err := u.CopyTree(filepath.Join("testdata", fx.dir), src); err != nil {
+				t.Fatal(err)
 			}
 			before := treeDigest(t, src)
 			cmd := u.Command([]string{envRootlessCheck + "=" + src, "TMPDIR=" + wd}, bin)

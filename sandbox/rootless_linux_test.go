@@ -43,20 +43,8 @@ func TestRootless(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the core tests again as another user: skipped with -short")
 	}
-	u, err := fixtures.UnprivilegedUser()
-	if err != nil {
-		t.Skip(err)
-	}
-	bin, err := u.ExecutableFor()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(filepath.Dir(bin))
-	wd, err := u.WorkDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(wd)
+	u, bin := fixtures.TestUser(t)
+	wd := u.TestWorkDir(t)
 	for _, mode := range []struct {
 		name, idmap, run string
 		delegate         bool

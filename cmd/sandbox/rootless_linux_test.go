@@ -23,20 +23,8 @@ func TestRootlessCLI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs sandboxes as another user: skipped with -short")
 	}
-	u, err := fixtures.UnprivilegedUser()
-	if err != nil {
-		t.Skip(err)
-	}
-	bin, err := u.ExecutableFor()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(filepath.Dir(bin))
-	wd, err := u.WorkDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(wd)
+	u, bin := fixtures.TestUser(t)
+	wd := u.TestWorkDir(t)
 	runDir := filepath.Join(wd, "run")
 	sandbox := func(t *testing.T, args ...string) outcome {
 		t.Helper()
