@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	sbfixtures "github.com/sandbox-dev/sandbox/fixtures"
 )
 
@@ -73,15 +72,7 @@ func TestFixturesRootless(t *testing.T) {
 			if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
 				t.Fatalf("the report: %v\n%s", err, stdout.String())
 			}
-			if rep.Reproducible != fx.reproducible {
-				t.Errorf("reproducible %v, want %v: %s", rep.Reproducible, fx.reproducible, rep.Message)
-			}
-			if diff := cmp.Diff(fx.culprits, rep.Culprits); diff != "" {
-				t.Errorf("culprits (-want +got):\n%s\n%s", diff, rep.Message)
-			}
-			if len(rep.NotVaried) > 0 {
-				t.Errorf("not varied: %v", rep.NotVaried)
-			}
+			checkFixture(t, &rep, fx.reproducible, fx.culprits)
 			if !strings.HasPrefix(rep.VariedBy[UserGroup], "a subordinate id") {
 				t.Errorf("user_group varied by %q", rep.VariedBy[UserGroup])
 			}
