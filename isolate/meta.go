@@ -167,9 +167,6 @@ func MetaFromResult(res *sandbox.Result, cg bool) *Meta {
 		// killed the program, which isolate's readers see as a signal.
 		m.ExitSig, m.Killed = int(syscall.SIGKILL), true
 		m.Status, m.Message = MetaSignal, "Output limit exceeded"
-	case res.Status == sandbox.StatusMemory && res.Signal == 0:
-		m.ExitSig = int(syscall.SIGKILL)
-		m.Status, m.Message = MetaSignal, fmt.Sprintf("Caught fatal signal %d", m.ExitSig)
 	case res.Signal > 0:
 		m.ExitSig = res.Signal
 		m.Status, m.Message = MetaSignal, fmt.Sprintf("Caught fatal signal %d", res.Signal)
