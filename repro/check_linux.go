@@ -396,13 +396,14 @@ func (c *checker) run(ctx context.Context, b *build) (err error) {
 	begin := time.Now()
 	if bs.user != nil {
 		// The build user gets the tree's directories (in its own layer), so
-		// it can write where the caller could. Run as uid 0 with CAP_CHOWN:
-		// as root that is root; rootless, uid 0 of the user namespace.
+		// it can write where the caller could: a run as the build user
+		// itself, with CAP_CHOWN, so that rootless the ids are those of the
+		// build's own user namespace map (uid 0's map is another).
 		prep := base
 		prep.Args = []string{"find", bs.treePath, "-xdev", "-type", "d", "-exec",
 			"chown", fmt.Sprintf("%d:%d", bs.user.UID, bs.user.GID), "{}", "+"}
-		prep.User = &sandbox.User{UID: 0, GID: 0}
-		prep.CapAdd = []string{"CAP_CHOWN", "CAP_DAC_READ_SEARCH", "CAP_FOWNER"}
+		prep.User = bs.user
+		prep.CapAdd = chownCaps
 		prep.Env = []string{"PATH=" + sandbox.DefaultPath}
 		prep.Dir = "/"
 		res, err := sandbox.Run(ctx, &prep)
@@ -422,7 +423,7 @@ func (c *checker) run(ctx context.Context, b *build) (err error) {
 			if given {
 				return
 			}
-			if gerr := c.giveBack(ctx, dir); gerr != nil && err == nil {
+			if gerr := c.giveBack(ctx, dir, bs.user); gerr != nil && err == nil {
 				err = gerr
 			}
 		}()
@@ -446,25 +447,29 @@ func (c *checker) run(ctx context.Context, b *build) (err error) {
 	}
 	if !given {
 		given = true
-		if err := c.giveBack(ctx, dir); err != nil {
+		if err := c.giveBack(ctx, dir, bs.user); err != nil {
 			return err
 		}
 	}
 	return c.collect(b)
 }
 
+// chownCaps are what a run needs to chown a tree it does not own.
+var chownCaps = []string{"CAP_CHOWN", "CAP_DAC_READ_SEARCH", "CAP_FOWNER"}
+
 // giveBack makes everything under a rootless build's directory the
-// caller's again, by a run as uid 0 of a user namespace that maps the
-// caller's subordinate ids (uid 0 there is the caller). It runs even when
-// ctx is done, so a cancelled check still removes its layers; chown -R
-// follows no symlink the build left, and the directory is all it sees.
-func (c *checker) giveBack(ctx context.Context, dir string) error {
+// caller's again, by a run as the build user (user, with CAP_CHOWN) in the
+// same user namespace map as its build, where the caller's ids are its
+// own. It runs even when ctx is done, so a cancelled check still removes
+// its layers; chown -R follows no symlink the build left, and the
+// directory is all it sees.
+func (c *checker) giveBack(ctx context.Context, dir string, user *sandbox.User) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	const inside = "/sandbox-repro-build"
 	var out bytes.Buffer
-	spec := sandbox.Spec{Args: []string{"chown", "-R", "0:0", inside}, User: &sandbox.User{UID: 0, GID: 0},
-		CapAdd: []string{"CAP_CHOWN", "CAP_DAC_READ_SEARCH", "CAP_FOWNER"}, Env: []string{"PATH=" + sandbox.DefaultPath}, Dir: "/",
+	spec := sandbox.Spec{Args: []string{"chown", "-R", fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid()), inside}, User: user,
+		CapAdd: chownCaps, Env: []string{"PATH=" + sandbox.DefaultPath}, Dir: "/",
 		Mounts: []sandbox.Mount{{Type: sandbox.MountBind, Source: dir, Destination: inside, NoSymlinks: true}},
 		RunDir: c.cfg.RunDir, CgroupRoot: c.cfg.CgroupRoot, IO: sandbox.IO{Stdout: &out, Stderr: &out}}
 	res, err := sandbox.Run(ctx, &spec)
