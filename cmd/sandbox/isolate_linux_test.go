@@ -904,11 +904,15 @@ func TestIsolateRootless(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.Chown(bin, int(u.UID), int(u.GID))
+	cgroupFD := -1 // a delegated subtree's leaf to start in, from the "delegated" subtests on
 	sh := func(t *testing.T, line string) (string, string, int) {
 		t.Helper()
 		cmd := u.Command([]string{mainEnv + "=1", "TMPDIR=" + wd, "SANDBOX_RUN_DIR=" + filepath.Join(wd, "run"),
 			"PATH=" + bin + ":/usr/sbin:/usr/bin:/sbin:/bin"}, "/bin/sh", "-c", line)
 		cmd.Dir = wd
+		if cgroupFD >= 0 {
+			cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, cgroupFD
+		}
 		var out, errb bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errb
 		err := cmd.Run()
@@ -989,6 +993,34 @@ func TestIsolateRootless(t *testing.T) {
 			}
 		})
 	}
+	// With a delegated cgroup v2 subtree (made here as root would: the
+	// project's host gives it no controllers, a cgroup v2 VM all it has),
+	// --cg is had: the box's group is in the subtree.
+	t.Run("delegated", func(t *testing.T) {
+		top, fd := u.DelegateCgroup(t)
+		defer unix.Close(fd)
+		cgroupFD = fd
+		defer func() { cgroupFD = -1 }()
+		meta := workdir + "/cg.meta"
+		if _, errs, code := sh(t, fmt.Sprintf("isolate --cg -s -b %d -p10 -M %s --run -- /bin/sh -c 'echo hi'", id, meta)); code != 0 {
+			t.Fatalf("--cg in %s: exit %d: %s", top, code, errs)
+		}
+		if m := judge0Meta(t, meta); m["exitcode"] != "0" || m["cg-mem"] == "" {
+			t.Errorf("--cg meta: %v, want exitcode 0 and a cg-mem", m)
+		}
+		ctl, _ := os.ReadFile("/sys/fs/cgroup/unified/cgroup.controllers")
+		if v2, _ := os.ReadFile("/sys/fs/cgroup/cgroup.controllers"); len(v2) > 0 {
+			ctl = v2
+		}
+		_, errs, code := sh(t, fmt.Sprintf("isolate --cg -s -b %d --cg-mem=65536 --run -- /bin/true", id))
+		if strings.Contains(string(ctl), "memory") {
+			if code != 0 {
+				t.Errorf("--cg-mem with the memory controller delegated: exit %d: %s", code, errs)
+			}
+		} else if code != 2 || !strings.Contains(errs, "needs the cgroup memory controller, which the delegated group") {
+			t.Errorf("--cg-mem without the memory controller: exit %d, stderr %q; want 2, saying so", code, errs)
+		}
+	})
 	// A box user's files left as a run that died leaves them: --cleanup
 	// takes them back in the box's namespace and removes the box.
 	if _, errs, code := sh(t, fmt.Sprintf("isolate -b %d -p10 --run -- /bin/sh -c 'mkdir d && touch d/f && chmod 500 d'", id)); code != 0 {
