@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/sandbox-dev/sandbox/fixtures"
 	"golang.org/x/sys/unix"
 )
 
@@ -890,12 +889,7 @@ func TestIsolateCMSCommandsLog(t *testing.T) {
 // caller's subordinate range, a noexec bind); --cleanup removes what a box
 // user left, and the box root is the caller's own by default.
 func TestIsolateRootless(t *testing.T) {
-	needRoot(t)
-	if testing.Short() {
-		t.Skip("runs isolate as another user: skipped with -short")
-	}
-	u, self := fixtures.TestUser(t)
-	wd := u.TestWorkDir(t)
+	u, self, wd := asTestUser(t)
 	bin := filepath.Join(wd, "bin")
 	if err := os.Mkdir(bin, 0o755); err != nil {
 		t.Fatal(err)
