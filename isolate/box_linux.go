@@ -45,6 +45,9 @@ func lockBox(o *Options, create bool) (*box, error) {
 		if err := os.MkdirAll(o.BoxRoot, 0o755); err != nil {
 			return nil, fmt.Errorf("creating the box root: %w", err)
 		}
+		if err := ownBoxRoot(o.BoxRoot); err != nil {
+			return nil, err
+		}
 	} else if _, err := os.Stat(o.BoxRoot); errors.Is(err, fs.ErrNotExist) {
 		return nil, errNoRoot
 	}
@@ -71,6 +74,23 @@ func lockBox(o *Options, create bool) (*box, error) {
 		}
 		f.Close() // removed by a cleanup while we waited
 	}
+}
+
+// ownBoxRoot refuses, without root, a box root that is not a directory
+// of the caller's own: in a shared temp directory another user could have
+// made it first.
+func ownBoxRoot(dir string) error {
+	if os.Geteuid() == 0 {
+		return nil
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(dir, &st); err != nil {
+		return fmt.Errorf("creating the box root: %w", err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR || int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("%w: box root %s: not a directory of uid %d's own (choose another with --box-root)", ErrUnsupported, dir, os.Geteuid())
+	}
+	return nil
 }
 
 // errNoRoot is lockBox's answer when there is no box root at all.
@@ -141,7 +161,30 @@ func (b *box) remove() error {
 	} else if m != "" {
 		return fmt.Errorf("removing box %d: %s is a mount point; unmount it first", b.o.BoxID, m)
 	}
-	if err := os.RemoveAll(b.dir); err != nil {
+	err := os.RemoveAll(b.dir)
+	if err != nil && os.Geteuid() != 0 && errors.Is(err, fs.ErrPermission) {
+		// A run that died left box/ or tmp/ the box user's: take them back
+		// in its namespace, then remove.
+		var left []string
+		for _, d := range []string{b.path("box"), b.path("tmp")} {
+			if _, serr := os.Lstat(d); serr == nil {
+				left = append(left, d)
+			}
+		}
+		if cerr := chownInNS(b.o, os.Environ(), uint32(os.Getuid()), uint32(os.Getgid()), left...); cerr != nil {
+			return fmt.Errorf("removing box %d: %w (%v)", b.o.BoxID, err, cerr)
+		}
+		// The caller's again, but maybe closed (a directory of mode 0500):
+		// open each before RemoveAll goes in, which root needs not.
+		filepath.WalkDir(b.dir, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				os.Chmod(p, 0o700)
+			}
+			return nil
+		})
+		err = os.RemoveAll(b.dir)
+	}
+	if err != nil {
 		return fmt.Errorf("removing box %d: %w", b.o.BoxID, err)
 	}
 	return nil

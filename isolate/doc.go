@@ -13,8 +13,8 @@
 // a Spec, holding box state between calls (a directory, a lock, a user per
 // box) and translating a Result back is a boundary of its own; the sandbox
 // package stays plain data in, Result out. The meta writer (meta.go) works
-// from a plain struct, so that `sandbox judge --meta-dir` can write the
-// same files.
+// from a plain struct and is the only one: `sandbox judge --meta-dir`
+// writes its files with MetaFromResult and WriteMetaFile too.
 //
 // # Vocabulary
 //
@@ -114,5 +114,9 @@
 //     it.
 //   - Output files under -f are written through a pipe by the runner; the
 //     process holding the pipe furthest down the tree gets SIGXFSZ.
-//   - Runs need root (the sandbox's rootless mode is not used yet).
+//   - Without root (rootless_linux.go), the box user is a subordinate id of
+//     the caller's, box ids are bounded by the caller's range, --cg needs a
+//     delegated cgroup v2 subtree, -p is the box user's RLIMIT_NPROC,
+//     noexec and norec binds are refused, and stdio files are opened as the
+//     caller (before box/ is given away) rather than as the box user.
 package isolate

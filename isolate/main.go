@@ -93,7 +93,9 @@ Not supported, and refused: -q/--quota, --tty-hack, --print-cg-root.
 
 Settings isolate keeps in its config file:
   --box-root=DIR          where boxes live (default /var/local/lib/isolate,
-                          or $SANDBOX_ISOLATE_ROOT)
+                          or $SANDBOX_ISOLATE_ROOT; without root
+                          $XDG_RUNTIME_DIR/sandbox-isolate, else
+                          $TMPDIR/sandbox-isolate-UID)
   $SANDBOX_ISOLATE_FIRST_UID, $SANDBOX_ISOLATE_FIRST_GID (default 60000)
   $SANDBOX_CGROUP_ROOT, $SANDBOX_RUN_DIR as for 'sandbox exec'
 

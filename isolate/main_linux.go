@@ -65,10 +65,11 @@ func Main(inv Invocation) int {
 // asks for mount flags that only a mount made beforehand can carry
 // (noexec, norec), else right here.
 func runCommand(o *Options, inv Invocation) int {
-	if os.Geteuid() != 0 {
-		// Said before anything is touched; the sandbox's rootless mode
-		// would map the box users from a subordinate id range.
-		return internalError(o, inv, fmt.Errorf("%w: --run needs root: the box's program runs as the box's own user (uid %d), which only root can switch to and give box/ to", ErrUnsupported, o.BoxUID()))
+	if sandbox.Rootless() {
+		// Said before anything is touched.
+		if err := rootlessRefusal(o); err != nil {
+			return internalError(o, inv, err)
+		}
 	}
 	staged := false
 	if v := lookupEnv(inv.Environ, envStaged); v != "" {
@@ -171,6 +172,7 @@ type runner struct {
 	staged bool
 	b      *box
 	ms     []boxMount // the rules resolved (and staged) once per --run
+	given  bool       // without root: box/ given to the box user (attempt)
 }
 
 func (r *runner) run() int {
@@ -216,7 +218,7 @@ func (r *runner) run() int {
 	// box/ goes back to whoever had it (the caller, or --as-uid at --init),
 	// unless a run that died left it the box user's.
 	uid, gid := b.owner()
-	if fi, err := os.Stat(b.path("box")); err == nil {
+	if fi, err := os.Stat(b.path("box")); err == nil && !sandbox.Rootless() {
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != o.BoxUID() {
 			uid, gid = int(st.Uid), int(st.Gid)
 		}
@@ -224,10 +226,21 @@ func (r *runner) run() int {
 	defer func() {
 		// Between runs the box is the caller's again, without what the
 		// program may have left to trick it (fifos, sockets, symlinks).
+		if sandbox.Rootless() {
+			// Always the caller's (no --as-uid without root); tmp/ too,
+			// which the caller could not empty otherwise.
+			if err := chownInNS(o, r.inv.Environ, uint32(uid), uint32(gid), b.path("box"), b.path("tmp")); err != nil {
+				fmt.Fprintf(r.inv.Stderr, "isolate: %v\n", err)
+				return
+			}
+		}
 		if !o.SpecialFiles {
 			if err := removeSpecialFiles(b.path("box")); err != nil {
 				fmt.Fprintf(r.inv.Stderr, "isolate: %v\n", err)
 			}
+		}
+		if sandbox.Rootless() {
+			return
 		}
 		if err := chownTree(b.path("box"), uid, gid); err != nil {
 			fmt.Fprintf(r.inv.Stderr, "isolate: %v\n", err)
@@ -298,6 +311,14 @@ func (r *runner) attempt(ctx context.Context) (*sandbox.Result, error) {
 	if r.o.Verbose > 0 {
 		r.describe(spec)
 	}
+	if sandbox.Rootless() && !r.given {
+		// Only now: the runner opened the box's stdio as the caller,
+		// whose box/ was until here.
+		if err := chownInNS(r.o, r.inv.Environ, r.o.BoxUID(), r.o.BoxGID(), r.b.path("box")); err != nil {
+			return nil, fmt.Errorf("giving the box to its user: %w", err)
+		}
+		r.given = true
+	}
 	var outs outputs
 	if err := outs.wrap(spec); err != nil {
 		return nil, err
@@ -319,7 +340,7 @@ func (r *runner) attempt(ctx context.Context) (*sandbox.Result, error) {
 // for a moment (2 of 40 runs at pids.max 2 here). The program has not
 // started, so the run is tried again rather than the limit loosened.
 func pidsRace(o *Options, err error) bool {
-	return o.Processes > 0 && o.Processes <= 2 && errors.Is(err, sandbox.ErrSetup) &&
+	return o.Processes > 0 && o.Processes <= 2 && !sandbox.Rootless() && errors.Is(err, sandbox.ErrSetup) &&
 		strings.Contains(err.Error(), "init stage ended without a report")
 }
 
@@ -328,6 +349,9 @@ func pidsRace(o *Options, err error) bool {
 func (r *runner) prepare() error {
 	if err := emptyDir(r.b.path("tmp")); err != nil {
 		return fmt.Errorf("emptying the box's /tmp: %w", err)
+	}
+	if sandbox.Rootless() {
+		return nil // attempt gives it, once the stdio is open
 	}
 	if err := chownTree(r.b.path("box"), int(r.o.BoxUID()), int(r.o.BoxGID())); err != nil {
 		return fmt.Errorf("giving the box to its user: %w", err)

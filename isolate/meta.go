@@ -144,7 +144,10 @@ func MetaFromResult(res *sandbox.Result, cg bool) *Meta {
 	if cg {
 		kib := res.MemoryPeak / 1024
 		m.CgMem = &kib
-		m.CgOOMKilled = res.OOMKilled
+		// The supervisor's memory kill (memory plus TCP buffers over the
+		// limit) is a memory limit too: without the flag CMS would read a
+		// plain signal, not MLE.
+		m.CgOOMKilled = res.OOMKilled || res.Status == sandbox.StatusMemory
 	}
 	l := res.Limits
 	switch {

@@ -44,6 +44,16 @@ func TestMetaFromResult(t *testing.T) {
 		{"oom", with(func(r *sandbox.Result) {
 			r.Status, r.ExitCode, r.Signal, r.OOMKilled, r.CPU = sandbox.StatusMemory, -1, 9, true, 0
 		}), true, "time:0.000\ntime-wall:2.500\nmax-rss:3072\ncsw-voluntary:7\ncsw-forced:2\ncg-mem:3072\ncg-oom-killed:1\nexitsig:9\nstatus:SG\nmessage:Caught fatal signal 9\n"},
+		// The supervisor's kill (memory and TCP buffers over the limit) is
+		// no OOM kill, but a memory limit all the same.
+		{"memory-by-the-supervisor", with(func(r *sandbox.Result) {
+			r.Status, r.ExitCode, r.Signal, r.CPU = sandbox.StatusMemory, -1, 9, 0
+		}), true, "time:0.000\ntime-wall:2.500\nmax-rss:3072\ncsw-voluntary:7\ncsw-forced:2\ncg-mem:3072\ncg-oom-killed:1\nexitsig:9\nstatus:SG\nmessage:Caught fatal signal 9\n"},
+		// A shell that saw its child OOM-killed and exited 137 itself: RE,
+		// with cg-oom-killed (Judge0 says NZEC, CMS a memory limit).
+		{"oom-of-a-child", with(func(r *sandbox.Result) {
+			r.Status, r.ExitCode, r.Signal, r.OOMKilled, r.CPU = sandbox.StatusMemory, 137, 0, true, 0
+		}), true, "time:0.000\ntime-wall:2.500\nmax-rss:3072\ncsw-voluntary:7\ncsw-forced:2\ncg-mem:3072\ncg-oom-killed:1\nexitcode:137\nstatus:RE\nmessage:Exited with error status 137\n"},
 		{"output-limit", with(func(r *sandbox.Result) { r.Status, r.ExitCode, r.Signal, r.CPU = sandbox.StatusOutput, -1, 9, 0 }), false,
 			"time:0.000\ntime-wall:2.500\nmax-rss:3072\ncsw-voluntary:7\ncsw-forced:2\nexitsig:9\nkilled:1\nstatus:SG\nmessage:Output limit exceeded\n"},
 		{"exec-failed", with(func(r *sandbox.Result) {

@@ -84,6 +84,24 @@ const (
 	EnvFirstGID = "SANDBOX_ISOLATE_FIRST_GID"
 )
 
+// defaultBoxRoot is DefaultBoxRoot for root. Without root, whose boxes
+// cannot live there, it is a directory of the caller's own:
+// $XDG_RUNTIME_DIR/sandbox-isolate, else sandbox-isolate-UID in the temp
+// directory (refused at --init if someone else owns it).
+func defaultBoxRoot(getenv func(string) string) string {
+	if os.Geteuid() == 0 {
+		return DefaultBoxRoot
+	}
+	if x := getenv("XDG_RUNTIME_DIR"); path.IsAbs(x) {
+		return path.Join(x, "sandbox-isolate")
+	}
+	dir := getenv("TMPDIR")
+	if !path.IsAbs(dir) {
+		dir = "/tmp"
+	}
+	return path.Join(dir, "sandbox-isolate-"+strconv.Itoa(os.Geteuid()))
+}
+
 // MaxBoxID is the largest box id: Judge0 uses a submission's id modulo
 // 2^31-1, CMS up to 65999.
 const MaxBoxID = math.MaxInt32
@@ -267,7 +285,7 @@ var optDefs = sync.OnceValue(func() []optDef {
 // they are (getopt permutes); after "--" every word does. getenv supplies
 // this implementation's settings (EnvBoxRoot, ...).
 func Parse(args []string, getenv func(string) string) (*Options, error) {
-	o := &Options{Processes: 1, BoxRoot: DefaultBoxRoot, FirstUID: DefaultFirstUID, FirstGID: DefaultFirstGID}
+	o := &Options{Processes: 1, BoxRoot: defaultBoxRoot(getenv), FirstUID: DefaultFirstUID, FirstGID: DefaultFirstGID}
 	if v := getenv(EnvBoxRoot); v != "" {
 		if !path.IsAbs(v) {
 			return nil, usageErrorf("$%s %q: want an absolute path", EnvBoxRoot, v)

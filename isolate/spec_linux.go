@@ -304,11 +304,18 @@ func openInBox(ms []boxMount, p string, write bool, uid, gid uint32) (*os.File, 
 		how.Mode = 0o666 // openat2 refuses a mode without O_CREAT
 	}
 	var fd int
-	err = asUser(uid, gid, func() error {
+	open := func() error {
 		var err error
 		fd, err = unix.Openat2(root, rel, how)
 		return err
-	})
+	}
+	if sandbox.Rootless() {
+		// As the caller, who cannot take another identity: see
+		// rootless_linux.go.
+		err = open()
+	} else {
+		err = asUser(uid, gid, open)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open: %w", err)
 	}
@@ -355,12 +362,16 @@ func (o *Options) limits() (limits.Limits, error) {
 		}
 		l.Memory = int64(kb(o.CGMem))
 	}
-	if o.Processes > 0 {
+	rl := func(v uint64) *limits.Rlimit { return &limits.Rlimit{Soft: v, Hard: v} }
+	switch {
+	case o.Processes > 0 && rootlessNProc():
+		// The box user's processes alone: PID 1 is another uid.
+		l.Rlimits.NProc = rl(uint64(o.Processes))
+	case o.Processes > 0:
 		// The box's PID 1, the sandbox's own init, counts in its group.
 		n := o.Processes + 1
 		l.Pids = &n
 	}
-	rl := func(v uint64) *limits.Rlimit { return &limits.Rlimit{Soft: v, Hard: v} }
 	if o.Mem != nil && *o.Mem > 0 {
 		if least := minAddressSpace(); kb(o.Mem) < least {
 			return l, unsupportedf("-m/--mem=%d: below %d the box cannot start: the limit also bounds the sandbox's PID 1 (this program's image) before the program replaces it; limit the box's memory with --cg --cg-mem instead", *o.Mem, least/1024)

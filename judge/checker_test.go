@@ -1,7 +1,6 @@
 package judge
 
 import (
-	"bytes"
 	"errors"
 	"testing"
 
@@ -141,24 +140,5 @@ func TestParseCheckerSpec(t *testing.T) {
 		if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(Checker{})); diff != "" {
 			t.Errorf("ParseCheckerSpec(%q) (-want +got):\n%s", tt.spec, diff)
 		}
-	}
-}
-
-func TestWriteMeta(t *testing.T) {
-	var b bytes.Buffer
-	err := WriteMeta(&b, MetaFields{Time: 0.0123, TimeWall: 0.5, MaxRSS: 1024, CgMem: 2048, CgOOMKilled: true,
-		CSWVoluntary: 3, CSWForced: 4, ExitSig: 9, Killed: true, Status: "SG", Message: "Caught fatal signal 9"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := "cg-mem:2048\ncg-oom-killed:1\ncsw-forced:4\ncsw-voluntary:3\nexitsig:9\nkilled:1\nmax-rss:1024\n" +
-		"message:Caught fatal signal 9\nstatus:SG\ntime:0.012\ntime-wall:0.500\n"
-	if diff := cmp.Diff(want, b.String()); diff != "" {
-		t.Errorf("(-want +got):\n%s", diff)
-	}
-	b.Reset()
-	WriteMeta(&b, MetaFields{Exited: true, Time: 1, TimeWall: 2})
-	if diff := cmp.Diff("csw-forced:0\ncsw-voluntary:0\nexitcode:0\ntime:1.000\ntime-wall:2.000\n", b.String()); diff != "" {
-		t.Errorf("ok run (-want +got):\n%s", diff)
 	}
 }

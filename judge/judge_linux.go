@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sandbox-dev/sandbox/isolate"
 	"github.com/sandbox-dev/sandbox/limits"
 	"github.com/sandbox-dev/sandbox/profile"
 	"github.com/sandbox-dev/sandbox/sandbox"
@@ -657,7 +658,10 @@ func (j *Judge) runTest(ctx context.Context, slot, i int, t *Test, prog *program
 		return nil, err
 	}
 	if j.opts.MetaDir != "" {
-		if err := writeMetaFile(filepath.Join(j.opts.MetaDir, metaName(t.Name)), res); err != nil {
+		// One writer for both: a judge's meta file is what `sandbox isolate
+		// --cg -M` writes for the same run.
+		meta := filepath.Join(j.opts.MetaDir, metaName(t.Name)+".meta")
+		if err := isolate.WriteMetaFile(meta, isolate.MetaFromResult(res, res.CgroupVersion != 0)); err != nil {
 			return nil, err
 		}
 	}

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/sandbox-dev/sandbox/limits"
+	"github.com/sandbox-dev/sandbox/fixtures"
 )
 
 // testCgroupRoot keeps the tests' cgroups apart from real runs' and from
@@ -26,12 +26,8 @@ var testCgroupRoot = fmt.Sprintf("/sandbox-test-judge-%d", os.Getpid())
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if os.Geteuid() == 0 {
-		if ids, _ := limits.List(testCgroupRoot); len(ids) > 0 {
-			fmt.Fprintf(os.Stderr, "cgroups left under %s: %v\n", testCgroupRoot, ids)
-			code = 1
-		}
-		limits.RemoveRoot(testCgroupRoot)
+	if fixtures.CgroupsLeft(testCgroupRoot, os.Stderr) {
+		code = 1
 	}
 	os.Exit(code)
 }

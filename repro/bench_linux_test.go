@@ -3,12 +3,15 @@ package repro
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
+
+	sbfixtures "github.com/sandbox-dev/sandbox/fixtures"
 )
 
 // BenchmarkVersusReprotest times sandbox repro and Debian's reprotest on
@@ -101,4 +104,57 @@ func median(ds []time.Duration) time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	return s[len(s)/2]
+}
+
+// BenchmarkRootless times the same check as root and as the unprivileged
+// user (make test-user), each in a process of its own (the test binary,
+// started as either), interleaved, and reports each one's median wall time
+// per check and their ratio. Read the custom metrics, not ns/op.
+//
+//	go test -run '^$' -bench Rootless -benchtime 5x ./repro
+func BenchmarkRootless(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root, to become the unprivileged user")
+	}
+	if _, why := probeHost(DefaultLocale); len(why) > 0 {
+		b.Skipf("variations this host cannot make: %v", why)
+	}
+	u, bin := sbfixtures.TestUser(b)
+	const maxPairs = 5
+	for _, fixture := range []string{"reproducible", "date"} {
+		b.Run(fixture, func(b *testing.B) {
+			wd := u.TestWorkDir(b)
+			src := filepath.Join(wd, "src")
+			if err := u.CopyTree(filepath.Join("testdata", fixture), src); err != nil {
+				b.Fatal(err)
+			}
+			// Root's copy is root's: a build as root has no CAP_DAC_OVERRIDE
+			// to write in another user's tree.
+			rootSrc := filepath.Join(b.TempDir(), "src")
+			if out, err := exec.Command("cp", "-r", filepath.Join("testdata", fixture), rootSrc).CombinedOutput(); err != nil {
+				b.Fatalf("copying the fixture: %v: %s", err, out)
+			}
+			check := func(cmd *exec.Cmd, src string) time.Duration {
+				cmd.Dir = src
+				var out bytes.Buffer
+				cmd.Stdout, cmd.Stderr = io.Discard, &out
+				t0 := time.Now()
+				if err := cmd.Run(); err != nil {
+					b.Fatalf("check: %v\n%s", err, out.String())
+				}
+				return time.Since(t0)
+			}
+			var root, rootless []time.Duration
+			for i := 0; i < min(b.N, maxPairs); i++ {
+				cmd := exec.Command(bin)
+				cmd.Env = append(os.Environ(), envRootlessCheck+"="+rootSrc, envCheckBisect+"=0", "TMPDIR="+b.TempDir())
+				root = append(root, check(cmd, rootSrc))
+				rootless = append(rootless, check(u.Command([]string{envRootlessCheck + "=" + src, envCheckBisect + "=0", "TMPDIR=" + wd}, bin), src))
+			}
+			mr, mu := median(root), median(rootless)
+			b.ReportMetric(mr.Seconds(), "root-s/check")
+			b.ReportMetric(mu.Seconds(), "rootless-s/check")
+			b.ReportMetric(mu.Seconds()/mr.Seconds(), "rootless/root")
+		})
+	}
 }

@@ -186,6 +186,8 @@ func newChecker(cfg Config) (*checker, *Report, error) {
 	c.host, why = probeHost(locale)
 	if uint32(os.Getuid()) == c.userGroup.UID && uint32(os.Getgid()) == c.userGroup.GID {
 		why[UserGroup] = fmt.Sprintf("the caller already is %d:%d (choose another with --user-group)", c.userGroup.UID, c.userGroup.GID)
+	} else if err := sandbox.CanRunAs(c.userGroup); err != nil {
+		why[UserGroup] = err.Error()
 	}
 	c.variedPath = filepath.Join(variedPathRoot, filepath.Base(abs)+"-varied")
 	rep := &Report{Version: ReportVersion, Culprits: []string{}, NotVaried: map[string]string{}}
@@ -204,6 +206,19 @@ func newChecker(cfg Config) (*checker, *Report, error) {
 		return nil, nil, fmt.Errorf("%w: none of the variations can take effect here", ErrUnavailable)
 	}
 	rep.Varied = c.on.sorted()
+	rep.VariedBy = map[string]string{}
+	if c.on[NumCPUs] {
+		rep.VariedBy[NumCPUs] = "cpuset"
+		if c.host.taskset != "" {
+			rep.VariedBy[NumCPUs] = "affinity (taskset): " + cpusetUnavailable()
+		}
+	}
+	if c.on[Time] {
+		rep.VariedBy[Time] = "libfaketime (" + c.host.faketime + "): the wall clock of dynamically linked programs"
+	}
+	if c.on[UserGroup] && sandbox.Rootless() {
+		rep.VariedBy[UserGroup] = "a subordinate id of the caller's, through the user namespace"
+	}
 	c.epoch = sourceDateEpoch(abs)
 	rep.SourceDateEpoch = c.epoch
 
@@ -337,7 +352,7 @@ func (c *checker) wait(b *build) error {
 }
 
 // run makes b's layers and runs it in a sandbox.
-func (c *checker) run(ctx context.Context, b *build) error {
+func (c *checker) run(ctx context.Context, b *build) (err error) {
 	c.mu.Lock()
 	c.n++
 	n := c.n
@@ -381,13 +396,14 @@ func (c *checker) run(ctx context.Context, b *build) error {
 	begin := time.Now()
 	if bs.user != nil {
 		// The build user gets the tree's directories (in its own layer), so
-		// it can write where the caller could. Run as uid 0 with CAP_CHOWN:
-		// as root that is root; rootless, uid 0 of the user namespace.
+		// it can write where the caller could: a run as the build user
+		// itself, with CAP_CHOWN, so that rootless the ids are those of the
+		// build's own user namespace map (uid 0's map is another).
 		prep := base
 		prep.Args = []string{"find", bs.treePath, "-xdev", "-type", "d", "-exec",
 			"chown", fmt.Sprintf("%d:%d", bs.user.UID, bs.user.GID), "{}", "+"}
-		prep.User = &sandbox.User{UID: 0, GID: 0}
-		prep.CapAdd = []string{"CAP_CHOWN", "CAP_DAC_READ_SEARCH", "CAP_FOWNER"}
+		prep.User = bs.user
+		prep.CapAdd = chownCaps
 		prep.Env = []string{"PATH=" + sandbox.DefaultPath}
 		prep.Dir = "/"
 		res, err := sandbox.Run(ctx, &prep)
@@ -398,9 +414,23 @@ func (c *checker) run(ctx context.Context, b *build) error {
 			return fmt.Errorf("giving the tree to %d:%d: %s%s", bs.user.UID, bs.user.GID, describe(res), logTail(b.log))
 		}
 	}
+	given := bs.user == nil || !sandbox.Rootless()
+	if !given {
+		// Rootless, what the build user made belongs to one of the caller's
+		// subordinate ids, which the caller can neither read (a 0600 file)
+		// nor remove: give it back after the build, whatever its outcome.
+		defer func() {
+			if given {
+				return
+			}
+			if gerr := c.giveBack(ctx, dir, bs.user); gerr != nil && err == nil {
+				err = gerr
+			}
+		}()
+	}
 	spec := base
 	// The umask is the shell's to set: the exec stage sets 022 for CMD.
-	spec.Args = append(append([]string{"/bin/sh", "-c", "umask " + bs.umask + " && exec \"$@\"", "sh"}, bs.setarch...), c.cfg.Build...)
+	spec.Args = append(append([]string{"/bin/sh", "-c", "umask " + bs.umask + " && exec \"$@\"", "sh"}, bs.prefix...), c.cfg.Build...)
 	spec.Env = bs.env
 	spec.Dir = bs.treePath
 	spec.User = bs.user
@@ -415,7 +445,41 @@ func (c *checker) run(ctx context.Context, b *build) error {
 		b.failed = describe(res)
 		return nil
 	}
+	if !given {
+		given = true
+		if err := c.giveBack(ctx, dir, bs.user); err != nil {
+			return err
+		}
+	}
 	return c.collect(b)
+}
+
+// chownCaps are what a run needs to chown a tree it does not own.
+var chownCaps = []string{"CAP_CHOWN", "CAP_DAC_READ_SEARCH", "CAP_FOWNER"}
+
+// giveBack makes everything under a rootless build's directory the
+// caller's again, by a run as the build user (user, with CAP_CHOWN) in the
+// same user namespace map as its build, where the caller's ids are its
+// own. It runs even when ctx is done, so a cancelled check still removes
+// its layers; chown -R follows no symlink the build left, and the
+// directory is all it sees.
+func (c *checker) giveBack(ctx context.Context, dir string, user *sandbox.User) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	const inside = "/sandbox-repro-build"
+	var out bytes.Buffer
+	spec := sandbox.Spec{Args: []string{"chown", "-R", fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid()), inside}, User: user,
+		CapAdd: chownCaps, Env: []string{"PATH=" + sandbox.DefaultPath}, Dir: "/",
+		Mounts: []sandbox.Mount{{Type: sandbox.MountBind, Source: dir, Destination: inside, NoSymlinks: true}},
+		RunDir: c.cfg.RunDir, CgroupRoot: c.cfg.CgroupRoot, IO: sandbox.IO{Stdout: &out, Stderr: &out}}
+	res, err := sandbox.Run(ctx, &spec)
+	if err == nil && res.Status != sandbox.StatusOK {
+		err = fmt.Errorf("%s: %s", describe(res), strings.TrimSpace(out.String()))
+	}
+	if err != nil {
+		return fmt.Errorf("giving %s back to the caller: %w", dir, err)
+	}
+	return nil
 }
 
 func (c *checker) progress(p Progress) {

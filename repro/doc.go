@@ -52,8 +52,15 @@
 //   - build_path: the tree at the source's own path → at another path.
 //   - user_group: the caller's uid and gid → Config.UserGroup (65534:65534
 //     by default). The tree's directories are made the build user's first,
-//     by a run as uid 0 with CAP_CHOWN on the same layers (files stay the
-//     caller's: the build user can replace them, not write into them).
+//     by a run as the build user with CAP_CHOWN on the same layers (files
+//     stay the caller's: the build user can replace them, not write into
+//     them).
+//     Without root the build user is one of the caller's subordinate ids
+//     (sandbox.CanRunAs says whether it can be had; else the variation is
+//     dropped with the reason), which the caller can neither read nor
+//     remove: after the build, whatever its outcome, another run as the
+//     build user with CAP_CHOWN, in the same id map, chowns the build's
+//     directory back to the caller.
 //   - home: the caller's HOME → /nonexistent/second-build.
 //   - domain_host: hostname "sandbox" and the host's domain name →
 //     "i-capture-the-hostname" and "i-capture-the-domain" (Spec.Domainname).
@@ -63,6 +70,9 @@
 //   - timezone: TZ=UTC → TZ=GMT-14.
 //   - umask: 0022 → 0002.
 //   - num_cpus: every CPU of the runner's → one (a cpuset: nproc says 1).
+//     Without root and without a delegated cpuset controller, the CPU
+//     affinity instead (taskset, as reprotest does): nproc says 1 alike, but
+//     the build may widen its own mask again. Report.VariedBy says which.
 //   - fileordering: the source's own directory order → the reverse, from
 //     a copy of the tree on a tmpfs (whose readdir lists entries in an order
 //     set by their creation, as ext4's hash order is not) used as the lower

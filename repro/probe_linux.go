@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/sandbox-dev/sandbox/limits"
+	"github.com/sandbox-dev/sandbox/sandbox"
 	"golang.org/x/sys/unix"
 )
 
@@ -20,6 +22,10 @@ type hostFacts struct {
 	faketime string // libfaketime's path, or ""
 	locale   string // the experiment's locale, or "" when none other than C is installed
 	cpus     []int  // the CPUs this process may run on
+	// taskset is util-linux's taskset, set when num_cpus is varied by CPU
+	// affinity because a cpuset cannot be had (rootless, with no delegated
+	// cpuset controller); "" for a cpuset.
+	taskset string
 	// reorderDir is a directory on a tmpfs whose readdir lists entries in
 	// creation order (reverseCreation: in reverse creation order), where
 	// the fileordering copy goes; "" when there is none.
@@ -70,6 +76,15 @@ func probeHost(wantLocale string) (*hostFacts, map[string]string) {
 	}
 	if len(h.cpus) < 2 {
 		why[NumCPUs] = fmt.Sprintf("this process may run on %d CPU", len(h.cpus))
+	} else if reason := cpusetUnavailable(); reason != "" {
+		// What nproc says is the affinity mask, which a cpuset bounds and
+		// taskset sets alike; the build could widen its own mask again,
+		// which a cpuset would not let it.
+		if p, err := exec.LookPath("taskset"); err == nil {
+			h.taskset = p
+		} else {
+			why[NumCPUs] = reason + ", and taskset (util-linux), which would set the CPU affinity instead, is not found"
+		}
 	}
 	for _, d := range reorderDirs {
 		if rev, ok := creationOrdered(d); ok {
@@ -81,6 +96,23 @@ func probeHost(wantLocale string) (*hostFacts, map[string]string) {
 		why[FileOrdering] = fmt.Sprintf("no writable tmpfs (%s) lists entries in creation order, and without FUSE no other filesystem lets the order be chosen", strings.Join(reorderDirs, ", "))
 	}
 	return h, why
+}
+
+// cpusetUnavailable says why a run of this process cannot have a cpuset
+// ("" when it can): as root it always can; rootless only in a delegated
+// cgroup v2 subtree that gives the cpuset controller.
+func cpusetUnavailable() string {
+	if !sandbox.Rootless() {
+		return ""
+	}
+	d, err := limits.FindDelegation()
+	switch {
+	case err != nil:
+		return fmt.Sprintf("rootless, a cpuset needs a delegated cgroup v2 subtree (%v)", err)
+	case !d.Has("cpuset"):
+		return fmt.Sprintf("rootless, a cpuset needs the cpuset controller, which the delegated group %s does not give", d.Top)
+	}
+	return ""
 }
 
 // creationOrdered reports whether dir is a writable tmpfs whose readdir

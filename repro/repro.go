@@ -85,9 +85,14 @@ type Report struct {
 	SourceDateEpoch int64             `json:"source_date_epoch"`
 	Varied          []string          `json:"varied"`
 	NotVaried       map[string]string `json:"not_varied,omitempty"`
-	Builds          []BuildReport     `json:"builds"`
-	Artifacts       []ArtifactReport  `json:"artifacts"`
-	Warnings        []string          `json:"warnings,omitempty"`
+	// VariedBy says how a variation was made where there is more than one
+	// way (num_cpus: a cpuset, or the CPU affinity where a rootless run
+	// cannot have a cpuset; time: libfaketime; user_group rootless: a
+	// subordinate id).
+	VariedBy  map[string]string `json:"varied_by,omitempty"`
+	Builds    []BuildReport     `json:"builds"`
+	Artifacts []ArtifactReport  `json:"artifacts"`
+	Warnings  []string          `json:"warnings,omitempty"`
 }
 
 // BuildReport is one build of a check.

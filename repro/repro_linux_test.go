@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/sandbox-dev/sandbox/limits"
+	sbfixtures "github.com/sandbox-dev/sandbox/fixtures"
 	"golang.org/x/sys/unix"
 )
 
@@ -22,13 +22,12 @@ import (
 var testCgroupRoot = fmt.Sprintf("/sandbox-test-repro-%d", os.Getpid())
 
 func TestMain(m *testing.M) {
+	if dir := os.Getenv(envRootlessCheck); dir != "" {
+		os.Exit(rootlessCheck(dir))
+	}
 	code := m.Run()
-	if os.Geteuid() == 0 {
-		if ids, _ := limits.List(testCgroupRoot); len(ids) > 0 {
-			fmt.Fprintf(os.Stderr, "cgroups left under %s: %v\n", testCgroupRoot, ids)
-			code = 1
-		}
-		limits.RemoveRoot(testCgroupRoot)
+	if sbfixtures.CgroupsLeft(testCgroupRoot, os.Stderr) {
+		code = 1
 	}
 	if left, _ := filepath.Glob("/dev/shm/sandbox-repro-*"); len(left) > 0 {
 		fmt.Fprintf(os.Stderr, "fileordering copies left behind: %v\n", left)
@@ -40,7 +39,7 @@ func TestMain(m *testing.M) {
 func needRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root: builds run in sandboxes (rootless repro waits for rootless sandbox exec)")
+		t.Skip("needs root: the tests' checks run as root (TestFixturesRootless runs them as an unprivileged user)")
 	}
 }
 
@@ -106,27 +105,35 @@ func TestFixtures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if rep.Reproducible != fx.reproducible {
-				t.Errorf("reproducible %v, want %v: %s", rep.Reproducible, fx.reproducible, rep.Message)
-			}
-			if diff := cmp.Diff(fx.culprits, rep.Culprits); diff != "" {
-				t.Errorf("culprits (-want +got):\n%s\n%s", diff, rep.Message)
-			}
-			if len(rep.NotVaried) > 0 {
-				t.Errorf("not varied: %v", rep.NotVaried)
-			}
-			for _, a := range rep.Artifacts {
-				if _, ok := a.Builds["control"]; !ok || a.Builds["control"].SHA256 == "" {
-					t.Errorf("artifact %s: no control hash: %+v", a.Path, a.Builds)
-				}
-				if !fx.reproducible && !a.Reproducible && a.Diff == "" {
-					t.Errorf("artifact %s differs, with no description", a.Path)
-				}
-			}
+			checkFixture(t, rep, fx.reproducible, fx.culprits)
 			if after := treeDigest(t, src); after != before {
 				t.Errorf("the source tree changed:\n%s\nthen\n%s", before, after)
 			}
 		})
+	}
+}
+
+// checkFixture checks a fixture's report: the verdict and culprits
+// expected, every variation in force, a control hash for each artifact and
+// a description of each that differs.
+func checkFixture(t *testing.T, rep *Report, reproducible bool, culprits []string) {
+	t.Helper()
+	if rep.Reproducible != reproducible {
+		t.Errorf("reproducible %v, want %v: %s", rep.Reproducible, reproducible, rep.Message)
+	}
+	if diff := cmp.Diff(culprits, rep.Culprits); diff != "" {
+		t.Errorf("culprits (-want +got):\n%s\n%s", diff, rep.Message)
+	}
+	if len(rep.NotVaried) > 0 {
+		t.Errorf("not varied: %v", rep.NotVaried)
+	}
+	for _, a := range rep.Artifacts {
+		if _, ok := a.Builds["control"]; !ok || a.Builds["control"].SHA256 == "" {
+			t.Errorf("artifact %s: no control hash: %+v", a.Path, a.Builds)
+		}
+		if !reproducible && !a.Reproducible && a.Diff == "" {
+			t.Errorf("artifact %s differs, with no description", a.Path)
+		}
 	}
 }
 

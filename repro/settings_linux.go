@@ -19,7 +19,7 @@ type buildSpec struct {
 	domainname string
 	cpuset     string
 	umask      string
-	setarch    []string // prefix of the build command, or nil
+	prefix     []string // taskset and setarch before the build command, or nil
 	reorder    bool     // the lower layer is the reordered copy
 }
 
@@ -64,7 +64,11 @@ func (c *checker) settings(vary set) buildSpec {
 		b.umask = variedUmask
 	}
 	if vary[NumCPUs] {
-		b.cpuset = strconv.Itoa(c.host.cpus[0])
+		if c.host.taskset != "" {
+			b.prefix = []string{c.host.taskset, "--cpu-list", strconv.Itoa(c.host.cpus[0])}
+		} else {
+			b.cpuset = strconv.Itoa(c.host.cpus[0])
+		}
 	}
 	b.reorder = vary[FileOrdering]
 	if c.on[Time] {
@@ -95,7 +99,7 @@ func (c *checker) settings(vary set) buildSpec {
 		if c.on[ASLR] && !vary[ASLR] {
 			opts = append(opts, "-R")
 		}
-		b.setarch = append([]string{c.host.setarch, arch}, opts...)
+		b.prefix = append(append(b.prefix, c.host.setarch, arch), opts...)
 	}
 	b.env = env
 	return b

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -43,20 +42,8 @@ func TestRootless(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the core tests again as another user: skipped with -short")
 	}
-	u, err := fixtures.UnprivilegedUser()
-	if err != nil {
-		t.Skip(err)
-	}
-	bin, err := u.ExecutableFor()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(filepath.Dir(bin))
-	wd, err := u.WorkDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(wd)
+	u, bin := fixtures.TestUser(t)
+	wd := u.TestWorkDir(t)
 	for _, mode := range []struct {
 		name, idmap, run string
 		delegate         bool
@@ -70,7 +57,7 @@ func TestRootless(t *testing.T) {
 				bin, "-test.short", "-test.count=1", "-test.v="+strconv.FormatBool(testing.Verbose()), "-test.run", mode.run)
 			cmd.Dir = wd
 			if mode.delegate {
-				top, fd := delegateTo(t, u)
+				top, fd := u.DelegateCgroup(t)
 				defer unix.Close(fd)
 				cmd.Env = append(cmd.Env, delegatedTestEnv+"="+top)
 				cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
@@ -95,68 +82,6 @@ const delegatedTests = "^(TestRootlessDelegated|TestExitStatus|TestNothingLeaks|
 
 // delegatedTestEnv names, for the unprivileged run, the group delegated to it.
 const delegatedTestEnv = "SANDBOX_TEST_DELEGATED"
-
-// delegateTo makes a cgroup v2 subtree for u as root would by hand (see
-// the README), under a root of the test's own: TOP owned by u with a leaf
-// for the test binary to start in (returned as an O_PATH descriptor for
-// CLONE_INTO_CGROUP). It is removed when the test ends.
-func delegateTo(t *testing.T, u *fixtures.User) (string, int) {
-	t.Helper()
-	mount := ""
-	for _, m := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
-		var st unix.Statfs_t
-		if unix.Statfs(m, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
-			mount = m
-			break
-		}
-	}
-	if mount == "" {
-		t.Skip("no cgroup v2 hierarchy to delegate")
-	}
-	top := "/sandbox-test-delegated-" + strconv.Itoa(os.Getpid())
-	dir := filepath.Join(mount, top)
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	leaf := filepath.Join(dir, "leaf")
-	if err := os.Mkdir(leaf, 0o755); err != nil {
-		os.Remove(dir)
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		// The runs' groups are gone with their runs: leaf, sandbox, top.
-		for _, d := range []string{leaf, filepath.Join(dir, "sandbox"), dir} {
-			if err := unix.Rmdir(d); err != nil && !errors.Is(err, unix.ENOENT) {
-				t.Errorf("removing the delegated group %s: %v", d, err)
-			}
-		}
-	})
-	for _, p := range []string{dir, filepath.Join(dir, "cgroup.procs"), filepath.Join(dir, "cgroup.subtree_control"), filepath.Join(dir, "cgroup.threads"),
-		leaf, filepath.Join(leaf, "cgroup.procs"), filepath.Join(leaf, "cgroup.subtree_control"), filepath.Join(leaf, "cgroup.threads")} {
-		if err := os.Chown(p, int(u.UID), int(u.GID)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// Give the subtree what the hierarchy has (nothing on this project's
-	// hybrid host; memory, pids, cpu, ... in a VM guest on cgroup v2):
-	// enabled at the root, then in top, which has no process of its own.
-	avail := strings.Fields(readString(filepath.Join(mount, "cgroup.controllers")))
-	for _, c := range avail {
-		for _, p := range []string{mount, dir} {
-			f := filepath.Join(p, "cgroup.subtree_control")
-			if !slices.Contains(strings.Fields(readString(f)), c) {
-				if err := os.WriteFile(f, []byte("+"+c), 0); err != nil {
-					t.Logf("enabling %s in %s: %v", c, f, err)
-				}
-			}
-		}
-	}
-	fd, err := unix.Open(leaf, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return top, fd
-}
 
 // TestRootlessDelegated: with a delegated subtree, a rootless run gets a
 // cgroup v2 group in it, accounted and killed there, and gone after.

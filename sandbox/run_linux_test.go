@@ -32,12 +32,8 @@ func TestMain(m *testing.M) {
 		os.Exit(probeMain(probe))
 	}
 	code := m.Run()
-	if os.Geteuid() == 0 {
-		if ids, _ := limits.List(testCgroupRoot); len(ids) > 0 {
-			fmt.Fprintf(os.Stderr, "cgroups left under %s: %v\n", testCgroupRoot, ids)
-			code = 1
-		}
-		limits.RemoveRoot(testCgroupRoot)
+	if fixtures.CgroupsLeft(testCgroupRoot, os.Stderr) {
+		code = 1
 	}
 	os.Exit(code)
 }

@@ -296,6 +296,19 @@ func userNSRefusedBy(err error, read func(path string) string) error {
 	return nil
 }
 
+// CanRunAs reports whether a run of this process can have CMD run as u,
+// for callers that choose an identity before they run (sandbox repro's
+// user_group): as root always; rootless when the user namespace can map u,
+// the caller's own ids or its subordinate ranges through newuidmap. The
+// error is the one such a run would fail with: why not, and the fix.
+func CanRunAs(u User) error {
+	if !Rootless() || u.Unique {
+		return nil
+	}
+	_, err := rootlessUserNS(u.UID, u.GID, false)
+	return err
+}
+
 // Rootless reports whether runs of this process are rootless: made in a
 // user namespace of their own because the caller is not root.
 func Rootless() bool { return os.Geteuid() != 0 }

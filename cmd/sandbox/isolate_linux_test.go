@@ -880,3 +880,172 @@ func TestIsolateCMSCommandsLog(t *testing.T) {
 		}
 	}
 }
+
+// TestIsolateRootless runs a box's life as an unprivileged user (make
+// test-user) with no delegated cgroup: Judge0's command line for
+// per-process limits (no --cg: -m for memory, -p by RLIMIT_NPROC), its
+// meta files parsed as Judge0 parses them; what it cannot have is refused
+// with the reason (--cg without a delegated subtree, a box user outside the
+// caller's subordinate range, a noexec bind); --cleanup removes what a box
+// user left, and the box root is the caller's own by default.
+func TestIsolateRootless(t *testing.T) {
+	u, self, wd := asTestUser(t)
+	bin := filepath.Join(wd, "bin")
+	if err := os.Mkdir(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(self, filepath.Join(bin, "isolate")); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown(bin, int(u.UID), int(u.GID))
+	cgroupFD := -1 // a delegated subtree's leaf to start in, from the "delegated" subtests on
+	sh := func(t *testing.T, line string) (string, string, int) {
+		t.Helper()
+		cmd := u.Command([]string{mainEnv + "=1", "TMPDIR=" + wd, "SANDBOX_RUN_DIR=" + filepath.Join(wd, "run"),
+			"PATH=" + bin + ":/usr/sbin:/usr/bin:/sbin:/bin"}, "/bin/sh", "-c", line)
+		cmd.Dir = wd
+		if cgroupFD >= 0 {
+			cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, cgroupFD
+		}
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		if _, ok := err.(*exec.ExitError); err != nil && !ok {
+			t.Fatalf("running %s: %v", line, err)
+		}
+		return out.String(), errb.String(), cmd.ProcessState.ExitCode()
+	}
+	const id = 42
+	workdir, errs, code := sh(t, fmt.Sprintf("isolate -b %d --init", id))
+	workdir = strings.TrimSpace(workdir)
+	if want := filepath.Join(wd, fmt.Sprintf("sandbox-isolate-%d", u.UID), strconv.Itoa(id)); code != 0 || workdir != want {
+		t.Fatalf("--init: exit %d, stdout %q (want %s), stderr %q", code, workdir, want, errs)
+	}
+	boxdir := workdir + "/box"
+	judge0 := func(t *testing.T, run, stdin string, extra string) (map[string]string, string, int) {
+		t.Helper()
+		for p, s := range map[string]string{boxdir + "/main.sh": run, workdir + "/stdin.txt": stdin, workdir + "/stdout.txt": "",
+			workdir + "/stderr.txt": "", workdir + "/metadata.txt": "", boxdir + "/run.sh": "/bin/bash main.sh "} {
+			if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			os.Chown(p, int(u.UID), int(u.GID))
+		}
+		// IsolateJob with enable_per_process_and_thread_time_limit and
+		// _memory_limit: no --cg, -m for the memory limit; the -d
+		// /etc:noexec of judge0Env needs a staged bind, which needs root.
+		line := fmt.Sprintf("isolate -s -b %d -M %s/metadata.txt   -t 1 -x 0.2 -w 10 -k 64000 -p60 -m 256000 -f 1024 "+
+			"-E HOME=/tmp -E PATH=\"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\" %s --run -- /bin/bash $(basename %s/run.sh) "+
+			"< %s/stdin.txt > %s/stdout.txt 2> %s/stderr.txt", id, workdir, extra, boxdir, workdir, workdir, workdir)
+		_, _, code := sh(t, line)
+		stdout, _ := os.ReadFile(workdir + "/stdout.txt")
+		return judge0Meta(t, workdir+"/metadata.txt"), string(stdout), code
+	}
+	for _, tt := range []struct {
+		name, run, stdin, expected, want string
+		exit                             int
+	}{
+		{"accepted", `read a b; echo $((a + b)); id -u; touch made; mkdir -p /tmp/d && touch /tmp/d/f && chmod 700 /tmp/d`, "2 3\n",
+			fmt.Sprintf("5\n%d\n", isolateFirstUID+id), "Accepted", 0},
+		{"wrong-answer", `read a b; echo $((a - b))`, "2 3\n", "5\n", "Wrong Answer", 0},
+		{"time-limit", `while :; do :; done`, "", "", "Time Limit Exceeded", 1},
+		{"nzec", `exit 3`, "", "", "Runtime Error (NZEC)", 1},
+		// -p60 is the box user's RLIMIT_NPROC: the 61st process cannot be
+		// forked, which dash (not retrying, as bash does) ends on with
+		// status 2.
+		{"processes", `exec /bin/sh -c 'i=0; while [ $i -lt 100 ]; do /bin/sleep 5 & i=$((i+1)); done; echo all 100'`, "", "", "Runtime Error (NZEC)", 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			meta, stdout, code := judge0(t, tt.run, tt.stdin, "")
+			if got := judge0Status(meta, tt.expected, stdout); got != tt.want || code != tt.exit {
+				t.Errorf("Judge0 sees %q, isolate exit %d; want %q, %d (meta %v, stdout %q)", got, code, tt.want, tt.exit, meta, stdout)
+			}
+			if tt.name == "processes" && (meta["exitcode"] != "2" || stdout != "") {
+				t.Errorf("100 processes under -p60: exitcode %q, stdout %q; want dash's 2 at the first fork refused", meta["exitcode"], stdout)
+			}
+			if _, err := strconv.ParseFloat(meta["time"], 64); err != nil {
+				t.Errorf("meta time %q: not a number", meta["time"])
+			}
+			// Between runs the box is the caller's again.
+			filepath.Walk(workdir, func(p string, fi os.FileInfo, err error) error {
+				if st, ok := fi.Sys().(*syscall.Stat_t); err == nil && ok && st.Uid != u.UID {
+					t.Errorf("%s is uid %d's after the run, not the caller's (%d)", p, st.Uid, u.UID)
+				}
+				return nil
+			})
+		})
+	}
+	for _, tt := range []struct{ name, line, says string }{
+		{"--cg", fmt.Sprintf("isolate --cg -b %d --run -- /bin/true", id), "--cg: without root, control groups need a delegated cgroup v2 subtree"},
+		{"beyond the subordinate range", "isolate -b 2000000000 --run -- /bin/true", "box 2000000000's user 2000060000:2000060000"},
+		{"noexec bind", fmt.Sprintf("isolate -b %d -d /etc:noexec --run -- /bin/true", id), "noexec or norec"},
+	} {
+		t.Run("refused: "+tt.name, func(t *testing.T) {
+			_, errs, code := sh(t, tt.line)
+			if code != 2 || !strings.Contains(errs, tt.says) {
+				t.Errorf("%s: exit %d, stderr %q; want 2 saying %q", tt.line, code, errs, tt.says)
+			}
+		})
+	}
+	// With a delegated cgroup v2 subtree (made here as root would: the
+	// project's host gives it no controllers, a cgroup v2 VM all it has),
+	// --cg is had: the box's group is in the subtree.
+	t.Run("delegated", func(t *testing.T) {
+		top, fd := u.DelegateCgroup(t)
+		defer unix.Close(fd)
+		cgroupFD = fd
+		defer func() { cgroupFD = -1 }()
+		meta := workdir + "/cg.meta"
+		if _, errs, code := sh(t, fmt.Sprintf("isolate --cg -s -b %d -p10 -M %s --run -- /bin/sh -c 'echo hi'", id, meta)); code != 0 {
+			t.Fatalf("--cg in %s: exit %d: %s", top, code, errs)
+		}
+		if m := judge0Meta(t, meta); m["exitcode"] != "0" || m["cg-mem"] == "" {
+			t.Errorf("--cg meta: %v, want exitcode 0 and a cg-mem", m)
+		}
+		ctl, _ := os.ReadFile("/sys/fs/cgroup/unified/cgroup.controllers")
+		if v2, _ := os.ReadFile("/sys/fs/cgroup/cgroup.controllers"); len(v2) > 0 {
+			ctl = v2
+		}
+		_, errs, code := sh(t, fmt.Sprintf("isolate --cg -s -b %d --cg-mem=65536 --run -- /bin/true", id))
+		if strings.Contains(string(ctl), "memory") {
+			if code != 0 {
+				t.Errorf("--cg-mem with the memory controller delegated: exit %d: %s", code, errs)
+			}
+		} else if code != 2 || !strings.Contains(errs, "needs the cgroup memory controller, which the delegated group") {
+			t.Errorf("--cg-mem without the memory controller: exit %d, stderr %q; want 2, saying so", code, errs)
+		}
+	})
+	// A box user's files left as a run that died leaves them: --cleanup
+	// takes them back in the box's namespace and removes the box.
+	if _, errs, code := sh(t, fmt.Sprintf("isolate -b %d -p10 --run -- /bin/sh -c 'mkdir d && touch d/f && chmod 500 d'", id)); code != 0 {
+		t.Fatalf("run: exit %d: %s", code, errs)
+	}
+	if out, err := exec.Command("chown", "-R", fmt.Sprintf("%d:%d", rootlessSubordinate(t, u.Name)+isolateFirstUID+id-1, u.GID), boxdir).CombinedOutput(); err != nil {
+		t.Fatalf("leaving box/ the box user's: %v: %s", err, out)
+	}
+	if _, errs, code := sh(t, fmt.Sprintf("isolate -b %d --cleanup", id)); code != 0 {
+		t.Errorf("--cleanup: exit %d: %s", code, errs)
+	}
+	if _, err := os.Stat(workdir); !os.IsNotExist(err) {
+		t.Errorf("box directory still there after --cleanup: %v", err)
+	}
+}
+
+// isolateFirstUID is isolate's first box uid, the default.
+const isolateFirstUID = 60000
+
+// rootlessSubordinate is the first of the user's subordinate uids.
+func rootlessSubordinate(t *testing.T, name string) int {
+	t.Helper()
+	b, _ := os.ReadFile("/etc/subuid")
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Split(line, ":"); len(f) == 3 && f[0] == name {
+			n, err := strconv.Atoi(f[1])
+			if err == nil {
+				return n
+			}
+		}
+	}
+	t.Skipf("%s has no subordinate uids", name)
+	return 0
+}

@@ -46,7 +46,8 @@ Variations (reprotest's names; all on by default):
   exec_path     PATH with a directory appended
   timezone      TZ=UTC, then GMT-14
   umask         0022, then 0002
-  num_cpus      every CPU, then one (a cpuset: nproc says 1)
+  num_cpus      every CPU, then one (a cpuset, or without root the CPU
+                affinity: nproc says 1)
   fileordering  directory entries in the reverse order (a copy on a tmpfs; no FUSE)
   time          the wall clock 398 days later (libfaketime: dynamically linked
                 programs only; a time namespace would move only the monotonic

@@ -13,30 +13,27 @@ import (
 	"github.com/sandbox-dev/sandbox/fixtures"
 )
 
+// asTestUser is the unprivileged user (make test-user), the test binary
+// copied where it can run it, and a work directory of its own, for a CLI
+// test run as that user: skipped without root (to become it), with -short,
+// or without the user.
+func asTestUser(t *testing.T) (u *fixtures.User, bin, wd string) {
+	t.Helper()
+	needRoot(t)
+	if testing.Short() {
+		t.Skip("runs as another user: skipped with -short")
+	}
+	u, bin = fixtures.TestUser(t)
+	return u, bin, u.TestWorkDir(t)
+}
+
 // TestRootlessCLI runs `sandbox exec` as an unprivileged user (make
 // test-user): the default sandbox works, the ids are the caller's (or
 // root's inside with --user 0), and each limit a rootless run cannot have
 // here is refused with exit status 125, naming it; where the user's
 // delegated cgroup gives the controller, the cgroup enforces it instead.
 func TestRootlessCLI(t *testing.T) {
-	needRoot(t)
-	if testing.Short() {
-		t.Skip("runs sandboxes as another user: skipped with -short")
-	}
-	u, err := fixtures.UnprivilegedUser()
-	if err != nil {
-		t.Skip(err)
-	}
-	bin, err := u.ExecutableFor()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(filepath.Dir(bin))
-	wd, err := u.WorkDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(wd)
+	u, bin, wd := asTestUser(t)
 	runDir := filepath.Join(wd, "run")
 	sandbox := func(t *testing.T, args ...string) outcome {
 		t.Helper()
