@@ -25,6 +25,9 @@ type ctlRequest struct {
 	verb  string
 	sig   unix.Signal
 	reply chan string
+	// written is closed once the reply is on its way, so that a monitor
+	// about to exit lets it out first.
+	written chan struct{}
 }
 
 // monitor is one container's process: see the package doc.
@@ -167,13 +170,14 @@ func (m *monitor) serve(ln *net.UnixListener) {
 			if len(f) == 0 {
 				return
 			}
-			req := ctlRequest{verb: f[0], reply: make(chan string, 1)}
+			req := ctlRequest{verb: f[0], reply: make(chan string, 1), written: make(chan struct{})}
 			if f[0] == "kill" && len(f) >= 2 {
 				n, _ := strconv.Atoi(f[1])
 				req.sig = unix.Signal(n)
 			}
 			m.reqs <- req
 			fmt.Fprintln(conn, <-req.reply)
+			close(req.written)
 		}()
 	}
 }
@@ -195,11 +199,13 @@ func (m *monitor) run(ln *net.UnixListener) int {
 				err := m.start()
 				if err != nil {
 					req.reply <- "error " + oneLine(err)
+					<-req.written
 					return m.failed(err)
 				}
 				req.reply <- "ok"
 			case "kill":
 				req.reply <- "ok"
+				<-req.written
 				return m.stopCreated(req.sig)
 			default:
 				req.reply <- "error unknown request " + req.verb

@@ -226,22 +226,11 @@ func sendConsole(path string, size sandbox.WindowSize) (*os.File, error) {
 	if size.Rows > 0 && size.Cols > 0 {
 		unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: size.Rows, Col: size.Cols})
 	}
-	sfd, err := unix.IoctlRetInt(int(master.Fd()), unix.TIOCGPTPEER)
-	if err != nil {
-		// TIOCGPTPEER takes flags as its argument, which IoctlRetInt
-		// cannot pass: fall back to the name.
-		n, nerr := unix.IoctlGetInt(int(master.Fd()), unix.TIOCGPTN)
-		if nerr != nil {
-			return nil, fmt.Errorf("naming pty: %w", nerr)
-		}
-		s, oerr := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|unix.O_NOCTTY, 0)
-		if oerr != nil {
-			return nil, fmt.Errorf("opening pty slave: %w", oerr)
-		}
-		sfd = int(s.Fd())
-		defer s.Close()
-		sfd, _ = unix.Dup(sfd)
+	r, _, errno := unix.Syscall(unix.SYS_IOCTL, master.Fd(), unix.TIOCGPTPEER, uintptr(unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC))
+	if errno != 0 {
+		return nil, fmt.Errorf("opening pty peer: %w", errno)
 	}
+	sfd := int(r)
 	slave := os.NewFile(uintptr(sfd), "pty")
 	conn, err := net.Dial("unix", path)
 	if err != nil {

@@ -301,7 +301,7 @@ var ownMounts = map[string]string{
 var mountFlags = map[string]bool{
 	"bind": true, "rbind": true, "ro": true, "rw": true, "nosuid": true, "nodev": true, "noexec": true, "exec": false,
 	"suid": false, "dev": false, "private": true, "rprivate": true, "relatime": true, "norelatime": true,
-	"strictatime": true, "noatime": true, "nodiratime": true, "z": true, "Z": true, "async": true, "tmpcopyup": false,
+	"strictatime": true, "noatime": true, "nodiratime": true, "z": true, "Z": true, "async": true,
 }
 
 func (p *Plan) mounts(ms []specs.Mount) error {
@@ -369,6 +369,12 @@ func (p *Plan) mounts(ms []specs.Mount) error {
 				mnt.ReadOnly = false
 			case o == "noexec":
 				mnt.NoExec = true
+			case o == "tmpcopyup" && typ == "tmpfs":
+				// A tmpfs that starts with what the root has there: the
+				// same as an empty one where the root has nothing.
+				if !emptyIn(p.Spec.Root, dst) {
+					return unsupported(name+" option tmpcopyup", "the root has files there, and the runner's tmpfs starts empty")
+				}
 			case mountFlags[o]:
 			default:
 				return unsupported(name+" option "+o, "binds and tmpfs mounts are nosuid and nodev, with no propagation")
@@ -385,6 +391,18 @@ func (p *Plan) mounts(ms []specs.Mount) error {
 		p.Spec.Mounts = append(p.Spec.Mounts, mnt)
 	}
 	return nil
+}
+
+// emptyIn says whether root has nothing at dst (no entry, or an empty
+// directory), looking no further than a symlink inside.
+func emptyIn(root, dst string) bool {
+	d, err := os.Open(filepath.Join(root, dst))
+	if err != nil {
+		return os.IsNotExist(err)
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(1)
+	return err != nil && len(names) == 0
 }
 
 // tmpfsSize parses tmpfs's size= (bytes, or with k, m, g); a percentage

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -384,10 +385,10 @@ func buildPlan(s *Spec, scratch string, root rootLayers, hostMounts []hostMount,
 				Data: "lowerdir=" + strings.Join(m.Lower, ":") + ",upperdir=" + m.Upper + ",workdir=" + m.Work})
 		}
 	}
-	for _, p := range append(append([]string(nil), maskedPaths...), s.MaskedPaths...) {
+	for _, p := range union(maskedPaths, s.MaskedPaths) {
 		add(stage.Step{Kind: stage.StepMask, Target: p, Optional: true})
 	}
-	for _, p := range append(append([]string(nil), readOnlyPaths...), s.ReadOnlyPaths...) {
+	for _, p := range union(readOnlyPaths, s.ReadOnlyPaths) {
 		add(stage.Step{Kind: stage.StepReadOnly, Target: p, Optional: true})
 	}
 	if s.ReadOnlyRoot || s.NoDevRoot {
@@ -420,6 +421,17 @@ const minTmpfsInodes = 64
 // smallTmpfs are the options of the runner's own small tmpfs (/dev,
 // /dev/shm, /run): 64 MiB, and tmpfsInodes(64 MiB) inodes.
 const smallTmpfs = "size=65536k,nr_inodes=16384"
+
+// union is own and then what extra adds to it, each path once.
+func union(own, extra []string) []string {
+	out := append([]string(nil), own...)
+	for _, p := range extra {
+		if p = filepath.Clean(p); !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
 
 // tmpfsMode is mode as tmpfs's mode= option spells it.
 func tmpfsMode(mode os.FileMode) uint32 {
