@@ -61,9 +61,11 @@ test-user:
 		grep -q "^$(TEST_USER):" $$f 2>/dev/null || echo "$(TEST_USER):$(TEST_SUBID)" >> $$f; \
 	done
 
+# The stages' C (sandbox/internal/stage/*.c) with its warnings as errors.
 vet:
 	$(GO) vet ./...
 	GOOS=darwin $(GO) vet ./...
+	CGO_CFLAGS="-g -O2 -Werror" $(GO) build ./sandbox/internal/stage
 
 # -p 1: the tests check the host for leaked mounts, cgroups and processes,
 # which another package's tests running at the same time would look like.

@@ -73,7 +73,18 @@ func sampleReport() *Report {
 	rep.Results = append(rep.Results, *crun, *pod)
 	tp := row1(ScenarioThroughput, "c=2", bSandbox, "rate", "1/s", Higher, spread(350, 5))
 	tp.Bare, tp.Sandbox = bBare, bSandbox
-	rep.Results = append(rep.Results, tp)
+	tpb := row1(ScenarioThroughput, "c=2", bBwrap, "rate", "1/s", Higher, spread(400, 5))
+	tpb.Bare, tpb.Sandbox = bBare, bSandbox
+	rep.Results = append(rep.Results, tp, tpb)
+	// The hot path's rows: CPU per run beside the wall time, and the API.
+	for _, c := range []struct {
+		backend, metric string
+		m               float64
+	}{{bSandbox, "cpu", 6}, {bBwrap, "cpu", 3}, {bAPI, "wall", 2}} {
+		r := row1(ScenarioStartup, "", c.backend, c.metric, "ms", Lower, spread(c.m, 10))
+		r.Bare, r.Sandbox = bBare, bSandbox
+		rep.Results = append(rep.Results, r)
+	}
 	for _, g := range []struct {
 		size      string
 		snap, cpa float64

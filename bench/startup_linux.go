@@ -103,9 +103,24 @@ func (s *suite) startup(ctx context.Context, p plan) ([]*Result, error) {
 			skipOrFail(r, err)
 			continue
 		}
-		t := newTask(single(func(ctx context.Context) (float64, error) {
-			return timed(func() error { return run(ctx) })
-		}), r)
+		// CPU and context switches per run beside the wall time: the wall
+		// time hides what a run costs the other core (a runner's threads,
+		// a daemon's work), and the CPU time is far less noisy.
+		cpu := result(ScenarioStartup, "", r.Backend, "cpu", "ms", Lower)
+		csw := result(ScenarioStartup, "", r.Backend, "csw", "1", Lower)
+		for _, m := range []*Result{cpu, csw} {
+			m.Note, m.Bare, m.Sandbox = b.note+"; "+usageNote, bBare, bSandbox
+		}
+		results = append(results, cpu, csw)
+		t := newTask(func(ctx context.Context) ([]float64, error) {
+			before := takeUsage()
+			wall, err := timed(func() error { return run(ctx) })
+			if err != nil {
+				return nil, err
+			}
+			u := takeUsage().since(before)
+			return []float64{wall, u.cpuMS, u.switches}, nil
+		}, r, cpu, csw)
 		if b.name == bVM {
 			t.maxN = 30 // a TCG boot takes seconds
 			if s.cfg.Smoke {
@@ -115,6 +130,31 @@ func (s *suite) startup(ctx context.Context, p plan) ([]*Result, error) {
 		tasks = append(tasks, t)
 	}
 	return results, measure(ctx, p, tasks)
+}
+
+// usageNote says where a startup row's CPU time and context switches come
+// from.
+const usageNote = "cpu and csw: getrusage of the benchmark and its reaped children (runner, PID 1, CMD), " +
+	"voluntary and involuntary switches (a VM's qemu is counted, being a child; podman's conmon is not)"
+
+// usage is what getrusage says the benchmark and its reaped children have
+// used so far.
+type usage struct{ cpuMS, switches float64 }
+
+func takeUsage() usage {
+	var u usage
+	for _, who := range []int{unix.RUSAGE_SELF, unix.RUSAGE_CHILDREN} {
+		var ru unix.Rusage
+		if unix.Getrusage(who, &ru) == nil {
+			u.cpuMS += float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e6
+			u.switches += float64(ru.Nvcsw + ru.Nivcsw)
+		}
+	}
+	return u
+}
+
+func (u usage) since(before usage) usage {
+	return usage{u.cpuMS - before.cpuMS, u.switches - before.switches}
 }
 
 // cmdOp runs the command make returns, to completion.

@@ -52,18 +52,37 @@ func EvaluateTargets(rep *Report) []Target {
 		}
 		return r.Summary.Median, ""
 	}
-	ratioTarget := func(name, other string, limit float64, want string) {
-		sb, why := median(ScenarioStartup, "", bSandbox, "wall")
-		ob, why2 := median(ScenarioStartup, "", other, "wall")
+	// ratio judges a's median over b's, both of one scenario, group and
+	// metric, against limit: at most (or, with atLeast, at least) limit.
+	ratio := func(name, want, scenario, group, metric, a, b string, limit float64, atLeast bool) {
+		va, why := median(scenario, group, a, metric)
+		vb, why2 := median(scenario, group, b, metric)
 		if why == "" {
 			why = why2
 		}
-		if why != "" {
+		if why != "" || vb == 0 {
+			if why == "" {
+				why = b + " median 0"
+			}
 			ts = append(ts, unjudged(name, want, why))
 			return
 		}
-		v := sb / ob
-		ts = append(ts, judged(name, want, v, fmt.Sprintf("%s (%s vs %s ms)", ratioText(v), fmtNum(sb), fmtNum(ob)), v <= limit))
+		v := va / vb
+		met := v <= limit
+		if atLeast {
+			met = v >= limit
+		}
+		unit := " ms"
+		switch metric {
+		case "rate":
+			unit = "/s"
+		case "csw":
+			unit = ""
+		}
+		ts = append(ts, judged(name, want, v, fmt.Sprintf("%s (%s vs %s%s)", ratioText(v), fmtNum(va), fmtNum(vb), unit), met))
+	}
+	ratioTarget := func(name, other string, limit float64, want string) {
+		ratio(name, want, ScenarioStartup, "", "wall", bSandbox, other, limit, false)
 	}
 	// startup
 	ratioTarget("startup vs bwrap", bBwrap, 1.0, "sandbox median <= 1.0x bwrap's")
@@ -85,7 +104,12 @@ func EvaluateTargets(rep *Report) []Target {
 		vm = bVM
 	}
 	ratioTarget("startup vs VM ("+vm+")", vm, 0.01, "sandbox median <= 1/100 of the VM's")
-	ratioTarget("startup vs bare", bBare, 5, "sandbox median <= 5x bare fork/exec")
+	ratioTarget("startup vs bare", bBare, 4, "sandbox median <= 4x bare fork/exec")
+	// The hot path (issue 12): CPU as well as wall time, the API as well
+	// as the CLI.
+	ratio("startup CPU vs bwrap", "sandbox CPU per run <= 1.0x bwrap's", ScenarioStartup, "", "cpu", bSandbox, bBwrap, 1.0, false)
+	ratio("startup API vs bwrap", "sandbox-api median <= 0.6x bwrap's", ScenarioStartup, "", "wall", bAPI, bBwrap, 0.6, false)
+	ratio("startup API vs bare", "sandbox-api median <= 3x bare fork/exec", ScenarioStartup, "", "wall", bAPI, bBare, 3, false)
 	// rootless: against a root start, and bwrap by the same user
 	pair := func(name, a, b string, limit float64, want string) {
 		va, why := median(ScenarioStartup, "", a, "wall")
@@ -109,6 +133,9 @@ func EvaluateTargets(rep *Report) []Target {
 	} else {
 		ts = append(ts, judged("throughput at c=2", ">= 300 sandboxes/s", v, fmt.Sprintf("%s/s", fmtNum(v)), v >= 300))
 	}
+
+	ratio("throughput CLI vs bwrap at c=2", "sandbox rate >= 1.0x bwrap's", ScenarioThroughput, "c=2", "rate", bSandbox, bBwrap, 1.0, true)
+	ratio("throughput API vs bwrap at c=2", "sandbox-api rate >= 1.5x bwrap's", ScenarioThroughput, "c=2", "rate", bAPI, bBwrap, 1.5, true)
 
 	// clone: the smallest and largest trees measured
 	var sizes []string

@@ -62,14 +62,35 @@ func KernelFeatures() []Feature {
 
 // checkKernel refuses a run on a kernel that lacks a feature the runner
 // cannot do without, naming it, rather than failing somewhere inside the
-// init stage with a bare ENOSYS.
-// CLONE_INTO_CGROUP is needed only where the run's cgroup is v2.
-func checkKernel(cgroupVersion int) error { return checkFeatures(KernelFeatures(), cgroupVersion) }
+// init stage with a bare ENOSYS. It is on every run's path, so it probes
+// only those, each a syscall that fails at once: not the whole table
+// KernelFeatures makes for `sandbox check`. CLONE_INTO_CGROUP, needed only
+// where the run's cgroup is v2, is not probed here at all: its probe is a
+// clone3 that the kernel refuses only after copying the runner's memory
+// map (a fifth of a run's CPU in the runner on 6.18), and the run's own
+// clone3 tells as much (cloneIntoCgroupRefused).
+func checkKernel(cgroupVersion int) error {
+	requiredOnce.Do(func() {
+		for _, p := range kernelProbes {
+			if p.Missing == "refuse" && p.Name != cloneIntoCgroup {
+				f := p.Feature
+				f.Present = p.probe()
+				required = append(required, f)
+			}
+		}
+	})
+	return checkFeatures(required, cgroupVersion)
+}
+
+var (
+	requiredOnce sync.Once
+	required     []Feature
+)
 
 func checkFeatures(fs []Feature, cgroupVersion int) error {
 	var missing []string
 	for _, f := range fs {
-		if f.Name == "CLONE_INTO_CGROUP" && cgroupVersion != 2 {
+		if f.Name == cloneIntoCgroup && cgroupVersion != 2 {
 			continue
 		}
 		if f.Missing == "refuse" && !f.Present {
@@ -82,33 +103,63 @@ func checkFeatures(fs []Feature, cgroupVersion int) error {
 	return nil
 }
 
+// cloneIntoCgroupRefused says whether err, from starting PID 1 into a v2
+// cgroup, is the kernel not knowing CLONE_INTO_CGROUP, and words it as
+// checkFeatures would have.
+func cloneIntoCgroupRefused(err error) error {
+	if !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.E2BIG) && !errors.Is(err, unix.EINVAL) {
+		return nil
+	}
+	for _, p := range kernelProbes {
+		if p.Name == cloneIntoCgroup {
+			return checkFeatures([]Feature{p.Feature}, 2)
+		}
+	}
+	return nil
+}
+
+const cloneIntoCgroup = "CLONE_INTO_CGROUP"
+
+// kernelProbes is every feature the runner knows, with how to probe it.
+var kernelProbes = []struct {
+	Feature
+	probe func() bool
+}{
+	{Feature{Name: "openat2", Since: "5.6", Missing: "refuse", Why: "mount targets resolved inside the root"},
+		func() bool { return syscallExists(openat2Probe()) }},
+	{Feature{Name: "open_tree/move_mount", Since: "5.2", Missing: "refuse", Why: "bind mounts attached whole"},
+		func() bool { return syscallExists(openTreeProbe()) }},
+	{Feature{Name: "mount_setattr", Since: "5.12", Missing: "refuse", Why: "binds made read-only before they are attached"},
+		func() bool { return syscallExists(mountSetattrProbe()) }},
+	{Feature{Name: "pidfd_open", Since: "5.3", Missing: "fallback: plain pids (Go's os package)", Why: "signalling and waiting without pid reuse races"},
+		func() bool { return syscallExists(pidfdProbe()) }},
+	{Feature{Name: cloneIntoCgroup, Since: "5.7", Missing: "refuse", Why: "the init is born in its cgroup, on cgroup v2"},
+		cloneIntoCgroupProbe},
+	{Feature{Name: "cgroup.kill", Since: "5.14", Missing: "fallback: freeze, SIGKILL each, thaw", Why: "killing a run's whole cgroup"},
+		func() bool { return ownCgroupFile("cgroup.kill") }},
+	{Feature{Name: "memory.peak", Since: "5.19", Missing: "fallback: memory_peak reported as 0", Why: "a run's peak memory (cgroup v2)"},
+		func() bool { return ownCgroupFile("memory.peak") }},
+	{Feature{Name: "pids.peak", Since: "6.1", Missing: "fallback: pids_peak not reported", Why: "a run's peak process count (cgroup v2)"},
+		func() bool { return ownCgroupFile("pids.peak") }},
+	{Feature{Name: "time namespaces", Since: "5.6", Missing: "unused", Why: "not used by the runner"},
+		func() bool { return exists("/proc/self/ns/time") }},
+	{Feature{Name: "idmapped mounts", Since: "5.12", Missing: "unused", Why: "not used by the runner"},
+		func() bool { return syscallExists(mountSetattrProbe()) }},
+}
+
 func probeKernel() []Feature {
+	fs := make([]Feature, len(kernelProbes))
+	for i, p := range kernelProbes {
+		fs[i] = p.Feature
+		fs[i].Present = p.probe()
+	}
+	return fs
+}
+
+// ownCgroupFile says whether the caller's own v2 group has the file.
+func ownCgroupFile(name string) bool {
 	v2 := ownCgroupV2()
-	cgfile := func(name string) bool {
-		return v2 != "" && exists(v2+"/"+name)
-	}
-	return []Feature{
-		{Name: "openat2", Since: "5.6", Present: syscallExists(openat2Probe()),
-			Missing: "refuse", Why: "mount targets resolved inside the root"},
-		{Name: "open_tree/move_mount", Since: "5.2", Present: syscallExists(openTreeProbe()),
-			Missing: "refuse", Why: "bind mounts attached whole"},
-		{Name: "mount_setattr", Since: "5.12", Present: syscallExists(mountSetattrProbe()),
-			Missing: "refuse", Why: "binds made read-only before they are attached"},
-		{Name: "pidfd_open", Since: "5.3", Present: syscallExists(pidfdProbe()),
-			Missing: "fallback: plain pids (Go's os package)", Why: "signalling and waiting without pid reuse races"},
-		{Name: "CLONE_INTO_CGROUP", Since: "5.7", Present: cloneIntoCgroupProbe(),
-			Missing: "refuse", Why: "the init is born in its cgroup, on cgroup v2"},
-		{Name: "cgroup.kill", Since: "5.14", Present: cgfile("cgroup.kill"),
-			Missing: "fallback: freeze, SIGKILL each, thaw", Why: "killing a run's whole cgroup"},
-		{Name: "memory.peak", Since: "5.19", Present: cgfile("memory.peak"),
-			Missing: "fallback: memory_peak reported as 0", Why: "a run's peak memory (cgroup v2)"},
-		{Name: "pids.peak", Since: "6.1", Present: cgfile("pids.peak"),
-			Missing: "fallback: pids_peak not reported", Why: "a run's peak process count (cgroup v2)"},
-		{Name: "time namespaces", Since: "5.6", Present: exists("/proc/self/ns/time"),
-			Missing: "unused", Why: "not used by the runner"},
-		{Name: "idmapped mounts", Since: "5.12", Present: syscallExists(mountSetattrProbe()),
-			Missing: "unused", Why: "not used by the runner"},
-	}
+	return v2 != "" && exists(v2+"/"+name)
 }
 
 func exists(p string) bool { _, err := os.Stat(p); return err == nil }

@@ -2,8 +2,11 @@ package sandbox
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestKernelFeatures(t *testing.T) {
@@ -52,6 +55,37 @@ func TestCheckFeatures(t *testing.T) {
 	} {
 		if got := tc.f.Applied(); got != tc.want {
 			t.Errorf("%+v.Applied() = %q, want %q", tc.f, got, tc.want)
+		}
+	}
+}
+
+// A v2 run's own clone3 stands for the CLONE_INTO_CGROUP probe: the
+// errors a kernel without the flag gives are worded as the probe's
+// refusal, any other start error is left alone.
+func TestCloneIntoCgroupRefused(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{fmt.Errorf("fork/exec: %w", unix.ENOSYS), true},
+		{unix.E2BIG, true},
+		{unix.EINVAL, true},
+		{unix.EPERM, false},
+		{unix.ENOMEM, false},
+	} {
+		got := cloneIntoCgroupRefused(tc.err)
+		if (got != nil) != tc.want {
+			t.Errorf("cloneIntoCgroupRefused(%v) = %v, want refusal %v", tc.err, got, tc.want)
+		}
+		if got != nil && (!errors.Is(got, ErrUnsupported) || !strings.Contains(got.Error(), "CLONE_INTO_CGROUP (Linux 5.7")) {
+			t.Errorf("cloneIntoCgroupRefused(%v) = %v, want ErrUnsupported naming CLONE_INTO_CGROUP", tc.err, got)
+		}
+	}
+	// And the run's path probes nothing that forks.
+	checkKernel(1)
+	for _, f := range required {
+		if f.Name == cloneIntoCgroup {
+			t.Errorf("checkKernel probed %s", f.Name)
 		}
 	}
 }

@@ -48,7 +48,7 @@ type Container struct {
 	storeUpper string
 	// unboundedLayer: a rootless commit's layer lives in the store.
 	unboundedLayer bool
-	output     *outputGate // nil when CMD writes straight into the caller's files
+	output         *outputGate // nil when CMD writes straight into the caller's files
 
 	killMu     sync.Mutex
 	killedFor  Status // TO or OL once the supervisor has killed the run
@@ -313,6 +313,11 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 		if c.userNS != nil {
 			// Privileges are detected, not assumed: say what is missing.
 			if why := userNSRefused(err); why != nil {
+				return nil, why
+			}
+		}
+		if c.cg.Version() == 2 {
+			if why := cloneIntoCgroupRefused(err); why != nil {
 				return nil, why
 			}
 		}

@@ -6,7 +6,7 @@ import (
 	"slices"
 )
 
-// The init stage is C (initstage_cgo_linux.go), so the Config the runner
+// The init stage is C (initstage.c), so the Config the runner
 // sends it, after GoByte, is a flat binary message (and so is what PID 1
 // tells the exec stage: encode_exec). Byte order is the machine's: the
 // runner and PID 1 are the same binary.

@@ -3,7 +3,7 @@ package stage
 import "errors"
 
 // Arguments and environment the runner starts PID 1 with. The C
-// constructor (prefork_cgo_linux.go) recognises InitArg0 before main runs.
+// constructor (prefork.c) recognises InitArg0 before main runs.
 const (
 	InitArg0 = "sandbox-init"
 	// InitFDEnv names the control socket's descriptor number in PID 1's

@@ -6,12 +6,15 @@
 //
 // It is a package of its own for the boundary between the two processes.
 // PID 1 is the runner's binary re-executed, and both stages are C, with one
-// implementation each: the C constructor that runs before the Go runtime
-// (prefork_cgo_linux.go) forks the exec stage, which runs to the exec of
-// CMD (execstage_cgo_linux.go), and then runs the init stage to the
-// sandbox's end (initstage_cgo_linux.go). A Go runtime start plus the init
-// functions of everything the runner links, once per stage, were most of
-// what a throwaway sandbox costs. A binary built without cgo has no stages
+// implementation each, in this directory's .c and .h files (one file per
+// concern, as crun's libcrun): the constructor that runs before the Go
+// runtime (prefork.c) forks the exec stage, which runs to the exec of CMD
+// (execstage.c), and then runs the init stage to the sandbox's end
+// (initstage.c, reading the plan in config.c, performing it in mounts.c,
+// reporting the exit in report.c). cgo compiles them with -Wall -Wextra
+// (make test adds -Werror). A Go runtime start plus the init functions of
+// everything the runner links, once per stage, were most of what a
+// throwaway sandbox costs. A binary built without cgo has no stages
 // (Available is false) and the runner refuses to start, naming why: runc,
 // crun and bwrap need a C compiler too. Keep this package's imports to the
 // standard library and x/sys/unix, and keep package-level work out of

@@ -6,7 +6,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// What PID 1 tells the exec stage (execstage_cgo_linux.go), and what it answers, is a flat binary message rather
+// What PID 1 tells the exec stage (execstage.c), and what it answers, is a flat binary message rather
 // than JSON. Byte order is the machine's: both ends are the same binary.
 //
 // Instructions, after the one-byte message that may carry the pty:

@@ -1,8 +1,5 @@
-//go:build cgo
+//go:build cgo && linux
 
-package stage
-
-/*
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -21,15 +18,14 @@ package stage
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "stage.h"
+
 // The exec stage in C: pid 2, forked by sandbox_prefork before the Go
 // runtime starts, never starts one. It waits for PID 1's instructions
-// (encode_exec in initstage_cgo_linux.go), drops every privilege, loads the seccomp filter and
+// (encode_exec in config.c), drops every privilege, loads the seccomp filter and
 // execs CMD; on failure it answers PID 1 with an exit code and a message.
 // It is the only implementation: a binary without cgo has no sandbox.
 
-int sandbox_read_full(int fd, char *p, size_t n);
-int sandbox_write_all(int fd, const char *p, size_t n);
-int sandbox_send_fd(int sock, int fd);
 
 struct es {
 	int sock;
@@ -71,7 +67,7 @@ static void es_fail(struct es *s, int code, int err, const char *fmt, ...) {
 
 // sandbox_read_full reads exactly n bytes (-1 at EOF or on an error), and
 // sandbox_write_all sends n on a socket, without SIGPIPE. Both stages use
-// them (initstage_cgo_linux.go declares them).
+// them (stage.h declares them).
 int sandbox_read_full(int fd, char *p, size_t n) {
 	while (n > 0) {
 		ssize_t r = read(fd, p, n);
@@ -325,5 +321,3 @@ void sandbox_exec_stage(int sock) {
 	execve(path, argv, envp);
 	es_fail(&s, errno == ENOENT ? 127 : 126, errno, "exec %s", argv[0]);
 }
-*/
-import "C"

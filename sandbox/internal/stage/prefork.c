@@ -1,8 +1,5 @@
-//go:build cgo
+//go:build cgo && linux
 
-package stage
-
-/*
 #define _GNU_SOURCE
 #include <errno.h>
 #include <sched.h>
@@ -12,8 +9,8 @@ package stage
 #include <sys/syscall.h>
 #include <unistd.h>
 
-void sandbox_exec_stage(int sock);                          // execstage_cgo_linux.go
-void sandbox_init_stage(int ctrl, int stage, pid_t pid);     // initstage_cgo_linux.go
+#include "stage.h"
+
 
 // sandbox_prefork runs before the Go runtime starts, while the process is
 // still single-threaded. The Go runtime's own threads take pids in the new
@@ -72,5 +69,3 @@ __attribute__((constructor)) static void sandbox_prefork(int argc, char **argv, 
 	sandbox_init_stage(ctrl, sv[0], pid);
 	_exit(125);
 }
-*/
-import "C"

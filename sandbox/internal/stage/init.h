@@ -1,0 +1,174 @@
+//go:build cgo && linux
+
+#ifndef SANDBOX_STAGE_INIT_H
+#define SANDBOX_STAGE_INIT_H
+
+// What the init stage's files share: initstage.c (PID 1's life), config.c
+// (the runner's plan, read), mounts.c (the plan, performed), report.c (the
+// exit, reported) and util.c (memory, failures, paths). Nothing else
+// includes it.
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/audit.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/openat2.h>
+#include <linux/seccomp.h>
+#include <net/if.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "stage.h"
+
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef OPEN_TREE_CLOEXEC
+#define OPEN_TREE_CLOEXEC O_CLOEXEC
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x04
+#endif
+#ifndef MOVE_MOUNT_T_EMPTY_PATH
+#define MOVE_MOUNT_T_EMPTY_PATH 0x40
+#endif
+#ifndef MOUNT_ATTR_RDONLY
+#define MOUNT_ATTR_RDONLY 0x1
+#endif
+#ifndef MOUNT_ATTR_NOSUID
+#define MOUNT_ATTR_NOSUID 0x2
+#endif
+#ifndef MOUNT_ATTR_NODEV
+#define MOUNT_ATTR_NODEV 0x4
+#endif
+
+// struct mount_attr (linux/mount.h, which clashes with sys/mount.h).
+struct is_mount_attr {
+	uint64_t attr_set, attr_clr, propagation, userns_fd;
+};
+
+// Out of memory, PID 1 cannot even word a report: the runner sees it end
+
+// ---- The config, as EncodeConfig (config_wire_linux.go) writes it.
+
+struct is_step {
+	uint32_t flags, major, minor;
+	uint64_t mflags;
+	const char *kind, *src, *dst, *fs, *data;
+	uint32_t nmkdir;
+	const char **mkdir;
+};
+
+struct is_rlimit {
+	int32_t resource;
+	uint64_t cur, max;
+};
+
+struct is_cfg {
+	uint32_t flags, uid, gid;
+	uint16_t rows, cols;
+	int32_t extra;
+	const char *dir, *callerwd, *hostname, *domainname, *scratch, *rootfs;
+	uint32_t nargs, nenv, ncaps, nsteps, nrlimits, nfilter, nnames;
+	const char **args, **env, **names;
+	int32_t *caps, *nrs;
+	struct is_step *steps;
+	struct is_rlimit *rlimits;
+	struct sock_filter *filter;
+};
+
+#define IS_TTY 1
+#define IS_LOOPBACK 2
+#define IS_SECCOMP 4
+#define IS_NOTIFY 8
+#define IS_WDREQ 256  // configWdRequired
+#define IS_STEP_RO 1
+#define IS_STEP_SCRATCH 2
+#define IS_STEP_OPTIONAL 4
+#define IS_STEP_FALLBACK 8
+#define IS_STEP_NOSYMLINKS 16
+
+struct is_rd {
+	const char *p, *end;
+	int bad;
+};
+
+struct is_root {
+	int fd;
+	const char *path;
+};
+
+// fd_path names an O_PATH descriptor for the syscalls that take only paths.
+struct fd_path {
+	char s[32];
+};
+
+struct is_buf {
+	char *p;
+	size_t len, cap;
+};
+
+struct is_exit {
+	int code, sig, unsup, pid;
+	const char *error, *refused;
+};
+
+// The failure recorded last (util.c).
+extern char *is_msg;   // the failure's message
+extern int is_errno;   // the errno it wraps, if any (errors.Is)
+extern int is_unsup;   // it wraps ErrUnsupported
+
+// util.c
+void is_oom(void);
+void *is_alloc(size_t n);
+char *is_sprintf(const char *fmt, ...);
+char *is_errtext(int err);
+void is_clear(void);
+int is_fail(int err, const char *fmt, ...);
+int is_wrap(const char *fmt, ...);
+char *go_clean(const char *p);
+char *go_dir(const char *p);
+char *go_base(const char *p);
+int go_mkdir_all(const char *path, mode_t perm);
+
+// config.c
+int is_decode(const char *msg, size_t len, struct is_cfg *c);
+char *encode_exec(const struct is_cfg *c, const char *dir, size_t *len);
+
+// mounts.c
+int perform_steps(const struct is_cfg *c);
+int pivot_into(const char *rootfs);
+int loopback_up(void);
+const char *workdir(const struct is_cfg *c);
+int open_console(const struct is_cfg *c, int console);
+
+// report.c
+void buf_add(struct is_buf *b, const char *s, size_t n);
+void is_report(int ctrl, const struct is_exit *ev);
+void is_failed(int ctrl);
+
+#endif

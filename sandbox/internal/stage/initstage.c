@@ -1,0 +1,358 @@
+//go:build cgo && linux
+
+#include "init.h"
+
+// The init stage in C: PID 1 of the sandbox, entered from sandbox_prefork
+// (prefork.c) before the Go runtime starts, and never returning
+// to it: the runtime's start and every linked package's init functions
+// were most of a throwaway sandbox's CPU. It is the only implementation:
+// a binary built without cgo has no sandbox (stage.Available). Its errors
+// are worded as Go wraps errors, as the runner reports them verbatim.
+
+static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+
+// The exec stage's socket, once instructed: first its one-byte last word
+// before exec (with the seccomp listener when the filter has "kill" rules),
+// then, only if it could not become CMD, its reply, up to EOF.
+struct is_stage {
+	int fd, got_byte, listener;
+	struct is_buf reply;
+};
+
+// stage_read reads what is there; it returns 1 at EOF (the socket is then
+// closed), 0 otherwise.
+static int stage_read(struct is_stage *s) {
+	if (!s->got_byte) {
+		char b;
+		char cbuf[CMSG_SPACE(sizeof(int))];
+		struct iovec iov = {.iov_base = &b, .iov_len = 1};
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+		ssize_t n = recvmsg(s->fd, &mh, MSG_CMSG_CLOEXEC);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			return 0;
+		if (n <= 0)
+			goto eof;
+		s->got_byte = 1;
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+		if (cm != NULL && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+		    cm->cmsg_len >= CMSG_LEN(sizeof(int)))
+			memcpy(&s->listener, CMSG_DATA(cm), sizeof(int));
+		return 0;
+	}
+	char buf[4096];
+	ssize_t n = read(s->fd, buf, sizeof buf);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return 0;
+	if (n <= 0)
+		goto eof;
+	buf_add(&s->reply, buf, (size_t)n);
+	return 0;
+eof:
+	close(s->fd);
+	s->fd = -1;
+	return 1;
+}
+
+// serve_listener answers one notification of the filter's "kill" rules: a
+// process making a refused syscall is killed, and the first syscall so
+// refused is named in the report. It returns -1 once every filtered
+// process is gone.
+static int serve_listener(const struct is_cfg *c, int listener, char **refused) {
+	struct seccomp_notif n;
+	memset(&n, 0, sizeof n);
+	if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &n) < 0) {
+		if (errno == EINTR || errno == ENOENT)  // interrupted, or the caller died first
+			return 0;
+		return -1;
+	}
+	if (*refused == NULL) {
+		for (uint32_t i = 0; i < c->nnames; i++)
+			if (c->nrs[i] == n.data.nr)
+				*refused = is_sprintf("%s", c->names[i]);
+		if (*refused == NULL)
+			*refused = is_sprintf("syscall %d", n.data.nr);
+	}
+	// A process that changed its ids since is beyond PID 1's reach: then
+	// the whole sandbox ends (-2).
+	if (kill((pid_t)n.pid, SIGKILL) < 0 && errno == EPERM)
+		return -2;
+	return 0;
+}
+
+// ---- PID 1's privileges once the container is built (see the package
+// doc). A CMD given CAP_SYS_PTRACE can trace PID 1 and make it run any
+// syscall: so PID 1 keeps nothing CMD does not have, and its filter lets
+// through only what its loop below makes.
+
+#if defined(__x86_64__)
+#define IS_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define IS_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#else
+#error "PID 1's seccomp filter knows no audit arch for this architecture"
+#endif
+
+static const long init_syscalls[] = {
+	SYS_read, SYS_write, SYS_close, SYS_recvmsg, SYS_sendmsg, SYS_sendto, SYS_ppoll, SYS_wait4, SYS_waitid, SYS_kill,
+	SYS_brk, SYS_mmap, SYS_munmap, SYS_mremap, SYS_madvise, SYS_futex, SYS_rt_sigprocmask,
+	SYS_rt_sigreturn, SYS_restart_syscall, SYS_clock_gettime, SYS_getpid, SYS_exit, SYS_exit_group,
+#ifdef SYS_poll
+	SYS_poll,
+#endif
+};
+
+#define IS_DENY BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA))
+#define IS_ALLOW BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
+
+// init_filter loads PID 1's own filter: its loop's syscalls, and ioctl
+// only to receive seccomp notifications; EPERM for everything else and for
+// any other ABI.
+static int init_filter(void) {
+	struct sock_filter f[8 + 2 * sizeof init_syscalls / sizeof init_syscalls[0] + 8];
+	size_t n = 0;
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IS_AUDIT_ARCH, 1, 0);
+	f[n++] = (struct sock_filter)IS_DENY;
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+#if defined(__x86_64__)
+	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0, 1);  // x32
+	f[n++] = (struct sock_filter)IS_DENY;
+#endif
+	for (size_t i = 0; i < sizeof init_syscalls / sizeof init_syscalls[0]; i++) {
+		f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)init_syscalls[i], 0, 1);
+		f[n++] = (struct sock_filter)IS_ALLOW;
+	}
+	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_ioctl, 0, 5);
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1]));
+	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)SECCOMP_IOCTL_NOTIF_RECV, 0, 3);
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1]) + 4);
+	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1);
+	f[n++] = (struct sock_filter)IS_ALLOW;
+	f[n++] = (struct sock_filter)IS_DENY;
+	struct sock_fprog prog = {.len = (unsigned short)n, .filter = f};
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
+}
+
+// drop_init_privileges leaves PID 1 with CMD's ids, no capability in any
+// set, no_new_privs and its own filter. With CMD's ids it can still signal
+// CMD; non-dumpable, it stays out of reach through /proc/1 (a change of ids
+// would reset that flag to fs.suid_dumpable's, so it is set again).
+static int drop_init_privileges(const struct is_cfg *c) {
+	// Capabilities are numbered from 0 up: EINVAL is the first past the
+	// kernel's last.
+	for (int cap = 0; cap < 64; cap++) {
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0)
+			continue;
+		if (errno == EINVAL)
+			break;
+		return is_fail(errno, "init: dropping capability %d from the bounding set", cap);
+	}
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+		return is_fail(errno, "init: clearing ambient capabilities");
+	// A user namespace with a single-id map denies setgroups for good: the
+	// groups are then what they are, as for CMD.
+	if (setgroups(0, NULL) < 0 && errno != EPERM)
+		return is_fail(errno, "init: dropping supplementary groups");
+	if (setresgid(c->gid, c->gid, c->gid) < 0)
+		return is_fail(errno, "init: setting gid %u", c->gid);
+	if (setresuid(c->uid, c->uid, c->uid) < 0)
+		return is_fail(errno, "init: setting uid %u", c->uid);
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+	struct __user_cap_data_struct data[2];
+	memset(data, 0, sizeof data);
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		return is_fail(errno, "init: dropping capabilities");
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return is_fail(errno, "init: setting no_new_privs");
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		return is_fail(errno, "making init non-dumpable");
+	if (init_filter() < 0)
+		return is_fail(errno, "init: loading its seccomp filter");
+	return 0;
+}
+
+void sandbox_init_stage(int ctrl, int stagefd, pid_t pid) {
+	// Named for ps: exec'd as /proc/self/exe it would show as "exe".
+	prctl(PR_SET_NAME, "sandbox-init", 0, 0, 0);
+	if (fcntl(ctrl, F_SETFD, FD_CLOEXEC) < 0)
+		_exit(125);
+
+	uint32_t len;
+	if (sandbox_read_full(ctrl, (char *)&len, 4) < 0 || len < 20 || len > (64u << 20))
+		_exit(125);  // the runner gave up before sending the config
+	char *msg = is_alloc(len);
+	struct is_cfg c;
+	if (sandbox_read_full(ctrl, msg, len) < 0 || is_decode(msg, len, &c) < 0)
+		_exit(125);
+	int console = -1;
+	if (c.flags & IS_TTY) {
+		console = ctrl + 1;
+		if (fcntl(console, F_SETFD, FD_CLOEXEC) < 0)
+			_exit(125);
+	}
+
+	// Signals. A namespace's PID 1 gets a signal sent from inside it only
+	// if it handles or blocks it; one from outside (the runner, the host)
+	// also when its action is the default, which for most would end PID 1
+	// and the verdict with it. So the forwarded ones are blocked and read
+	// from a signalfd, SIGCHLD too, and every other catchable one is
+	// ignored: neither a SIGSEGV from CMD nor a SIGALRM from the host can
+	// end PID 1 (a fault of its own still does: the kernel forces those).
+	// The exec stage was forked before any of this and keeps the defaults.
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
+		sigaddset(&set, forwarded[i]);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		_exit(125);
+	struct sigaction ign;
+	memset(&ign, 0, sizeof ign);
+	ign.sa_handler = SIG_IGN;
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP && !sigismember(&set, sig))
+			sigaction(sig, &ign, NULL);  // EINVAL for those glibc keeps
+	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (sfd < 0) {
+		is_fail(errno, "catching signals");
+		is_failed(ctrl);
+	}
+
+	// Build the container around PID 1 (and so around the exec stage,
+	// which shares its namespaces).
+	umask(0);
+	if (perform_steps(&c) < 0 || pivot_into(c.rootfs) < 0)
+		is_failed(ctrl);
+	if (sethostname(c.hostname, strlen(c.hostname)) < 0) {
+		is_fail(errno, "setting hostname");
+		is_failed(ctrl);
+	}
+	if (c.domainname[0] && setdomainname(c.domainname, strlen(c.domainname)) < 0) {
+		is_fail(errno, "setting domain name");
+		is_failed(ctrl);
+	}
+	if ((c.flags & IS_LOOPBACK) && loopback_up() < 0)
+		is_failed(ctrl);
+	const char *dir = workdir(&c);
+	if (dir == NULL)
+		is_failed(ctrl);
+	int slave = -1;
+	if (console >= 0 && (slave = open_console(&c, console)) < 0)
+		is_failed(ctrl);
+	// CMD must not reach into PID 1 through /proc/1 (its fds, its exe, its
+	// root): a non-dumpable process is off limits without CAP_SYS_PTRACE.
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+		is_fail(errno, "making init non-dumpable");
+		is_failed(ctrl);
+	}
+	// The run's rlimits go on the exec stage, not on PID 1. Raising a hard
+	// limit needs CAP_SYS_RESOURCE, which PID 1 has.
+	for (uint32_t i = 0; i < c.nrlimits; i++) {
+		struct rlimit lim = {.rlim_cur = c.rlimits[i].cur, .rlim_max = c.rlimits[i].max};
+		if (prlimit(pid, c.rlimits[i].resource, &lim, NULL) < 0) {
+			is_fail(errno, "setting rlimit %d to %llu:%llu", c.rlimits[i].resource,
+				(unsigned long long)c.rlimits[i].cur, (unsigned long long)c.rlimits[i].max);
+			is_failed(ctrl);
+		}
+	}
+	// From here on PID 1 only tells the exec stage what to become, reaps,
+	// forwards and reports.
+	if (drop_init_privileges(&c) < 0)
+		is_failed(ctrl);
+
+	// Instruct the exec stage: one byte with the pty's slave, then what
+	// to become.
+	int rc = sandbox_send_fd(stagefd, slave);
+	int e = errno;
+	if (slave >= 0)
+		close(slave);
+	if (rc < 0) {
+		is_fail(e, "instructing exec stage");
+		is_failed(ctrl);
+	}
+	size_t elen;
+	char *ec = encode_exec(&c, dir, &elen);
+	if (sandbox_write_all(stagefd, ec, elen) < 0) {
+		is_fail(errno, "instructing exec stage: write stage");
+		is_failed(ctrl);
+	}
+	free(ec);
+
+	struct is_stage s = {.fd = stagefd, .got_byte = 0, .listener = -1};
+	char *refused = NULL;
+	for (;;) {
+		struct pollfd pf[4] = {
+			{.fd = sfd, .events = POLLIN},
+			// The runner never writes again: the socket becomes readable
+			// only when it is gone (killed, crashed), and then so is the
+			// sandbox. This is the parent-death signal where there is none
+			// (see Container.startInit).
+			{.fd = ctrl, .events = POLLIN},
+			{.fd = s.fd, .events = POLLIN},
+			{.fd = s.listener, .events = POLLIN},
+		};
+		if (poll(pf, 4, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			struct is_exit ev = {.code = 125, .error = is_sprintf("waiting for command: %s", is_errtext(errno))};
+			is_report(ctrl, &ev);
+		}
+		if (pf[1].revents)
+			_exit(125);
+		if (pf[3].revents & POLLIN) {
+			int rc = serve_listener(&c, s.listener, &refused);
+			if (rc == -2) {
+				struct is_exit ev = {.pid = pid, .code = -1, .sig = SIGKILL, .refused = refused};
+				is_report(ctrl, &ev);
+			}
+			if (rc < 0) {
+				close(s.listener);
+				s.listener = -1;
+			}
+		} else if (pf[3].revents) {  // every filtered process is gone
+			close(s.listener);
+			s.listener = -1;
+		}
+		if (pf[2].revents)
+			stage_read(&s);
+		if (pf[0].revents == 0)
+			continue;
+		struct signalfd_siginfo si;
+		ssize_t n = read(sfd, &si, sizeof si);
+		if (n != (ssize_t)sizeof si)
+			continue;
+		if (si.ssi_signo != SIGCHLD) {
+			kill(pid, (int)si.ssi_signo);
+			continue;
+		}
+		// PID 1 of a namespace inherits every orphan: reap them all, and
+		// stop when CMD itself is done.
+		for (;;) {
+			int ws;
+			pid_t w = waitpid(-1, &ws, WNOHANG);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				break;
+			if (w != pid)
+				continue;
+			// Whatever the exec stage wrote is in the socket by now.
+			while (s.fd >= 0)
+				stage_read(&s);
+			struct is_exit ev = {.pid = pid, .refused = refused};
+			if (s.reply.len >= 4) {  // it could not become CMD
+				int32_t code;
+				memcpy(&code, s.reply.p, 4);
+				ev.code = code;
+				ev.error = s.reply.p + 4;
+				ev.pid = 0;
+				ev.refused = NULL;
+			} else if (WIFSIGNALED(ws)) {
+				ev.code = -1;
+				ev.sig = WTERMSIG(ws);
+			} else
+				ev.code = WEXITSTATUS(ws);
+			is_report(ctrl, &ev);
+		}
+	}
+}

@@ -1,0 +1,465 @@
+//go:build cgo && linux
+
+#include "init.h"
+
+// ---- Paths inside the new root, resolved as the sandbox will see them
+// with openat2(RESOLVE_IN_ROOT): a hostile tree's symlinks stay inside.
+
+
+// r_open resolves p to a descriptor; -1 with errno on failure.
+static int r_open(struct is_root *r, const char *p, int flags) {
+	char *abs = is_sprintf("/%s", p);
+	char *c = go_clean(abs);
+	free(abs);
+	const char *rel = c;
+	while (*rel == '/')
+		rel++;
+	if (*rel == 0)
+		rel = ".";
+	struct open_how how;
+	memset(&how, 0, sizeof how);
+	how.flags = (uint64_t)(flags | O_CLOEXEC);
+	how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+	long fd;
+	do  // EAGAIN: a rename raced the lookup
+		fd = syscall(SYS_openat2, r->fd, rel, &how, sizeof how);
+	while (fd < 0 && (errno == EAGAIN || errno == EINTR));
+	int e = errno;
+	free(c);
+	errno = e;
+	return (int)fd;
+}
+
+static int r_mkdir_all(struct is_root *r, const char *p) {
+	char *abs = is_sprintf("/%s", p);
+	char *c = go_clean(abs);
+	free(abs);
+	int fd = r_open(r, c, O_PATH | O_DIRECTORY);
+	int e = errno;
+	if (fd >= 0 || e != ENOENT || strcmp(c, "/") == 0) {
+		free(c);
+		errno = e;
+		return fd;
+	}
+	char *dir = go_dir(c);
+	int pfd = r_mkdir_all(r, dir);
+	e = errno;
+	free(dir);
+	if (pfd < 0) {
+		free(c);
+		errno = e;
+		return -1;
+	}
+	char *base = go_base(c);
+	int rc = mkdirat(pfd, base, 0755);
+	e = errno;
+	close(pfd);
+	free(base);
+	if (rc < 0 && e != EEXIST) {
+		free(c);
+		errno = e;
+		return -1;
+	}
+	fd = r_open(r, c, O_PATH | O_DIRECTORY);
+	e = errno;
+	free(c);
+	errno = e;
+	return fd;
+}
+
+static int r_mkfile(struct is_root *r, const char *p) {
+	int fd = r_open(r, p, O_PATH);
+	if (fd >= 0 || errno != ENOENT)
+		return fd;
+	char *dir = go_dir(p);
+	int pfd = r_mkdir_all(r, dir);
+	int e = errno;
+	free(dir);
+	if (pfd < 0) {
+		errno = e;
+		return -1;
+	}
+	char *base = go_base(p);
+	int f = openat(pfd, base, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+	e = errno;
+	close(pfd);
+	free(base);
+	if (f < 0 && e != EEXIST) {
+		errno = e;
+		return -1;
+	}
+	if (f >= 0)
+		close(f);
+	return r_open(r, p, O_PATH);
+}
+
+
+static struct fd_path fd_path(int fd) {
+	struct fd_path p;
+	snprintf(p.s, sizeof p.s, "/proc/self/fd/%d", fd);
+	return p;
+}
+
+// is_mount is unix.Mount: empty data is NULL, as some filesystems want.
+static int is_mount(const char *src, const char *dst, const char *fs, unsigned long flags, const char *data) {
+	return mount(src, dst, fs, flags, data[0] ? data : NULL);
+}
+
+// bind_tree clones the tree at dirfd/src, recursively, sets the mount
+// attributes attrs on it (MOUNT_ATTR_RDONLY, ...) before it is attached,
+// and attaches it at target.
+static int bind_tree(int dirfd, const char *src, int flags, int target, uint64_t attrs) {
+	const char *sp = src[0] ? " " : "";  // with AT_EMPTY_PATH the caller names the path
+	int tree = (int)syscall(SYS_open_tree, dirfd, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | flags);
+	if (tree < 0)
+		return is_fail(errno, "cloning mount tree%s%s", sp, src);
+	if (attrs) {
+		struct is_mount_attr attr;
+		memset(&attr, 0, sizeof attr);
+		attr.attr_set = attrs;
+		if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0) {
+			int e = errno;
+			close(tree);
+			return is_fail(e, "making%s%s read-only", sp, src);
+		}
+	}
+	if (syscall(SYS_move_mount, tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0) {
+		int e = errno;
+		close(tree);
+		return is_fail(e, "attaching%s%s", sp, src);
+	}
+	close(tree);
+	return 0;
+}
+
+static int bind_at(const char *src, int target, int ro) {
+	return bind_tree(AT_FDCWD, src, 0, target, ro ? MOUNT_ATTR_RDONLY : 0);
+}
+
+static int mount_error(const struct is_step *st, int err) {
+	if (strcmp(st->fs, "overlay") == 0 && (err == ENODEV || err == EINVAL)) {
+		is_fail(err, "not supported on this host: overlay over %s", st->src);
+		is_unsup = 1;
+		return -1;
+	}
+	return is_fail(err, "mounting %s on %s", st->fs[0] ? st->fs : st->kind, st->dst);
+}
+
+static int make_dirs(const struct is_step *st) {
+	for (uint32_t i = 0; i < st->nmkdir; i++)
+		if (go_mkdir_all(st->mkdir[i], 0755) < 0)
+			return is_wrap("creating %s", st->mkdir[i]);
+	return 0;
+}
+
+static int scratch_step(const struct is_step *st) {
+	if (make_dirs(st) < 0)
+		return -1;
+	if (is_mount(st->src, st->dst, st->fs, st->mflags, st->data) < 0)
+		return mount_error(st, errno);
+	return 0;
+}
+
+// step_mount to step_readonly are the steps inside the new root.
+static int step_mount(struct is_root *root, const struct is_step *st) {
+	struct stat sb;
+	if ((st->flags & IS_STEP_FALLBACK) && stat(st->src, &sb) == 0 && !S_ISDIR(sb.st_mode)) {
+		// A host submount that is a file (docker's and podman's
+		// /etc/hosts, /etc/resolv.conf, /etc/hostname) cannot be an
+		// overlay's lower layer: it is bound read-only, so the sandbox
+		// cannot write the container's file through it.
+		int fd = r_mkfile(root, st->dst);
+		if (fd < 0)
+			return is_fail(errno, "resolving %s in the root", st->dst);
+		int rc = bind_at(st->src, fd, 1);
+		close(fd);
+		if (rc < 0)
+			return is_wrap("binding %s on %s", st->src, st->dst);
+		return 0;
+	}
+	int fd = r_mkdir_all(root, st->dst);
+	if (fd < 0)
+		return is_fail(errno, "resolving %s in the root", st->dst);
+	int rc = 0;
+	if (is_mount(st->src, fd_path(fd).s, st->fs, st->mflags, st->data) < 0) {
+		int e = errno;
+		rc = (st->flags & IS_STEP_FALLBACK) ? bind_at(st->src, fd, 1) : mount_error(st, e);
+	}
+	close(fd);
+	return rc;
+}
+
+static int step_bind(struct is_root *root, const struct is_step *st) {
+	// The source is opened once, and what was opened is bound: with
+	// NoSymlinks, no symlink is followed on the way to it.
+	struct open_how how;
+	memset(&how, 0, sizeof how);
+	how.flags = O_PATH | O_CLOEXEC;
+	if (st->flags & IS_STEP_NOSYMLINKS)
+		how.resolve = RESOLVE_NO_SYMLINKS;
+	int src = (int)syscall(SYS_openat2, AT_FDCWD, st->src, &how, sizeof how);
+	if (src < 0 && errno == ELOOP && (st->flags & IS_STEP_NOSYMLINKS))
+		return is_fail(errno, "bind source %s: a symlink in the path, not followed (no_symlinks)", st->src);
+	if (src < 0)
+		return is_fail(errno, "bind source: stat %s", st->src);
+	struct stat sb;
+	if (fstat(src, &sb) < 0) {
+		int e = errno;
+		close(src);
+		return is_fail(e, "bind source: stat %s", st->src);
+	}
+	int fd = S_ISDIR(sb.st_mode) ? r_mkdir_all(root, st->dst) : r_mkfile(root, st->dst);
+	if (fd < 0) {
+		int e = errno;
+		close(src);
+		return is_fail(e, "resolving bind target %s in the root", st->dst);
+	}
+	// nosuid and nodev: the caller's files are data to CMD, never a way to
+	// gain ids or reach a device.
+	uint64_t attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | ((st->flags & IS_STEP_RO) ? MOUNT_ATTR_RDONLY : 0);
+	int rc = bind_tree(src, "", AT_EMPTY_PATH, fd, attrs);
+	close(fd);
+	close(src);
+	if (rc < 0)
+		return is_wrap("binding %s on %s", st->src, st->dst);
+	return 0;
+}
+
+static int step_mknod(struct is_root *root, const struct is_step *st) {
+	char *dir = go_dir(st->dst);
+	int pfd = r_mkdir_all(root, dir);
+	if (pfd < 0) {
+		is_fail(errno, "resolving %s in the root", dir);
+		free(dir);
+		return -1;
+	}
+	free(dir);
+	char *base = go_base(st->dst);
+	int rc = mknodat(pfd, base, S_IFCHR | 0666, makedev(st->major, st->minor));
+	int e = errno;
+	free(base);
+	close(pfd);
+	if (rc < 0 && e == EPERM) {
+		// No CAP_MKNOD (rootless): bind the host's node. Before
+		// pivot_root, the target names the host's own /dev entry.
+		int fd = r_mkfile(root, st->dst);
+		if (fd < 0)
+			return is_fail(errno, "creating %s", st->dst);
+		rc = bind_at(st->dst, fd, 0);
+		close(fd);
+		return rc;
+	}
+	if (rc < 0)
+		return is_fail(e, "creating device %s", st->dst);
+	return 0;
+}
+
+static int step_symlink(struct is_root *root, const struct is_step *st) {
+	char *dir = go_dir(st->dst);
+	int pfd = r_mkdir_all(root, dir);
+	if (pfd < 0) {
+		is_fail(errno, "resolving %s in the root", dir);
+		free(dir);
+		return -1;
+	}
+	free(dir);
+	char *base = go_base(st->dst);
+	int rc = symlinkat(st->src, pfd, base);
+	int e = errno;
+	free(base);
+	close(pfd);
+	if (rc < 0 && e != EEXIST)
+		return is_fail(e, "creating symlink %s", st->dst);
+	return 0;
+}
+
+static int step_mask(struct is_root *root, const struct is_step *st) {
+	int fd = r_open(root, st->dst, O_PATH);
+	if (fd < 0)
+		return is_fail(errno, "masking %s", st->dst);
+	struct stat sb;
+	int rc = fstat(fd, &sb);
+	if (rc == 0 && S_ISDIR(sb.st_mode))
+		rc = mount("tmpfs", fd_path(fd).s, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0,mode=0555");
+	else if (rc == 0) {
+		char *null = is_sprintf("%s/dev/null", root->path);
+		rc = mount(null, fd_path(fd).s, "", MS_BIND, NULL);
+		int e = errno;
+		free(null);
+		errno = e;
+	}
+	int e = errno;
+	close(fd);
+	if (rc < 0)
+		return is_fail(e, "masking %s", st->dst);
+	return 0;
+}
+
+static int step_readonly(struct is_root *root, const struct is_step *st) {
+	int fd = r_open(root, st->dst, O_PATH);
+	if (fd < 0)
+		return is_fail(errno, "making %s read-only", st->dst);
+	int rc = bind_tree(fd, "", AT_EMPTY_PATH, fd, MOUNT_ATTR_RDONLY);
+	close(fd);
+	if (rc < 0)
+		return is_wrap("making %s read-only", st->dst);
+	return 0;
+}
+
+static int root_step(struct is_root *root, const struct is_step *st) {
+	if (make_dirs(st) < 0)
+		return -1;
+	if (strcmp(st->kind, "mount") == 0)
+		return step_mount(root, st);
+	if (strcmp(st->kind, "bind") == 0)
+		return step_bind(root, st);
+	if (strcmp(st->kind, "mknod") == 0)
+		return step_mknod(root, st);
+	if (strcmp(st->kind, "symlink") == 0)
+		return step_symlink(root, st);
+	if (strcmp(st->kind, "mask") == 0)
+		return step_mask(root, st);
+	if (strcmp(st->kind, "readonly") == 0)
+		return step_readonly(root, st);
+	return is_fail(0, "unknown setup step \"%s\"", st->kind);
+}
+
+// perform_steps builds the sandbox's filesystem from the plan, in the
+// sandbox's own mount namespace, before pivot_root.
+int perform_steps(const struct is_cfg *c) {
+	// Nothing mounted from here on may propagate back to the host.
+	if (mount("", "/", "", MS_REC | MS_PRIVATE, NULL) < 0)
+		return is_fail(errno, "making mounts private");
+	struct is_root root = {.fd = -1, .path = c->rootfs};
+	int rc = 0;
+	for (uint32_t i = 0; i < c->nsteps && rc == 0; i++) {
+		const struct is_step *st = &c->steps[i];
+		if (st->flags & IS_STEP_SCRATCH) {
+			rc = scratch_step(st);
+			continue;
+		}
+		if (root.fd < 0) {
+			root.fd = open(c->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+			if (root.fd < 0) {
+				rc = is_fail(errno, "opening root %s", c->rootfs);
+				break;
+			}
+		}
+		rc = root_step(&root, st);
+		if (rc < 0 && (st->flags & IS_STEP_OPTIONAL) && is_errno == ENOENT) {
+			is_clear();
+			rc = 0;
+		}
+	}
+	if (root.fd >= 0)
+		close(root.fd);
+	return rc;
+}
+
+// pivot_into makes rootfs the root and detaches the old one, so no path
+// leads back to the host's tree.
+int pivot_into(const char *rootfs) {
+	int fd = open(rootfs, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return is_fail(errno, "opening new root");
+	if (fchdir(fd) < 0) {
+		int e = errno;
+		close(fd);
+		return is_fail(e, "entering new root");
+	}
+	close(fd);
+	// pivot_root(".", ".") stacks the old root on top of the new one; the
+	// lazy unmount then takes it away.
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		return is_fail(errno, "pivot_root");
+	if (umount2(".", MNT_DETACH) < 0)
+		return is_fail(errno, "detaching old root");
+	if (chdir("/") < 0)
+		return is_fail(errno, "%s", "");  // unwrapped, as pivotRoot returns it
+	return 0;
+}
+
+int loopback_up(void) {
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return is_fail(errno, "bringing up loopback");
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof ifr);
+	strcpy(ifr.ifr_name, "lo");
+	int rc = ioctl(fd, SIOCGIFFLAGS, &ifr);
+	if (rc == 0) {
+		ifr.ifr_flags |= IFF_UP;
+		rc = ioctl(fd, SIOCSIFFLAGS, &ifr);
+	}
+	int e = errno;
+	close(fd);
+	if (rc < 0)
+		return is_fail(e, "bringing up loopback");
+	return 0;
+}
+
+// workdir creates an explicit workdir, or takes the caller's directory:
+// when it must be had (IS_WDREQ), one missing inside the sandbox is an
+// error naming it; otherwise the fallback is "/" (see workdir in
+// init_linux.go).
+const char *workdir(const struct is_cfg *c) {
+	if (c->dir[0]) {
+		if (go_mkdir_all(c->dir, 0755) < 0) {
+			is_wrap("creating workdir");
+			return NULL;
+		}
+		return c->dir;
+	}
+	struct stat sb;
+	if (c->callerwd[0]) {
+		int rc = stat(c->callerwd, &sb), e = rc < 0 ? errno : ENOTDIR;
+		if (rc == 0 && S_ISDIR(sb.st_mode))
+			return c->callerwd;
+		if (c->flags & IS_WDREQ) {
+			is_fail(e, "working directory %s: not in the sandbox", c->callerwd);
+			return NULL;
+		}
+	}
+	return "/";
+}
+
+// open_console makes CMD's pty in the sandbox's own devpts, sends the
+// master to the runner, and returns the slave.
+int open_console(const struct is_cfg *c, int console) {
+	int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (master < 0)
+		return is_fail(errno, "opening pty");
+	int zero = 0, slave = -1;
+	if (ioctl(master, TIOCSPTLCK, &zero) < 0) {
+		is_fail(errno, "unlocking pty");
+		goto fail;
+	}
+	slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (slave < 0) {
+		is_fail(errno, "opening pty peer");
+		goto fail;
+	}
+	if (c->rows > 0 && c->cols > 0) {
+		struct winsize ws = {.ws_row = c->rows, .ws_col = c->cols};
+		if (ioctl(master, TIOCSWINSZ, &ws) < 0) {
+			is_fail(errno, "sizing pty");
+			goto fail;
+		}
+	}
+	if (fchown(slave, c->uid, c->gid) < 0) {
+		is_fail(errno, "handing pty to uid %u", c->uid);
+		goto fail;
+	}
+	if (sandbox_send_fd(console, master) < 0) {
+		is_fail(errno, "sending pty to runner");
+		goto fail;
+	}
+	close(console);
+	close(master);
+	return slave;
+fail:
+	if (slave >= 0)
+		close(slave);
+	close(master);
+	return -1;
+}

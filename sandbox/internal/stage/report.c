@@ -1,0 +1,84 @@
+//go:build cgo && linux
+
+#include "init.h"
+
+// ---- The report.
+
+
+void buf_add(struct is_buf *b, const char *s, size_t n) {
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		while (b->len + n + 1 > cap)
+			cap *= 2;
+		char *p = realloc(b->p, cap);
+		if (p == NULL)
+			is_oom();
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = 0;
+}
+
+static void buf_str(struct is_buf *b, const char *s) { buf_add(b, s, strlen(s)); }
+
+// buf_json adds s as a JSON string. Bytes that are not UTF-8 pass as they
+// are: encoding/json reads them as U+FFFD, as it would have written them.
+static void buf_json(struct is_buf *b, const char *s) {
+	buf_add(b, "\"", 1);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		char esc[8];
+		if (ch == '"' || ch == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)ch;
+			buf_add(b, esc, 2);
+		} else if (ch < 0x20) {
+			snprintf(esc, sizeof esc, "\\u%04x", ch);
+			buf_add(b, esc, 6);
+		} else
+			buf_add(b, s, 1);
+	}
+	buf_add(b, "\"", 1);
+}
+
+
+// is_report writes the Exit (the JSON the runner decodes, stage.Exit) on
+// the control socket, and ends PID 1: the kernel then kills whatever is
+// left in the pid namespace.
+void is_report(int ctrl, const struct is_exit *ev) {
+	struct is_buf b = {0};
+	char num[32];
+	snprintf(num, sizeof num, "{\"exit_code\":%d", ev->code);
+	buf_str(&b, num);
+	if (ev->sig) {
+		snprintf(num, sizeof num, ",\"signal\":%d", ev->sig);
+		buf_str(&b, num);
+	}
+	if (ev->error && ev->error[0]) {
+		buf_str(&b, ",\"error\":");
+		buf_json(&b, ev->error);
+	}
+	if (ev->unsup)
+		buf_str(&b, ",\"unsupported\":true");
+	if (ev->pid) {
+		snprintf(num, sizeof num, ",\"pid\":%d", ev->pid);
+		buf_str(&b, num);
+	}
+	if (ev->refused && ev->refused[0]) {
+		buf_str(&b, ",\"refused\":");
+		buf_json(&b, ev->refused);
+	}
+	buf_str(&b, "}\n");
+	sandbox_write_all(ctrl, b.p, b.len);
+	_exit(0);
+}
+
+// is_failed reports the failure recorded: every setup
+// failure of PID 1's own is the runner's (125). Its exit takes the waiting
+// exec stage with it.
+void is_failed(int ctrl) {
+	struct is_exit ev = {.code = 125, .error = is_msg ? is_msg : "", .unsup = is_unsup};
+	is_report(ctrl, &ev);
+}

@@ -1,0 +1,29 @@
+//go:build cgo && linux
+
+#ifndef SANDBOX_STAGE_H
+#define SANDBOX_STAGE_H
+
+// The stages' entry points and what more than one of them uses. PID 1 and
+// pid 2 are C alone, one implementation each: prefork.c starts them,
+// execstage.c is pid 2 up to the exec of CMD, initstage.c (with config.c,
+// mounts.c, report.c and util.c, see init.h) is PID 1.
+
+#include <stddef.h>
+#include <sys/types.h>
+
+// execstage.c: pid 2, instructed over sock, never returns.
+void sandbox_exec_stage(int sock);
+// initstage.c: PID 1, with the runner's control socket, the exec stage's
+// socket and pid; never returns.
+void sandbox_init_stage(int ctrl, int stage, pid_t pid);
+
+// execstage.c: whole reads and writes, and a descriptor over a unix socket.
+int sandbox_read_full(int fd, char *p, size_t n);
+int sandbox_write_all(int fd, const char *p, size_t n);
+int sandbox_send_fd(int sock, int fd);
+
+// config.c: PID 1's reading of a config message and its instructions to
+// the exec stage, for the Go tests (cExecFromConfig); NULL if malformed.
+char *is_exec_from_config(const char *msg, size_t len, const char *dir, size_t *outlen);
+
+#endif
