@@ -38,6 +38,9 @@ type monitor struct {
 	extra         []*os.File
 	reqs          chan ctlRequest
 	c             *sandbox.Container
+	// gate is the write end of the sandbox's start gate: a byte on it
+	// is start, closing it unstarted is the end of the container.
+	gate *os.File
 }
 
 // Monitor is the life of a container's monitor, as create started it:
@@ -105,18 +108,26 @@ func (m *monitor) prepare() (*net.UnixListener, error) {
 	ln.SetUnlinkOnClose(false)
 	m.rec.Pid = os.Getpid()
 	m.rec.PidStart, _ = procStart(m.rec.Pid)
-	if err := runHooks("prestart", m.plan.Hooks.Prestart, m.rec); err != nil {
+	if err := m.create(); err != nil {
 		ln.Close()
+		return nil, err
+	}
+	fail := func(err error) (*net.UnixListener, error) {
+		ln.Close()
+		m.gate.Close()
+		m.c.Signal(unix.SIGKILL)
+		m.c.Wait()
 		return nil, err
 	}
 	if err := runHooks("createRuntime", m.plan.Hooks.CreateRuntime, m.rec); err != nil {
-		ln.Close()
-		return nil, err
+		return fail(err)
+	}
+	if err := runHooks("prestart", m.plan.Hooks.Prestart, m.rec); err != nil {
+		return fail(err)
 	}
 	m.rec.Status = specs.StateCreated
 	if err := writeRecord(m.dir, m.rec); err != nil {
-		ln.Close()
-		return nil, err
+		return fail(err)
 	}
 	return ln, nil
 }
@@ -187,32 +198,6 @@ func (m *monitor) run(ln *net.UnixListener) int {
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, forwarded...)
 	go m.serve(ln)
-
-	// Created: the process is held until start.
-	for m.c == nil {
-		select {
-		case s := <-sigs:
-			return m.stopCreated(s.(unix.Signal))
-		case req := <-m.reqs:
-			switch req.verb {
-			case "start":
-				err := m.start()
-				if err != nil {
-					req.reply <- "error " + oneLine(err)
-					<-req.written
-					return m.failed(err)
-				}
-				req.reply <- "ok"
-			case "kill":
-				req.reply <- "ok"
-				<-req.written
-				return m.stopCreated(req.sig)
-			default:
-				req.reply <- "error unknown request " + req.verb
-			}
-		}
-	}
-
 	done := make(chan struct{})
 	var res *sandbox.Result
 	var werr error
@@ -220,6 +205,38 @@ func (m *monitor) run(ln *net.UnixListener) int {
 		res, werr = m.c.Wait()
 		close(done)
 	}()
+
+	// Created: the process is held at the gate until start.
+	for started := false; !started; {
+		select {
+		case s := <-sigs:
+			return m.stopCreated(s.(unix.Signal), done)
+		case <-done:
+			// It ended before start (its command not found, say): start
+			// then reports how, as the container's end.
+			req := <-m.reqs
+			req.reply <- "ok"
+			<-req.written
+			return m.stopped(res, werr)
+		case req := <-m.reqs:
+			switch req.verb {
+			case "start":
+				if err := m.start(); err != nil {
+					req.reply <- "error " + oneLine(err)
+					<-req.written
+					return m.stopCreated(unix.SIGKILL, done)
+				}
+				req.reply <- "ok"
+				started = true
+			case "kill":
+				req.reply <- "ok"
+				<-req.written
+				return m.stopCreated(req.sig, done)
+			default:
+				req.reply <- "error unknown request " + req.verb
+			}
+		}
+	}
 	for {
 		select {
 		case s := <-sigs:
@@ -245,22 +262,38 @@ func (m *monitor) run(ln *net.UnixListener) int {
 
 func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", " ") }
 
-// start starts the sandbox and runs the poststart hooks.
-func (m *monitor) start() error {
+// create starts the sandbox, its process held at the start gate.
+func (m *monitor) create() error {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("creating start gate: %w", err)
+	}
+	defer r.Close()
 	s := m.plan.Spec
 	s.RunDir = filepath.Join(m.dir, "run")
-	s.IO = sandbox.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, ExtraFiles: m.extra}
+	s.IO = sandbox.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, ExtraFiles: m.extra, StartGate: r}
 	c, err := sandbox.Start(context.Background(), &s)
 	if err != nil {
+		w.Close()
 		return err
 	}
-	m.c = c
+	m.c, m.gate = c, w
 	for _, f := range m.extra {
 		f.Close()
 	}
+	return nil
+}
+
+// start opens the gate and runs the poststart hooks.
+func (m *monitor) start() error {
+	_, err := m.gate.Write([]byte{1})
+	m.gate.Close()
+	if err != nil {
+		return fmt.Errorf("opening the start gate: %w", err)
+	}
 	m.rec.Status = specs.StateRunning
 	if err := writeRecord(m.dir, m.rec); err != nil {
-		c.Signal(unix.SIGKILL)
+		m.c.Signal(unix.SIGKILL)
 		return err
 	}
 	if err := runHooks("poststart", m.plan.Hooks.Poststart, m.rec); err != nil {
@@ -271,20 +304,14 @@ func (m *monitor) start() error {
 }
 
 // stopCreated ends a container killed before it started, as if its process
-// had died of sig.
-func (m *monitor) stopCreated(sig unix.Signal) int {
+// had died of sig: the gate closes, and the sandbox ends unstarted.
+func (m *monitor) stopCreated(sig unix.Signal, done chan struct{}) int {
+	m.gate.Close()
+	<-done
 	st := 128 + int(sig)
 	m.rec.Status, m.rec.ExitStatus, m.rec.Message = specs.StateStopped, &st, "killed before start by signal "+unix.SignalName(sig)
 	writeRecord(m.dir, m.rec)
 	return dieOf(sig)
-}
-
-// failed records a start that failed: the runner's failure, status 125.
-func (m *monitor) failed(err error) int {
-	st := 125
-	m.rec.Status, m.rec.ExitStatus, m.rec.Message = specs.StateStopped, &st, err.Error()
-	writeRecord(m.dir, m.rec)
-	return st
 }
 
 // stopped records how the container ended, writes its report, and returns

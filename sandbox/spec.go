@@ -238,6 +238,12 @@ type IO struct {
 	Stderr io.Writer
 	// ExtraFiles become CMD's file descriptors 3, 4, ... in order.
 	ExtraFiles []*os.File
+	// StartGate, when set, holds CMD set up but for its seccomp filter
+	// and exec until a byte can be read from it (the read end of a pipe
+	// whose write end the caller keeps): an OCI runtime's create and
+	// start. EOF instead fails the run (ErrSetup) and CMD never runs.
+	// CMD never holds it.
+	StartGate *os.File
 }
 
 // Defaults applied where a Spec leaves a field empty.
