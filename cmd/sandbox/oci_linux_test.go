@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -199,5 +200,45 @@ func TestOCIInPodman(t *testing.T) {
 		if b, err := os.ReadFile(filepath.Join(state, e.Name(), "state.json")); err == nil && strings.Contains(string(b), base) {
 			t.Errorf("left in the runtime's state root: %s", e.Name())
 		}
+	}
+}
+
+// TestOCICommandLine: errors as containerd's shim reads them (a JSON line
+// with level "error" in the --log file), the usage and exit statuses.
+func TestOCICommandLine(t *testing.T) {
+	dir := t.TempDir()
+	logFile := filepath.Join(dir, "log.json")
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{"state of none", []string{"oci", "--root", dir, "--log", logFile, "--log-format", "json", "state", "nosuch"}, 125,
+			"sandbox-oci: container nosuch: container does not exist\n"},
+		{"unknown command", []string{"oci", "--root", dir, "frobnicate", "x"}, 125, "sandbox-oci: unknown command \"frobnicate\"\n"},
+		{"bad id", []string{"oci", "--root", dir, "state", "../x"}, 125,
+			"sandbox-oci: container id \"../x\": invalid: want letters, digits, '_', '+', '-' and '.'\n"},
+		{"systemd cgroup", []string{"oci", "--systemd-cgroup", "state", "x"}, 125,
+			"sandbox-oci: --systemd-cgroup: not supported by this runtime: cgroupsPath must be a cgroupfs path\n"},
+		{"exec", []string{"oci", "--root", dir, "exec", "--process", "p.json", "x"}, 125,
+			"sandbox-oci: exec in x: not supported by this runtime: the runner cannot enter a running container yet\n"},
+		{"list empty", []string{"oci", "--root", dir, "list", "--format", "json"}, 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := runSandbox(t, "", tt.args...)
+			if got.Exit != tt.code || got.Stderr != tt.stderr {
+				t.Errorf("sandbox %q: exit status %d, stderr %q; want %d, %q", tt.args, got.Exit, got.Stderr, tt.code, tt.stderr)
+			}
+		})
+	}
+	b, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var line map[string]string
+	if err := json.Unmarshal(bytes.TrimSpace(b), &line); err != nil || line["level"] != "error" || line["msg"] != "container nosuch: container does not exist" {
+		t.Errorf("--log line %q (%v): want level error and the message", b, err)
 	}
 }
