@@ -11,6 +11,9 @@ const (
 	bBwrapRootless = "bwrap-rootless"
 	bRunc          = "runc"
 	bCrun          = "crun"
+	// bSandboxOCI is the sandbox binary as an OCI runtime, by its
+	// sandbox-oci link, where runc and crun are run.
+	bSandboxOCI = "sandbox-oci"
 	bVM            = "qemu"
 )
 
