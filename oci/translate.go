@@ -238,9 +238,10 @@ func (p *Plan) capabilities(pr *specs.Process) error {
 		if !slices.Contains(c.Bounding, n) {
 			return fmt.Errorf("%s: %w: %s not in bounding", field, ErrInvalid, n)
 		}
-		if strings.EqualFold(strings.TrimPrefix(strings.ToUpper(n), "CAP_"), "MKNOD") {
-			// The runner makes no device cgroup: a node made would open.
-			return unsupported(field, "CAP_MKNOD: no device cgroup is made, so a device node the container made could be opened")
+		if strings.EqualFold(strings.TrimPrefix(strings.ToUpper(n), "CAP_"), "MKNOD") && !hostDevicesCgroup() {
+			// The sandbox's v1 devices cgroup keeps a node it makes closed;
+			// without one it would open.
+			return unsupported(field, "CAP_MKNOD: this host has no devices cgroup (v1) to keep a device node the container made closed")
 		}
 		p.Spec.CapAdd = append(p.Spec.CapAdd, n)
 	}
@@ -568,9 +569,12 @@ func (p *Plan) resources(r *specs.LinuxResources) error {
 			}
 		}
 		if strings.Trim(d.Access, "m") == "" && (d.Type == "c" || d.Type == "b") {
-			continue // mknod only: CAP_MKNOD is refused anyway
+			continue // mknod only: what the sandbox's devices cgroup allows or not, a made node does not open
 		}
-		return unsupported("linux.resources.devices", fmt.Sprintf("allowing %s %s: the runner's /dev has its own devices only", d.Type, devNum(d.Major, d.Minor)))
+		// An allowance for a device without a node (linux.devices names
+		// only the runner's): what it could reach is a node the container
+		// makes, which the sandbox's devices cgroup keeps closed.
+		p.Warnings = append(p.Warnings, fmt.Sprintf("linux.resources.devices: allowing %s %s not kept: only the runner's /dev opens", d.Type, devNum(d.Major, d.Minor)))
 	}
 	if m := r.Memory; m != nil {
 		if m.Limit != nil && *m.Limit > 0 {
@@ -662,6 +666,13 @@ func mapValues[K comparable, V any](m map[K]V) func(func(V) bool) {
 			}
 		}
 	}
+}
+
+// hostDevicesCgroup says whether the host has the v1 devices controller,
+// which every sandbox's cgroup joins (only the runner's /dev opens).
+func hostDevicesCgroup() bool {
+	_, err := os.Stat("/sys/fs/cgroup/devices/devices.list")
+	return err == nil
 }
 
 // hostSwaps says whether the host has swap on: without it a swap limit

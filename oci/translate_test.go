@@ -102,8 +102,8 @@ func TestTranslateRefuses(t *testing.T) {
 		{"device", func(c *specs.Spec) {
 			c.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/sda", Type: "b", Major: 8}}
 		}, "linux.devices /dev/sda"},
-		{"device allowed", func(c *specs.Spec) {
-			c.Linux.Resources.Devices = append(c.Linux.Resources.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: "b", Major: i64(8), Access: "rw"})
+		{"device denied", func(c *specs.Spec) {
+			c.Linux.Resources.Devices = append(c.Linux.Resources.Devices, specs.LinuxDeviceCgroup{Allow: false, Type: "b", Major: i64(8), Access: "rw"})
 		}, "linux.resources.devices"},
 		{"additional gids", func(c *specs.Spec) { c.Process.User.AdditionalGids = []uint32{10} }, "process.user.additionalGids"},
 		{"umask", func(c *specs.Spec) { m := uint32(0o077); c.Process.User.Umask = &m }, "process.user.umask"},
@@ -112,11 +112,6 @@ func TestTranslateRefuses(t *testing.T) {
 			c.Process.Rlimits = append(c.Process.Rlimits, specs.POSIXRlimit{Type: "RLIMIT_MEMLOCK", Soft: 1, Hard: 1})
 		}, "process.rlimits RLIMIT_MEMLOCK"},
 		{"effective caps apart", func(c *specs.Spec) { c.Process.Capabilities.Effective = nil }, "process.capabilities.effective"},
-		{"mknod", func(c *specs.Spec) {
-			k := c.Process.Capabilities
-			k.Bounding = append(k.Bounding, "CAP_MKNOD")
-			k.Effective, k.Permitted = k.Bounding, k.Bounding
-		}, "CAP_MKNOD"},
 		{"overlay mount", func(c *specs.Spec) {
 			c.Mounts = append(c.Mounts, specs.Mount{Destination: "/x", Type: "overlay", Source: "overlay"})
 		}, "mounts /x"},
@@ -186,5 +181,21 @@ func TestTranslateExtras(t *testing.T) {
 	c.Annotations[AnnotationCPUTime] = "soon"
 	if _, err := Translate("/bundle", c); err == nil || !strings.Contains(err.Error(), AnnotationCPUTime) {
 		t.Errorf("a bad CPU time: %v, want an error naming %s", err, AnnotationCPUTime)
+	}
+}
+
+// TestTranslateMknod: CAP_MKNOD is kept only where the sandbox's devices
+// cgroup keeps a node the container makes closed.
+func TestTranslateMknod(t *testing.T) {
+	c := podmanConfig(t)
+	k := c.Process.Capabilities
+	k.Bounding = append(k.Bounding, "CAP_MKNOD")
+	k.Effective, k.Permitted = k.Bounding, k.Bounding
+	_, err := Translate("/bundle", c)
+	if hostDevicesCgroup() && err != nil {
+		t.Errorf("CAP_MKNOD with a devices cgroup: %v", err)
+	}
+	if !hostDevicesCgroup() && (err == nil || !strings.Contains(err.Error(), "CAP_MKNOD")) {
+		t.Errorf("CAP_MKNOD without a devices cgroup: %v, want an error naming it", err)
 	}
 }

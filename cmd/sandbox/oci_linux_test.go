@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -241,4 +243,163 @@ func TestOCICommandLine(t *testing.T) {
 	if err := json.Unmarshal(bytes.TrimSpace(b), &line); err != nil || line["level"] != "error" || line["msg"] != "container nosuch: container does not exist" {
 		t.Errorf("--log line %q (%v): want level error and the message", b, err)
 	}
+}
+
+// TestOCIInContainerd runs containerd from Debian with a state, root and
+// socket of the test's own, imports a busybox image made here (an OCI
+// archive) and runs it with `ctr run --rm --runc-binary` pointed at the
+// sandbox-oci link: containerd's runc shim calls it as it calls runc.
+func TestOCIInContainerd(t *testing.T) {
+	needRoot(t)
+	if testing.Short() {
+		t.Skip("builds the binary and starts containerd: skipped with -short")
+	}
+	containerd, err := exec.LookPath("containerd")
+	if err != nil {
+		t.Skip("containerd is not installed (make deps installs it)")
+	}
+	ctr, err := exec.LookPath("ctr")
+	if err != nil {
+		t.Skip("ctr is not installed (Debian's containerd package has it)")
+	}
+	if _, err := exec.LookPath("containerd-shim-runc-v2"); err != nil {
+		t.Skip("containerd-shim-runc-v2 is not installed")
+	}
+	// Short paths: the socket's must fit in 107 bytes.
+	base, err := os.MkdirTemp("", "sbctd-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(base, "sandbox")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("building: %v\n%s", err, out)
+	}
+	link := filepath.Join(base, "sandbox-oci")
+	os.Symlink("sandbox", link)
+	sock := filepath.Join(base, "c.sock")
+	config := fmt.Sprintf(`version = 2
+root = %q
+state = %q
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]
+[grpc]
+  address = %q
+[ttrpc]
+  address = %q
+`, filepath.Join(base, "root"), filepath.Join(base, "state"), sock, sock+".ttrpc")
+	os.WriteFile(filepath.Join(base, "config.toml"), []byte(config), 0o644)
+	daemon := exec.Command(containerd, "--config", filepath.Join(base, "config.toml"))
+	var dlog bytes.Buffer
+	daemon.Stdout, daemon.Stderr = &dlog, &dlog
+	daemon.SysProcAttr = &unix.SysProcAttr{Pdeathsig: unix.SIGKILL}
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	const ns = "sandbox-test"
+	cgParent := fmt.Sprintf("/sandbox-test-ctr-%d", os.Getpid())
+	ctrCmd := func(args ...string) *exec.Cmd {
+		return exec.Command(ctr, append([]string{"--address", sock, "--namespace", ns}, args...)...)
+	}
+	t.Cleanup(func() {
+		daemon.Process.Signal(unix.SIGTERM)
+		done := make(chan struct{})
+		go func() { daemon.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			daemon.Process.Kill()
+			<-done
+		}
+		for _, m := range mountsUnder(base) {
+			unix.Unmount(m, unix.MNT_DETACH)
+		}
+		for _, h := range cgroupHierarchies() {
+			removeCgroupTree(filepath.Join(h, cgParent))
+		}
+		os.RemoveAll(base)
+		if t.Failed() {
+			t.Logf("containerd's log:\n%s", dlog.String())
+		}
+	})
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if ctrCmd("version").Run() == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("containerd did not answer on %s:\n%s", sock, dlog.String())
+		}
+	}
+	archive := filepath.Join(base, "busybox.oci.tar")
+	const image = "localhost/sandbox-test-busybox:latest"
+	if err := writeOCIArchive(archive, fixtures.Busybox(t), image); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := ctrCmd("images", "import", "--snapshotter", "native", archive).CombinedOutput(); err != nil {
+		t.Fatalf("ctr images import: %v\n%s", err, out)
+	}
+	tests := []struct {
+		name string
+		cmd  []string
+		want string
+		code int
+	}{
+		{"echo", []string{"echo", "hello"}, "hello\n", 0},
+		{"exit status", []string{"sh", "-c", "exit 3"}, "", 3},
+		{"pid 1's child", []string{"sh", "-c", "echo $$"}, "2\n", 0},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id := fmt.Sprintf("c%d", i)
+			cmd := ctrCmd(append([]string{"run", "--rm", "--snapshotter", "native", "--runc-binary", link,
+				"--cgroup", cgParent + "/" + id, image, id}, tt.cmd...)...)
+			var out, errb bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &errb
+			cmd.Run()
+			if got := out.String(); got != tt.want || cmd.ProcessState.ExitCode() != tt.code {
+				t.Errorf("ctr run %q: exit status %d, stdout %q, stderr %q; want %d, %q", tt.cmd, cmd.ProcessState.ExitCode(), got, errb.String(), tt.code, tt.want)
+			}
+		})
+	}
+	if out, _ := ctrCmd("containers", "list", "--quiet").Output(); len(bytes.TrimSpace(out)) != 0 {
+		t.Errorf("containers left: %s", out)
+	}
+}
+
+// writeOCIArchive writes root as a one-layer OCI image archive (an image
+// layout in a tar), named name, as ctr images import reads it.
+func writeOCIArchive(path, root, name string) error {
+	dir, err := os.MkdirTemp(filepath.Dir(path), "layout-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	blobs := filepath.Join(dir, "blobs", "sha256")
+	os.MkdirAll(blobs, 0o755)
+	put := func(b []byte) (string, int64) {
+		sum := fmt.Sprintf("%x", sha256.Sum256(b))
+		os.WriteFile(filepath.Join(blobs, sum), b, 0o644)
+		return "sha256:" + sum, int64(len(b))
+	}
+	layer, err := exec.Command("tar", "-C", root, "-cf", "-", ".").Output()
+	if err != nil {
+		return fmt.Errorf("packing the layer: %w", err)
+	}
+	layerDigest, layerSize := put(layer)
+	cfg, _ := json.Marshal(map[string]any{"architecture": runtime.GOARCH, "os": "linux",
+		"config": map[string]any{"Cmd": []string{"sh"}, "Env": []string{"PATH=/bin:/usr/bin"}},
+		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{layerDigest}}})
+	cfgDigest, cfgSize := put(cfg)
+	manifest, _ := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+		"config": map[string]any{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cfgDigest, "size": cfgSize},
+		"layers": []any{map[string]any{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layerDigest, "size": layerSize}}})
+	mDigest, mSize := put(manifest)
+	index, _ := json.Marshal(map[string]any{"schemaVersion": 2, "manifests": []any{map[string]any{
+		"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": mDigest, "size": mSize,
+		"annotations": map[string]string{"io.containerd.image.name": name, "org.opencontainers.image.ref.name": "latest"}}}})
+	os.WriteFile(filepath.Join(dir, "index.json"), index, 0o644)
+	os.WriteFile(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644)
+	if out, err := exec.Command("tar", "-C", dir, "-cf", path, "oci-layout", "index.json", "blobs").CombinedOutput(); err != nil {
+		return fmt.Errorf("packing the archive: %v: %s", err, out)
+	}
+	return nil
 }
