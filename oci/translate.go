@@ -316,10 +316,14 @@ func (p *Plan) mounts(ms []specs.Mount) error {
 		if typ == "" && (slices.Contains(m.Options, "bind") || slices.Contains(m.Options, "rbind")) {
 			typ = "bind"
 		}
+		if dst == "/sys/fs/cgroup" && (typ == "cgroup" || typ == "cgroup2") {
+			p.Warnings = append(p.Warnings, "mounts /sys/fs/cgroup: not made: the container's /sys/fs/cgroup is sysfs's, empty")
+			continue
+		}
 		if own, ok := ownMounts[dst]; ok && typ == own && typ != "bind" {
 			continue
 		}
-		if dst == "/dev/shm" && typ == "tmpfs" || dst == "/sys/fs/cgroup" && typ == "cgroup2" {
+		if dst == "/dev/shm" && typ == "tmpfs" {
 			continue
 		}
 		var mnt sandbox.Mount

@@ -73,9 +73,9 @@ func TestTranslatePodman(t *testing.T) {
 	if s.Seccomp == nil || s.Seccomp.DefaultAction != "errno" || s.Seccomp.DefaultErrno != 38 || !s.Seccomp.SkipUnknown {
 		t.Errorf("seccomp: %+v, want podman's profile: default ENOSYS, unknown names skipped", s.Seccomp)
 	}
-	wantWarnings := 2 // RLIMIT_NPROC's, for root, and the capabilities left out
+	wantWarnings := 3 // the cgroup mount, RLIMIT_NPROC's (for root), the capabilities left out
 	if os.Geteuid() != 0 {
-		wantWarnings = 1
+		wantWarnings = 2
 	}
 	if len(p.Warnings) != wantWarnings {
 		t.Errorf("warnings: %q, want %d", p.Warnings, wantWarnings)
