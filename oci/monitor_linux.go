@@ -16,6 +16,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sandbox-dev/sandbox/limits"
 	"github.com/sandbox-dev/sandbox/sandbox"
 	"golang.org/x/sys/unix"
 )
@@ -278,6 +279,11 @@ func (m *monitor) create() error {
 		return err
 	}
 	m.c, m.gate = c, w
+	root := s.CgroupRoot
+	if root == "" {
+		root = limits.DefaultRoot
+	}
+	m.rec.Cgroup = filepath.Join(root, c.ID)
 	for _, f := range m.extra {
 		f.Close()
 	}

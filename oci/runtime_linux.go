@@ -376,6 +376,12 @@ func Delete(root, id string, force bool) error {
 	if r.Status == specs.StateRunning && !force {
 		return fmt.Errorf("container %s: %w: running (delete --force kills it)", id, ErrState)
 	}
+	if r.Status == StatePaused {
+		if !force {
+			return fmt.Errorf("container %s: %w: paused (delete --force kills it)", id, ErrState)
+		}
+		setFrozen(r.Cgroup, false) // frozen tasks do not act on SIGKILL
+	}
 	if r.Status != specs.StateStopped {
 		request(root, id, fmt.Sprintf("kill %d 1", int(unix.SIGKILL)))
 		if !waitGone(r, 3*time.Second) {
@@ -491,7 +497,7 @@ func Pids(root, id string) ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
-	if r.Status != specs.StateRunning {
+	if r.Status != specs.StateRunning && r.Status != StatePaused {
 		return nil, nil
 	}
 	pids := []int{r.Pid}
@@ -541,20 +547,70 @@ func Exec(root, id string) error {
 	return fmt.Errorf("exec in %s: %w: the runner cannot enter a running container yet", id, ErrUnsupported)
 }
 
-// Pause and Resume are refused: the runner makes no freezer cgroup.
-func Pause(root, id string) error {
-	if _, err := Load(root, id); err != nil {
+// Pause freezes every process of the running container (the v1 freezer,
+// or cgroup.freeze on v2).
+func Pause(root, id string) error { return freeze(root, id, true) }
+
+// Resume thaws a paused container.
+func Resume(root, id string) error { return freeze(root, id, false) }
+
+func freeze(root, id string, frozen bool) error {
+	r, err := Load(root, id)
+	if err != nil {
 		return err
 	}
-	return fmt.Errorf("pausing %s: %w: the runner makes no freezer cgroup", id, ErrUnsupported)
+	want, verb := specs.StateRunning, "resuming"
+	if frozen {
+		want, verb = StatePaused, "pausing"
+	}
+	switch {
+	case frozen && r.Status != specs.StateRunning:
+		return fmt.Errorf("pausing %s: %w: %s, not running", id, ErrState, r.Status)
+	case !frozen && r.Status != StatePaused:
+		return fmt.Errorf("resuming %s: %w: %s, not paused", id, ErrState, r.Status)
+	case r.Cgroup == "":
+		return fmt.Errorf("%s %s: %w: no cgroup recorded", verb, id, ErrUnsupported)
+	}
+	if err := setFrozen(r.Cgroup, frozen); err != nil {
+		return fmt.Errorf("%s %s: %w", verb, id, err)
+	}
+	r.Status = want
+	return writeRecord(Dir(root, id), r)
 }
 
-// Resume: see Pause.
-func Resume(root, id string) error {
-	if _, err := Load(root, id); err != nil {
-		return err
+// setFrozen freezes or thaws a group and waits until it holds.
+func setFrozen(group string, frozen bool) error {
+	v1 := filepath.Join("/sys/fs/cgroup/freezer", group, "freezer.state")
+	v2 := filepath.Join("/sys/fs/cgroup", group, "cgroup.freeze")
+	file, value, done := v1, "THAWED", "THAWED"
+	if frozen {
+		value, done = "FROZEN", "FROZEN"
 	}
-	return fmt.Errorf("resuming %s: %w: the runner makes no freezer cgroup", id, ErrUnsupported)
+	if _, err := os.Stat(v1); err != nil {
+		if _, err := os.Stat(v2); err != nil {
+			return fmt.Errorf("%w: no freezer for cgroup %s", ErrUnsupported, group)
+		}
+		file, value, done = v2, "0", "0"
+		if frozen {
+			value, done = "1", "1"
+		}
+	}
+	if err := os.WriteFile(file, []byte(value), 0); err != nil {
+		return fmt.Errorf("writing %s: %w", file, err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", file, err)
+		}
+		if strings.TrimSpace(string(b)) == done {
+			return nil
+		}
+		if frozen && file == v1 {
+			os.WriteFile(file, []byte(value), 0) // FREEZING: ask again
+		}
+	}
+	return fmt.Errorf("cgroup %s: not %s after 5s", group, strings.ToLower(done))
 }
 
 // cgroupMounts are the host's cgroup hierarchies' mount points.

@@ -121,6 +121,20 @@ func TestLifecycle(t *testing.T) {
 		if err := Delete(root, id, false); !errors.Is(err, ErrState) {
 			t.Errorf("delete of a running container: %v, want ErrState", err)
 		}
+		if err := Pause(root, id); err != nil {
+			t.Fatal(err)
+		}
+		r = waitStatus(t, root, id, StatePaused)
+		if b, err := os.ReadFile(filepath.Join("/sys/fs/cgroup/freezer", r.Cgroup, "freezer.state")); err == nil && string(b) != "FROZEN\n" {
+			t.Errorf("freezer state after pause: %q", b)
+		}
+		if err := Pause(root, id); !errors.Is(err, ErrState) {
+			t.Errorf("pause of a paused container: %v, want ErrState", err)
+		}
+		if err := Resume(root, id); err != nil {
+			t.Fatal(err)
+		}
+		waitStatus(t, root, id, specs.StateRunning)
 		if err := Kill(root, id, unix.SIGTERM, false); err != nil {
 			t.Fatal(err)
 		}

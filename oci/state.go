@@ -12,6 +12,10 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
+// StatePaused is runc's state of a frozen container (the runtime-spec
+// has none).
+const StatePaused specs.ContainerState = "paused"
+
 // DefaultRoot is where container state lives without --root.
 const DefaultRoot = "/run/sandbox-oci"
 
@@ -33,8 +37,11 @@ type Record struct {
 	PidStart    uint64            `json:"pid_start,omitempty"`
 	Annotations map[string]string `json:"annotations,omitempty"`
 	// CgroupsPath is config.json's, removed at delete.
-	CgroupsPath string      `json:"cgroups_path,omitempty"`
-	Hooks       specs.Hooks `json:"hooks"`
+	CgroupsPath string `json:"cgroups_path,omitempty"`
+	// Cgroup is the sandbox's own group (below CgroupsPath), where pause
+	// and resume freeze and thaw it.
+	Cgroup string      `json:"cgroup,omitempty"`
+	Hooks  specs.Hooks `json:"hooks"`
 	// ExitStatus is how the container ended once stopped (128+N: signal N).
 	ExitStatus *int `json:"exit_status,omitempty"`
 	// Message is the runner's word on how it ended, or why it failed.

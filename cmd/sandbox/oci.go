@@ -50,7 +50,8 @@ Commands:
   delete [--force] ID
   list [--format table|json] [--quiet]
   ps [--format table|json] ID
-  exec, pause, resume  refused: not supported yet
+  pause ID, resume ID  freeze and thaw every process of the container
+  exec                 refused: not supported yet
   features             what this runtime supports, as JSON
   --version
 `
