@@ -408,12 +408,35 @@ func waitGone(r *Record, max time.Duration) bool {
 func remove(root string, r *Record) error {
 	dir := Dir(root, r.ID)
 	runDir := filepath.Join(dir, "run")
-	if _, err := sandbox.GC(runDir); err != nil {
-		return fmt.Errorf("cleaning up container %s: %w", r.ID, err)
-	}
-	if r.CgroupsPath != "" && filepath.IsAbs(r.CgroupsPath) {
+	// The processes of a killed monitor's sandbox may still be on their
+	// way out (PID 1 sees its runner gone on EOF): until they are, their
+	// run stays locked and their group busy.
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		_, err := sandbox.GC(runDir)
+		busy := err != nil
 		for _, h := range cgroupMounts() {
-			os.Remove(filepath.Join(h, filepath.Clean(r.CgroupsPath)))
+			if _, err := os.Stat(filepath.Join(h, r.Cgroup)); r.Cgroup != "" && err == nil {
+				busy = true
+			}
+		}
+		if entries, _ := os.ReadDir(runDir); len(entries) > 0 {
+			busy = true
+		}
+		if !busy && r.CgroupsPath != "" && filepath.IsAbs(r.CgroupsPath) {
+			// Its own only when no other container shares it: then the
+			// removal fails, and the path is the engine's to keep.
+			for _, h := range cgroupMounts() {
+				os.Remove(filepath.Join(h, filepath.Clean(r.CgroupsPath)))
+			}
+		}
+		if !busy {
+			break
+		}
+		if time.Now().After(deadline) {
+			if err == nil {
+				err = fmt.Errorf("run directory or cgroup %s still busy", r.CgroupsPath)
+			}
+			return fmt.Errorf("cleaning up container %s: %w", r.ID, err)
 		}
 	}
 	var hookErr error

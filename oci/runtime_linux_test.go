@@ -184,13 +184,47 @@ func TestLifecycle(t *testing.T) {
 		left(t, id)
 	})
 
-	t.Run("run", func(t *testing.T) {
+	t.Run("run with a report and a wall-time limit", func(t *testing.T) {
 		id := "run"
 		b, _ := bundle(t, cg+"/"+id, "exit 7")
+		report := filepath.Join(t.TempDir(), "report.json")
+		annotate(t, b, map[string]string{AnnotationReport: report})
 		code, err := Run(CreateOptions{Root: root, ID: id, Bundle: b}, false)
 		if err != nil || code != 7 {
 			t.Errorf("Run: %d, %v; want 7", code, err)
 		}
+		var rep map[string]any
+		if bs, err := os.ReadFile(report); err != nil || json.Unmarshal(bs, &rep) != nil || rep["status"] != "RE" || rep["exit_code"] != 7.0 {
+			t.Errorf("report: %v %v", rep, err)
+		}
+		left(t, id)
+
+		id = "walltime"
+		b, _ = bundle(t, cg+"/"+id, "exec sleep 100")
+		annotate(t, b, map[string]string{AnnotationReport: report, AnnotationWallTime: "300ms"})
+		code, err = Run(CreateOptions{Root: root, ID: id, Bundle: b}, false)
+		if err != nil || code != 137 {
+			t.Errorf("Run past its wall time: %d, %v; want 137", code, err)
+		}
+		if bs, err := os.ReadFile(report); err != nil || json.Unmarshal(bs, &rep) != nil || rep["status"] != "TO" {
+			t.Errorf("report: %v %v", rep, err)
+		}
 		left(t, id)
 	})
+}
+
+// annotate adds annotations to the bundle's config.json.
+func annotate(t *testing.T, bundle string, a map[string]string) {
+	t.Helper()
+	p := filepath.Join(bundle, "config.json")
+	b, _ := os.ReadFile(p)
+	var c specs.Spec
+	if err := json.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range a {
+		c.Annotations[k] = v
+	}
+	b, _ = json.Marshal(&c)
+	os.WriteFile(p, b, 0o644)
 }
