@@ -14,7 +14,7 @@ const (
 	// bSandboxOCI is the sandbox binary as an OCI runtime, by its
 	// sandbox-oci link, where runc and crun are run.
 	bSandboxOCI = "sandbox-oci"
-	bVM            = "qemu"
+	bVM         = "qemu"
 )
 
 // Backends of the clone scenario.
