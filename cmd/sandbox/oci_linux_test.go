@@ -137,7 +137,7 @@ func TestOCIInPodman(t *testing.T) {
 		}
 	})
 
-	t.Run("detached, logs, exec, stop, kill, rm", func(t *testing.T) {
+	t.Run("detached, logs, exec, pause, stop, kill, rm", func(t *testing.T) {
 		start := func() string {
 			out, errs, code := podmanRun(append(append([]string{"run", "-d"}, common...), image, "sh", "-c", "echo started; exec sleep 100")...)
 			if code != 0 {
@@ -166,6 +166,14 @@ func TestOCIInPodman(t *testing.T) {
 		// Not there yet: the runner has no way into a running sandbox.
 		if _, errs, code := podmanRun("exec", id, "true"); code == 0 || !strings.Contains(errs, "not supported") {
 			t.Errorf("podman exec: exit status %d, %q; want a refusal naming it", code, errs)
+		}
+		for _, verb := range []string{"pause", "unpause"} {
+			if _, errs, code := podmanRun(verb, id); code != 0 {
+				t.Errorf("podman %s: exit status %d, %s", verb, code, errs)
+			}
+		}
+		if out, _, _ := podmanRun("inspect", "--format", "{{.State.Status}}", id); strings.TrimSpace(out) != "running" {
+			t.Errorf("after pause and unpause: %q, want running", out)
 		}
 		if _, errs, code := podmanRun("stop", "--time", "5", id); code != 0 {
 			t.Fatalf("podman stop: %d %s", code, errs)
