@@ -373,6 +373,9 @@ func (s *Spec) Validate() error {
 		if err := m.validate(); err != nil {
 			return fmt.Errorf("%w: %w", ErrInvalidSpec, err)
 		}
+		if s.NoSymlinks && m.Type == MountBind && m.NoExec {
+			return fmt.Errorf("%w: bind %s: noexec with no_symlinks: a noexec bind follows symlinks in its source", ErrInvalidSpec, m.Destination)
+		}
 	}
 	for _, p := range append(append([]string(nil), s.MaskedPaths...), s.ReadOnlyPaths...) {
 		if !filepath.IsAbs(p) {
@@ -469,6 +472,9 @@ func (m Mount) validate() error {
 		}
 		if m.NoExec && !fi.IsDir() {
 			return fmt.Errorf("bind %s: noexec needs a directory, and %s is not one", m.Destination, m.Source)
+		}
+		if m.NoExec && m.NoSymlinks {
+			return fmt.Errorf("bind %s: noexec and no_symlinks: a noexec bind follows symlinks in its source", m.Destination)
 		}
 		if m.Mode != 0 {
 			return fmt.Errorf("bind %s: a mode is for tmpfs mounts", m.Destination)
