@@ -1,8 +1,10 @@
 package sandbox
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -46,5 +48,26 @@ func TestRootOptions(t *testing.T) {
 				t.Errorf("%s: status %s (%s), stderr %q, output (-want +got):\n%s", tt.script, res.Status, res.Message, errs, diff)
 			}
 		})
+	}
+}
+
+// TestSeccompErrnoAndUnknownNames: an OCI profile's errnoRet, and the names
+// of other architectures it carries, skipped only when asked.
+func TestSeccompErrnoAndUnknownNames(t *testing.T) {
+	needRoot(t)
+	t.Chdir("/")
+	policy := func(skip bool) *Seccomp {
+		return &Seccomp{DefaultAction: "allow", SkipUnknown: skip, Rules: []SeccompRule{
+			{Names: []string{"mkdir", "mkdirat"}, Action: "errno", Errno: 22},
+			{Names: []string{"chown32"}, Action: "errno"},
+		}}
+	}
+	out, _, res := run(t, &Spec{Args: []string{"sh", "-c", "mkdir /tmp/x 2>&1 | grep -c 'Invalid argument'"}, Seccomp: policy(true)})
+	if out != "1\n" || res.Status != StatusOK {
+		t.Errorf("mkdir under errno 22: %q, %s (%s)", out, res.Status, res.Message)
+	}
+	spec := &Spec{Args: []string{"true"}, Seccomp: policy(false), RunDir: testRunDir(t), CgroupRoot: testCgroupRoot}
+	if _, err := Run(context.Background(), spec); err == nil || !strings.Contains(err.Error(), "chown32") {
+		t.Errorf("a name this architecture lacks, not skipped: %v, want an error naming it", err)
 	}
 }

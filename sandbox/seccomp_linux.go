@@ -104,6 +104,14 @@ func assemble(p *Seccomp) (*stage.SeccompProgram, error) {
 		}
 		prog.Notify = prog.Notify || r.Action == "kill"
 	}
+	// A rule of names this architecture lacks alone has nothing to match.
+	kept := rules[:0]
+	for i, r := range rules {
+		if len(r.Syscalls) > 0 || len(p.Rules[i].Names) == 0 {
+			kept = append(kept, r)
+		}
+	}
+	rules = kept
 	if prog.Filter, err = seccomp.Assemble(native, rules, seccompAction(p.DefaultAction, p.DefaultErrno)); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidSpec, err)
 	}
