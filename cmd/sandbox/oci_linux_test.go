@@ -243,6 +243,7 @@ func TestOCICommandLine(t *testing.T) {
 			}
 		})
 	}
+	golden(t, "oci-help", runSandbox(t, "", "oci", "--help").Stdout)
 	b, err := os.ReadFile(logFile)
 	if err != nil {
 		t.Fatal(err)
