@@ -4,10 +4,12 @@
 
 GO         ?= go
 BIN        ?= bin/sandbox
-# podman: TestInPodman and TestOCIInPodman; containerd: TestOCIInContainerd
-# (ctr and the runc shim, which pulls in runc); python3-pytest: the pytest fixture suite (cmd/sandbox's
-# TestSuites); uidmap: newuidmap and newgidmap for rootless runs with ranges.
-DEB_PKGS   ?= busybox-static bubblewrap libc6-dev podman containerd runc python3-pytest uidmap
+# podman: TestInPodman, TestImportFromEngines, TestOCIInPodman; skopeo:
+# TestImportFromEngines' skopeo copies; containerd: TestOCIInContainerd (ctr
+# and the runc shim, which pulls in runc); python3-pytest: the pytest fixture
+# suite (cmd/sandbox's TestSuites); uidmap: newuidmap and newgidmap for
+# rootless runs with ranges.
+DEB_PKGS   ?= busybox-static bubblewrap libc6-dev podman containerd runc python3-pytest skopeo uidmap
 # The Cargo fixture suite needs cargo: Debian's, unless one is on PATH
 # already (rustup's, say).
 CARGO_PKGS ?= $(if $(shell command -v cargo 2>/dev/null),,cargo)

@@ -88,7 +88,7 @@ func v1Subsystem(name, root string) cgroup1.Subsystem {
 	case "cpu":
 		return cgroup1.NewCpu(root)
 	case "cpuset":
-		return cgroup1.NewCpuset(root)
+		return inheritedCpuset{cgroup1.NewCpuset(root)}
 	case "pids":
 		return cgroup1.NewPids(root)
 	case "blkio":

@@ -843,3 +843,42 @@ func TestV1NewFailsHalfWay(t *testing.T) {
 		})
 	}
 }
+
+// A run's cpuset group comes from the root group's (which is given
+// clone_children once): and where the root has lost it since (made again
+// by another runner), the run's group is still made whole.
+func TestV1RealCpusetFromRoot(t *testing.T) {
+	h := requireVersion(t, 1)
+	if _, ok := h.v1["cpuset"]; !ok {
+		t.Skip("no v1 cpuset hierarchy here")
+	}
+	root := testRoot(t, h)
+	dir := func(id string) string { return filepath.Join(h.v1["cpuset"], "cpuset", root, id) }
+	for i, spoil := range []func(){
+		func() {},
+		func() {
+			if err := os.WriteFile(filepath.Join(dir(""), "cgroup.clone_children"), []byte("0"), 0); err != nil {
+				t.Fatal(err)
+			}
+		},
+	} {
+		spoil()
+		id := fmt.Sprintf("run%d", i)
+		cg, err := New(root, id, Limits{Cpuset: "0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := readTrim(t, filepath.Join(dir(id), "cpuset.cpus")); got != "0" {
+			t.Errorf("%s: cpuset.cpus = %q, want 0", id, got)
+		}
+		if got := readTrim(t, filepath.Join(dir(id), "cpuset.mems")); got == "" {
+			t.Errorf("%s: cpuset.mems is empty: no task could join the group", id)
+		}
+		if err := cg.Delete(); err != nil {
+			t.Fatal(err)
+		}
+		if got := readTrim(t, filepath.Join(dir(""), "cgroup.clone_children")); i == 0 && got != "1" {
+			t.Errorf("the root's clone_children after the first run = %q, want 1", got)
+		}
+	}
+}

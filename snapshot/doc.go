@@ -10,7 +10,7 @@
 // read-only mount of a committed parent. Names and keys share one
 // namespace and follow ValidateName.
 //
-//	Import(name, source)   -> committed           (dir, tar, OCI layout, docker save)
+//	Import(name, source)   -> committed           (dir, tar, OCI layout, docker-archive, dir: layout)
 //	Prepare(key, parent)   -> active, []Mount     (parent committed or "")
 //	View(key, parent)      -> view, []Mount
 //	Commit(name, key)      active -> committed name (parent: key's parent)
@@ -117,14 +117,36 @@
 // directly into the new layer, not through a mounted overlay, so a path
 // through a symlink of a lower layer is refused like any other.
 //
-// An image (OCI layout or docker/podman save, as directory or tarball,
-// compressed or not) is resolved through index.json (by Ref and platform)
-// or manifest.json; every digest and member path is checked before it
-// becomes a path. Each layer's uncompressed digest must match the config's
-// diff_ids. Layers below the top become committed snapshots named by chain
-// ID and labelled LabelLayer, reused by later imports; the top is the name
-// asked for. Uncompressed tarballs are read in place; compressed ones and
-// streams are spooled into tmp/ first.
+// An image is taken as the engines write it, as a directory or a tar (plain,
+// gzip or zstd; a tar file read in place, anything else spooled into tmp/):
+//   - an OCI image layout: podman save --format oci-archive or oci-dir,
+//     skopeo's oci: and oci-archive:, docker save from Docker 25 on (whose
+//     manifest.json beside index.json is used where 25.0 wrote an empty
+//     index or a manifest without layers);
+//   - a docker-archive: docker save before 25, podman save --format
+//     docker-archive, skopeo's docker-archive: (whose <id>/layer.tar is a
+//     symlink to a <hex>.tar at the top);
+//   - a dir: layout: skopeo's dir:, podman save --format docker-dir
+//     (manifest.json is one manifest, OCI or Docker schema 2, blobs named by
+//     hex digest; a list from copy --all, its instances <hex>.manifest.json).
+//
+// A tar is an image when its first entries say so (blobs/, index.json,
+// manifest.json, <hex>.tar, <hex>/...; past a leading "./"), else a root.
+// One image is chosen by ImportOptions.Ref (a tag or an index name) and
+// Platform (default linux/GOARCH) through the index, nested indexes
+// included; entries whose blobs the source lacks and attestations are
+// not choices. None left is ErrPlatform, several ErrAmbiguous, each error
+// naming what the source holds. The image's config must be for that
+// platform too (ErrPlatform): a foreign root would only fail at its first
+// exec. Every digest and member path is checked before it becomes a path,
+// and a directory's members are opened beneath it (a symlink may lead from
+// one member to another, never out). Layers must be tar media types
+// (gzip or zstd compression read from the blob itself), and each layer's
+// uncompressed digest must match the config's diff_ids. Layers below the
+// top become committed snapshots named by chain ID and labelled
+// LabelLayer, reused by later imports; the top is the name asked for. An
+// import that fails removes the layers it made; one whose shared layer is
+// removed meanwhile (by such a cleanup, or GC) makes it again, once.
 //
 // A directory import copies one filesystem (mount points below the source
 // come out empty, and the store itself is left out), hard links included.

@@ -28,6 +28,13 @@ var (
 	// ErrFormat: the import source is not a format the store reads, or an
 	// image inside it is malformed.
 	ErrFormat = errors.New("unrecognised source format")
+	// ErrAmbiguous: the image source holds several images that fit what
+	// was asked (ImportOptions.Ref, Platform); the message names them.
+	ErrAmbiguous = errors.New("several images match")
+	// ErrPlatform: no image in the source is for the platform asked for
+	// (ImportOptions.Platform, else linux and the running architecture); the
+	// message names the platforms it holds.
+	ErrPlatform = errors.New("no image for the platform")
 	// ErrUnsupported: the platform has no overlayfs (anything but Linux).
 	ErrUnsupported = errors.New("snapshots are not supported on this platform")
 )

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -353,7 +354,7 @@ func ociImage(t testing.TB, layers [][]byte, comp []string) map[string][]byte {
 		}
 		descs = append(descs, map[string]any{"mediaType": mt, "digest": d, "size": len(c)})
 	}
-	cfg := mustJSON(t, map[string]any{"architecture": "amd64", "os": "linux",
+	cfg := mustJSON(t, map[string]any{"architecture": runtime.GOARCH, "os": "linux",
 		"rootfs": map[string]any{"type": "layers", "diff_ids": diffIDs}})
 	files["blobs/sha256/"+strings.TrimPrefix(digest(cfg), "sha256:")] = cfg
 	man := mustJSON(t, map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -379,7 +380,7 @@ func dockerSave(t testing.TB, layers [][]byte) map[string][]byte {
 		files[id+"/VERSION"] = []byte("1.0")
 		paths = append(paths, p)
 	}
-	cfg := mustJSON(t, map[string]any{"architecture": "amd64", "os": "linux",
+	cfg := mustJSON(t, map[string]any{"architecture": runtime.GOARCH, "os": "linux",
 		"rootfs": map[string]any{"type": "layers", "diff_ids": diffIDs}})
 	cfgName := strings.TrimPrefix(digest(cfg), "sha256:") + ".json"
 	files[cfgName] = cfg

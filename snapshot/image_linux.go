@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -13,10 +12,9 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
-	"runtime"
 	"strings"
-	"sync"
+
+	"golang.org/x/sys/unix"
 )
 
 // blobs opens files of an image by their path inside it ("index.json",
@@ -26,11 +24,13 @@ type blobs interface {
 	has(name string) bool
 }
 
-// dirBlobs is an image laid out in a directory.
+// dirBlobs is an image laid out in a directory. Its members are opened
+// below it: a symlink may lead from one member to another (a docker-archive
+// unpacked, whose <id>/layer.tar links to ../<hex>.tar), never out.
 type dirBlobs string
 
 func (d dirBlobs) open(name string) (io.ReadCloser, int64, error) {
-	f, err := os.Open(filepath.Join(string(d), filepath.FromSlash(name)))
+	f, err := openBeneath(string(d), name)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -43,8 +43,50 @@ func (d dirBlobs) open(name string) (io.ReadCloser, int64, error) {
 }
 
 func (d dirBlobs) has(name string) bool {
-	_, err := os.Stat(filepath.Join(string(d), filepath.FromSlash(name)))
+	f, err := openBeneath(string(d), name)
+	if err == nil {
+		f.Close()
+	}
 	return err == nil
+}
+
+// openBeneath opens dir/name for reading, refusing any resolution that
+// leaves dir (through "..", an absolute symlink or one that climbs out).
+// O_NONBLOCK: a FIFO planted as a blob must not hang the import.
+func openBeneath(dir, name string) (*os.File, error) {
+	const flags = unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOCTTY | unix.O_NONBLOCK
+	if !noOpenat2.Load() {
+		dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, err
+		}
+		defer unix.Close(dfd)
+		fd, err := unix.Openat2(dfd, name, &unix.OpenHow{Flags: flags,
+			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV})
+		switch {
+		case err == nil:
+			return os.NewFile(uintptr(fd), filepath.Join(dir, name)), nil
+		case errors.Is(err, unix.EXDEV):
+			return nil, unsafeEntry(name, "resolves outside the image directory")
+		case !errors.Is(err, unix.ENOSYS):
+			return nil, &os.PathError{Op: "open", Path: filepath.Join(dir, name), Err: err}
+		}
+		noOpenat2.Store(true)
+	}
+	// Before Linux 5.6: resolve, then check where it led (racy against a
+	// source changing under the import, which a user's own image is not).
+	real, err := filepath.EvalSymlinks(filepath.Join(dir, filepath.FromSlash(name)))
+	if err != nil {
+		return nil, err
+	}
+	if rel, err := filepath.Rel(dir, real); err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		return nil, unsafeEntry(name, "resolves outside the image directory")
+	}
+	fd, err := unix.Open(real, flags|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: real, Err: err}
+	}
+	return os.NewFile(uintptr(fd), real), nil
 }
 
 // tarBlobs is an image tarball read in place: an index of where each
@@ -112,264 +154,6 @@ func (t *tarBlobs) open(name string) (io.ReadCloser, int64, error) {
 
 func (t *tarBlobs) has(name string) bool { _, ok := t.resolve(name); return ok }
 
-type descriptor struct {
-	MediaType   string            `json:"mediaType"`
-	Digest      string            `json:"digest"`
-	Size        int64             `json:"size"`
-	Annotations map[string]string `json:"annotations,omitempty"`
-	Platform    *struct {
-		Architecture string `json:"architecture"`
-		OS           string `json:"os"`
-		Variant      string `json:"variant,omitempty"`
-	} `json:"platform,omitempty"`
-}
-
-type ociIndex struct {
-	MediaType string       `json:"mediaType"`
-	Manifests []descriptor `json:"manifests"`
-}
-
-type ociManifest struct {
-	MediaType string       `json:"mediaType"`
-	Config    descriptor   `json:"config"`
-	Layers    []descriptor `json:"layers"`
-	Manifests []descriptor `json:"manifests"` // set when this "manifest" is an index
-}
-
-type dockerManifest struct {
-	Config   string   `json:"Config"`
-	RepoTags []string `json:"RepoTags"`
-	Layers   []string `json:"Layers"`
-}
-
-type imageConfig struct {
-	RootFS struct {
-		DiffIDs []string `json:"diff_ids"`
-	} `json:"rootfs"`
-}
-
-// layerRef is one layer to apply: its blob, and the digest of its
-// uncompressed tar (the diff ID) to check it against.
-type layerRef struct {
-	blob   string
-	size   int64
-	diffID string
-}
-
-// digestRE is compiled on first use, not at the start of every process
-// that links the store (the sandbox's init stage among them).
-var digestRE = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(`^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$`)
-})
-
-// blobPath maps a digest to its file, refusing digests that would make a
-// path elsewhere ("sha256:../../etc/passwd").
-func blobPath(digest string) (string, error) {
-	if !digestRE().MatchString(digest) {
-		return "", fmt.Errorf("%w: malformed digest %q", ErrFormat, shorten(digest))
-	}
-	alg, enc, _ := strings.Cut(digest, ":")
-	return "blobs/" + alg + "/" + enc, nil
-}
-
-const maxJSON = 8 << 20
-
-func readJSON(b blobs, name string, v any) error {
-	rc, _, err := b.open(name)
-	if err != nil {
-		return fmt.Errorf("%w: reading %s: %w", ErrFormat, name, err)
-	}
-	defer rc.Close()
-	data, err := io.ReadAll(io.LimitReader(rc, maxJSON+1))
-	if err != nil {
-		return fmt.Errorf("reading %s: %w", name, err)
-	}
-	if len(data) > maxJSON {
-		return fmt.Errorf("%w: %s larger than %d bytes", ErrFormat, name, maxJSON)
-	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return fmt.Errorf("%w: decoding %s: %w", ErrFormat, name, err)
-	}
-	return nil
-}
-
-func readBlobJSON(b blobs, digest string, v any) error {
-	p, err := blobPath(digest)
-	if err != nil {
-		return err
-	}
-	return readJSON(b, p, v)
-}
-
-func isIndex(mediaType string) bool {
-	return mediaType == "application/vnd.oci.image.index.v1+json" ||
-		mediaType == "application/vnd.docker.distribution.manifest.list.v2+json"
-}
-
-func wantPlatform(opts ImportOptions) (goos, arch, variant string) {
-	goos, arch = "linux", runtime.GOARCH
-	if opts.Platform != "" {
-		parts := strings.Split(opts.Platform, "/")
-		goos = parts[0]
-		if len(parts) > 1 {
-			arch = parts[1]
-		}
-		if len(parts) > 2 {
-			variant = parts[2]
-		}
-	}
-	return goos, arch, variant
-}
-
-func refNames(d descriptor) []string {
-	var n []string
-	for _, k := range []string{"org.opencontainers.image.ref.name", "io.containerd.image.name"} {
-		if v := d.Annotations[k]; v != "" {
-			n = append(n, v)
-		}
-	}
-	return n
-}
-
-// resolveImage finds the layers of the one image the source holds (or
-// opts.Ref names).
-func resolveImage(b blobs, opts ImportOptions) ([]layerRef, error) {
-	if b.has("index.json") {
-		var idx ociIndex
-		if err := readJSON(b, "index.json", &idx); err != nil {
-			return nil, err
-		}
-		cands := idx.Manifests
-		if opts.Ref != "" {
-			cands = nil
-			for _, d := range idx.Manifests {
-				for _, n := range refNames(d) {
-					if n == opts.Ref || strings.HasSuffix(n, ":"+opts.Ref) {
-						cands = append(cands, d)
-						break
-					}
-				}
-			}
-			if len(cands) == 0 {
-				return nil, fmt.Errorf("%w: no image named %s in index.json", ErrNotFound, opts.Ref)
-			}
-		}
-		m, err := pickManifest(b, cands, opts, 0)
-		if err != nil {
-			return nil, err
-		}
-		var cfg imageConfig
-		if err := readBlobJSON(b, m.Config.Digest, &cfg); err != nil {
-			return nil, err
-		}
-		if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
-			return nil, fmt.Errorf("%w: config lists %d diff_ids for %d layers", ErrFormat, len(cfg.RootFS.DiffIDs), len(m.Layers))
-		}
-		var refs []layerRef
-		for i, l := range m.Layers {
-			p, err := blobPath(l.Digest)
-			if err != nil {
-				return nil, err
-			}
-			refs = append(refs, layerRef{blob: p, size: l.Size, diffID: cfg.RootFS.DiffIDs[i]})
-		}
-		return refs, nil
-	}
-	if b.has("manifest.json") {
-		var ms []dockerManifest
-		if err := readJSON(b, "manifest.json", &ms); err != nil {
-			return nil, err
-		}
-		if opts.Ref != "" {
-			var keep []dockerManifest
-			for _, m := range ms {
-				for _, t := range m.RepoTags {
-					if t == opts.Ref || strings.HasSuffix(t, "/"+opts.Ref) {
-						keep = append(keep, m)
-						break
-					}
-				}
-			}
-			ms = keep
-		}
-		if len(ms) != 1 {
-			var tags []string
-			for _, m := range ms {
-				tags = append(tags, m.RepoTags...)
-			}
-			return nil, fmt.Errorf("%w: manifest.json holds %d images %v; choose one with a ref", ErrFormat, len(ms), tags)
-		}
-		m := ms[0]
-		cfgPath, err := memberPath(m.Config)
-		if err != nil {
-			return nil, err
-		}
-		var cfg imageConfig
-		if err := readJSON(b, cfgPath, &cfg); err != nil {
-			return nil, err
-		}
-		if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
-			return nil, fmt.Errorf("%w: config lists %d diff_ids for %d layers", ErrFormat, len(cfg.RootFS.DiffIDs), len(m.Layers))
-		}
-		var refs []layerRef
-		for i, l := range m.Layers {
-			p, err := memberPath(l)
-			if err != nil {
-				return nil, err
-			}
-			refs = append(refs, layerRef{blob: p, diffID: cfg.RootFS.DiffIDs[i]})
-		}
-		return refs, nil
-	}
-	return nil, fmt.Errorf("%w: no index.json or manifest.json", ErrFormat)
-}
-
-// memberPath checks a path that manifest.json names inside the tarball.
-func memberPath(p string) (string, error) {
-	c := path.Clean(p)
-	if p == "" || path.IsAbs(p) || c == ".." || strings.HasPrefix(c, "../") {
-		return "", fmt.Errorf("%w: manifest.json names %q outside the image", ErrFormat, shorten(p))
-	}
-	return c, nil
-}
-
-func pickManifest(b blobs, cands []descriptor, opts ImportOptions, depth int) (*ociManifest, error) {
-	if depth > 4 {
-		return nil, fmt.Errorf("%w: indexes nested too deep", ErrFormat)
-	}
-	wantOS, wantArch, wantVariant := wantPlatform(opts)
-	var match []descriptor
-	for _, d := range cands {
-		if p := d.Platform; p != nil {
-			if p.OS != wantOS || p.Architecture != wantArch || (wantVariant != "" && p.Variant != wantVariant) {
-				continue
-			}
-		}
-		if strings.Contains(d.MediaType, "attestation") || d.Annotations["vnd.docker.reference.type"] == "attestation-manifest" {
-			continue
-		}
-		match = append(match, d)
-	}
-	if len(match) == 0 {
-		return nil, fmt.Errorf("%w: no image for %s/%s", ErrNotFound, wantOS, wantArch)
-	}
-	if len(match) > 1 {
-		var names []string
-		for _, d := range match {
-			names = append(names, strings.Join(refNames(d), ","))
-		}
-		return nil, fmt.Errorf("%w: %d images match (%s); choose one with a ref", ErrFormat, len(match), strings.Join(names, "; "))
-	}
-	var m ociManifest
-	if err := readBlobJSON(b, match[0].Digest, &m); err != nil {
-		return nil, err
-	}
-	if isIndex(match[0].MediaType) || isIndex(m.MediaType) || (len(m.Manifests) > 0 && len(m.Layers) == 0) {
-		return pickManifest(b, m.Manifests, ImportOptions{Platform: opts.Platform}, depth+1)
-	}
-	return &m, nil
-}
-
 // chainID is the OCI chain ID of a layer stack: the identity of the
 // filesystem the layers make, whatever image they came from.
 func chainID(parent, diffID string) string {
@@ -380,23 +164,52 @@ func chainID(parent, diffID string) string {
 	return "sha256:" + hex.EncodeToString(h[:])
 }
 
+// errLayerGone: a shared layer an import found and stacked on was removed
+// before the import's layer above it was recorded (by a concurrent failed
+// import, or GC's PruneLayers).
+var errLayerGone = errors.New("a shared layer went during the import")
+
 func (s *Store) importImage(ctx context.Context, name string, b blobs, opts ImportOptions) (Info, error) {
 	refs, err := resolveImage(b, opts)
 	if err != nil {
 		return Info{}, err
 	}
+	for i, r := range refs {
+		if !digestRE().MatchString(r.diffID) || !strings.HasPrefix(r.diffID, "sha256:") {
+			return Info{}, fmt.Errorf("%w: layer %d: diff_id %q is not a sha256 digest", ErrFormat, i+1, shorten(r.diffID))
+		}
+	}
+	info, err := s.importChain(ctx, name, refs, b, opts)
+	if errors.Is(err, errLayerGone) {
+		// Once more: this time the import makes that layer itself.
+		info, err = s.importChain(ctx, name, refs, b, opts)
+	}
+	return info, err
+}
+
+// importChain applies refs bottom up, reusing the layers the store has.
+func (s *Store) importChain(ctx context.Context, name string, refs []layerRef, b blobs, opts ImportOptions) (info Info, err error) {
 	var total int64
 	for _, r := range refs {
 		total += r.size
 	}
+	// The layers this import made go again if a later one fails: a failed
+	// import leaves the store as it found it. One another import has
+	// stacked on meanwhile stays (Remove refuses).
+	var made []string
+	defer func() {
+		if err == nil {
+			return
+		}
+		for i := len(made) - 1; i >= 0; i-- {
+			s.Remove(context.WithoutCancel(ctx), made[i])
+		}
+	}()
 	var done int64
 	parent, chain := "", ""
 	for i, ref := range refs {
 		if err := ctx.Err(); err != nil {
 			return Info{}, err
-		}
-		if !digestRE().MatchString(ref.diffID) || !strings.HasPrefix(ref.diffID, "sha256:") {
-			return Info{}, fmt.Errorf("%w: layer %d: diff_id %q is not a sha256 digest", ErrFormat, i+1, shorten(ref.diffID))
 		}
 		chain = chainID(chain, ref.diffID)
 		last := i == len(refs)-1
@@ -414,6 +227,9 @@ func (s *Store) importImage(ctx context.Context, name string, b blobs, opts Impo
 			parent = chain
 			continue
 		}
+		if errors.Is(err, ErrNotFound) && parent != "" {
+			return Info{}, fmt.Errorf("layer %d (%s): %w: %w", i+1, ref.blob, errLayerGone, err)
+		}
 		if err != nil {
 			return Info{}, fmt.Errorf("layer %d (%s): %w", i+1, ref.blob, err)
 		}
@@ -422,6 +238,7 @@ func (s *Store) importImage(ctx context.Context, name string, b blobs, opts Impo
 		if last {
 			return info, nil
 		}
+		made = append(made, info.Name)
 	}
 	// An image without layers: an empty root.
 	bld, err := s.newBuild()

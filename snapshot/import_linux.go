@@ -61,8 +61,10 @@ func (b *build) discard() {
 }
 
 // Import creates the committed snapshot name from source: a directory
-// holding a root tree, a tar of one (plain, gzip or zstd), an OCI image
-// layout (directory or tar) or a docker/podman save tarball. An image's
+// holding a root tree, a tar of one (plain, gzip or zstd), or an image as
+// the engines write it, a directory or a tar (plain, gzip or zstd): an OCI
+// image layout, a docker-archive (docker, podman or skopeo), a dir: layout
+// (skopeo, podman's docker-dir); see resolve_linux.go. An image's
 // layers become a chain: every layer but the top one is a committed
 // snapshot named by its chain ID (and labelled LabelLayer), shared by
 // later imports of images with the same base; the top layer is name.
@@ -128,6 +130,9 @@ func (s *Store) importSource(ctx context.Context, name, source string, opts Impo
 		}
 		switch format {
 		case FormatDir:
+			if err := rootOnly(opts); err != nil {
+				return Info{}, err
+			}
 			return s.importDir(ctx, name, source, opts)
 		case FormatOCI, FormatDocker:
 			return s.importImage(ctx, name, dirBlobs(source), opts)
@@ -144,6 +149,15 @@ func (s *Store) importSource(ctx context.Context, name, source string, opts Impo
 		seek = f
 	}
 	return s.importStream(ctx, name, f, seek, st.Size(), opts)
+}
+
+// rootOnly refuses the options that choose among images for a source
+// that holds a root, where they could not take effect.
+func rootOnly(opts ImportOptions) error {
+	if opts.Ref != "" || opts.Platform != "" {
+		return fmt.Errorf("%w: the source is a root filesystem, not an image: Ref and Platform choose among images", ErrFormat)
+	}
+	return nil
 }
 
 func detectDir(dir string) Format {
@@ -180,6 +194,9 @@ func (s *Store) importStream(ctx context.Context, name string, r io.Reader, seek
 		return Info{}, fmt.Errorf("%w: a file is not a %s", ErrFormat, opts.Format)
 	}
 	if !image {
+		if err := rootOnly(opts); err != nil {
+			return Info{}, err
+		}
 		return s.importTar(ctx, name, stream, cr, size, opts)
 	}
 	if opts.Parent != "" {

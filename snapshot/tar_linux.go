@@ -176,42 +176,78 @@ func applyTar(ctx context.Context, a *applier, r io.Reader, warn func(error)) er
 	}
 }
 
-// imageEntry: names that open an OCI layout or a docker save tarball,
-// never a root filesystem's first entry.
-func imageEntry(name string) bool {
-	n := strings.TrimPrefix(strings.TrimPrefix(name, "./"), "/")
+// tarKind is what an archive's first entries say it holds.
+type tarKind int
+
+const (
+	kindUnsure tarKind = iota // "./", a dir: layout's version file: look further
+	kindRoot                  // a root filesystem
+	kindImage                 // an image layout or an engine's save
+)
+
+// entryKind: names that open an OCI layout, a docker-archive or a dir:
+// layout (tarred), never a root filesystem's first entry. Engines write
+// blobs first: podman and skopeo's docker-archive <hex>.tar, Docker 25's
+// blobs/, older docker saves <hex>/.
+func entryKind(h *tar.Header) tarKind {
+	n := strings.TrimLeft(h.Name, "/")
+	for strings.HasPrefix(n, "./") {
+		n = strings.TrimLeft(n[2:], "/")
+	}
+	n = strings.TrimSuffix(n, "/")
 	switch n {
-	case "oci-layout", "index.json", "manifest.json", "repositories", "blobs", "blobs/":
-		return true
+	case "", ".":
+		if h.Typeflag == tar.TypeDir {
+			return kindUnsure
+		}
+		return kindRoot
+	case "version":
+		if h.Typeflag == tar.TypeReg && h.Size < 256 {
+			return kindUnsure
+		}
+		return kindRoot
+	case "oci-layout", "index.json", "manifest.json", "repositories", "blobs":
+		return kindImage
 	}
 	if strings.HasPrefix(n, "blobs/") {
-		return true
+		return kindImage
 	}
-	// Legacy docker save: <64 hex>/ and <64 hex>.json.
-	h, _, _ := strings.Cut(strings.TrimSuffix(n, ".json"), "/")
-	if len(h) == 64 {
-		for _, c := range h {
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-				return false
-			}
+	// <hex>, <hex>.json, <hex>.tar, <hex>.manifest.json, <hex>/...
+	h64, _, _ := strings.Cut(n, "/")
+	if i := strings.IndexByte(h64, '.'); i >= 0 {
+		switch h64[i:] {
+		case ".json", ".tar", ".manifest.json":
+			h64 = h64[:i]
 		}
-		return true
 	}
-	return false
+	if len(h64) == 64 && strings.Trim(h64, "0123456789abcdef") == "" {
+		return kindImage
+	}
+	return kindRoot
 }
 
-// peekTar reads r's first tar header and returns a reader that replays
-// everything read, and whether the archive looks like an image.
+// peekTar reads r's first tar headers (past a leading "./" and other
+// entries that decide nothing) and returns a reader that replays everything
+// read, and whether the archive looks like an image.
 func peekTar(r io.Reader) (io.Reader, bool, error) {
 	var buf bytes.Buffer
 	tr := tar.NewReader(io.TeeReader(r, &buf))
-	h, err := tr.Next()
-	replay := io.MultiReader(&buf, r)
-	if err == io.EOF {
-		return replay, false, nil
+	image := false
+	for i := 0; i < 8; i++ {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if i == 0 {
+				return nil, false, fmt.Errorf("%w: not a tar archive: %w", ErrFormat, err)
+			}
+			break // the applier reports it
+		}
+		if k := entryKind(h); k != kindUnsure {
+			image = k == kindImage
+			break
+		}
 	}
-	if err != nil {
-		return nil, false, fmt.Errorf("%w: not a tar archive: %w", ErrFormat, err)
-	}
-	return replay, imageEntry(h.Name), nil
+	return io.MultiReader(&buf, r), image, nil
 }

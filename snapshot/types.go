@@ -156,10 +156,14 @@ type ImportOptions struct {
 	Devices DevicePolicy      `json:"devices,omitempty" toml:"devices"`
 	// Ref picks one image from a layout or save tarball holding several:
 	// an org.opencontainers.image.ref.name or io.containerd.image.name
-	// annotation, or a docker RepoTag.
+	// annotation, or a docker RepoTag, whole or below a registry
+	// ("busybox:1.36"), by tag alone ("1.36"), or a bare repository meaning
+	// its latest ("busybox"). Refused for a root's directory or tar.
 	Ref string `json:"ref,omitempty" toml:"ref"`
 	// Platform picks a manifest from a multi-platform index, "os/arch" or
 	// "os/arch/variant"; empty means linux and the running architecture.
+	// The image's config must name that platform too (or none). Refused
+	// for a root's directory or tar.
 	Platform string `json:"platform,omitempty" toml:"platform"`
 	// Progress, when set, is called after every entry applied.
 	Progress func(Progress) `json:"-" toml:"-"`

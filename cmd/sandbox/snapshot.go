@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -23,8 +25,11 @@ changes as a new snapshot (exec --commit NEW).
 
 Commands:
   import NAME SOURCE   make snapshot NAME from SOURCE: a directory, a tar (plain,
-                       gzip or zstd), an OCI image layout (directory or tar), or a
-                       docker/podman save tarball; "-" reads a tar from stdin
+                       gzip or zstd) of a root, or an image as the engines write
+                       it, tarred or not: podman save (docker-archive, oci-archive,
+                       docker-dir, oci-dir), docker save (Docker 25's OCI layout
+                       and the older format), skopeo copy to dir:, oci:,
+                       oci-archive: or docker-archive:; "-" reads a tar from stdin
   ls                   list snapshots: name, parent, size, created
   inspect NAME         print a snapshot's record as JSON
   rm NAME              remove a committed snapshot (refused while a child or a
@@ -35,7 +40,13 @@ Commands:
 Flags:
   --store DIR          the store (default /var/lib/sandbox, or $SANDBOX_STORE;
                        without root $XDG_DATA_HOME/sandbox)
-  --parent NAME        import: the snapshot the import is layered on
+  --parent NAME        import: the snapshot a root's tar or directory is layered on
+  --ref REF            import: the image to take from a source holding several (a
+                       tag: busybox:1.36, or a name in an OCI index)
+  --platform OS/ARCH[/VARIANT]
+                       import: the image to take from a multi-platform index, and
+                       the platform an image must be for (default linux and this
+                       machine's architecture)
 
 Examples:
   sandbox snapshot import debian ./debian-rootfs.tar.zst
@@ -52,6 +63,9 @@ func runSnapshot(args []string, io stdio) int {
 	fs := newFlagSet("snapshot", io)
 	store := fs.String("store", "", "")
 	parent := fs.String("parent", "", "")
+	var opts snapshot.ImportOptions
+	fs.StringVar(&opts.Ref, "ref", "", "")
+	fs.StringVar(&opts.Platform, "platform", "", "")
 	if code, done := parseFlags(fs, args, text(snapshotUsage), io); done {
 		return code
 	}
@@ -62,11 +76,21 @@ func runSnapshot(args []string, io stdio) int {
 		sub.SetOutput(discard{})
 		sub.StringVar(store, "store", *store, "")
 		sub.StringVar(parent, "parent", *parent, "")
+		sub.StringVar(&opts.Ref, "ref", opts.Ref, "")
+		sub.StringVar(&opts.Platform, "platform", opts.Platform, "")
 		if err := sub.Parse(args[1:]); err != nil {
 			fmt.Fprintf(io.err, "sandbox snapshot %s: %v\n", args[0], err)
 			return exitUsage
 		}
 		args = append(args[:1], sub.Args()...)
+	}
+	if args[0] != "import" && (*parent != "" || opts.Ref != "" || opts.Platform != "") {
+		fmt.Fprintf(io.err, "sandbox snapshot %s: --parent, --ref and --platform are for import\n", args[0])
+		return exitUsage
+	}
+	if err := checkPlatform(opts.Platform); err != nil {
+		fmt.Fprintf(io.err, "sandbox snapshot import: --platform: %v\n", err)
+		return exitUsage
 	}
 	want := map[string]int{"import": 2, "ls": 0, "inspect": 1, "rm": 1, "export": 2, "diff": 1}
 	if len(args) == 0 {
@@ -91,7 +115,8 @@ func runSnapshot(args []string, io stdio) int {
 	ctx := context.Background()
 	switch args[0] {
 	case "import":
-		err = snapshotImport(ctx, st, args[1], args[2], *parent, io)
+		opts.Parent = *parent
+		err = snapshotImport(ctx, st, args[1], args[2], opts, io)
 	case "ls":
 		err = snapshotList(ctx, st, io)
 	case "inspect":
@@ -119,8 +144,21 @@ func runSnapshot(args []string, io stdio) int {
 	return 0
 }
 
-func snapshotImport(ctx context.Context, st *snapshot.Store, name, source, parent string, io stdio) error {
-	opts := snapshot.ImportOptions{Parent: parent, Warn: func(err error) { fmt.Fprintf(io.err, "sandbox: warning: %v\n", err) }}
+// checkPlatform refuses a --platform that names no platform, rather than
+// letting it match nothing.
+func checkPlatform(p string) error {
+	if p == "" {
+		return nil
+	}
+	parts := strings.Split(p, "/")
+	if len(parts) < 2 || len(parts) > 3 || slices.Contains(parts, "") {
+		return fmt.Errorf("%q is not OS/ARCH or OS/ARCH/VARIANT (linux/amd64, linux/arm/v7)", p)
+	}
+	return nil
+}
+
+func snapshotImport(ctx context.Context, st *snapshot.Store, name, source string, opts snapshot.ImportOptions, io stdio) error {
+	opts.Warn = func(err error) { fmt.Fprintf(io.err, "sandbox: warning: %v\n", err) }
 	// A progress line on a terminal; nothing otherwise.
 	if f, ok := io.err.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		last := time.Time{}
@@ -148,7 +186,12 @@ func snapshotImport(ctx context.Context, st *snapshot.Store, name, source, paren
 	} else {
 		info, err = st.Import(ctx, name, source, opts)
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, snapshot.ErrAmbiguous):
+		return fmt.Errorf("%w (choose one with --ref or --platform)", err)
+	case errors.Is(err, snapshot.ErrPlatform):
+		return fmt.Errorf("%w (choose another with --platform)", err)
+	case err != nil:
 		return err
 	}
 	fmt.Fprintf(io.out, "imported %s: %s, %d entries\n", info.Name, byteCount(info.Size), info.Inodes)

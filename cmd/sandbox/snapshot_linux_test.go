@@ -167,3 +167,33 @@ func TestSnapshotStoreFull(t *testing.T) {
 		t.Errorf("files left in the store: %v", left)
 	}
 }
+
+// The import flags that choose among images: refused where they could not
+// take effect, or when they name nothing.
+func TestSnapshotImportFlags(t *testing.T) {
+	needRoot(t)
+	store := t.TempDir()
+	root := fixtures.Busybox(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"platform without an architecture", []string{"snapshot", "import", "--platform", "linux", "x", root}, `--platform: "linux" is not OS/ARCH`},
+		{"platform with an empty part", []string{"snapshot", "import", "--platform", "linux//v7", "x", root}, "is not OS/ARCH"},
+		{"ref for ls", []string{"snapshot", "ls", "--ref", "x"}, "--parent, --ref and --platform are for import"},
+		{"ref of a root directory", []string{"snapshot", "import", "--ref", "busybox", "x", root}, "the source is a root filesystem, not an image"},
+		{"platform of a root directory", []string{"snapshot", "import", "--platform", "linux/amd64", "x", root}, "not an image"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := storeCmd(t, store, tc.args...)
+			out, _ := cmd.CombinedOutput()
+			if cmd.ProcessState.ExitCode() != 125 || !strings.Contains(string(out), tc.want) {
+				t.Errorf("exit status %d, output %q; want 125 and %q", cmd.ProcessState.ExitCode(), out, tc.want)
+			}
+		})
+	}
+	if out := output(t, storeCmd(t, store, "snapshot", "ls")); strings.Count(out, "\n") != 1 {
+		t.Errorf("refused imports left snapshots:\n%s", out)
+	}
+}

@@ -225,8 +225,10 @@ static int step_bind(struct is_root *root, const struct is_step *st) {
 	return 0;
 }
 
-static int step_mknod(struct is_root *root, const struct is_step *st) {
-	char *dir = go_dir(st->dst);
+// r_parent makes the directories above p and opens the last of them; *base
+// is p's last element, for the *at call that makes p there.
+static int r_parent(struct is_root *root, const char *p, char **base) {
+	char *dir = go_dir(p);
 	int pfd = r_mkdir_all(root, dir);
 	if (pfd < 0) {
 		is_fail(errno, "resolving %s in the root", dir);
@@ -234,7 +236,15 @@ static int step_mknod(struct is_root *root, const struct is_step *st) {
 		return -1;
 	}
 	free(dir);
-	char *base = go_base(st->dst);
+	*base = go_base(p);
+	return pfd;
+}
+
+static int step_mknod(struct is_root *root, const struct is_step *st) {
+	char *base;
+	int pfd = r_parent(root, st->dst, &base);
+	if (pfd < 0)
+		return -1;
 	int rc = mknodat(pfd, base, S_IFCHR | 0666, makedev(st->major, st->minor));
 	int e = errno;
 	free(base);
@@ -255,15 +265,10 @@ static int step_mknod(struct is_root *root, const struct is_step *st) {
 }
 
 static int step_symlink(struct is_root *root, const struct is_step *st) {
-	char *dir = go_dir(st->dst);
-	int pfd = r_mkdir_all(root, dir);
-	if (pfd < 0) {
-		is_fail(errno, "resolving %s in the root", dir);
-		free(dir);
+	char *base;
+	int pfd = r_parent(root, st->dst, &base);
+	if (pfd < 0)
 		return -1;
-	}
-	free(dir);
-	char *base = go_base(st->dst);
 	int rc = symlinkat(st->src, pfd, base);
 	int e = errno;
 	free(base);

@@ -11,14 +11,18 @@ void *is_alloc(size_t n) {
 	return p;
 }
 
-char *is_sprintf(const char *fmt, ...) {
+static char *is_vsprintf(const char *fmt, va_list ap) {
 	char *s;
+	if (vasprintf(&s, fmt, ap) < 0)
+		is_oom();
+	return s;
+}
+
+char *is_sprintf(const char *fmt, ...) {
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vasprintf(&s, fmt, ap);
+	char *s = is_vsprintf(fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		is_oom();
 	return s;
 }
 
@@ -45,13 +49,10 @@ void is_clear(void) {
 // is_fail records a failure: the message, then ": " and err's text if err
 // is not 0 (only the text if the message is empty). It returns -1 for the caller to return.
 int is_fail(int err, const char *fmt, ...) {
-	char *s;
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vasprintf(&s, fmt, ap);
+	char *s = is_vsprintf(fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		is_oom();
 	is_clear();
 	if (err != 0 && s[0] == 0) {  // the bare errno, unwrapped
 		is_msg = is_errtext(err);
@@ -69,13 +70,10 @@ int is_fail(int err, const char *fmt, ...) {
 
 // is_wrap puts a prefix before the failure recorded: fmt.Errorf("...: %w").
 int is_wrap(const char *fmt, ...) {
-	char *s;
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vasprintf(&s, fmt, ap);
+	char *s = is_vsprintf(fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		is_oom();
 	char *m = is_sprintf("%s: %s", s, is_msg ? is_msg : "");
 	free(s);
 	free(is_msg);

@@ -1,0 +1,92 @@
+package limits
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/containerd/cgroups/v3/cgroup1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// A run's v1 cpuset group is made from its parent rather than copied into
+// file by file: containerd's cpuset controller reads and rewrites
+// cpuset.cpus and cpuset.mems at every level from the hierarchy's root down
+// (a dozen reads and writes, a sixth of what making a graded run's groups
+// costs), and the kernel does the same at mkdir where the parent has
+// cgroup.clone_children set. So the runner's root group (the parent of
+// every run's group, which is ours) is given clone_children once, and a
+// run's group only checks that its memory nodes came (one read) and writes
+// the CPUs asked for. Where the parent is a hierarchy's root (not ours to
+// change), or the check finds no memory nodes (the root was made again by
+// another runner since), the group is made as containerd makes it.
+//
+// The devices group is not made so, though a child starts with its
+// parent's list too: giving the root the sandbox's list goes through
+// deny-all, and a run of another runner made in between could then allow
+// nothing its parent allows, and fail.
+
+// v1Controller is what cgroup1.New uses of containerd's cpuset controller.
+type v1Controller interface {
+	cgroup1.Subsystem
+	Path(path string) string
+	Create(path string, resources *specs.LinuxResources) error
+	Update(path string, resources *specs.LinuxResources) error
+}
+
+// preparedParents remembers, per process, the root groups already given
+// what their children inherit ("cpuset:/sys/fs/cgroup/cpuset/sandbox").
+var preparedParents sync.Map
+
+// parentOf is the parent of a group's path inside its hierarchy, and
+// whether it is a group of ours (not the hierarchy's root).
+func parentOf(path string) (string, bool) {
+	parent := filepath.Dir(filepath.Clean("/" + path))
+	return parent, parent != "/"
+}
+
+// inheritedCpuset makes a group whose CPUs and memory nodes come from its
+// parent (cgroup.clone_children), and writes only the CPUs asked for.
+type inheritedCpuset struct{ v1Controller }
+
+func (c inheritedCpuset) Create(path string, res *specs.LinuxResources) error {
+	if parent, ours := parentOf(path); ours && c.prepare(parent) {
+		dir := c.Path(path)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		// A group without memory nodes takes no task: check what came.
+		if b, err := os.ReadFile(filepath.Join(dir, "cpuset.mems")); err == nil && strings.TrimSpace(string(b)) != "" {
+			if res.CPU == nil || res.CPU.Cpus == "" {
+				return nil
+			}
+			return os.WriteFile(filepath.Join(dir, "cpuset.cpus"), []byte(res.CPU.Cpus), 0)
+		}
+	}
+	return c.v1Controller.Create(path, res)
+}
+
+// prepare makes parent (with containerd's copying of the CPUs and memory
+// nodes down from the hierarchy's root) and sets its clone_children, once
+// per process; false where it cannot.
+func (c inheritedCpuset) prepare(parent string) bool {
+	key := "cpuset:" + c.Path(parent)
+	if _, ok := preparedParents.Load(key); ok {
+		return true
+	}
+	dir := c.Path(parent)
+	clone := filepath.Join(dir, "cgroup.clone_children")
+	b, err := os.ReadFile(clone)
+	mems, _ := os.ReadFile(filepath.Join(dir, "cpuset.mems"))
+	if err != nil || strings.TrimSpace(string(b)) != "1" || strings.TrimSpace(string(mems)) == "" {
+		if err := c.v1Controller.Create(parent, &specs.LinuxResources{}); err != nil {
+			return false
+		}
+		if err := os.WriteFile(clone, []byte("1"), 0); err != nil {
+			return false
+		}
+	}
+	preparedParents.Store(key, true)
+	return true
+}
