@@ -4,10 +4,12 @@
 
 GO         ?= go
 BIN        ?= bin/sandbox
-# podman: TestInPodman, TestImportFromEngines; skopeo: TestImportFromEngines' skopeo
-# copies; python3-pytest: the pytest fixture suite (cmd/sandbox's
-# TestSuites); uidmap: newuidmap and newgidmap for rootless runs with ranges.
-DEB_PKGS   ?= busybox-static bubblewrap libc6-dev podman python3-pytest skopeo uidmap
+# podman: TestInPodman, TestImportFromEngines, TestOCIInPodman; skopeo:
+# TestImportFromEngines' skopeo copies; containerd: TestOCIInContainerd (ctr
+# and the runc shim, which pulls in runc); python3-pytest: the pytest fixture
+# suite (cmd/sandbox's TestSuites); uidmap: newuidmap and newgidmap for
+# rootless runs with ranges.
+DEB_PKGS   ?= busybox-static bubblewrap libc6-dev podman containerd runc python3-pytest skopeo uidmap
 # The Cargo fixture suite needs cargo: Debian's, unless one is on PATH
 # already (rustup's, say).
 CARGO_PKGS ?= $(if $(shell command -v cargo 2>/dev/null),,cargo)
@@ -118,7 +120,7 @@ soak:
 # cores. Results in $(BENCH_OUT): the table, JSON, Markdown and a chart.
 BENCH_OUT       ?= build/bench
 BENCH_FLAGS     ?=
-BENCH_DEB_PKGS  ?= busybox-static bubblewrap runc crun podman qemu-system-x86 linux-image-amd64 fio
+BENCH_DEB_PKGS  ?= busybox-static bubblewrap runc crun containerd podman qemu-system-x86 linux-image-amd64 fio
 .PHONY: bench-deps bench-smoke bench-go bench-gotest
 
 bench: bench-deps build

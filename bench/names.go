@@ -11,7 +11,10 @@ const (
 	bBwrapRootless = "bwrap-rootless"
 	bRunc          = "runc"
 	bCrun          = "crun"
-	bVM            = "qemu"
+	// bSandboxOCI is the sandbox binary as an OCI runtime, by its
+	// sandbox-oci link, where runc and crun are run.
+	bSandboxOCI = "sandbox-oci"
+	bVM         = "qemu"
 )
 
 // Backends of the clone scenario.

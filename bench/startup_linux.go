@@ -71,12 +71,16 @@ func (s *suite) startupBackends() []backend {
 		{name: bCrun, note: "crun run, OCI bundle over a busybox root", setup: func(ctx context.Context) (op, error) { return s.ociOp(ctx, "crun", false) }},
 		{name: bCrun + "-no-cgroup2", note: "crun run with the empty cgroup2 mount hidden from it (its own mount namespace), " +
 			"which lets crun 1.8 work on a hybrid host", setup: func(ctx context.Context) (op, error) { return s.ociOp(ctx, "crun", true) }},
+		{name: bSandboxOCI, note: "sandbox-oci run (the sandbox binary by its sandbox-oci link: create, start, wait, delete), the same OCI bundle",
+			setup: func(ctx context.Context) (op, error) { return s.ociOp(ctx, bSandboxOCI, false) }},
 		{name: "podman-runc", note: "podman run --rm --network none over an imported busybox image, isolated storage, runtime runc",
 			setup: func(ctx context.Context) (op, error) { return s.podmanOp(ctx, "runc", false) }},
 		{name: "podman-crun", note: "as podman-runc, runtime crun",
 			setup: func(ctx context.Context) (op, error) { return s.podmanOp(ctx, "crun", false) }},
 		{name: "podman-crun-no-cgroup2", note: "as podman-crun, with the empty cgroup2 mount hidden from podman and crun",
 			setup: func(ctx context.Context) (op, error) { return s.podmanOp(ctx, "crun", true) }},
+		{name: "podman-sandbox-oci", note: "as podman-runc, runtime sandbox-oci",
+			setup: func(ctx context.Context) (op, error) { return s.podmanOp(ctx, bSandboxOCI, false) }},
 		{name: bVM, note: "qemu: Debian's kernel and a busybox initramfs whose init powers off at once", setup: s.vmOp},
 	}
 }
@@ -254,9 +258,9 @@ var ociSeq atomic.Int64
 // busybox root, a fresh container id each time. hideCgroup2 runs the
 // runtime in a mount namespace without the cgroup2 mount.
 func (s *suite) ociOp(ctx context.Context, runtime string, hideCgroup2 bool) (op, error) {
-	bin, err := exec.LookPath(runtime)
+	bin, err := s.runtimePath(runtime)
 	if err != nil {
-		return nil, missing(runtime, runtime)
+		return nil, err
 	}
 	s.tool(runtime, firstLine(bin, "--version"))
 	root, err := s.busyboxRoot()
@@ -298,6 +302,29 @@ func (s *suite) ociOp(ctx context.Context, runtime string, hideCgroup2 bool) (op
 	return run, nil
 }
 
+// runtimePath finds an OCI runtime: runc and crun on PATH, sandbox-oci as
+// a link to the sandbox binary under test.
+func (s *suite) runtimePath(runtime string) (string, error) {
+	if runtime != bSandboxOCI {
+		bin, err := exec.LookPath(runtime)
+		if err != nil {
+			return "", missing(runtime, runtime)
+		}
+		return bin, nil
+	}
+	self, err := filepath.Abs(s.cfg.Sandbox)
+	if err != nil {
+		return "", err
+	}
+	link := filepath.Join(s.dir, bSandboxOCI)
+	if _, err := os.Lstat(link); err != nil {
+		if err := os.Symlink(self, link); err != nil {
+			return "", fmt.Errorf("linking %s: %w", bSandboxOCI, err)
+		}
+	}
+	return link, nil
+}
+
 // podmanOp runs /bin/true with podman from a busybox image imported into a
 // store of the suite's own.
 func (s *suite) podmanOp(ctx context.Context, runtime string, hideCgroup2 bool) (op, error) {
@@ -305,8 +332,9 @@ func (s *suite) podmanOp(ctx context.Context, runtime string, hideCgroup2 bool) 
 	if err != nil {
 		return nil, missing("podman", "podman")
 	}
-	if _, err := exec.LookPath(runtime); err != nil {
-		return nil, missing("podman's runtime "+runtime, runtime)
+	runtimeBin, err := s.runtimePath(runtime)
+	if err != nil {
+		return nil, err
 	}
 	s.tool("podman", firstLine(podman, "--version"))
 	base := filepath.Join(s.dir, "podman")
@@ -325,7 +353,12 @@ func (s *suite) podmanOp(ctx context.Context, runtime string, hideCgroup2 bool) 
 	}
 	// Explicit rlimits: podman's default RLIMIT_NOFILE (1048576) needs
 	// CAP_SYS_RESOURCE, which root in a container may lack.
-	args := append(append([]string(nil), global...), "run", "--rm", "--network", "none", "--runtime", runtime,
+	if runtime == bSandboxOCI {
+		// podman passes --runtime-flag to create and start, not to the
+		// delete of its cleanup: sandbox-oci keeps its default root.
+		global = global[:len(global)-2]
+	}
+	args := append(append([]string(nil), global...), "run", "--rm", "--network", "none", "--runtime", runtimeBin,
 		"--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096",
 		"--cgroup-parent", s.ociCgroupRoot(), image, "/bin/true")
 	return func(ctx context.Context) error {

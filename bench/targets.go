@@ -94,6 +94,15 @@ func EvaluateTargets(rep *Report) []Target {
 	}
 	ratioTarget("startup vs "+crun, crun, 0.5, "sandbox median <= 0.5x crun's")
 	ratioTarget("startup vs runc", bRunc, 0.5, "sandbox median <= 0.5x runc's")
+	// The runner as an OCI runtime (issue 17): the same bundle through
+	// each runtime's run (create, start, wait, delete), and under podman.
+	ratio("startup OCI runtime vs "+crun, "sandbox-oci median <= 0.5x crun's", ScenarioStartup, "", "wall", bSandboxOCI, crun, 0.5, false)
+	ratio("startup OCI runtime vs runc", "sandbox-oci median <= runc's", ScenarioStartup, "", "wall", bSandboxOCI, bRunc, 1.0, false)
+	podmanCrun := "podman-crun"
+	if r := rep.Find(ScenarioStartup, "", podmanCrun, "wall"); r == nil || !r.OK() {
+		podmanCrun = "podman-crun-no-cgroup2"
+	}
+	ratio("startup podman+sandbox-oci vs "+podmanCrun, "podman-sandbox-oci median <= "+podmanCrun+"'s", ScenarioStartup, "", "wall", "podman-sandbox-oci", podmanCrun, 1.0, false)
 	vm := ""
 	for _, r := range rep.Results {
 		if r.Scenario == ScenarioStartup && strings.HasPrefix(r.Backend, bVM) {

@@ -46,7 +46,9 @@
 //     had with the host's root: never a silent "/"), starts a session (and takes its
 //     own pty with TTY), drops every capability not asked for from every
 //     set, sets no_new_privs, marks every descriptor but 0, 1, 2 and
-//     IO.ExtraFiles close-on-exec, and execs CMD.
+//     IO.ExtraFiles close-on-exec, and execs CMD. With IO.StartGate it
+//     first waits, set up but for its seccomp filter, to read a byte from
+//     the gate (an OCI runtime's start; EOF ends the run unstarted).
 //  6. PID 1 forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and
 //     SIGWINCH to CMD, reaps every orphan, and when CMD ends reports its
 //     status and exits; the kernel then kills whatever is left in the pid

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -341,10 +342,24 @@ func buildPlan(s *Spec, scratch string, root rootLayers, hostMounts []hostMount,
 	for _, m := range s.Mounts {
 		switch m.Type {
 		case MountBind:
+			if m.NoExec {
+				// The bind step sets nosuid, nodev and ro only: a noexec
+				// bind is a bind mount and a remount of it.
+				fl := uintptr(nsd | unix.MS_NOEXEC)
+				if m.ReadOnly {
+					fl |= unix.MS_RDONLY
+				}
+				add(stage.Step{Kind: stage.StepMount, Source: m.Source, Target: m.Destination, Flags: unix.MS_BIND | unix.MS_REC})
+				add(stage.Step{Kind: stage.StepMount, Target: m.Destination, Flags: unix.MS_REMOUNT | unix.MS_BIND | fl})
+				continue
+			}
 			add(stage.Step{Kind: stage.StepBind, Source: m.Source, Target: m.Destination, RO: m.ReadOnly,
 				NoSymlinks: m.NoSymlinks || s.NoSymlinks})
 		case MountTmpfs:
 			data := "mode=1777"
+			if m.Mode != 0 {
+				data = "mode=" + strconv.FormatUint(uint64(tmpfsMode(m.Mode)), 8)
+			}
 			// Without a size, tmpfs's own default holds: half the RAM,
 			// and as many inodes as that has pages.
 			if m.Size > 0 {
@@ -353,6 +368,9 @@ func buildPlan(s *Spec, scratch string, root rootLayers, hostMounts []hostMount,
 			fl := uintptr(nsd)
 			if m.ReadOnly {
 				fl |= unix.MS_RDONLY
+			}
+			if m.NoExec {
+				fl |= unix.MS_NOEXEC
 			}
 			add(stage.Step{Kind: stage.StepMount, FSType: "tmpfs", Source: "tmpfs", Target: m.Destination, Flags: fl, Data: data})
 		case MountOverlay:
@@ -367,11 +385,23 @@ func buildPlan(s *Spec, scratch string, root rootLayers, hostMounts []hostMount,
 				Data: "lowerdir=" + strings.Join(m.Lower, ":") + ",upperdir=" + m.Upper + ",workdir=" + m.Work})
 		}
 	}
-	for _, p := range maskedPaths {
+	for _, p := range union(maskedPaths, s.MaskedPaths) {
 		add(stage.Step{Kind: stage.StepMask, Target: p, Optional: true})
 	}
-	for _, p := range readOnlyPaths {
+	for _, p := range union(readOnlyPaths, s.ReadOnlyPaths) {
 		add(stage.Step{Kind: stage.StepReadOnly, Target: p, Optional: true})
+	}
+	if s.ReadOnlyRoot || s.NoDevRoot {
+		// Last, so that every mount point inside could still be made;
+		// the remount is of the root's own mount, not of those below.
+		fl := uintptr(unix.MS_REMOUNT | unix.MS_BIND)
+		if s.ReadOnlyRoot {
+			fl |= unix.MS_RDONLY
+		}
+		if s.NoDevRoot {
+			fl |= unix.MS_NODEV
+		}
+		add(stage.Step{Kind: stage.StepMount, Target: "/", Flags: fl})
 	}
 	return cfg, nil
 }
@@ -391,6 +421,28 @@ const minTmpfsInodes = 64
 // smallTmpfs are the options of the runner's own small tmpfs (/dev,
 // /dev/shm, /run): 64 MiB, and tmpfsInodes(64 MiB) inodes.
 const smallTmpfs = "size=65536k,nr_inodes=16384"
+
+// union is own and then what extra adds to it, each path once.
+func union(own, extra []string) []string {
+	out := append([]string(nil), own...)
+	for _, p := range extra {
+		if p = filepath.Clean(p); !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// tmpfsMode is mode as tmpfs's mode= option spells it.
+func tmpfsMode(mode os.FileMode) uint32 {
+	m := uint32(mode.Perm())
+	for bit, v := range map[os.FileMode]uint32{os.ModeSticky: 0o1000, os.ModeSetgid: 0o2000, os.ModeSetuid: 0o4000} {
+		if mode&bit != 0 {
+			m |= v
+		}
+	}
+	return m
+}
 
 // hostRootSteps lays out a HostRoot's paths: what the host has at each,
 // looked at now, without following a symlink in the last component. A

@@ -240,6 +240,11 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 			return nil, fmt.Errorf("passing the writable layer: descriptor %d, planned as %d", n, c.commitLayerFD())
 		}
 	}
+	gateFD := -1
+	if s.IO.StartGate != nil {
+		extra = append(extra, s.IO.StartGate)
+		gateFD = 3 + len(extra) - 1
+	}
 
 	// Every run gets a cgroup, limits or not: it is where the report's
 	// numbers come from, and what kills the whole sandbox at once.
@@ -272,7 +277,8 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 		Path: "/proc/self/exe",
 		Args: []string{stage.InitArg0},
 		Env: []string{stage.InitFDEnv + "=" + strconv.Itoa(3+len(s.IO.ExtraFiles)),
-			stage.InitNFDEnv + "=" + strconv.Itoa(len(extra)-len(s.IO.ExtraFiles))},
+			stage.InitNFDEnv + "=" + strconv.Itoa(len(extra)-len(s.IO.ExtraFiles)),
+			stage.InitGateEnv + "=" + strconv.Itoa(gateFD)},
 		ExtraFiles: extra,
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags: flags,

@@ -18,8 +18,14 @@ type Seccomp struct {
 	// Unconfined loads no filter at all.
 	Unconfined bool `json:"unconfined,omitempty"`
 	// DefaultAction is for syscalls no rule names: "allow" when empty.
-	DefaultAction string        `json:"default_action,omitempty"`
-	Rules         []SeccompRule `json:"rules,omitempty"`
+	DefaultAction string `json:"default_action,omitempty"`
+	// DefaultErrno is the error of an "errno" default action; 0 means EPERM.
+	DefaultErrno uint16        `json:"default_errno,omitempty"`
+	Rules        []SeccompRule `json:"rules,omitempty"`
+	// SkipUnknown leaves out the names this architecture has no syscall
+	// by (chown32 on x86-64), as libseccomp does with an OCI profile,
+	// which names every architecture's; otherwise one is an error.
+	SkipUnknown bool `json:"skip_unknown,omitempty"`
 }
 
 // SeccompRule gives an action to syscalls by name, optionally only when
@@ -34,6 +40,8 @@ type SeccompRule struct {
 	//   "allow"  let it through
 	Action string       `json:"action"`
 	Args   []SeccompArg `json:"args,omitempty"`
+	// Errno is the error an "errno" rule fails with; 0 means EPERM.
+	Errno uint16 `json:"errno,omitempty"`
 }
 
 // SeccompArg compares one argument (Index 0-5) with Value. Op is one of
@@ -185,7 +193,7 @@ func guarded(p *Seccomp) *Seccomp {
 	if p == nil {
 		p = DefaultSeccomp()
 	}
-	g := &Seccomp{DefaultAction: p.DefaultAction, Rules: setidGuard()}
+	g := &Seccomp{DefaultAction: p.DefaultAction, DefaultErrno: p.DefaultErrno, Rules: setidGuard(), SkipUnknown: p.SkipUnknown}
 	if !p.Unconfined {
 		g.Rules = append(g.Rules, p.Rules...)
 	}

@@ -52,9 +52,12 @@ func seccompOp(op string) seccomp.Op {
 	return seccomp.Eq
 }
 
-func seccompAction(a string) seccomp.Action {
+func seccompAction(a string, errno uint16) seccomp.Action {
 	switch a {
 	case "errno":
+		if errno != 0 {
+			return seccomp.Errno(unix.Errno(errno))
+		}
 		return seccomp.Errno(unix.EPERM)
 	case "enosys":
 		return seccomp.Errno(unix.ENOSYS)
@@ -77,10 +80,10 @@ func assemble(p *Seccomp) (*stage.SeccompProgram, error) {
 	prog := &stage.SeccompProgram{Notify: p.DefaultAction == "kill"}
 	rules := make([]seccomp.Rule, len(p.Rules))
 	for i, r := range p.Rules {
-		rules[i].Action = seccompAction(r.Action)
+		rules[i].Action = seccompAction(r.Action, r.Errno)
 		for _, n := range r.Names {
 			nr, ok := native.Number(n)
-			if !ok && guardOnly(n) {
+			if !ok && (guardOnly(n) || p.SkipUnknown) {
 				continue // chmod, open, ...: not on every architecture
 			}
 			if !ok {
@@ -101,7 +104,15 @@ func assemble(p *Seccomp) (*stage.SeccompProgram, error) {
 		}
 		prog.Notify = prog.Notify || r.Action == "kill"
 	}
-	if prog.Filter, err = seccomp.Assemble(native, rules, seccompAction(p.DefaultAction)); err != nil {
+	// A rule of names this architecture lacks alone has nothing to match.
+	kept := rules[:0]
+	for i, r := range rules {
+		if len(r.Syscalls) > 0 || len(p.Rules[i].Names) == 0 {
+			kept = append(kept, r)
+		}
+	}
+	rules = kept
+	if prog.Filter, err = seccomp.Assemble(native, rules, seccompAction(p.DefaultAction, p.DefaultErrno)); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidSpec, err)
 	}
 	return prog, nil

@@ -104,6 +104,19 @@ type Spec struct {
 	// DefaultRunDir.
 	RunDir string `json:"run_dir,omitempty"`
 
+	// ReadOnlyRoot remounts the root read-only once every mount is made
+	// (the OCI runtime's root.readonly): only mounts stay writable.
+	ReadOnlyRoot bool `json:"read_only_root,omitempty"`
+	// NoDevRoot mounts the root nodev, so that a device node a root of
+	// the caller's holds opens nothing (an OCI engine's deny-all device
+	// cgroup, kept without one: the runner's own /dev is another mount).
+	NoDevRoot bool `json:"no_dev_root,omitempty"`
+	// MaskedPaths and ReadOnlyPaths are hidden or made read-only inside
+	// the sandbox after the Mounts, besides the runner's own list (runc's),
+	// which every run gets. A path the root lacks is skipped.
+	MaskedPaths   []string `json:"masked_paths,omitempty"`
+	ReadOnlyPaths []string `json:"read_only_paths,omitempty"`
+
 	// IO attaches the caller's streams; it never crosses to the init stage.
 	IO IO `json:"-"`
 }
@@ -171,6 +184,10 @@ type Mount struct {
 	// between the check and the bind. A refused source fails the run's
 	// setup (ErrSetup), naming the source.
 	NoSymlinks bool `json:"no_symlinks,omitempty"`
+	// NoExec mounts a tmpfs, or a bind of a directory, noexec.
+	NoExec bool `json:"no_exec,omitempty"`
+	// Mode is a tmpfs's root directory mode; 0 means 01777.
+	Mode os.FileMode `json:"mode,omitempty"`
 }
 
 // HostRoot is a root of the run's own made of host paths, as isolate's
@@ -221,6 +238,12 @@ type IO struct {
 	Stderr io.Writer
 	// ExtraFiles become CMD's file descriptors 3, 4, ... in order.
 	ExtraFiles []*os.File
+	// StartGate, when set, holds CMD set up but for its seccomp filter
+	// and exec until a byte can be read from it (the read end of a pipe
+	// whose write end the caller keeps): an OCI runtime's create and
+	// start. EOF instead fails the run (ErrSetup) and CMD never runs.
+	// CMD never holds it.
+	StartGate *os.File
 }
 
 // Defaults applied where a Spec leaves a field empty.
@@ -350,6 +373,14 @@ func (s *Spec) Validate() error {
 		if err := m.validate(); err != nil {
 			return fmt.Errorf("%w: %w", ErrInvalidSpec, err)
 		}
+		if s.NoSymlinks && m.Type == MountBind && m.NoExec {
+			return fmt.Errorf("%w: bind %s: noexec with no_symlinks: a noexec bind follows symlinks in its source", ErrInvalidSpec, m.Destination)
+		}
+	}
+	for _, p := range append(append([]string(nil), s.MaskedPaths...), s.ReadOnlyPaths...) {
+		if !filepath.IsAbs(p) {
+			return fmt.Errorf("%w: masked or read-only path %q: not an absolute path", ErrInvalidSpec, p)
+		}
 	}
 	return nil
 }
@@ -407,7 +438,8 @@ func (s *Spec) noNUL() error {
 		return nil
 	}
 	errs := []error{check("argument", s.Args...), check("environment entry", s.Env...),
-		check("workdir", s.Dir), check("hostname", s.Hostname), check("domain name", s.Domainname), check("root", s.Root)}
+		check("workdir", s.Dir), check("hostname", s.Hostname), check("domain name", s.Domainname), check("root", s.Root),
+		check("masked path", s.MaskedPaths...), check("read-only path", s.ReadOnlyPaths...)}
 	for _, m := range s.Mounts {
 		errs = append(errs, check("mount", append([]string{m.Source, m.Destination, m.Upper, m.Work}, m.Lower...)...))
 	}
@@ -434,8 +466,18 @@ func (m Mount) validate() error {
 		if !filepath.IsAbs(m.Source) {
 			return fmt.Errorf("bind source %q: not an absolute path", m.Source)
 		}
-		if _, err := os.Stat(m.Source); err != nil {
+		fi, err := os.Stat(m.Source)
+		if err != nil {
 			return fmt.Errorf("bind source: %w", err)
+		}
+		if m.NoExec && !fi.IsDir() {
+			return fmt.Errorf("bind %s: noexec needs a directory, and %s is not one", m.Destination, m.Source)
+		}
+		if m.NoExec && m.NoSymlinks {
+			return fmt.Errorf("bind %s: noexec and no_symlinks: a noexec bind follows symlinks in its source", m.Destination)
+		}
+		if m.Mode != 0 {
+			return fmt.Errorf("bind %s: a mode is for tmpfs mounts", m.Destination)
 		}
 
 	case MountTmpfs:
@@ -443,6 +485,9 @@ func (m Mount) validate() error {
 			return fmt.Errorf("tmpfs %s: negative size", m.Destination)
 		}
 	case MountOverlay:
+		if m.NoExec || m.Mode != 0 {
+			return fmt.Errorf("overlay %s: noexec and a mode are for tmpfs mounts and binds", m.Destination)
+		}
 		if len(m.Lower) == 0 || m.Upper == "" || m.Work == "" {
 			return fmt.Errorf("overlay %s: want lower, upper and work directories", m.Destination)
 		}

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/sandbox-dev/sandbox/oci"
 )
 
 // command is one subcommand: run gets the arguments after its name and
@@ -35,8 +37,15 @@ func main() {
 	io := stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr}
 	// Invoked as "isolate", the program is `sandbox isolate`: graders call
 	// isolate by that name.
-	if filepath.Base(os.Args[0]) == "isolate" {
+	switch filepath.Base(os.Args[0]) {
+	case "isolate":
 		os.Exit(commands["isolate"].run(os.Args[1:], io))
+	case "sandbox-oci":
+		// An engine's runtime (podman --runtime, containerd's BinaryName)
+		// is called with runc's argv: `sandbox oci` by another name.
+		os.Exit(commands["oci"].run(os.Args[1:], io))
+	case oci.MonitorArg0:
+		os.Exit(oci.Monitor(os.Args))
 	}
 	os.Exit(dispatch(os.Args[1:], io))
 }

@@ -12,6 +12,9 @@ const (
 	// InitNFDEnv is how many descriptors from InitFDEnv on are the
 	// runner's (control, console): any above them are closed at once.
 	InitNFDEnv = "_SANDBOX_INIT_NFD"
+	// InitGateEnv names the start gate's descriptor, one of the
+	// runner's: the exec stage reads a byte from it before it execs CMD.
+	InitGateEnv = "_SANDBOX_INIT_GATE"
 )
 
 // GoByte is what the runner writes on the control socket once it has

@@ -1,6 +1,7 @@
 // Package stage is what runs inside a sandbox before CMD: PID 1 (the init
 // stage, which builds the container, reaps and forwards signals) and pid 2
-// (the exec stage, which drops privileges, loads the seccomp filter and
+// (the exec stage, which drops privileges, waits at the start gate when
+// the runner gave one (_SANDBOX_INIT_GATE), loads the seccomp filter and
 // becomes CMD). The runner, package sandbox, plans; this package carries
 // the plan out.
 //

@@ -214,7 +214,7 @@ static void es_drop(struct es *s, uint32_t uid, uint32_t gid, uint64_t mask) {
 		es_fail(s, 125, errno, "setting no_new_privs");
 }
 
-void sandbox_exec_stage(int sock) {
+void sandbox_exec_stage(int sock, int gate) {
 	struct es s = {.sock = sock, .sent = 0};
 
 	// PID 1's first message: one byte, with the pty's slave for a TTY run.
@@ -301,6 +301,17 @@ void sandbox_exec_stage(int sock) {
 	// Only 0, 1, 2 and the preserved descriptors reach CMD.
 	if (syscall(SYS_close_range, 3 + extra, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
 		es_fail(&s, 125, errno, "closing descriptors");
+	// Held here, set up but for the filter, until the runtime's start.
+	if (gate >= 0) {
+		char go;
+		ssize_t n;
+		do
+			n = read(gate, &go, 1);
+		while (n < 0 && errno == EINTR);
+		if (n != 1)
+			es_fail(&s, 125, n < 0 ? errno : 0, "start gate closed before start");
+		close(gate);
+	}
 	// Last, the filter: everything above may use what it refuses.
 	int listener = -1;
 	if (nfilter > 0) {

@@ -30,6 +30,11 @@ __attribute__((constructor)) static void sandbox_prefork(int argc, char **argv, 
 	// of the root (runc CVE-2024-21626). Close them before anything runs.
 	const char *nstr = getenv("_SANDBOX_INIT_NFD");
 	int nfd = nstr ? atoi(nstr) : 1;
+	// The start gate, one of ours, is the exec stage's to keep.
+	const char *gstr = getenv("_SANDBOX_INIT_GATE");
+	int gate = gstr ? atoi(gstr) : -1;
+	if (gate < ctrl || gate >= ctrl + nfd)
+		gate = -1;
 	if (syscall(SYS_close_range, ctrl + nfd, ~0U, 0) < 0) {
 		for (int fd = ctrl + nfd; fd < 65536; fd++)
 			close(fd);
@@ -58,8 +63,9 @@ __attribute__((constructor)) static void sandbox_prefork(int argc, char **argv, 
 		// The exec stage. The runner's sockets are PID 1's business.
 		close(sv[0]);
 		for (int fd = ctrl; fd < ctrl + nfd; fd++)
-			close(fd);
-		sandbox_exec_stage(sv[1]);
+			if (fd != gate)
+				close(fd);
+		sandbox_exec_stage(sv[1], gate);
 		_exit(125);
 	}
 	close(sv[1]);

@@ -11,8 +11,10 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-// execstage.c: pid 2, instructed over sock, never returns.
-void sandbox_exec_stage(int sock);
+// execstage.c: pid 2, instructed over sock, never returns. With gate >= 0
+// it reads one byte from gate before it loads the filter and execs CMD
+// (an OCI runtime's start); EOF ends it instead, exit status 125.
+void sandbox_exec_stage(int sock, int gate);
 // initstage.c: PID 1, with the runner's control socket, the exec stage's
 // socket and pid; never returns.
 void sandbox_init_stage(int ctrl, int stage, pid_t pid);
