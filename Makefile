@@ -72,8 +72,11 @@ vet:
 
 # -p 1: the tests check the host for leaked mounts, cgroups and processes,
 # which another package's tests running at the same time would look like.
+# -timeout 20m: cmd/sandbox's CLI tests (the engines', the suites', the
+# rootless ones) take 3 to 4 minutes on a quiet machine, and more than go
+# test's default 10 minutes per package on a loaded one.
 test: deps test-user vet
-	$(GO) test -count=1 -p 1 ./...
+	$(GO) test -count=1 -p 1 -timeout 20m ./...
 	$(MAKE) bench-smoke
 	$(MAKE) fuzz FUZZ_SCALE=1
 	$(MAKE) vmtest
