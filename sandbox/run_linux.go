@@ -48,7 +48,7 @@ type Container struct {
 	storeUpper string
 	// unboundedLayer: a rootless commit's layer lives in the store.
 	unboundedLayer bool
-	output     *outputGate // nil when CMD writes straight into the caller's files
+	output         *outputGate // nil when CMD writes straight into the caller's files
 
 	killMu     sync.Mutex
 	killedFor  Status // TO or OL once the supervisor has killed the run
