@@ -3,9 +3,9 @@ package sandbox
 import (
 	"context"
 	"errors"
+	"flag"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -66,12 +66,16 @@ func TestRootless(t *testing.T) {
 		{"delegated", "", delegatedTests, true},
 	} {
 		t.Run(mode.name, func(t *testing.T) {
-			cmd := u.Command([]string{rootlessTestEnv + "=1", EnvIDMap + "=" + mode.idmap, "TMPDIR=" + wd},
-				bin, "-test.short", "-test.count=1", "-test.v="+strconv.FormatBool(testing.Verbose()), "-test.run", mode.run)
+			args := []string{"-test.short", "-test.count=1", "-test.v=" + strconv.FormatBool(testing.Verbose()), "-test.run", mode.run}
+			// -skip reaches the runs as the user too: a test left out here
+			// (vmtest's, under emulation) is left out there.
+			if f := flag.Lookup("test.skip"); f != nil && f.Value.String() != "" {
+				args = append(args, "-test.skip", f.Value.String())
+			}
+			cmd := u.Command([]string{rootlessTestEnv + "=1", EnvIDMap + "=" + mode.idmap, "TMPDIR=" + wd}, bin, args...)
 			cmd.Dir = wd
 			if mode.delegate {
-				top, fd := delegateTo(t, u)
-				defer unix.Close(fd)
+				top, fd := u.DelegateCgroup(t)
 				cmd.Env = append(cmd.Env, delegatedTestEnv+"="+top)
 				cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
 			}
@@ -95,68 +99,6 @@ const delegatedTests = "^(TestRootlessDelegated|TestExitStatus|TestNothingLeaks|
 
 // delegatedTestEnv names, for the unprivileged run, the group delegated to it.
 const delegatedTestEnv = "SANDBOX_TEST_DELEGATED"
-
-// delegateTo makes a cgroup v2 subtree for u as root would by hand (see
-// the README), under a root of the test's own: TOP owned by u with a leaf
-// for the test binary to start in (returned as an O_PATH descriptor for
-// CLONE_INTO_CGROUP). It is removed when the test ends.
-func delegateTo(t *testing.T, u *fixtures.User) (string, int) {
-	t.Helper()
-	mount := ""
-	for _, m := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
-		var st unix.Statfs_t
-		if unix.Statfs(m, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
-			mount = m
-			break
-		}
-	}
-	if mount == "" {
-		t.Skip("no cgroup v2 hierarchy to delegate")
-	}
-	top := "/sandbox-test-delegated-" + strconv.Itoa(os.Getpid())
-	dir := filepath.Join(mount, top)
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	leaf := filepath.Join(dir, "leaf")
-	if err := os.Mkdir(leaf, 0o755); err != nil {
-		os.Remove(dir)
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		// The runs' groups are gone with their runs: leaf, sandbox, top.
-		for _, d := range []string{leaf, filepath.Join(dir, "sandbox"), dir} {
-			if err := unix.Rmdir(d); err != nil && !errors.Is(err, unix.ENOENT) {
-				t.Errorf("removing the delegated group %s: %v", d, err)
-			}
-		}
-	})
-	for _, p := range []string{dir, filepath.Join(dir, "cgroup.procs"), filepath.Join(dir, "cgroup.subtree_control"), filepath.Join(dir, "cgroup.threads"),
-		leaf, filepath.Join(leaf, "cgroup.procs"), filepath.Join(leaf, "cgroup.subtree_control"), filepath.Join(leaf, "cgroup.threads")} {
-		if err := os.Chown(p, int(u.UID), int(u.GID)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// Give the subtree what the hierarchy has (nothing on this project's
-	// hybrid host; memory, pids, cpu, ... in a VM guest on cgroup v2):
-	// enabled at the root, then in top, which has no process of its own.
-	avail := strings.Fields(readString(filepath.Join(mount, "cgroup.controllers")))
-	for _, c := range avail {
-		for _, p := range []string{mount, dir} {
-			f := filepath.Join(p, "cgroup.subtree_control")
-			if !slices.Contains(strings.Fields(readString(f)), c) {
-				if err := os.WriteFile(f, []byte("+"+c), 0); err != nil {
-					t.Logf("enabling %s in %s: %v", c, f, err)
-				}
-			}
-		}
-	}
-	fd, err := unix.Open(leaf, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return top, fd
-}
 
 // TestRootlessDelegated: with a delegated subtree, a rootless run gets a
 // cgroup v2 group in it, accounted and killed there, and gone after.
@@ -434,11 +376,6 @@ func TestUserNSRefused(t *testing.T) {
 			}
 		})
 	}
-}
-
-func readString(path string) string {
-	b, _ := os.ReadFile(path)
-	return string(b)
 }
 
 func TestCheckUserNSOverlay(t *testing.T) {
