@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -262,9 +261,6 @@ func buildPayload(cfg buildConfig, plan []Suite) (root, guestBin string, err err
 	if err := copyHostTools(root, hostToolPackages); err != nil {
 		return "", "", err
 	}
-	if err := mergeUsr(root); err != nil {
-		return "", "", err
-	}
 	if err := addTestUser(root); err != nil {
 		return "", "", err
 	}
@@ -351,38 +347,6 @@ func buildPayload(cfg buildConfig, plan []Suite) (root, guestBin string, err err
 // Debian host has them. Those not installed are left out (and the tests
 // that need them skip, saying so).
 var hostToolPackages = []string{"dash", "coreutils", "bash", "procps", "grep", "sed", "findutils", "libcap2-bin", "uidmap"}
-
-// mergeUsr gives the guest Debian's merged /usr, as far as the host's
-// tools go: /bin/X and /sbin/X are the /usr programs, not busybox's
-// applets (a grader's command line runs /bin/bash; CMS's cleanup, GNU
-// chmod -R, which goes on past an error where busybox's stops). Applets
-// with no GNU program stay.
-func mergeUsr(root string) error {
-	for _, d := range []struct{ usr, short string }{{"usr/bin", "bin"}, {"usr/sbin", "sbin"}} {
-		ents, err := os.ReadDir(filepath.Join(root, d.usr))
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if err := os.MkdirAll(filepath.Join(root, d.short), 0o755); err != nil {
-			return err
-		}
-		for _, e := range ents {
-			link := filepath.Join(root, d.short, e.Name())
-			if t, err := os.Readlink(link); err == nil && t == "busybox" {
-				os.Remove(link)
-			} else if _, err := os.Lstat(link); err == nil {
-				continue
-			}
-			if err := os.Symlink("/"+d.usr+"/"+e.Name(), link); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
 
 // The rootless tests' user in the guest (the Makefile's TEST_USER and
 // TEST_SUBID, which `make test-user` gives the host): its subordinate ids
