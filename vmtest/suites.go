@@ -109,7 +109,7 @@ var suites = []Suite{
 			{Test: "TestIsolateJudge0", Reason: whyGraderLines},
 			{Test: "TestIsolateLifecycle/interrupted", Reason: "sends isolate SIGTERM 500 ms after its start, taking it to be running the program by then; under TCG it is still starting (the Go runtime, the staging runner), and a signal before its handler is set kills it with no meta file, as it would kill Judge0's isolate; the host's make test runs it"},
 		},
-		Timeout: Duration(8 * time.Minute),
+		Timeout: Duration(10 * time.Minute),
 	},
 }
 
