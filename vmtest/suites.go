@@ -80,7 +80,7 @@ var suites = []Suite{
 	{
 		Name: "hostile", Package: "sandbox",
 		Run: "^TestHostile$",
-		Excluded: append(gradeCPUBound("membomb", "fill-root", "fill-tmp", "fill-shm", "fill-bind", "zombies", "setuid-binary", "daemon", "setid-bind"),
+		Excluded: append(gradeCPUBound("membomb", "fill-root", "fill-tmp", "fill-shm", "fill-bind", "zombies", "setuid-binary", "daemon", "daemon-holding-stderr", "setid-bind"),
 			Exclusion{Test: "TestHostile/pids-default", Reason: "forks 4160 processes: over a minute under TCG, and past grade's 2 s of CPU; the host's make test runs it"}),
 		Timeout: Duration(8 * time.Minute),
 	},
