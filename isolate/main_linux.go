@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/sandbox-dev/sandbox/sandbox"
@@ -123,10 +124,12 @@ func reexecStaged(o *Options, inv Invocation) int {
 		return internalError(o, inv, fmt.Errorf("starting the staging runner: %w", err))
 	}
 	done := make(chan struct{})
+	var forwarded atomic.Int32
 	go func() {
 		for {
 			select {
 			case s := <-sigs:
+				forwarded.Store(int32(s.(syscall.Signal)))
 				cmd.Process.Signal(s)
 			case <-done:
 				return
@@ -141,6 +144,23 @@ func reexecStaged(o *Options, inv Invocation) int {
 		return 0
 	case errors.As(err, &ee) && ee.ExitCode() >= 0:
 		return ee.ExitCode()
+	case errors.As(err, &ee):
+		// The staging runner catches signals once the box is its own; one
+		// passed on before that (it starts as a new process, slowly on a
+		// loaded or emulated machine) ends it with nothing of the run
+		// made: interrupted, as the same signal a moment later would say.
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && int32(ws.Signal()) == forwarded.Load() {
+			m := &Meta{ExitSig: int(ws.Signal()), Killed: true, Status: MetaSignal, Message: "Interrupted"}
+			if o.Meta != "" {
+				if err := WriteMetaFile(o.Meta, m); err != nil {
+					return internalError(o, inv, err)
+				}
+			}
+			if !o.Silent {
+				fmt.Fprintln(inv.Stderr, m.Message)
+			}
+			return ExitStatus(m)
+		}
 	}
 	return internalError(o, inv, fmt.Errorf("staging runner: %w", err))
 }

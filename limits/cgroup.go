@@ -58,7 +58,17 @@ type Cgroup interface {
 // killTimeout bounds Kill's wait for the group to empty. SIGKILLed tasks
 // exit within milliseconds unless stuck in uninterruptible sleep (a hung
 // NFS, a FUSE server in the sandbox), where waiting longer does not help.
-const killTimeout = 3 * time.Second
+//
+// exitTimeout is the longer bound for processes that have taken the
+// signal and are in their exit, which the kernel finishes by itself, but
+// not always quickly: the last process of a mount namespace unmounts the
+// run's overlay there, and that syncs the upper layer's whole filesystem
+// (`sandbox gc` after a killed runner, on a disk with much dirty data,
+// waited seconds in wb_wait_for_completion: found by vmtest on 6.12).
+const (
+	killTimeout = 3 * time.Second
+	exitTimeout = 60 * time.Second
+)
 
 // groupPath joins and checks root and id: root must be absolute and clean,
 // id one plain name, so that a group can only ever land under our root.

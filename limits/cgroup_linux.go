@@ -467,9 +467,20 @@ func readProcs(dir string) ([]int, error) {
 	return pids, nil
 }
 
+// drainBounds are how long drain waits in all: for processes to take the
+// kill, and for those already exiting to finish (killTimeout, exitTimeout).
+type drainBounds struct{ kill, exit time.Duration }
+
+var killBounds = drainBounds{kill: killTimeout, exit: exitTimeout}
+
 // drain calls kill with the group's processes until procs finds none, or
-// returns ErrBusy at the deadline.
-func drain(procs func() ([]int, error), kill func(pids []int), deadline time.Time) error {
+// returns ErrBusy: after b.kill while any process has not begun its exit,
+// after b.exit while all have. A process in its exit has taken the kill
+// (it is not killed again) and will be gone when the kernel has done
+// with it; one that has not after b.kill is stuck where SIGKILL does not
+// reach, and waiting longer does not help.
+func drain(procs func() ([]int, error), kill func(pids []int), b drainBounds, exiting func(pid int) bool) error {
+	start := time.Now()
 	delay := 100 * time.Microsecond
 	for {
 		pids, err := procs()
@@ -479,13 +490,70 @@ func drain(procs func() ([]int, error), kill func(pids []int), deadline time.Tim
 		if len(pids) == 0 {
 			return nil
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%d processes left after %v (pids %v): %w", len(pids), killTimeout, pids[:min(len(pids), 8)], ErrBusy)
+		// Only past the first bound are the processes looked at one by
+		// one: a fork bomb's thousands are gone well before it.
+		if waited := time.Since(start); waited > b.kill {
+			if waited > b.exit || slices.ContainsFunc(pids, func(pid int) bool { return !exiting(pid) }) {
+				return fmt.Errorf("%d processes left after %v (%s): %w", len(pids), waited.Round(time.Millisecond), describeProcs(pids), ErrBusy)
+			}
+		} else {
+			kill(pids)
 		}
-		kill(pids)
 		time.Sleep(delay)
 		delay = min(2*delay, 10*time.Millisecond)
 	}
+}
+
+// pfExiting is the kernel's PF_EXITING task flag: set when a task begins
+// its exit (do_exit), before it drops its files, namespaces and cgroup.
+const pfExiting = 0x4
+
+// procExiting reports whether pid has begun its exit, from the flags
+// field of /proc/PID/stat. A process gone meanwhile counts as exiting.
+func procExiting(pid int) bool {
+	flags, ok := procStatFlags(pid)
+	return !ok || flags&pfExiting != 0
+}
+
+// procStatFlags reads the flags field (the 9th) of /proc/PID/stat; the
+// command name before it is in parentheses and may hold anything, so the
+// fields are counted from its closing one.
+func procStatFlags(pid int) (uint64, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := bytes.Fields(b[i+1:]) // state ppid pgrp session tty_nr tpgid flags
+	if len(f) < 7 {
+		return 0, false
+	}
+	flags, err := strconv.ParseUint(string(f[6]), 10, 64)
+	return flags, err == nil
+}
+
+// describeProcs says, for the first few of pids, whether each is exiting
+// and where in the kernel it waits (/proc/PID/wchan): what a user needs
+// to tell a hung NFS server from a slow disk.
+func describeProcs(pids []int) string {
+	var parts []string
+	for _, pid := range pids[:min(len(pids), 8)] {
+		what := "not exiting"
+		if procExiting(pid) {
+			what = "exiting"
+		}
+		if w, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/wchan"); err == nil && len(w) > 0 && string(w) != "0" {
+			what += ", waiting in " + string(w)
+		}
+		parts = append(parts, fmt.Sprintf("pid %d %s", pid, what))
+	}
+	if len(pids) > 8 {
+		parts = append(parts, "...")
+	}
+	return strings.Join(parts, "; ")
 }
 
 // sigkillAll SIGKILLs pids, ignoring those already gone.

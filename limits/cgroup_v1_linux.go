@@ -369,7 +369,7 @@ func (g *v1Group) Kill() error {
 			setFreezer(freezer, "THAWED")
 		}
 	}
-	if err := drain(func() ([]int, error) { return readProcs(dir) }, kill, time.Now().Add(killTimeout)); err != nil {
+	if err := drain(func() ([]int, error) { return readProcs(dir) }, kill, killBounds, procExiting); err != nil {
 		return fmt.Errorf("killing cgroup %s: %w", g.path, err)
 	}
 	return nil

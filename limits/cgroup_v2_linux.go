@@ -302,10 +302,21 @@ func (g *v2Group) Kill() error {
 		sigkillAll(pids)
 		g.freeze("0")
 	}
-	if err := drain(g.procs, kill, time.Now().Add(killTimeout)); err != nil {
+	if err := drain(g.procs, kill, killBounds, procExiting); err != nil {
 		return fmt.Errorf("killing cgroup %s: %w", g.path, err)
 	}
+	// cgroup.procs leaves out a dying group leader whose threads still
+	// run their exit; "populated 0" is the group really empty, which
+	// rmdir needs.
+	if !waitFor(exitTimeout, g.depopulated) {
+		return fmt.Errorf("killing cgroup %s: still populated after %v with no process listed: %w", g.path, exitTimeout, ErrBusy)
+	}
 	return nil
+}
+
+func (g *v2Group) depopulated() bool {
+	ev, err := readKeyed(filepath.Join(g.dir, "cgroup.events"))
+	return err != nil || ev["populated"] == 0
 }
 
 // freeze writes cgroup.freeze and waits, boundedly, for cgroup.events to

@@ -100,6 +100,10 @@ func removeCgroup(dir, id string) error {
 	if err != nil {
 		return err
 	}
-	cg.Kill()
+	// Kill's error says which processes are left and where they wait;
+	// Delete's would only say the group is busy.
+	if err := cg.Kill(); err != nil {
+		return err
+	}
 	return cg.Delete()
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -27,7 +28,16 @@ func hostMain(args []string) int {
 	timeout := fs.Duration("timeout", 20*time.Minute, "how long one guest may run in all")
 	jobs := fs.Int("jobs", 2, "guests booted at once")
 	only := fs.String("suites", "", "comma-separated suites to run (default all: "+suiteNames()+")")
-	run := fs.String("run", "", "with one suite: its -test.run pattern instead of the plan's")
+	runs := map[string]string{} // suite -> -test.run; "" for every suite chosen
+	fs.Func("run", "a -test.run pattern instead of the plan's: PATTERN for every suite chosen, or SUITE=PATTERN (repeatable) for one", func(v string) error {
+		if name, pat, ok := strings.Cut(v, "="); ok && !strings.ContainsAny(name, "^$()|*.") {
+			runs[name] = pat
+			return nil
+		}
+		runs[""] = v
+		return nil
+	})
+	count := fs.Int("count", 1, "run each suite's tests this many times (-test.count): a flaky test, again and again in one boot")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -38,11 +48,20 @@ func hostMain(args []string) int {
 	if err != nil {
 		return fail(err)
 	}
-	if *run != "" {
-		if len(plan) != 1 {
-			return fail(errors.New("-run needs -suites naming one suite"))
+	for name := range runs {
+		if name != "" && !slices.ContainsFunc(plan, func(s Suite) bool { return s.Name == name }) {
+			return fail(fmt.Errorf("-run %s=...: no suite %q in the plan (-suites)", name, name))
 		}
-		plan[0].Run = *run
+	}
+	for i := range plan {
+		if pat, ok := runs[plan[i].Name]; ok {
+			plan[i].Run = pat
+		} else if pat, ok := runs[""]; ok {
+			plan[i].Run = pat
+		}
+	}
+	for i := range plan {
+		plan[i].Count = *count
 	}
 	qemu, err := findQemu()
 	if err != nil {

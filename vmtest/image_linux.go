@@ -261,6 +261,23 @@ func buildPayload(cfg buildConfig, plan []Suite) (root, guestBin string, err err
 	if err := copyHostTools(root, hostToolPackages); err != nil {
 		return "", "", err
 	}
+	if err := addTestUser(root); err != nil {
+		return "", "", err
+	}
+	// The files every Debian host has and a container runtime binds over
+	// (TestHostile/container-file-binds lays its own over them).
+	for f, content := range map[string]string{
+		"etc/hosts":       "127.0.0.1\tlocalhost\n::1\tlocalhost\n",
+		"etc/hostname":    "vmguest\n",
+		"etc/resolv.conf": "# the guest has no network\n",
+	} {
+		if _, err := os.Lstat(filepath.Join(root, f)); err == nil {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(root, f), []byte(content), 0o644); err != nil {
+			return "", "", err
+		}
+	}
 	// /bin/sh is dash, as on Debian: busybox's sh runs its own applets
 	// ahead of PATH, so `sh -c "head -c 16M"` would get busybox's head.
 	if _, err := os.Stat(filepath.Join(root, "usr/bin/dash")); err == nil {
@@ -329,7 +346,39 @@ func buildPayload(cfg buildConfig, plan []Suite) (root, guestBin string, err err
 // run GNU tools (readlink of several files, head -c 16M, ps -o) the way a
 // Debian host has them. Those not installed are left out (and the tests
 // that need them skip, saying so).
-var hostToolPackages = []string{"dash", "coreutils", "bash", "procps", "grep", "sed", "findutils", "libcap2-bin"}
+var hostToolPackages = []string{"dash", "coreutils", "bash", "procps", "grep", "sed", "findutils", "libcap2-bin", "uidmap"}
+
+// The rootless tests' user in the guest (the Makefile's TEST_USER and
+// TEST_SUBID, which `make test-user` gives the host): its subordinate ids
+// are for newuidmap (uidmap, set-uid root as Debian installs it).
+const (
+	testUserUID   = 999
+	testUserSubID = "1879048192:65536"
+)
+
+// addTestUser adds the rootless tests' user to the guest's /etc.
+func addTestUser(root string) error {
+	name := fixtures.DefaultTestUser
+	for _, f := range []struct{ file, line string }{
+		{"etc/passwd", fmt.Sprintf("%s:x:%d:%d::/nonexistent:/usr/sbin/nologin\n", name, testUserUID, testUserUID)},
+		{"etc/group", fmt.Sprintf("%s:x:%d:\n", name, testUserUID)},
+		{"etc/subuid", name + ":" + testUserSubID + "\n"},
+		{"etc/subgid", name + ":" + testUserSubID + "\n"},
+	} {
+		w, err := os.OpenFile(filepath.Join(root, f.file), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			return fmt.Errorf("adding the test user to the guest: %w", err)
+		}
+		_, err = w.WriteString(f.line)
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("adding the test user to the guest: %w", err)
+		}
+	}
+	return nil
+}
 
 // copyHostTools copies the programs of pkgs into root's /usr/bin and
 // /usr/sbin, with every shared library they load (ldd) at its own path.
@@ -364,6 +413,12 @@ func copyHostTools(root string, pkgs []string) error {
 		}
 		if err := copyFile(f, dst, 0o755); err != nil {
 			return fmt.Errorf("copying %s into the guest: %w", f, err)
+		}
+		// newuidmap and newgidmap are set-uid root: what makes them work.
+		if st, err := os.Stat(f); err == nil && st.Mode()&(os.ModeSetuid|os.ModeSetgid) != 0 {
+			if err := os.Chmod(dst, st.Mode()&(os.ModePerm|os.ModeSetuid|os.ModeSetgid)); err != nil {
+				return err
+			}
 		}
 		out, _ := exec.Command("ldd", f).Output() // fails for static programs and scripts
 		for _, line := range strings.Split(string(out), "\n") {

@@ -55,7 +55,9 @@ func (r *Report) Summary(kernelFallback, cgroupFallback string) string {
 
 var (
 	resultLine = regexp.MustCompile(`^(\s*)--- (PASS|FAIL|SKIP): (\S+) \(`)
-	runLine    = regexp.MustCompile(`^=== (?:RUN|CONT|NAME|PAUSE)\s+(\S+)`)
+	// Indented: a test's log holding a test binary's own -v output (the
+	// rootless suite's runs as the user).
+	runLine = regexp.MustCompile(`^\s*=== (?:RUN|CONT|NAME|PAUSE)\s+(\S+)`)
 )
 
 // logMessage is a log line without its "file.go:12: " place.

@@ -991,8 +991,7 @@ func TestIsolateRootless(t *testing.T) {
 	// project's host gives it no controllers, a cgroup v2 VM all it has),
 	// --cg is had: the box's group is in the subtree.
 	t.Run("delegated", func(t *testing.T) {
-		top, fd := u.DelegateCgroup(t)
-		defer unix.Close(fd)
+		top, fd := u.DelegateCgroup(t) // the descriptor is closed when t ends
 		cgroupFD = fd
 		defer func() { cgroupFD = -1 }()
 		meta := workdir + "/cg.meta"

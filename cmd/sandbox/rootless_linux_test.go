@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -31,25 +32,11 @@ func asTestUser(t *testing.T) (u *fixtures.User, bin, wd string) {
 // test-user): the default sandbox works, the ids are the caller's (or
 // root's inside with --user 0), and each limit a rootless run cannot have
 // here is refused with exit status 125, naming it; where the user's
-// delegated cgroup gives the controller, the cgroup enforces it instead.
+// delegated cgroup gives the controller, the cgroup enforces it instead
+// (TestRootlessCLIDelegated).
 func TestRootlessCLI(t *testing.T) {
-	u, bin, wd := asTestUser(t)
-	runDir := filepath.Join(wd, "run")
-	sandbox := func(t *testing.T, args ...string) outcome {
-		t.Helper()
-		cmd := u.Command([]string{mainEnv + "=1", "TMPDIR=" + wd}, bin, args...)
-		cmd.Dir = wd
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		if _, ok := err.(*exec.ExitError); err != nil && !ok {
-			t.Fatalf("running sandbox %q: %v", args, err)
-		}
-		return outcome{out.String(), errb.String(), cmd.ProcessState.ExitCode()}
-	}
-	exec := func(t *testing.T, args ...string) outcome {
-		return sandbox(t, append([]string{"exec", "--run-dir", runDir}, args...)...)
-	}
+	r := newRootlessCLI(t)
+	u, wd, runDir, sandbox, exec := r.u, r.wd, r.runDir, r.sandbox, r.exec
 	uid := strconv.Itoa(int(u.UID))
 	for _, tt := range []struct {
 		name string
@@ -159,6 +146,168 @@ func TestRootlessCLI(t *testing.T) {
 		}
 		if ents, _ := os.ReadDir(runDir); len(ents) > 0 {
 			t.Errorf("run directory not empty: %v", ents)
+		}
+	})
+}
+
+// rootlessCLI runs this test binary's `sandbox` as the unprivileged test
+// user (make test-user), in a work directory of its own; cgroupFD, when
+// not -1, is the cgroup its runner starts in (CLONE_INTO_CGROUP).
+type rootlessCLI struct {
+	u               *fixtures.User
+	bin, wd, runDir string
+	cgroupFD        int
+}
+
+func newRootlessCLI(t *testing.T) *rootlessCLI {
+	t.Helper()
+	u, bin, wd := asTestUser(t)
+	return &rootlessCLI{u: u, bin: bin, wd: wd, runDir: filepath.Join(wd, "run"), cgroupFD: -1}
+}
+
+func (r *rootlessCLI) sandbox(t *testing.T, args ...string) outcome {
+	t.Helper()
+	cmd := r.u.Command([]string{mainEnv + "=1", "TMPDIR=" + r.wd}, r.bin, args...)
+	cmd.Dir = r.wd
+	if r.cgroupFD >= 0 {
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, r.cgroupFD
+	}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if _, ok := err.(*exec.ExitError); err != nil && !ok {
+		t.Fatalf("running sandbox %q: %v", args, err)
+	}
+	return outcome{out.String(), errb.String(), cmd.ProcessState.ExitCode()}
+}
+
+func (r *rootlessCLI) exec(t *testing.T, args ...string) outcome {
+	t.Helper()
+	return r.sandbox(t, append([]string{"exec", "--run-dir", r.runDir}, args...)...)
+}
+
+// TestRootlessCLIDelegated runs `sandbox exec` as the unprivileged user
+// in a cgroup v2 subtree delegated to it (as systemd's user@.service
+// delegates one): each limit whose controller the subtree gives runs,
+// enforced by the cgroup, and so do the profiles, whose memory and pids
+// limits a rootless run without delegation is refused; a limit whose
+// controller it lacks is still refused, naming it. On a host whose
+// controllers are all on v1 the subtree gives none and every such limit
+// is refused; make vmtest's cgroup v2 guests give them all.
+func TestRootlessCLIDelegated(t *testing.T) {
+	r := newRootlessCLI(t)
+	top, fd := r.u.DelegateCgroup(t)
+	r.cgroupFD = fd
+	have := fixtures.DelegatedControllers(top)
+	t.Logf("delegated %s, giving %v", top, have)
+	type report struct {
+		Status     string            `json:"status"`
+		PidsPeak   *int64            `json:"pids_peak"`
+		Cgroup     int               `json:"cgroup_version"`
+		EnforcedBy map[string]string `json:"enforced_by"`
+	}
+	// ran checks a run the delegation should allow: exit 0, its report
+	// saying the cgroup enforced each of keys.
+	ran := func(t *testing.T, o outcome, keys ...string) report {
+		t.Helper()
+		var rep report
+		if o.Exit != 0 {
+			t.Fatalf("exit %d, stderr %q: refused with the controllers delegated (%v)", o.Exit, o.Stderr, have)
+		}
+		if err := json.Unmarshal([]byte(o.Stderr), &rep); err != nil {
+			t.Fatalf("report %q: %v", o.Stderr, err)
+		}
+		for _, k := range keys {
+			if rep.EnforcedBy[k] != "cgroup" || rep.Cgroup != 2 {
+				t.Errorf("%s enforced by %q (cgroup v%d), want the cgroup v2 group", k, rep.EnforcedBy[k], rep.Cgroup)
+			}
+		}
+		return rep
+	}
+	refused := func(t *testing.T, o outcome, flags ...string) {
+		t.Helper()
+		if o.Exit != 125 || !strings.Contains(o.Stderr, "or run as root") {
+			t.Fatalf("exit %d, stderr %q: want 125 and a refusal saying why and the fix", o.Exit, o.Stderr)
+		}
+		for _, f := range flags {
+			if strings.Contains(o.Stderr, "--"+f+": needs the cgroup") {
+				return
+			}
+		}
+		t.Errorf("refusal %q names none of %q", o.Stderr, flags)
+	}
+	delegated := func(ctrls ...string) bool {
+		for _, c := range ctrls {
+			if !slices.Contains(have, c) {
+				return false
+			}
+		}
+		return true
+	}
+	for _, tt := range []struct{ flag, value, controller, key string }{
+		{"memory", "64M", "memory", "memory_bytes"},
+		{"pids", "16", "pids", "pids"},
+		{"cpus", "0.5", "cpu", "cpus"},
+		{"cpuset", "0", "cpuset", "cpuset"},
+		{"io-weight", "100", "io", "io_weight"},
+	} {
+		t.Run("--"+tt.flag, func(t *testing.T) {
+			o := r.exec(t, "--json", "--"+tt.flag, tt.value, "--", "true")
+			if delegated(tt.controller) {
+				ran(t, o, tt.key)
+			} else {
+				refused(t, o, tt.flag)
+			}
+		})
+	}
+	t.Run("pids enforced", func(t *testing.T) {
+		if !delegated("pids") {
+			t.Skipf("the delegation gives no pids controller (%v): --pids is refused, as checked above", have)
+		}
+		// Twenty background sleeps under --pids 8: the forks past the
+		// bound fail, in the user's own group.
+		o := r.exec(t, "--json", "--pids", "8", "--", "sh", "-c", "i=0; while [ $i -lt 20 ]; do sleep 2 & i=$((i+1)); done 2>/dev/null; wait; echo done")
+		// The report starts on a line of its own, after whatever the
+		// run wrote to stderr.
+		js := o.Stderr
+		if i := strings.Index(js, "\n{"); i >= 0 && !strings.HasPrefix(js, "{") {
+			js = js[i+1:]
+		}
+		var rep report
+		json.Unmarshal([]byte(js), &rep)
+		if rep.PidsPeak == nil || *rep.PidsPeak > 8 || *rep.PidsPeak < 2 || rep.EnforcedBy["pids"] != "cgroup" {
+			t.Errorf("--pids 8: exit %d, report %+v (stderr %q), want a peak of at most 8, enforced by the cgroup", o.Exit, rep, o.Stderr)
+		}
+	})
+	for _, tt := range []struct {
+		profile string
+		ctrls   []string // its limits' controllers
+		flags   []string // the flags a refusal names
+		stdout  string
+	}{
+		{"grade", []string{"memory", "pids"}, []string{"memory", "pids"}, "65534\n"}, // an id of its own: nobody inside
+		{"build", []string{"memory", "pids"}, []string{"memory", "pids"}, ""},
+		{"test", []string{"pids"}, []string{"pids"}, ""},
+	} {
+		t.Run("profile "+tt.profile, func(t *testing.T) {
+			o := r.exec(t, "--profile", tt.profile, "--json", "--", "id", "-u")
+			if !delegated(tt.ctrls...) {
+				refused(t, o, tt.flags...)
+				return
+			}
+			var keys []string
+			for _, c := range tt.ctrls {
+				keys = append(keys, map[string]string{"memory": "memory_bytes", "pids": "pids"}[c])
+			}
+			ran(t, o, keys...)
+			if tt.stdout != "" && o.Stdout != tt.stdout {
+				t.Errorf("stdout %q, want %q", o.Stdout, tt.stdout)
+			}
+		})
+	}
+	t.Run("gc", func(t *testing.T) {
+		if o := r.sandbox(t, "gc", "--run-dir", r.runDir); o.Exit != 0 {
+			t.Errorf("sandbox gc: exit %d, %q", o.Exit, o.Stderr)
 		}
 	})
 }
