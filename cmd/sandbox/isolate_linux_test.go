@@ -956,6 +956,10 @@ func TestIsolateRootless(t *testing.T) {
 		{"processes", `exec /bin/sh -c 'i=0; while [ $i -lt 100 ]; do /bin/sleep 5 & i=$((i+1)); done; echo all 100'`, "", "", "Runtime Error (NZEC)", 1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			if _, err := os.Stat("/bin/bash"); err != nil {
+				// As vmtest's guests, whose /bin is busybox's.
+				t.Skip("Judge0's command line runs /bin/bash, which this host lacks")
+			}
 			meta, stdout, code := judge0(t, tt.run, tt.stdin, "")
 			if got := judge0Status(meta, tt.expected, stdout); got != tt.want || code != tt.exit {
 				t.Errorf("Judge0 sees %q, isolate exit %d; want %q, %d (meta %v, stdout %q)", got, code, tt.want, tt.exit, meta, stdout)
