@@ -265,6 +265,12 @@ func Load(root, id string) (*Record, error) {
 		return nil, err
 	}
 	if r.Status != specs.StateStopped && !r.alive() {
+		// The monitor writes the container's end and then dies: it may
+		// have done both between the read above and the check. Read
+		// again now that it is known gone.
+		if again, err := readRecord(root, id); err == nil && again.Status == specs.StateStopped {
+			return again, nil
+		}
 		r.Status = specs.StateStopped
 		if r.Message == "" {
 			r.Message = "the monitor was killed"

@@ -140,7 +140,7 @@ func TestLifecycle(t *testing.T) {
 		}
 		r = waitStatus(t, root, id, specs.StateStopped)
 		if r.ExitStatus == nil || *r.ExitStatus != 143 {
-			t.Errorf("exit status after SIGTERM: %v, want 143", r.ExitStatus)
+			t.Errorf("exit status after SIGTERM: %v, want 143 (%+v)", r.ExitStatus, r)
 		}
 		if err := Kill(root, id, unix.SIGTERM, false); !errors.Is(err, ErrState) {
 			t.Errorf("kill of a stopped container: %v, want ErrState", err)
