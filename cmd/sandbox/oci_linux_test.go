@@ -129,7 +129,11 @@ func TestOCIInPodman(t *testing.T) {
 			t.Skip("needs script(1) (util-linux) to give podman a terminal")
 		}
 		line := strings.Join(append(append([]string{podman}, global...), append(append([]string{"run", "--rm", "-it"}, common...),
-			image, "sh", "-c", "'test -t 0 && test -t 1 && echo is-a-tty'")...), " ")
+			image, "sh", "-c", "'test -t 0 && test -t 1 && echo is-a-tty; sleep 0.2'")...), " ")
+		// The sleep: output written just before the container's end is
+		// sometimes lost on the way to conmon (seen 1 run in 2 under load:
+		// empty output, exit 0), an open bug of the console path (issue
+		// 17); what is tested here is that the process has a terminal.
 		cmd := exec.Command(script, "-qec", line, "/dev/null")
 		out, err := cmd.Output()
 		if got := strings.NewReplacer("\x00", "", "^@", "", "\r", "").Replace(string(out)); got != "is-a-tty\n" || err != nil {
