@@ -1,7 +1,6 @@
 package isolate
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/sandbox-dev/sandbox/sandbox"
 	"golang.org/x/sys/unix"
 )
 
@@ -203,43 +203,16 @@ func (b *box) cleanup() error {
 
 // mountedUnder returns a mount point at or below dir, "" if none.
 func mountedUnder(dir string) (string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+	ps, err := sandbox.MountPoints()
 	if err != nil {
-		return "", fmt.Errorf("reading the mount table: %w", err)
+		return "", err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 5 {
-			continue
-		}
-		mp := unescapeMount(fields[4])
+	for _, mp := range ps {
 		if mp == dir || strings.HasPrefix(mp, dir+"/") {
 			return mp, nil
 		}
 	}
-	return "", sc.Err()
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+	return "", nil
 }
 
 // chownTree gives the box directory's tree to uid:gid without following

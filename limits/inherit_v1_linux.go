@@ -36,7 +36,7 @@ type v1Controller interface {
 }
 
 // preparedParents remembers, per process, the root groups already given
-// what their children inherit ("cpuset:/sys/fs/cgroup/cpuset/sandbox").
+// clone_children (their directories).
 var preparedParents sync.Map
 
 // parentOf is the parent of a group's path inside its hierarchy, and
@@ -71,11 +71,10 @@ func (c inheritedCpuset) Create(path string, res *specs.LinuxResources) error {
 // nodes down from the hierarchy's root) and sets its clone_children, once
 // per process; false where it cannot.
 func (c inheritedCpuset) prepare(parent string) bool {
-	key := "cpuset:" + c.Path(parent)
-	if _, ok := preparedParents.Load(key); ok {
+	dir := c.Path(parent)
+	if _, ok := preparedParents.Load(dir); ok {
 		return true
 	}
-	dir := c.Path(parent)
 	clone := filepath.Join(dir, "cgroup.clone_children")
 	b, err := os.ReadFile(clone)
 	mems, _ := os.ReadFile(filepath.Join(dir, "cpuset.mems"))
@@ -87,6 +86,6 @@ func (c inheritedCpuset) prepare(parent string) bool {
 			return false
 		}
 	}
-	preparedParents.Store(key, true)
+	preparedParents.Store(dir, true)
 	return true
 }

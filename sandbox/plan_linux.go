@@ -54,6 +54,20 @@ type hostMount struct {
 	FSType string
 }
 
+// MountPoints lists the caller's mount points, in mount order, as the
+// kernel has them (mountinfo's escapes undone).
+func MountPoints() ([]string, error) {
+	ms, err := readHostMounts()
+	if err != nil {
+		return nil, err
+	}
+	ps := make([]string, len(ms))
+	for i, m := range ms {
+		ps[i] = m.Point
+	}
+	return ps, nil
+}
+
 // readHostMounts lists the caller's mounts in mount order.
 func readHostMounts() ([]hostMount, error) {
 	f, err := os.Open("/proc/self/mountinfo")

@@ -33,6 +33,9 @@ func (c *Container) Wait() (*Result, error) { return nil, unsupported() }
 // GC is not supported on this system.
 func GC(runDir string) ([]string, error) { return nil, unsupported() }
 
+// MountPoints is unsupported: the runner supports Linux only.
+func MountPoints() ([]string, error) { return nil, unsupported() }
+
 func unsupported() error {
 	return fmt.Errorf("%w: sandboxes need Linux, not %s", ErrUnsupported, runtime.GOOS)
 }

@@ -14,6 +14,22 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// needPodman is podman's path, for a test that builds the binary and
+// starts containers as root: skipped without root, with -short or without
+// podman.
+func needPodman(t *testing.T) string {
+	t.Helper()
+	needRoot(t)
+	if testing.Short() {
+		t.Skip("builds the binary and starts containers: skipped with -short")
+	}
+	podman, err := exec.LookPath("podman")
+	if err != nil {
+		t.Skip("podman is not installed (make deps installs it)")
+	}
+	return podman
+}
+
 // TestInPodman runs the static sandbox binary where CI jobs run it: inside
 // a container, `podman run --privileged`, on an image made here from
 // busybox (no registry). The container has files bound below its root
@@ -21,14 +37,7 @@ import (
 // there, by default and under the grade profile, and must not write the
 // container's files.
 func TestInPodman(t *testing.T) {
-	needRoot(t)
-	if testing.Short() {
-		t.Skip("builds the static binary and starts containers: skipped with -short")
-	}
-	podman, err := exec.LookPath("podman")
-	if err != nil {
-		t.Skip("podman is not installed (make deps installs it)")
-	}
+	podman := needPodman(t)
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		t.Skip("needs the go tool to build the static binary")

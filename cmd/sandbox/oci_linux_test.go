@@ -22,14 +22,7 @@ import (
 // sandbox-oci link, on a busybox image imported here (no registry), as a
 // user would: each podman flag of the acceptance list, asserted.
 func TestOCIInPodman(t *testing.T) {
-	needRoot(t)
-	if testing.Short() {
-		t.Skip("builds the binary and starts containers: skipped with -short")
-	}
-	podman, err := exec.LookPath("podman")
-	if err != nil {
-		t.Skip("podman is not installed (make deps installs it)")
-	}
+	podman := needPodman(t)
 	if _, err := exec.LookPath("conmon"); err != nil {
 		t.Skip("conmon is not installed (podman's dependency)")
 	}
