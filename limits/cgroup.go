@@ -2,6 +2,7 @@ package limits
 
 import (
 	"fmt"
+	"os"
 	"path"
 	"strings"
 	"time"
@@ -39,6 +40,12 @@ type Cgroup interface {
 	// LeaveThread moves the calling thread out to the group's parent (the
 	// root of our groups), so that the group can be deleted.
 	LeaveThread() error
+	// OpenTasks opens the v1 group's tasks file in every hierarchy, for a
+	// single-threaded process to move itself in, writing "0" to each (as
+	// EnterThread does, taking no global lock), before it does anything
+	// else: how a sandbox's PID 1 enters its group on v1. The caller
+	// closes them. On v2 it returns ErrUnsupported: use OpenFD.
+	OpenTasks() ([]*os.File, error)
 	// CPUUsage is the CPU time used so far by everything in the group. It
 	// reads one small file through a descriptor kept open, and allocates
 	// nothing, so it can be polled every millisecond.

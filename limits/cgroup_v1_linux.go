@@ -318,6 +318,21 @@ func (g *v1Group) LeaveThread() error {
 	return nil
 }
 
+func (g *v1Group) OpenTasks() ([]*os.File, error) {
+	var files []*os.File
+	for _, c := range g.ctrls {
+		fd, err := openTasks(g.dirs[c])
+		if err != nil {
+			for _, f := range files {
+				f.Close()
+			}
+			return nil, fmt.Errorf("opening the tasks files of cgroup %s: %w", g.path, err)
+		}
+		files = append(files, os.NewFile(uintptr(fd), filepath.Join(g.dirs[c], "tasks")))
+	}
+	return files, nil
+}
+
 // openTasks opens the tasks file of the v1 group at dir: "0" written there
 // moves the writer's own thread, the one case the kernel migrates without
 // cgroup_threadgroup_rwsem.

@@ -14,17 +14,23 @@
 //  1. Start validates the Spec, makes the run directory
 //     (<RunDir>/<id>, locked while the runner lives), and computes the init
 //     stage's plan: every mount, device and mask as data (plan_linux.go).
-//  2. It re-executes /proc/self/exe as "sandbox-init" in new mount, pid,
-//     uts, ipc and (unless NetworkHost) net namespaces, with a parent-death
-//     signal, and sends the plan over a socket, as a flat binary message
-//     (stage.EncodeConfig), once whatever confines the init process is in
-//     place.
-//  3. Before the Go runtime starts, a C constructor in the init process
-//     unshares the cgroup namespace and forks the exec stage, so CMD is pid
-//     2 (the Go runtime's own threads would take pids 2, 3, ... the moment it
-//     started), then runs the init stage itself, in C, to its end: the Go
-//     runtime never starts inside the sandbox. A binary built without cgo
-//     has no init stage: Start refuses, with ErrUnsupported.
+//  2. It has the zygote clone PID 1 (stage.Spawn) in new mount, pid, uts,
+//     ipc and (unless NetworkHost) net namespaces, as the runner's own
+//     child (CLONE_PARENT), born in the run's cgroup on v2 (moving itself
+//     in first thing on v1), with a parent-death signal, and sends the
+//     plan over a socket, as a flat binary message (stage.EncodeConfig),
+//     once whatever confines the init process is in place. The zygote is a
+//     copy of the runner's process taken before the Go runtime started
+//     (forked by a C constructor, or this binary exec'd once for a
+//     process that did not fork one), single-threaded, with the runner's
+//     arguments and environment wiped: PID 1 costs a clone, not the exec
+//     of the runner's binary. The kernel memory of the new namespaces is
+//     charged to the zygote's cgroup, not the run's: it is the runner's
+//     cost of a sandbox, not CMD's, and the same for every run.
+//  3. PID 1 unshares the cgroup namespace and forks the exec stage, so CMD
+//     is pid 2, then runs the init stage, in C, to its end: the Go runtime
+//     never starts inside the sandbox. A binary built without cgo has no
+//     init stage: Start refuses, with ErrUnsupported.
 //  4. PID 1 performs the plan: mounts private, a size-capped tmpfs on the
 //     run directory holding the upper layers (for a run to commit, the
 //     root's upper is instead a tmpfs the runner made detached and handed

@@ -9,10 +9,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -31,7 +29,7 @@ type Container struct {
 	ID string
 
 	spec    Spec
-	cmd     *exec.Cmd
+	init    initProc
 	ctrl    *os.File // runner's end of the control socket
 	runDir  string
 	lock    *os.File // held while the run lives: `gc` skips locked runs
@@ -273,49 +271,49 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 	if s.Network != NetworkHost {
 		flags |= unix.CLONE_NEWNET
 	}
-	c.cmd = &exec.Cmd{
-		Path: "/proc/self/exe",
-		Args: []string{stage.InitArg0},
-		Env: []string{stage.InitFDEnv + "=" + strconv.Itoa(3+len(s.IO.ExtraFiles)),
-			stage.InitNFDEnv + "=" + strconv.Itoa(len(extra)-len(s.IO.ExtraFiles)),
-			stage.InitGateEnv + "=" + strconv.Itoa(gateFD)},
-		ExtraFiles: extra,
-		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags: flags,
-			// If the runner dies, so does the container (see startInit).
-			Pdeathsig: unix.SIGKILL,
-			// Out of the caller's session: a terminal's Ctrl-C reaches the
-			// runner alone, which forwards it once.
-			Setsid: true,
-		},
-		// A caller's Stdin reader that never returns must not hold Wait
-		// forever once every process of the sandbox is gone.
-		WaitDelay: 2 * time.Second,
+	if c.userNS != nil {
+		flags |= unix.CLONE_NEWUSER
+	}
+	req := stage.SpawnRequest{
+		Files: extra,
+		Ctrl:  3 + len(s.IO.ExtraFiles), NCtrl: len(extra) - len(s.IO.ExtraFiles), Gate: gateFD,
+		Flags: flags, CgroupFD: -1,
 	}
 	if err := checkKernel(c.cg.Version()); err != nil {
 		return nil, err
 	}
-	if c.userNS != nil {
-		c.userNS.configure(c.cmd.SysProcAttr)
-	}
-	if c.cg.Version() == 2 {
+	switch c.cg.Version() {
+	case 2:
 		// Born in its cgroup: not one instruction runs outside it.
 		fd, err := c.cg.OpenFD()
 		if err != nil {
 			return nil, fmt.Errorf("opening cgroup: %w", err)
 		}
 		defer unix.Close(fd)
-		c.cmd.SysProcAttr.UseCgroupFD, c.cmd.SysProcAttr.CgroupFD = true, fd
+		req.CgroupFD = fd
+	case 1:
+		// PID 1 moves itself in before it does anything else.
+		tasks, err := c.cg.OpenTasks()
+		if err != nil {
+			return nil, err
+		}
+		defer func() {
+			for _, f := range tasks {
+				f.Close()
+			}
+		}()
+		req.Tasks = tasks
 	}
 	c.output = newOutputGate(&s, c.exceeded)
+	var stdin io.Reader
+	var stdout, stderr io.Writer
 	if !s.TTY {
 		c.terminals = saveTerminals(&s.IO)
-		c.cmd.Stdin = s.IO.Stdin
-		c.cmd.Stdout, c.cmd.Stderr = c.output.writers(s.IO.Stdout, s.IO.Stderr)
-		c.cmd.Stdin, c.cmd.Stdout, c.cmd.Stderr = throughPipes(c.cmd.Stdin, c.cmd.Stdout, c.cmd.Stderr)
+		stdout, stderr = c.output.writers(s.IO.Stdout, s.IO.Stderr)
+		stdin, stdout, stderr = throughPipes(s.IO.Stdin, stdout, stderr)
 	}
 	c.started = time.Now()
-	if err := c.startInit(); err != nil {
+	if err := c.init.start(req, stdin, stdout, stderr); err != nil {
 		if c.userNS != nil {
 			// Privileges are detected, not assumed: say what is missing.
 			if why := userNSRefused(err); why != nil {
@@ -329,12 +327,12 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 		}
 		return nil, fmt.Errorf("starting init: %w", err)
 	}
-	undo.add(func() { c.cmd.Process.Kill(); c.cmd.Wait() })
+	undo.add(func() { c.init.p.Kill(); c.init.wait() })
 	if c.userNS != nil {
 		if g, ok := c.cg.(*noCgroup); ok {
-			g.pid = c.cmd.Process.Pid
+			g.pid = c.init.p.Pid
 		}
-		if err := c.userNS.writeMaps(c.cmd.Process.Pid); err != nil {
+		if err := c.userNS.writeMaps(c.init.p.Pid); err != nil {
 			if why := userNSRefused(err); why != nil {
 				return nil, why
 			}
@@ -355,7 +353,7 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 	go func() {
 		select {
 		case <-ctx.Done():
-			c.cmd.Process.Kill()
+			c.init.p.Kill()
 		case <-c.waited:
 		}
 	}()
@@ -505,21 +503,6 @@ func (c *Container) finishSnapshot(res *Result) error {
 		return fmt.Errorf("removing the run's snapshot: %w", err)
 	}
 	return nil
-}
-
-// startInit starts PID 1 inside the run's cgroup. On v2 clone3 puts it
-// there (CLONE_INTO_CGROUP). On v1 a thread of our own moves itself into the
-// group, forks, and dies (limits.StartInGroup): moving a started process
-// instead (Attach) takes a kernel lock that costs an RCU grace period,
-// milliseconds, per run. As that thread dies at once, PID 1 cannot have a
-// parent-death signal on v1; it notices the runner's death by EOF on its
-// control socket instead.
-func (c *Container) startInit() error {
-	if c.cg.Version() != 1 {
-		return c.cmd.Start()
-	}
-	c.cmd.SysProcAttr.Pdeathsig = 0
-	return limits.StartInGroup(c.cg, c.cmd.Start)
 }
 
 // throughPipes hides regular files behind pipes. A CMD of the file's
@@ -760,12 +743,12 @@ func (c *Container) receiveConsole(console *os.File) {
 }
 
 // Pid is the init process's pid in the caller's pid namespace.
-func (c *Container) Pid() int { return c.cmd.Process.Pid }
+func (c *Container) Pid() int { return c.init.p.Pid }
 
 // Signal sends sig to CMD (through PID 1, which forwards the usual
 // signals); SIGKILL kills the whole sandbox at once.
 func (c *Container) Signal(sig os.Signal) error {
-	return c.cmd.Process.Signal(sig)
+	return c.init.p.Signal(sig)
 }
 
 // Resize sets the window size of CMD's pty (TTY runs only).
@@ -783,7 +766,7 @@ func (c *Container) Resize(ws WindowSize) error {
 // what the run made, and reports. The error is non-nil only when the runner
 // failed (or ctx was cancelled); CMD's own failures are in the Result.
 func (c *Container) Wait() (*Result, error) {
-	werr := c.cmd.Wait()
+	werr := c.init.wait()
 	restoreTerminals(c.terminals)
 	res := &Result{ID: c.ID, Wall: time.Since(c.started), Status: StatusFailed, ExitCode: ExitRunnerFailed,
 		Limits: c.spec.Limits, CgroupVersion: c.cg.Version(), EnforcedBy: enforcement(c.spec.Limits)}
@@ -829,7 +812,7 @@ func (c *Container) account(res *Result) {
 		res.MemoryPeak, res.OOMKilled, res.PidsPeak = st.MemoryPeak, st.OOMKills > 0, st.PidsPeak
 		res.IORead, res.IOWrite = st.IORead, st.IOWrite
 	}
-	if ps := c.cmd.ProcessState; ps != nil {
+	if ps := c.init.state; ps != nil {
 		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
 			res.CSWVoluntary, res.CSWForced = ru.Nvcsw, ru.Nivcsw
 			if err != nil || c.cg.Version() == 0 {
@@ -883,7 +866,7 @@ func (c *Container) judge(res *Result, ev *stage.Exit, derr, werr error) error {
 	switch {
 	case derr != nil: // PID 1 ended without a word: it was killed
 		res.ExitCode, res.Signal, res.Status = -1, int(unix.SIGKILL), StatusSignal
-		if ps := c.cmd.ProcessState; ps != nil {
+		if ps := c.init.state; ps != nil {
 			if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 				res.Signal = int(ws.Signal())
 			} else if ok {

@@ -25,7 +25,7 @@ func (c *Container) kill(why Status, reason string) {
 		c.killedFor, c.killReason = why, reason
 	}
 	c.killMu.Unlock()
-	c.cmd.Process.Kill()
+	c.init.p.Kill()
 }
 
 func (c *Container) exceeded() {

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -212,27 +211,14 @@ func rootlessUserNS(uid, gid uint32, ownRoot bool) (*userNS, error) {
 	return ns, nil
 }
 
-// configure sets up the clone of PID 1 for the namespace: with a single-id
-// map Go's os/exec writes the maps before PID 1 execs; with ranges the
-// helpers write them after the start (writeMaps), before PID 1 is let go.
-func (ns *userNS) configure(attr *syscall.SysProcAttr) {
-	attr.Cloneflags |= unix.CLONE_NEWUSER
-	attr.AmbientCaps = allCaps()
-	if ns.Kind == IDMapSingle {
-		conv := func(m []idRange) []syscall.SysProcIDMap {
-			var out []syscall.SysProcIDMap
-			for _, r := range m {
-				out = append(out, syscall.SysProcIDMap{ContainerID: int(r.Inside), HostID: int(r.Outside), Size: int(r.Size)})
-			}
-			return out
-		}
-		attr.UidMappings, attr.GidMappings = conv(ns.UIDMap), conv(ns.GIDMap)
-		attr.GidMappingsEnableSetgroups = false
-	}
-}
-
-// writeMaps runs newuidmap and newgidmap for the started PID 1.
+// writeMaps maps the ids of the started PID 1's user namespace, before
+// PID 1 is let go: a single-id map the runner writes itself (setgroups
+// denied first, as the kernel requires of an unprivileged writer); ranges
+// newuidmap and newgidmap write.
 func (ns *userNS) writeMaps(pid int) error {
+	if ns.Kind == IDMapSingle {
+		return ns.writeSingle(pid)
+	}
 	if ns.Kind != IDMapSubuid {
 		return nil
 	}
@@ -255,19 +241,23 @@ func (ns *userNS) writeMaps(pid int) error {
 	return errors.Join(uerr, <-gidErr)
 }
 
-// allCaps lists every capability the kernel has, for PID 1's ambient set.
-func allCaps() []uintptr {
-	last := 40 // CAP_CHECKPOINT_RESTORE, Linux 5.9
-	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
-		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-			last = n
+func (ns *userNS) writeSingle(pid int) error {
+	text := func(m []idRange) string {
+		var b strings.Builder
+		for _, r := range m {
+			fmt.Fprintf(&b, "%d %d %d\n", r.Inside, r.Outside, r.Size)
+		}
+		return b.String()
+	}
+	dir := "/proc/" + strconv.Itoa(pid)
+	for _, w := range []struct{ file, data string }{
+		{"setgroups", "deny"}, {"uid_map", text(ns.UIDMap)}, {"gid_map", text(ns.GIDMap)},
+	} {
+		if err := os.WriteFile(dir+"/"+w.file, []byte(w.data), 0); err != nil {
+			return fmt.Errorf("setting up the user namespace: writing %s: %w", w.file, err)
 		}
 	}
-	caps := make([]uintptr, 0, last+1)
-	for c := 0; c <= last; c++ {
-		caps = append(caps, uintptr(c))
-	}
-	return caps
+	return nil
 }
 
 // Where unprivileged user namespaces are off, or AppArmor confines them,

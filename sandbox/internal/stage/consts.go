@@ -2,20 +2,8 @@ package stage
 
 import "errors"
 
-// Arguments and environment the runner starts PID 1 with. The C
-// constructor (prefork.c) recognises InitArg0 before main runs.
-const (
-	InitArg0 = "sandbox-init"
-	// InitFDEnv names the control socket's descriptor number in PID 1's
-	// environment (the console socket, with a TTY, is the next one).
-	InitFDEnv = "_SANDBOX_INIT_FD"
-	// InitNFDEnv is how many descriptors from InitFDEnv on are the
-	// runner's (control, console): any above them are closed at once.
-	InitNFDEnv = "_SANDBOX_INIT_NFD"
-	// InitGateEnv names the start gate's descriptor, one of the
-	// runner's: the exec stage reads a byte from it before it execs CMD.
-	InitGateEnv = "_SANDBOX_INIT_GATE"
-)
+// InitArg0 is PID 1's name: its comm and command line, for ps.
+const InitArg0 = "sandbox-init"
 
 // GoByte is what the runner writes on the control socket once it has
 // confined PID 1; the Config follows it, as EncodeConfig writes it.

@@ -1,26 +1,43 @@
 // Package stage is what runs inside a sandbox before CMD: PID 1 (the init
 // stage, which builds the container, reaps and forwards signals) and pid 2
 // (the exec stage, which drops privileges, waits at the start gate when
-// the runner gave one (_SANDBOX_INIT_GATE), loads the seccomp filter and
+// the runner gave one (SpawnRequest.Gate), loads the seccomp filter and
 // becomes CMD). The runner, package sandbox, plans; this package carries
 // the plan out.
 //
 // It is a package of its own for the boundary between the two processes.
-// PID 1 is the runner's binary re-executed, and both stages are C, with one
-// implementation each, in this directory's .c and .h files (one file per
-// concern, as crun's libcrun): the constructor that runs before the Go
-// runtime (prefork.c) forks the exec stage, which runs to the exec of CMD
+// Both stages are C, with one implementation each, in this directory's .c
+// and .h files (one file per concern, as crun's libcrun). PID 1 is cloned
+// by the zygote (zygote.c): a copy of the runner's process taken by the C
+// constructor (prefork.c) before the Go runtime starts, where a program
+// wants one (sandbox_zygote_wanted: the CLI's subcommands that run
+// sandboxes), or else this binary exec'd as ZygoteArg0 on the first
+// Spawn. PID 1 forks the exec stage, which runs to the exec of CMD
 // (execstage.c), and then runs the init stage to the sandbox's end
 // (initstage.c, reading the plan in config.c, performing it in mounts.c,
 // reporting the exit in report.c). cgo compiles them with -Wall -Wextra
 // (make test adds -Werror). A Go runtime start plus the init functions of
 // everything the runner links, once per stage, were most of what a
-// throwaway sandbox costs. A binary built without cgo has no stages
+// throwaway sandbox costs; an exec of the runner's binary for PID 1 (its
+// static libc start probing the CPU with cpuid, which traps in a VM) was
+// most of what was left. A binary built without cgo has no stages
 // (Available is false) and the runner refuses to start, naming why: runc,
 // crun and bwrap need a C compiler too. Keep this package's imports to the
 // standard library and x/sys/unix, and keep package-level work out of
 // every package the runner links (compile a regexp on first use, not at
 // init): the runner pays for it at every start.
+//
+// # The zygote
+//
+// One per runner process, single-threaded, serving one request at a time
+// over a SOCK_SEQPACKET socket (zygote.h): PID 1's descriptors, its
+// namespaces' clone flags, and its cgroup (a v2 directory for
+// CLONE_INTO_CGROUP, or v1 tasks files PID 1 writes "0" to, which moves
+// a thread without the kernel-wide lock that moving another process
+// takes). It keeps nothing of the caller's: no descriptor but its socket,
+// "/" as its working directory, the arguments and environment blanked. It
+// ends when the runner's end of the socket closes, and with a
+// parent-death signal besides when the constructor forked it.
 //
 // # PID 1's privileges
 //

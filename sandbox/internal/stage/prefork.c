@@ -10,37 +10,27 @@
 #include <unistd.h>
 
 #include "stage.h"
-
+#include "zygote.h"
 
 // sandbox_prefork runs before the Go runtime starts, while the process is
-// still single-threaded. The Go runtime's own threads take pids in the new
-// pid namespace the moment it starts, so this is the only place where PID 1
-// can fork the process that becomes CMD and have it be pid 2. Neither
-// process returns from it: both stages are C, and the Go runtime never
-// starts inside the sandbox.
+// still single-threaded: the only time it can be forked safely and
+// cheaply, so the zygote that makes every PID 1 is forked (or, exec'd as
+// ZYGOTE_ARG0, serves) from here (zygote.c).
 __attribute__((constructor)) static void sandbox_prefork(int argc, char **argv, char **envp) {
-	if (argc < 1 || strcmp(argv[0], "sandbox-init") != 0)
-		return;
-	const char *fdstr = getenv("_SANDBOX_INIT_FD");
-	if (fdstr == NULL)
-		return;
-	int ctrl = atoi(fdstr);
-	// Descriptors past ours are the caller's, leaked to the runner without
-	// close-on-exec and so to us: a directory among them would be a way out
-	// of the root (runc CVE-2024-21626). Close them before anything runs.
-	const char *nstr = getenv("_SANDBOX_INIT_NFD");
-	int nfd = nstr ? atoi(nstr) : 1;
-	// The start gate, one of ours, is the exec stage's to keep.
-	const char *gstr = getenv("_SANDBOX_INIT_GATE");
-	int gate = gstr ? atoi(gstr) : -1;
+	sandbox_zygote_start(argc, argv, envp);
+}
+
+// sandbox_pid1 is PID 1 with its descriptors in place: ctrl and the nfd-1
+// after it are the runner's, gate (one of them, or -1) is the start gate.
+// The Go runtime's threads would take pids in the new pid namespace the
+// moment it started, so PID 1 forks the process that becomes CMD here, as
+// pid 2. Neither process returns: both stages are C, and the Go runtime
+// never starts inside the sandbox.
+void sandbox_pid1(int ctrl, int nfd, int gate) {
 	if (gate < ctrl || gate >= ctrl + nfd)
 		gate = -1;
-	if (syscall(SYS_close_range, ctrl + nfd, ~0U, 0) < 0) {
-		for (int fd = ctrl + nfd; fd < 65536; fd++)
-			close(fd);
-	}
 	// The runner writes this byte once it has confined us (cgroup,
-	// rlimits): the exec stage forked below inherits all of it.
+	// rlimits, id maps): the exec stage forked below inherits all of it.
 	char go;
 	for (;;) {
 		ssize_t n = read(ctrl, &go, 1);

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// childrenNamed lists the pids of ppid's children whose comm is name.
+func childrenNamed(ppid int, name string) []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces.
+		open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+		if open < 0 || end < open {
+			continue
+		}
+		f := strings.Fields(string(b[end+1:]))
+		if string(b[open+1:end]) == name && len(f) > 1 && f[1] == strconv.Itoa(ppid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// TestZygote checks what the CLI's zygote (forked before the Go runtime
+// started) and the PID 1 it clones keep of the runner: nothing of its
+// arguments or environment (a token there would be in every sandbox's
+// memory), no descriptor but the zygote's socket, no working directory of
+// the caller's; and that both go when the runner is killed.
+func TestZygote(t *testing.T) {
+	needRoot(t)
+	token := fmt.Sprintf("zygote-token-%d", os.Getpid())
+	dir := t.TempDir()
+	cmd := sandboxCmd(t, "exec", "--", "sh", "-c", "echo ready; sleep 30 # "+token)
+	cmd.Env = append(cmd.Env, "SECRET_TOKEN="+token)
+	cmd.Dir = dir
+	cmd.ExtraFiles = []*os.File{os.Stdin} // a caller's descriptor left open
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	line := make([]byte, 6)
+	if _, err := out.Read(line); err != nil || string(line) != "ready\n" {
+		t.Fatalf("waiting for ready: %q %v", line, err)
+	}
+
+	runner := cmd.Process.Pid
+	zygotes := childrenNamed(runner, "sandbox-zygote")
+	inits := childrenNamed(runner, "sandbox-init")
+	if len(zygotes) != 1 || len(inits) != 1 {
+		t.Fatalf("runner's children: zygotes %v, inits %v; want one of each", zygotes, inits)
+	}
+	for _, p := range []struct {
+		name string
+		pid  int
+	}{{"zygote", zygotes[0]}, {"PID 1", inits[0]}} {
+		proc := fmt.Sprintf("/proc/%d/", p.pid)
+		for _, f := range []string{"cmdline", "environ"} {
+			b, err := os.ReadFile(proc + f)
+			if err != nil {
+				t.Errorf("%s: reading %s: %v", p.name, f, err)
+			}
+			if bytes.Contains(b, []byte(token)) || bytes.Contains(b, []byte("SANDBOX_RUN_DIR")) {
+				t.Errorf("%s's %s holds the runner's: %q", p.name, f, b)
+			}
+		}
+	}
+	zproc := fmt.Sprintf("/proc/%d/", zygotes[0])
+	if cwd, _ := os.Readlink(zproc + "cwd"); cwd != "/" {
+		t.Errorf("zygote's working directory: %q, want /", cwd)
+	}
+	fds, _ := os.ReadDir(zproc + "fd")
+	var names []string
+	for _, fd := range fds {
+		target, _ := os.Readlink(zproc + "fd/" + fd.Name())
+		names = append(names, fd.Name()+" "+strings.SplitN(target, ":", 2)[0])
+	}
+	if diff := cmp.Diff([]string{"3 socket"}, names); diff != "" {
+		t.Errorf("zygote's descriptors (-want +got):\n%s", diff)
+	}
+	if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", inits[0])); string(bytes.TrimRight(b, "\x00")) != "sandbox-init" {
+		t.Errorf("PID 1's command line: %q, want sandbox-init", b)
+	}
+
+	// The runner's death takes the zygote (its parent-death signal) and
+	// PID 1 (its own) with it.
+	cmd.Process.Kill()
+	cmd.Wait()
+	deadline := time.Now().Add(5 * time.Second)
+	gone := func(pid int) bool {
+		_, err := os.Stat(filepath.Join("/proc", strconv.Itoa(pid)))
+		return err != nil
+	}
+	for !(gone(zygotes[0]) && gone(inits[0])) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !gone(zygotes[0]) || !gone(inits[0]) {
+		t.Errorf("outlived the killed runner: zygote %d gone %v, PID 1 %d gone %v", zygotes[0], gone(zygotes[0]), inits[0], gone(inits[0]))
+	}
+	// What the dead run left, gc removes (TestRunnerKilled checks it).
+	runDir := strings.TrimPrefix(cmd.Env[len(cmd.Env)-2], "SANDBOX_RUN_DIR=")
+	if out, err := sandboxCmd(t, "gc", "--run-dir", runDir).CombinedOutput(); err != nil {
+		t.Errorf("sandbox gc: %q %v", out, err)
+	}
+}

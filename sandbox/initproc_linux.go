@@ -1,0 +1,184 @@
+package sandbox
+
+import (
+	"errors"
+	"io"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/sandbox-dev/sandbox/sandbox/internal/stage"
+)
+
+// initProc is PID 1 as the runner holds it: the process the zygote made
+// (stage.Spawn), and the pipes that carry CMD's stdio where the caller's
+// streams are not files, as os/exec's Cmd would make them.
+type initProc struct {
+	p     *os.Process
+	state *os.ProcessState
+
+	childEnds  []*os.File // closed once PID 1 has them
+	parentEnds []*os.File // closed after Wait
+	copies     sync.WaitGroup
+	copyErr    error
+	copyMu     sync.Mutex
+	copyFuncs  []func() error
+}
+
+// initWaitDelay bounds how long Wait waits for CMD's output to drain once
+// every process of the sandbox is gone: a caller's Stdin reader that never
+// returns, or a stream some host process still holds, must not hold it.
+const initWaitDelay = 2 * time.Second
+
+var errWaitDelay = errors.New("stdio still open after the sandbox ended")
+
+// stdio gives PID 1's descriptors 0, 1 and 2 for the caller's streams.
+func (ip *initProc) stdio(in io.Reader, out, errw io.Writer) ([]*os.File, error) {
+	stdin, err := ip.reader(in)
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := ip.writer(out)
+	if err != nil {
+		return nil, err
+	}
+	stderr := stdout
+	if errw != out || out == nil {
+		if stderr, err = ip.writer(errw); err != nil {
+			return nil, err
+		}
+	}
+	return []*os.File{stdin, stdout, stderr}, nil
+}
+
+func (ip *initProc) devNull(flag int) (*os.File, error) {
+	f, err := os.OpenFile(os.DevNull, flag, 0)
+	if err != nil {
+		return nil, err
+	}
+	ip.childEnds = append(ip.childEnds, f)
+	return f, nil
+}
+
+func (ip *initProc) reader(r io.Reader) (*os.File, error) {
+	if r == nil {
+		return ip.devNull(os.O_RDONLY)
+	}
+	if f, ok := r.(*os.File); ok {
+		return f, nil
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	ip.childEnds = append(ip.childEnds, pr)
+	ip.parentEnds = append(ip.parentEnds, pw)
+	ip.copyFuncs = append(ip.copyFuncs, func() error {
+		_, err := io.Copy(pw, r)
+		// CMD may stop reading long before the caller's input ends.
+		if errors.Is(err, os.ErrClosed) || isEPIPE(err) {
+			err = nil
+		}
+		if cerr := pw.Close(); err == nil && !errors.Is(cerr, os.ErrClosed) {
+			err = cerr
+		}
+		return err
+	})
+	return pr, nil
+}
+
+func (ip *initProc) writer(w io.Writer) (*os.File, error) {
+	if w == nil {
+		return ip.devNull(os.O_WRONLY)
+	}
+	if f, ok := w.(*os.File); ok {
+		return f, nil
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	ip.childEnds = append(ip.childEnds, pw)
+	ip.parentEnds = append(ip.parentEnds, pr)
+	ip.copyFuncs = append(ip.copyFuncs, func() error {
+		_, err := io.Copy(w, pr)
+		pr.Close()
+		return err
+	})
+	return pw, nil
+}
+
+// start has the zygote make PID 1 with req (its Files after the three of
+// stdio), then starts the copies.
+func (ip *initProc) start(req stage.SpawnRequest, in io.Reader, out, errw io.Writer) error {
+	std, err := ip.stdio(in, out, errw)
+	if err == nil {
+		req.Files = append(std, req.Files...)
+		var pid int
+		if pid, err = stage.Spawn(req); err == nil {
+			// PID 1 is our child and unreaped: its pid cannot be reused.
+			ip.p, err = os.FindProcess(pid)
+		}
+	}
+	for _, f := range ip.childEnds {
+		f.Close()
+	}
+	if err != nil {
+		for _, f := range ip.parentEnds {
+			f.Close()
+		}
+		return err
+	}
+	for _, f := range ip.copyFuncs {
+		ip.copies.Add(1)
+		go func() {
+			defer ip.copies.Done()
+			if err := f(); err != nil {
+				ip.copyMu.Lock()
+				if ip.copyErr == nil {
+					ip.copyErr = err
+				}
+				ip.copyMu.Unlock()
+			}
+		}()
+	}
+	return nil
+}
+
+// wait waits for PID 1, then (at most initWaitDelay) for its output.
+func (ip *initProc) wait() error {
+	state, err := ip.p.Wait()
+	ip.state = state
+	done := make(chan struct{})
+	go func() { ip.copies.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(initWaitDelay):
+		for _, f := range ip.parentEnds {
+			f.Close()
+		}
+		if err == nil {
+			err = errWaitDelay
+		}
+	}
+	if err != nil {
+		return err
+	}
+	ip.copyMu.Lock()
+	defer ip.copyMu.Unlock()
+	if ip.copyErr != nil {
+		return ip.copyErr
+	}
+	if !state.Success() {
+		return &exitError{state}
+	}
+	return nil
+}
+
+func isEPIPE(err error) bool { return errors.Is(err, syscall.EPIPE) }
+
+// exitError is PID 1's unsuccessful end, worded as os/exec words it.
+type exitError struct{ *os.ProcessState }
+
+func (e *exitError) Error() string { return e.ProcessState.String() }

@@ -1,0 +1,40 @@
+//go:build cgo && linux
+
+#ifndef SANDBOX_ZYGOTE_H
+#define SANDBOX_ZYGOTE_H
+
+// The zygote's wire, shared with zygote_linux.go: a request is one
+// SOCK_SEQPACKET message, a zy_req with its descriptors (SCM_RIGHTS): PID
+// 1's nchild descriptors (0, 1, 2 and on, in order), then the run's v1
+// tasks files (ntasks), then, with cgroup set, the v2 cgroup to clone into.
+// The reply is one zy_reply.
+
+#include <stdint.h>
+
+#define ZYGOTE_ARG0 "sandbox-zygote"
+#define ZY_VERSION 1
+#define ZY_MAXFD 64
+
+struct zy_req {
+	uint32_t version;
+	uint32_t nchild;
+	uint32_t ntasks;
+	uint32_t cgroup;
+	uint64_t flags;  // the CLONE_NEW* flags of the sandbox's namespaces
+	int32_t ctrl;    // PID 1's control socket, as numbered in PID 1
+	int32_t nctrl;   // how many of PID 1's descriptors from ctrl on are the runner's
+	int32_t gate;    // the start gate, or -1
+	int32_t runner;  // the runner's pid: PID 1's parent
+};
+
+struct zy_reply {
+	int32_t err;  // an errno, or 0
+	int32_t pid;  // PID 1's, in the runner's pid namespace
+};
+
+void sandbox_zygote_start(int argc, char **argv, char **envp);
+void sandbox_pid1(int ctrl, int nfd, int gate) __attribute__((noreturn));
+
+extern int sandbox_zygote_sock, sandbox_zygote_pid;
+
+#endif

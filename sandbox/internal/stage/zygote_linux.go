@@ -1,0 +1,137 @@
+//go:build cgo
+
+package stage
+
+/*
+#include "zygote.h"
+*/
+import "C"
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"sync"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// ZygoteArg0 is the name the zygote is exec'd under, where the process
+// that starts a sandbox did not fork one before its runtime started.
+const ZygoteArg0 = C.ZYGOTE_ARG0
+
+// zygote is this process's connection to its zygote.
+type zygote struct {
+	mu   sync.Mutex
+	sock int
+	err  error
+}
+
+var theZygote = sync.OnceValue(func() *zygote {
+	if fd := int(C.sandbox_zygote_sock); fd >= 0 {
+		return &zygote{sock: fd}
+	}
+	z := &zygote{sock: -1}
+	z.sock, z.err = execZygote()
+	return z
+})
+
+// execZygote starts a zygote for a process whose constructor did not fork
+// one: this binary again, as ZygoteArg0, which serves from its
+// constructor on. It lives as long as this process (it ends when its
+// socket's other end closes), so it is never waited for.
+func execZygote() (int, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("starting zygote: %w", err)
+	}
+	child := os.NewFile(uintptr(fds[1]), "zygote")
+	defer child.Close()
+	cmd := &exec.Cmd{
+		Path:        "/proc/self/exe",
+		Args:        []string{ZygoteArg0},
+		Env:         []string{},
+		ExtraFiles:  []*os.File{child},
+		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
+	}
+	if err := cmd.Start(); err != nil {
+		unix.Close(fds[0])
+		return -1, fmt.Errorf("starting zygote: %w", err)
+	}
+	// Not waited for: it ends when this process does (a zombie of it,
+	// should something kill it sooner, is no worse than a blocked thread
+	// waiting for it all along; the next Spawn then says it is gone).
+	return fds[0], nil
+}
+
+// Spawn has the zygote clone PID 1 and returns its pid. PID 1 is this
+// process's child; it waits for the GoByte on its control socket.
+func Spawn(r SpawnRequest) (int, error) {
+	z := theZygote()
+	if z.err != nil {
+		return 0, z.err
+	}
+	var fds []int
+	for _, f := range r.Files {
+		fds = append(fds, int(f.Fd()))
+	}
+	for _, f := range r.Tasks {
+		fds = append(fds, int(f.Fd()))
+	}
+	var cg uint32
+	if r.CgroupFD >= 0 {
+		fds = append(fds, r.CgroupFD)
+		cg = 1
+	}
+	if len(fds) > C.ZY_MAXFD {
+		return 0, fmt.Errorf("starting init: %d descriptors, at most %d", len(fds), C.ZY_MAXFD)
+	}
+	req := C.struct_zy_req{
+		version: C.ZY_VERSION,
+		nchild:  C.uint32_t(len(r.Files)),
+		ntasks:  C.uint32_t(len(r.Tasks)),
+		cgroup:  C.uint32_t(cg),
+		flags:   C.uint64_t(r.Flags),
+		ctrl:    C.int32_t(r.Ctrl),
+		nctrl:   C.int32_t(r.NCtrl),
+		gate:    C.int32_t(r.Gate),
+		runner:  C.int32_t(os.Getpid()),
+	}
+	msg := unsafe.Slice((*byte)(unsafe.Pointer(&req)), unsafe.Sizeof(req))
+
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	if err := unix.Sendmsg(z.sock, msg, unix.UnixRights(fds...), nil, 0); err != nil {
+		return 0, fmt.Errorf("asking the zygote for init: %w", err)
+	}
+	// The descriptors stay open until the zygote has them.
+	defer runtime.KeepAlive(r)
+	var buf [8]byte
+	for {
+		n, _, err := unix.Recvfrom(z.sock, buf[:], 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("asking the zygote for init: %w", err)
+		}
+		if n == 0 {
+			z.err = fmt.Errorf("asking the zygote for init: the zygote is gone")
+			return 0, z.err
+		}
+		if n != len(buf) {
+			return 0, fmt.Errorf("asking the zygote for init: a reply of %d bytes", n)
+		}
+		break
+	}
+	errno := int32(binary.NativeEndian.Uint32(buf[0:4]))
+	pid := int32(binary.NativeEndian.Uint32(buf[4:8]))
+	if errno != 0 {
+		return 0, fmt.Errorf("cloning init: %w", os.NewSyscallError("clone3", syscall.Errno(errno)))
+	}
+	return int(pid), nil
+}
