@@ -673,3 +673,71 @@ func onDisposableThread(f func() error) (tid int, err error) {
 	r := <-errc
 	return r.tid, r.err
 }
+
+// OpenProcessGroup opens the cgroup a running sandbox's PID 1 is in, for a
+// process to join it (an OCI runtime's exec): on v2 the group's directory,
+// for CLONE_INTO_CGROUP; on v1 the tasks file of each hierarchy where pid
+// is in its run's group (where its path is its memory group's: the other
+// hierarchies hold the caller's groups, which a sandbox must not touch).
+// The caller closes what it gets.
+func OpenProcessGroup(pid int) (v2fd int, tasks []*os.File, err error) {
+	h, err := probeHost()
+	if err != nil {
+		return -1, nil, err
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return -1, nil, fmt.Errorf("reading the cgroup of pid %d: %w", pid, err)
+	}
+	paths := map[string]string{} // controller list (v1) or "" (v2) to path
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.SplitN(line, ":", 3)
+		if len(f) == 3 {
+			paths[f[1]] = f[2]
+		}
+	}
+	if h.mode == cgroups.Unified {
+		p, ok := paths[""]
+		if !ok {
+			return -1, nil, fmt.Errorf("finding the cgroup of pid %d: no cgroup2 entry in /proc/%d/cgroup", pid, pid)
+		}
+		fd, err := unix.Open(filepath.Join(h.v2Mount, p), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return -1, nil, fmt.Errorf("opening the cgroup of pid %d: %w", pid, err)
+		}
+		return fd, nil, nil
+	}
+	var group string
+	for list, p := range paths {
+		if slices.Contains(strings.Split(list, ","), "memory") {
+			group = p
+		}
+	}
+	if group == "" || group == "/" {
+		return -1, nil, fmt.Errorf("finding the cgroup of pid %d: it is in no memory group of its own", pid)
+	}
+	closeAll := func() {
+		for _, f := range tasks {
+			f.Close()
+		}
+	}
+	for list, p := range paths {
+		if p != group {
+			continue
+		}
+		for _, c := range strings.Split(list, ",") {
+			dir, ok := h.v1[c]
+			if !ok {
+				continue
+			}
+			fd, err := openTasks(filepath.Join(dir, c, p))
+			if err != nil {
+				closeAll()
+				return -1, nil, fmt.Errorf("opening the cgroup of pid %d: %w", pid, err)
+			}
+			tasks = append(tasks, os.NewFile(uintptr(fd), filepath.Join(dir, c, p, "tasks")))
+			break // one tasks file per hierarchy
+		}
+	}
+	return -1, tasks, nil
+}

@@ -279,6 +279,7 @@ func (m *monitor) create() error {
 		return err
 	}
 	m.c, m.gate = c, w
+	m.rec.InitPid = c.Pid()
 	root := s.CgroupRoot
 	if root == "" {
 		root = limits.DefaultRoot

@@ -571,9 +571,114 @@ func descendants(pid int) []int {
 	return out
 }
 
-// Exec is refused: the runner has no way yet into a running sandbox.
-func Exec(root, id string) error {
-	return fmt.Errorf("exec in %s: %w: the runner cannot enter a running container yet", id, ErrUnsupported)
+// ContainerProcess is the process of the container's config.json, for an
+// exec's command line to start from (its env, cwd, user, capabilities).
+func ContainerProcess(root, id string) (*specs.Process, error) {
+	r, err := Load(root, id)
+	if err != nil {
+		return nil, err
+	}
+	c, _, err := loadConfig(r.Bundle)
+	if err != nil {
+		return nil, err
+	}
+	return c.Process, nil
+}
+
+// ExecOptions are runc exec's.
+type ExecOptions struct {
+	Root, ID string
+	// Process is the process to run (--process, or built from the
+	// command line by the caller): process.json's fields, translated as
+	// config.json's process is, against the container's own config.json
+	// (its seccomp profile, its capability rules).
+	Process       *specs.Process
+	Detach        bool
+	PidFile       string
+	ConsoleSocket string
+	// PreserveFDs passes descriptors 3 .. 3+N-1 on to the process.
+	PreserveFDs int
+}
+
+// Exec runs a process in the running container: in its namespaces and
+// cgroup, as the sandbox's own process runs (sandbox.Exec). Detached, it
+// returns once the process is started (the pid file names it: an engine's
+// subreaper, conmon, reads its exit status); otherwise it waits and
+// returns the process's exit status (128+N for signal N).
+func Exec(o ExecOptions) (int, error) {
+	r, err := Load(o.Root, o.ID)
+	if err != nil {
+		return 0, err
+	}
+	if r.Status != specs.StateRunning && r.Status != specs.StateCreated {
+		return 0, fmt.Errorf("exec in %s: %w: the container is %s", o.ID, ErrState, r.Status)
+	}
+	if r.InitPid == 0 || !r.alive() {
+		return 0, fmt.Errorf("exec in %s: %w: the container has no running process", o.ID, ErrState)
+	}
+	c, _, err := loadConfig(r.Bundle)
+	if err != nil {
+		return 0, err
+	}
+	if o.Process == nil {
+		return 0, fmt.Errorf("exec in %s: %w: no process", o.ID, ErrInvalid)
+	}
+	c.Process = o.Process
+	plan, err := Translate(r.Bundle, c)
+	if err != nil {
+		return 0, fmt.Errorf("process: %w", err)
+	}
+	ps := plan.Spec
+	s := sandbox.Spec{Args: ps.Args, Env: ps.Env, Dir: ps.Dir, User: ps.User, CapAdd: ps.CapAdd,
+		Seccomp: ps.Seccomp}
+	s.Limits.Rlimits = ps.Limits.Rlimits
+	s.IO = sandbox.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
+	if plan.Terminal {
+		if o.ConsoleSocket == "" {
+			return 0, fmt.Errorf("process.terminal: %w: needs --console-socket", ErrInvalid)
+		}
+		slave, err := sendConsole(o.ConsoleSocket, plan.ConsoleSize)
+		if err != nil {
+			return 0, err
+		}
+		defer slave.Close()
+		s.IO = sandbox.IO{Stdin: slave, Stdout: slave, Stderr: slave}
+	}
+	for i := 0; i < o.PreserveFDs; i++ {
+		s.IO.ExtraFiles = append(s.IO.ExtraFiles, os.NewFile(uintptr(3+i), fmt.Sprintf("fd %d", 3+i)))
+	}
+	x, err := sandbox.Exec(context.Background(), r.InitPid, &s, o.Detach)
+	if err != nil {
+		return 0, fmt.Errorf("exec in %s: %w", o.ID, err)
+	}
+	if o.PidFile != "" {
+		if err := writeFileAtomic(o.PidFile, []byte(strconv.Itoa(x.Pid()))); err != nil {
+			x.Signal(unix.SIGKILL)
+			if !o.Detach {
+				x.Wait()
+			}
+			return 0, fmt.Errorf("writing pid file: %w", err)
+		}
+	}
+	if o.Detach {
+		return 0, nil
+	}
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, forwarded...)
+	defer signal.Stop(sigs)
+	go func() {
+		for sig := range sigs {
+			x.Signal(sig)
+		}
+	}()
+	res, err := x.Wait()
+	if err != nil {
+		return 0, err
+	}
+	if res.Signal != 0 {
+		return 128 + res.Signal, nil
+	}
+	return res.ExitCode, nil
 }
 
 // Pause freezes every process of the running container (the v1 freezer,

@@ -118,6 +118,34 @@ func TestLifecycle(t *testing.T) {
 		if err := Start(root, id); !errors.Is(err, ErrState) {
 			t.Errorf("start of a running container: %v, want ErrState", err)
 		}
+		// exec: in the container (its /out, its root), with its own
+		// process, in the foreground and detached.
+		proc, err := ContainerProcess(root, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		proc.Args = []string{"sh", "-c", "test -f /out/ran && echo $X > /out/exec; exit 4"}
+		proc.Env = append(proc.Env, "X=seen")
+		if code, err := Exec(ExecOptions{Root: root, ID: id, Process: proc}); err != nil || code != 4 {
+			t.Errorf("exec: exit status %d, %v; want 4", code, err)
+		}
+		if b, _ := os.ReadFile(filepath.Join(out, "exec")); string(b) != "seen\n" {
+			t.Errorf("what the exec wrote: %q", b)
+		}
+		proc.Args = []string{"sh", "-c", "kill -TERM $$"}
+		execPid := filepath.Join(t.TempDir(), "exec.pid")
+		if code, err := Exec(ExecOptions{Root: root, ID: id, Process: proc, Detach: true, PidFile: execPid}); err != nil || code != 0 {
+			t.Fatalf("exec --detach: %d, %v", code, err)
+		}
+		pb, _ := os.ReadFile(execPid)
+		var xpid int
+		fmt.Sscan(string(pb), &xpid)
+		if p, err := os.FindProcess(xpid); err != nil || xpid == 0 {
+			t.Errorf("exec's pid file %q: %v", pb, err)
+		} else if ps, err := p.Wait(); err != nil || ps.ExitCode() != 128+int(unix.SIGTERM) {
+			// A subreaper (conmon) reads CMD's status from the pid's.
+			t.Errorf("detached exec's status: %v %v, want exit %d", ps, err, 128+int(unix.SIGTERM))
+		}
 		if err := Delete(root, id, false); !errors.Is(err, ErrState) {
 			t.Errorf("delete of a running container: %v, want ErrState", err)
 		}

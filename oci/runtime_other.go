@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"runtime"
 	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // MonitorArg0: see the Linux build.
@@ -45,8 +47,25 @@ func Run(o CreateOptions, detach bool) (int, error) { return 0, unsupportedHere(
 // Pids is not supported on this system.
 func Pids(root, id string) ([]int, error) { return nil, unsupportedHere() }
 
+// ContainerProcess is not supported on this system.
+func ContainerProcess(root, id string) (*specs.Process, error) { return nil, unsupportedHere() }
+
 // Exec is not supported on this system.
-func Exec(root, id string) error { return unsupportedHere() }
+// ExecOptions are runc exec's.
+type ExecOptions struct {
+	Root, ID      string
+	Process       *specs.Process
+	Detach        bool
+	PidFile       string
+	ConsoleSocket string
+	PreserveFDs   int
+}
+
+// ContainerProcess is not supported on this system.
+func ContainerProcess(root, id string) (*specs.Process, error) { return nil, unsupportedHere() }
+
+// Exec is not supported on this system.
+func Exec(o ExecOptions) (int, error) { return 0, unsupportedHere() }
 
 // Pause is not supported on this system.
 func Pause(root, id string) error { return unsupportedHere() }

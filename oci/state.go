@@ -34,7 +34,10 @@ type Record struct {
 	Pid int `json:"pid,omitempty"`
 	// PidStart is the monitor's start time (clock ticks after boot,
 	// /proc/PID/stat), telling it from a later process of the same pid.
-	PidStart    uint64            `json:"pid_start,omitempty"`
+	PidStart uint64 `json:"pid_start,omitempty"`
+	// InitPid is the sandbox's PID 1, the monitor's child: where an exec
+	// joins the container.
+	InitPid     int               `json:"init_pid,omitempty"`
 	Annotations map[string]string `json:"annotations,omitempty"`
 	// CgroupsPath is config.json's, removed at delete.
 	CgroupsPath string `json:"cgroups_path,omitempty"`

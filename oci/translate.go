@@ -219,18 +219,11 @@ func (p *Plan) capabilities(pr *specs.Process) error {
 				return unsupported("process.capabilities."+set.name, "differs from bounding: the runner gives a root process its bounding set in every set")
 			}
 		}
-	} else {
-		for _, set := range []struct {
-			name string
-			caps []string
-		}{{"effective", c.Effective}, {"permitted", c.Permitted}} {
-			for _, n := range set.caps {
-				if !slices.Contains(c.Ambient, n) {
-					return unsupported("process.capabilities."+set.name, n+" without it in ambient: a process other than root holds its ambient set only")
-				}
-			}
-		}
 	}
+	// A process other than root keeps its ambient set alone through the
+	// execve: effective and permitted capabilities beyond it (podman exec
+	// --user gives its defaults there) are gone after it under runc as
+	// here, with no_new_privs and so no file capabilities to grant more.
 	if len(c.Inheritable) > 0 && !sameSet(c.Inheritable, keep) {
 		return unsupported("process.capabilities.inheritable", "the runner sets the inheritable set to the one the process keeps")
 	}

@@ -30,6 +30,7 @@ type Container struct {
 
 	spec    Spec
 	init    initProc
+	joined  bool     // an Exec in another sandbox: nothing of its own to remove
 	ctrl    *os.File // runner's end of the control socket
 	runDir  string
 	lock    *os.File // held while the run lives: `gc` skips locked runs
@@ -766,6 +767,9 @@ func (c *Container) Resize(ws WindowSize) error {
 // what the run made, and reports. The error is non-nil only when the runner
 // failed (or ctx was cancelled); CMD's own failures are in the Result.
 func (c *Container) Wait() (*Result, error) {
+	if c.joined {
+		return c.waitJoined()
+	}
 	werr := c.init.wait()
 	restoreTerminals(c.terminals)
 	res := &Result{ID: c.ID, Wall: time.Since(c.started), Status: StatusFailed, ExitCode: ExitRunnerFailed,

@@ -18,6 +18,11 @@ func Run(ctx context.Context, spec *Spec) (*Result, error) { return nil, unsuppo
 // Start is not supported on this system.
 func Start(ctx context.Context, spec *Spec) (*Container, error) { return nil, unsupported() }
 
+// Exec is not supported on this system.
+func Exec(ctx context.Context, pid int, s *Spec, detach bool) (*Container, error) {
+	return nil, unsupported()
+}
+
 // Pid is 0: no container runs here.
 func (c *Container) Pid() int { return 0 }
 

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sandbox-dev/sandbox/oci"
 	"golang.org/x/sys/unix"
 )
@@ -51,7 +52,9 @@ Commands:
   list [--format table|json] [--quiet]
   ps [--format table|json] ID
   pause ID, resume ID  freeze and thaw every process of the container
-  exec                 refused: not supported yet
+  exec [--process FILE | --cwd D --env K=V --user UID[:GID] --cap CAP --tty] [--detach] [--pid-file F]
+       [--console-socket S] [--preserve-fds N] ID [ARGS...]
+                       run a process in the running container
   features             what this runtime supports, as JSON
   --version
 `
@@ -80,6 +83,9 @@ var ociFlags = map[string]map[string]bool{
 		"console-socket": true, "cwd": true, "env": true, "e": true, "user": true, "u": true, "cap": true, "c": true,
 		"no-new-privs": false, "preserve-fds": true, "additional-gids": true, "g": true, "process-label": true, "apparmor": true},
 }
+
+// repeatable options collect every value given, NUL-separated.
+var repeatable = map[string]bool{"env": true, "cap": true}
 
 // parseOCIArgs splits a command's arguments into options and the rest.
 func parseOCIArgs(cmd string, args []string) (map[string]string, []string, error) {
@@ -112,6 +118,18 @@ func parseOCIArgs(cmd string, args []string) (map[string]string, []string, error
 		}
 		// One name for each option: the long one.
 		switch name {
+		case "p":
+			name = "process"
+		case "t":
+			name = "tty"
+		case "u":
+			name = "user"
+		case "e":
+			name = "env"
+		case "c":
+			name = "cap"
+		case "g":
+			name = "additional-gids"
 		case "b":
 			name = "bundle"
 		case "d":
@@ -126,6 +144,9 @@ func parseOCIArgs(cmd string, args []string) (map[string]string, []string, error
 			}
 		case "q":
 			name = "quiet"
+		}
+		if prev, ok := opts[name]; ok && repeatable[name] {
+			val = prev + "\x00" + val
 		}
 		opts[name] = val
 	}
@@ -280,13 +301,86 @@ func ociCommand(g ociGlobal, io stdio, cmd string, opts map[string]string, rest 
 		}
 		return 0, nil
 	case "exec":
-		return 0, oci.Exec(g.root, id)
+		return ociExec(g, id, opts, rest[1:])
 	case "pause":
 		return 0, oci.Pause(g.root, id)
 	case "resume":
 		return 0, oci.Resume(g.root, id)
 	}
 	return 0, fmt.Errorf("unknown command %q", cmd)
+}
+
+// ociExec runs runc exec's command line: process.json with --process, or
+// the container's own process with ARGS and the options put in.
+func ociExec(g ociGlobal, id string, opts map[string]string, args []string) (int, error) {
+	o := oci.ExecOptions{Root: g.root, ID: id, Detach: opts["detach"] == "true", PidFile: opts["pid-file"],
+		ConsoleSocket: opts["console-socket"]}
+	if v, ok := opts["preserve-fds"]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("--preserve-fds %q: %w: want a count", v, oci.ErrInvalid)
+		}
+		o.PreserveFDs = n
+	}
+	for _, unsupported := range []string{"process-label", "apparmor", "additional-gids"} {
+		if _, ok := opts[unsupported]; ok {
+			return 0, fmt.Errorf("--%s: %w", unsupported, oci.ErrUnsupported)
+		}
+	}
+	if f, ok := opts["process"]; ok {
+		if len(args) > 0 {
+			return 0, fmt.Errorf("exec: %w: --process and a command line both given", oci.ErrInvalid)
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return 0, fmt.Errorf("reading --process: %w", err)
+		}
+		var pr specs.Process
+		if err := json.Unmarshal(b, &pr); err != nil {
+			return 0, fmt.Errorf("reading --process %s: %w: %w", f, oci.ErrInvalid, err)
+		}
+		o.Process = &pr
+	} else {
+		if len(args) == 0 {
+			return 0, fmt.Errorf("exec: %w: no command given", oci.ErrInvalid)
+		}
+		pr, err := oci.ContainerProcess(g.root, id)
+		if err != nil {
+			return 0, err
+		}
+		pr.Args = args
+		pr.Terminal = opts["tty"] == "true"
+		if v := opts["cwd"]; v != "" {
+			pr.Cwd = v
+		}
+		if v, ok := opts["env"]; ok {
+			pr.Env = append(pr.Env, strings.Split(v, "\x00")...)
+		}
+		if v, ok := opts["user"]; ok {
+			uid, gid, hasGid := strings.Cut(v, ":")
+			u, err := strconv.ParseUint(uid, 10, 32)
+			if err != nil {
+				return 0, fmt.Errorf("--user %q: %w: want UID[:GID]", v, oci.ErrInvalid)
+			}
+			pr.User = specs.User{UID: uint32(u)}
+			if hasGid {
+				gv, err := strconv.ParseUint(gid, 10, 32)
+				if err != nil {
+					return 0, fmt.Errorf("--user %q: %w: want UID[:GID]", v, oci.ErrInvalid)
+				}
+				pr.User.GID = uint32(gv)
+			}
+		}
+		if v, ok := opts["cap"]; ok && pr.Capabilities != nil {
+			for _, c := range strings.Split(v, "\x00") {
+				pr.Capabilities.Bounding = append(pr.Capabilities.Bounding, c)
+				pr.Capabilities.Effective = append(pr.Capabilities.Effective, c)
+				pr.Capabilities.Permitted = append(pr.Capabilities.Permitted, c)
+			}
+		}
+		o.Process = pr
+	}
+	return oci.Exec(o)
 }
 
 func ociList(g ociGlobal, io stdio, opts map[string]string) (int, error) {

@@ -77,6 +77,12 @@ type Config struct {
 	Rlimits []Rlimit
 	// Seccomp is the filter the exec stage loads; nil for none.
 	Seccomp *SeccompProgram
+	// Joined: PID 1 entered a running sandbox (an OCI runtime's exec) and
+	// finds it built: no steps, root, hostname or loopback; Dir is CMD's.
+	Joined bool
+	// Detached: a joined PID 1 whose runner does not wait: it outlives the
+	// runner and exits with CMD's status (128+N for signal N).
+	Detached bool
 }
 
 // Rlimit is one setrlimit(2) limit, as PID 1 sets it on the exec stage.

@@ -40,6 +40,8 @@ const (
 	// Far from the bits above, so that another new flag added beside them
 	// cannot silently take the same value in a merge.
 	configWdRequired = 1 << 8
+	configJoined     = 1 << 9
+	configDetached   = 1 << 10
 
 	stepRO         = 1 << 0
 	stepScratch    = 1 << 1
@@ -77,7 +79,8 @@ func EncodeConfig(cfg *Config) []byte {
 	p := cfg.Seccomp
 	flags := bit(cfg.TTY, configTTY) | bit(cfg.Loopback, configLoopback) |
 		bit(p != nil, configSeccomp) | bit(p != nil && p.Notify, configNotify) |
-		bit(cfg.CallerWdRequired, configWdRequired)
+		bit(cfg.CallerWdRequired, configWdRequired) | bit(cfg.Joined, configJoined) |
+		bit(cfg.Detached, configDetached)
 	out := make([]byte, 4, 4096)
 	out = ne.AppendUint32(out, flags)
 	out = ne.AppendUint32(out, cfg.UID)

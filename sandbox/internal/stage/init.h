@@ -106,6 +106,8 @@ struct is_cfg {
 #define IS_SECCOMP 4
 #define IS_NOTIFY 8
 #define IS_WDREQ 256  // configWdRequired
+#define IS_JOINED 512  // configJoined
+#define IS_DETACHED 1024  // configDetached
 #define IS_STEP_RO 1
 #define IS_STEP_SCRATCH 2
 #define IS_STEP_OPTIONAL 4
@@ -169,6 +171,8 @@ int open_console(const struct is_cfg *c, int console);
 // report.c
 void buf_add(struct is_buf *b, const char *s, size_t n);
 void is_report(int ctrl, const struct is_exit *ev);
+// is_detached: a detached exec's PID 1 exits as CMD did (report.c).
+extern int is_detached;
 void is_failed(int ctrl);
 
 #endif

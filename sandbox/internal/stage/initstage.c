@@ -220,19 +220,23 @@ void sandbox_init_stage(int ctrl, int stagefd, pid_t pid) {
 
 	// Build the container around PID 1 (and so around the exec stage,
 	// which shares its namespaces).
-	umask(0);
-	if (perform_steps(&c) < 0 || pivot_into(c.rootfs) < 0)
-		is_failed(ctrl);
-	if (sethostname(c.hostname, strlen(c.hostname)) < 0) {
-		is_fail(errno, "setting hostname");
-		is_failed(ctrl);
+	// A PID 1 that joined a running sandbox (an OCI exec) finds it built.
+	is_detached = (c.flags & IS_DETACHED) != 0;
+	if (!(c.flags & IS_JOINED)) {
+		umask(0);
+		if (perform_steps(&c) < 0 || pivot_into(c.rootfs) < 0)
+			is_failed(ctrl);
+		if (sethostname(c.hostname, strlen(c.hostname)) < 0) {
+			is_fail(errno, "setting hostname");
+			is_failed(ctrl);
+		}
+		if (c.domainname[0] && setdomainname(c.domainname, strlen(c.domainname)) < 0) {
+			is_fail(errno, "setting domain name");
+			is_failed(ctrl);
+		}
+		if ((c.flags & IS_LOOPBACK) && loopback_up() < 0)
+			is_failed(ctrl);
 	}
-	if (c.domainname[0] && setdomainname(c.domainname, strlen(c.domainname)) < 0) {
-		is_fail(errno, "setting domain name");
-		is_failed(ctrl);
-	}
-	if ((c.flags & IS_LOOPBACK) && loopback_up() < 0)
-		is_failed(ctrl);
 	const char *dir = workdir(&c);
 	if (dir == NULL)
 		is_failed(ctrl);
@@ -280,6 +284,7 @@ void sandbox_init_stage(int ctrl, int stagefd, pid_t pid) {
 
 	struct is_stage s = {.fd = stagefd, .got_byte = 0, .listener = -1};
 	char *refused = NULL;
+	int ctrl_poll = ctrl;
 	for (;;) {
 		struct pollfd pf[4] = {
 			{.fd = sfd, .events = POLLIN},
@@ -287,7 +292,7 @@ void sandbox_init_stage(int ctrl, int stagefd, pid_t pid) {
 			// only when it is gone (killed, crashed), and then so is the
 			// sandbox. This is the parent-death signal where there is none
 			// (see Container.startInit).
-			{.fd = ctrl, .events = POLLIN},
+			{.fd = ctrl_poll, .events = POLLIN},
 			{.fd = s.fd, .events = POLLIN},
 			{.fd = s.listener, .events = POLLIN},
 		};
@@ -297,8 +302,12 @@ void sandbox_init_stage(int ctrl, int stagefd, pid_t pid) {
 			struct is_exit ev = {.code = 125, .error = is_sprintf("waiting for command: %s", is_errtext(errno))};
 			is_report(ctrl, &ev);
 		}
-		if (pf[1].revents)
-			_exit(125);
+		if (pf[1].revents) {
+			// A detached exec's runner is gone by design: it stays.
+			if (!is_detached)
+				_exit(125);
+			ctrl_poll = -1;
+		}
 		if (pf[3].revents & POLLIN) {
 			int rc = serve_listener(&c, s.listener, &refused);
 			if (rc == -2) {

@@ -21,12 +21,14 @@ __attribute__((constructor)) static void sandbox_prefork(int argc, char **argv, 
 }
 
 // sandbox_pid1 is PID 1 with its descriptors in place: ctrl and the nfd-1
-// after it are the runner's, gate (one of them, or -1) is the start gate.
+// after it are the runner's, gate (one of them, or -1) is the start gate;
+// joined, it is the first process of an exec in a running sandbox, whose
+// namespaces it has entered (zygote.c), not a sandbox's PID 1.
 // The Go runtime's threads would take pids in the new pid namespace the
 // moment it started, so PID 1 forks the process that becomes CMD here, as
 // pid 2. Neither process returns: both stages are C, and the Go runtime
 // never starts inside the sandbox.
-void sandbox_pid1(int ctrl, int nfd, int gate) {
+void sandbox_pid1(int ctrl, int nfd, int gate, int joined) {
 	if (gate < ctrl || gate >= ctrl + nfd)
 		gate = -1;
 	// The runner writes this byte once it has confined us (cgroup,
@@ -40,8 +42,9 @@ void sandbox_pid1(int ctrl, int nfd, int gate) {
 			continue;
 		_exit(125);
 	}
-	// The run's cgroup becomes the root of the sandbox's cgroup view.
-	if (unshare(CLONE_NEWCGROUP) < 0)
+	// The run's cgroup becomes the root of the sandbox's cgroup view (a
+	// PID 1 joining a sandbox joined its cgroup namespace).
+	if (!joined && unshare(CLONE_NEWCGROUP) < 0)
 		_exit(125);
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)

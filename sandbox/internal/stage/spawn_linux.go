@@ -17,4 +17,10 @@ type SpawnRequest struct {
 	CgroupFD int
 	// Tasks are the v1 tasks files PID 1 moves itself into first.
 	Tasks []*os.File
+	// Join, a pidfd of a running sandbox's PID 1, has PID 1 enter the
+	// namespaces named in Flags (those that differ from the runner's)
+	// instead of making new ones: an exec in that sandbox. Nil otherwise.
+	Join *os.File
+	// Detach: no parent-death signal, for an exec that outlives the runner.
+	Detach bool
 }

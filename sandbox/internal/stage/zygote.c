@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -115,8 +116,8 @@ static int place(int *fds, int n) {
 
 // pid1 is PID 1 from its first instruction: descriptors in place, in the
 // run's v1 groups, then the init stage. It never returns.
-static void pid1(const struct zy_req *rq, int *fds, int nfds) __attribute__((noreturn));
-static void pid1(const struct zy_req *rq, int *fds, int nfds) {
+static void pid1(const struct zy_req *rq, int *fds, int nfds, int pidfd) __attribute__((noreturn));
+static void pid1(const struct zy_req *rq, int *fds, int nfds, int pidfd) {
 	prctl(PR_SET_NAME, "sandbox-init", 0, 0, 0);
 	if (arg_len > sizeof "sandbox-init") {
 		memset(arg_area, 0, arg_len);
@@ -126,7 +127,19 @@ static void pid1(const struct zy_req *rq, int *fds, int nfds) {
 	// (getppid cannot tell: the parent is outside PID 1's pid namespace),
 	// its end of the control socket is closed, and PID 1 ends at the EOF
 	// where it waits for the GoByte.
-	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	// A detached exec outlives the runner by design.
+	if (!rq->detach)
+		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	// Joining, the rest of the sandbox's namespaces (the pid namespace
+	// was the zygote's to enter, for the clone), before anything of the
+	// host's is touched. The mount namespace puts us at its root.
+	if (pidfd >= 0 && rq->flags & ~(uint64_t)CLONE_NEWPID) {
+		if (setns(pidfd, (int)(rq->flags & ~(uint64_t)CLONE_NEWPID)) < 0) {
+			is_fail(errno, "joining the sandbox's namespaces");
+			is_failed(fds[rq->ctrl]);
+			_exit(125);
+		}
+	}
 	if (place(fds, nfds) < 0) {
 		// The control socket is wherever place left it.
 		is_fail(errno, "setting up init's descriptors");
@@ -150,28 +163,49 @@ static void pid1(const struct zy_req *rq, int *fds, int nfds) {
 	// alone, which forwards it once.
 	if (setsid() < 0)
 		_exit(125);
-	sandbox_pid1(rq->ctrl, rq->nctrl, rq->gate);
+	sandbox_pid1(rq->ctrl, rq->nctrl, rq->gate, rq->join != 0);
 }
 
 // spawn clones PID 1 for rq and returns its pid, or -errno.
 static pid_t spawn(const struct zy_req *rq, int *fds, int nfds) {
 	struct clone_args ca;
 	memset(&ca, 0, sizeof ca);
-	ca.flags = CLONE_PARENT | rq->flags;
 	// With CLONE_PARENT the kernel gives PID 1 the zygote's own exit
 	// signal (SIGCHLD, to the runner) and wants none named here.
+	ca.flags = CLONE_PARENT;
 	ca.exit_signal = 0;
+	int pidfd = -1, ownpid = -1;
+	if (rq->join) {
+		pidfd = fds[--nfds];
+		// Only a clone can put a process in another pid namespace: the
+		// zygote enters it for its children, and leaves it after.
+		if (rq->flags & CLONE_NEWPID) {
+			if ((ownpid = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC)) < 0)
+				return -errno;
+			if (setns(pidfd, CLONE_NEWPID) < 0) {
+				int e = errno;
+				close(ownpid);
+				return -e;
+			}
+		}
+	} else
+		ca.flags |= rq->flags;
 	if (rq->cgroup) {
 		ca.flags |= CLONE_INTO_CGROUP;
-		ca.cgroup = (uint64_t)fds[nfds - 1];
-		nfds--;
+		ca.cgroup = (uint64_t)fds[--nfds];
 	}
 	long pid = syscall(SYS_clone3, &ca, sizeof ca);
-	if (pid < 0)
-		return -errno;
+	int e = errno;
 	if (pid == 0)
-		pid1(rq, fds, nfds);
-	return (pid_t)pid;
+		pid1(rq, fds, nfds, pidfd);
+	if (ownpid >= 0) {
+		// A zygote left in a sandbox's pid namespace would put the next
+		// sandbox inside it: better none.
+		if (setns(ownpid, CLONE_NEWPID) < 0)
+			_exit(125);
+		close(ownpid);
+	}
+	return pid < 0 ? -e : (pid_t)pid;
 }
 
 // serve answers requests on sock until the runner closes its end.
@@ -197,7 +231,7 @@ static void serve(int sock) {
 			memcpy(fds + nfds, CMSG_DATA(cm), sizeof(int) * (size_t)k);
 			nfds += k;
 		}
-		int want = (int)(rq.nchild + rq.ntasks) + (rq.cgroup ? 1 : 0);
+		int want = (int)(rq.nchild + rq.ntasks) + (rq.cgroup ? 1 : 0) + (rq.join ? 1 : 0);
 		if (n != sizeof rq || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || rq.version != ZY_VERSION ||
 		    rq.nchild < 3 || want > ZY_MAXFD || nfds != want)
 			reply(sock, EINVAL, 0);

@@ -6,8 +6,10 @@
 // The zygote's wire, shared with zygote_linux.go: a request is one
 // SOCK_SEQPACKET message, a zy_req with its descriptors (SCM_RIGHTS): PID
 // 1's nchild descriptors (0, 1, 2 and on, in order), then the run's v1
-// tasks files (ntasks), then, with cgroup set, the v2 cgroup to clone into.
-// The reply is one zy_reply.
+// tasks files (ntasks), then, with cgroup set, the v2 cgroup to clone into,
+// then, with join set, a pidfd of the running sandbox's PID 1, whose
+// namespaces in flags PID 1 joins instead of making new ones. The reply is
+// one zy_reply.
 
 #include <stdint.h>
 
@@ -25,6 +27,8 @@ struct zy_req {
 	int32_t nctrl;   // how many of PID 1's descriptors from ctrl on are the runner's
 	int32_t gate;    // the start gate, or -1
 	int32_t runner;  // the runner's pid: PID 1's parent
+	uint32_t join;   // 1: join the sandbox of the pidfd that comes last
+	uint32_t detach; // 1: no parent-death signal (a detached exec)
 };
 
 struct zy_reply {
@@ -33,7 +37,7 @@ struct zy_reply {
 };
 
 void sandbox_zygote_start(int argc, char **argv, char **envp);
-void sandbox_pid1(int ctrl, int nfd, int gate) __attribute__((noreturn));
+void sandbox_pid1(int ctrl, int nfd, int gate, int joined) __attribute__((noreturn));
 
 extern int sandbox_zygote_sock, sandbox_zygote_pid;
 

@@ -82,10 +82,17 @@ func Spawn(r SpawnRequest) (int, error) {
 	for _, f := range r.Tasks {
 		fds = append(fds, int(f.Fd()))
 	}
-	var cg uint32
+	var cg, join, detach uint32
 	if r.CgroupFD >= 0 {
 		fds = append(fds, r.CgroupFD)
 		cg = 1
+	}
+	if r.Join != nil {
+		fds = append(fds, int(r.Join.Fd()))
+		join = 1
+	}
+	if r.Detach {
+		detach = 1
 	}
 	if len(fds) > C.ZY_MAXFD {
 		return 0, fmt.Errorf("starting init: %d descriptors, at most %d", len(fds), C.ZY_MAXFD)
@@ -100,6 +107,8 @@ func Spawn(r SpawnRequest) (int, error) {
 		nctrl:   C.int32_t(r.NCtrl),
 		gate:    C.int32_t(r.Gate),
 		runner:  C.int32_t(os.Getpid()),
+		join:    C.uint32_t(join),
+		detach:  C.uint32_t(detach),
 	}
 	msg := unsafe.Slice((*byte)(unsafe.Pointer(&req)), unsafe.Sizeof(req))
 
