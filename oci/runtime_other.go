@@ -47,10 +47,6 @@ func Run(o CreateOptions, detach bool) (int, error) { return 0, unsupportedHere(
 // Pids is not supported on this system.
 func Pids(root, id string) ([]int, error) { return nil, unsupportedHere() }
 
-// ContainerProcess is not supported on this system.
-func ContainerProcess(root, id string) (*specs.Process, error) { return nil, unsupportedHere() }
-
-// Exec is not supported on this system.
 // ExecOptions are runc exec's.
 type ExecOptions struct {
 	Root, ID      string
