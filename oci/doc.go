@@ -48,4 +48,12 @@
 // cleans what a killed monitor left (sandbox.GC on the container's own
 // run directory) and removes the container's directory. A monitor killed
 // by the engine takes the sandbox with it; `delete` then finds it stopped.
+//
+// `exec` runs a process in a created or running container without the
+// monitor: the runtime process itself has its process cloned into the
+// sandbox (sandbox.Exec, through a pidfd of the sandbox's PID 1, which the
+// monitor records as InitPid), translated from process.json against the
+// container's config.json. Detached (as conmon runs it), the pid file
+// names the exec's own init, which outlives the runtime and exits with the
+// process's status for the engine's subreaper.
 package oci

@@ -122,6 +122,14 @@ func TestExec(t *testing.T) {
 		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", x.Pid()))
 		t.Errorf("the exec's cgroup:\n%s\nwant the sandbox's:\n%s", b, cgroup)
 	})
+	t.Run("its init is out of reach", func(t *testing.T) {
+		// The exec's init holds the runner's descriptors: CMD, root in the
+		// sandbox as that init is, cannot look into it.
+		out, _ := exec(t, &Spec{Args: []string{"sh", "-c", "readlink /proc/$PPID/exe /proc/$PPID/root /proc/$PPID/cwd /proc/$PPID/fd/0; ls /proc/$PPID/root/ 2>/dev/null | wc -l"}})
+		if out != "0\n" {
+			t.Errorf("CMD sees into its init: %q", out)
+		}
+	})
 	t.Run("not a sandbox", func(t *testing.T) {
 		_, err := Exec(context.Background(), os.Getpid(), &Spec{Args: []string{"true"}}, false)
 		if err == nil {

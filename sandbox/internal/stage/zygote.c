@@ -132,7 +132,10 @@ static void pid1(const struct zy_req *rq, int *fds, int nfds, int pidfd) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	// Joining, the rest of the sandbox's namespaces (the pid namespace
 	// was the zygote's to enter, for the clone), before anything of the
-	// host's is touched. The mount namespace puts us at its root.
+	// host's is touched. The mount namespace puts us at its root. The
+	// sandbox's processes see us from the first instruction, holding the
+	// runner's descriptors: we were born non-dumpable (spawn), or one of
+	// them could ptrace us and take them (runc CVE-2016-9962).
 	if (pidfd >= 0 && rq->flags & ~(uint64_t)CLONE_NEWPID) {
 		if (setns(pidfd, (int)(rq->flags & ~(uint64_t)CLONE_NEWPID)) < 0) {
 			is_fail(errno, "joining the sandbox's namespaces");
@@ -194,10 +197,16 @@ static pid_t spawn(const struct zy_req *rq, int *fds, int nfds) {
 		ca.flags |= CLONE_INTO_CGROUP;
 		ca.cgroup = (uint64_t)fds[--nfds];
 	}
+	// A joining PID 1 is in the sandbox's pid namespace from its birth:
+	// born non-dumpable (see pid1).
+	if (rq->join)
+		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	long pid = syscall(SYS_clone3, &ca, sizeof ca);
 	int e = errno;
 	if (pid == 0)
 		pid1(rq, fds, nfds, pidfd);
+	if (rq->join)
+		prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 	if (ownpid >= 0) {
 		// A zygote left in a sandbox's pid namespace would put the next
 		// sandbox inside it: better none.
