@@ -85,6 +85,9 @@ func Translate(bundle string, c *specs.Spec) (*Plan, error) {
 		root = filepath.Join(bundle, root)
 	}
 	s.Root = root
+	// The engine's rootfs, written in place as runc does: its container
+	// layer is where podman commit, cp and diff find the writes.
+	s.RootInPlace = true
 	s.ReadOnlyRoot = c.Root.Readonly
 	s.Hostname, s.Domainname = c.Hostname, c.Domainname
 	if s.Hostname == "" {

@@ -2,13 +2,16 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/sandbox-dev/sandbox/fixtures"
+	"github.com/sandbox-dev/sandbox/limits"
 )
 
 // TestRootOptions: what an OCI runtime asks of a root of its own: read-only,
@@ -48,6 +51,36 @@ func TestRootOptions(t *testing.T) {
 				t.Errorf("%s: status %s (%s), stderr %q, output (-want +got):\n%s", tt.script, res.Status, res.Message, errs, diff)
 			}
 		})
+	}
+}
+
+// TestRootInPlace: an OCI bundle's root is written in place, as runc does
+// (the engine's container layer keeps the writes: podman commit), and
+// read-only when asked; a disk limit, which could not bound it, is refused.
+func TestRootInPlace(t *testing.T) {
+	needRoot(t)
+	t.Chdir("/")
+	root := filepath.Join(t.TempDir(), "root")
+	if out, err := exec.Command("cp", "-a", fixtures.Busybox(t), root).CombinedOutput(); err != nil {
+		t.Fatalf("copying the root: %v %s", err, out)
+	}
+	out, errs, res := run(t, &Spec{Root: root, RootInPlace: true, Args: []string{"sh", "-c", "echo kept > /kept && echo rw"}})
+	if out != "rw\n" || res.Status != StatusOK {
+		t.Fatalf("writing the root: %q %q %s (%s)", out, errs, res.Status, res.Message)
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "kept")); err != nil || string(b) != "kept\n" {
+		t.Errorf("the write is not in the root: %q %v", b, err)
+	}
+	if res.EnforcedBy["disk_bytes"] != ByNone {
+		t.Errorf("disk_bytes enforced by %q, want %q: nothing bounds the root's writes", res.EnforcedBy["disk_bytes"], ByNone)
+	}
+	out, _, _ = run(t, &Spec{Root: root, RootInPlace: true, ReadOnlyRoot: true, Args: []string{"sh", "-c", "rm /kept 2>/dev/null || echo ro"}})
+	if _, err := os.Stat(filepath.Join(root, "kept")); out != "ro\n" || err != nil {
+		t.Errorf("a read-only root in place: %q, the file: %v", out, err)
+	}
+	spec := &Spec{Root: root, RootInPlace: true, Args: []string{"true"}, Limits: limits.Limits{Disk: 1 << 20}, RunDir: testRunDir(t), CgroupRoot: testCgroupRoot}
+	if _, err := Run(context.Background(), spec); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("a disk limit on a root in place: %v, want ErrUnsupported", err)
 	}
 }
 

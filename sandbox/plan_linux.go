@@ -294,6 +294,10 @@ func buildPlan(s *Spec, scratch string, root rootLayers, hostMounts []hostMount,
 					Flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_RDONLY, Data: "size=0,mode=0755"})
 			}
 		}
+	case s.RootInPlace:
+		// The directory itself, bound (a mount point for pivot_root).
+		add(stage.Step{Kind: stage.StepMount, Scratch: true, Source: s.Root, Target: rootfs,
+			Flags: unix.MS_BIND | unix.MS_REC, Mkdir: []string{rootfs}})
 	case len(root.Lowers) == 0:
 		return nil, fmt.Errorf("%w: a root needs a lower layer", ErrInvalidSpec)
 	default:

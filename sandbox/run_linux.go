@@ -185,6 +185,8 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 		}
 	case s.Root != "":
 		root.Lowers = []string{s.Root}
+		// Writes land in the caller's tree, where no tmpfs bounds them.
+		c.unboundedLayer = s.RootInPlace
 	case s.HostRoot != nil: // a root of host paths: no layers, nothing of the mount table
 	default:
 		root.Lowers = []string{"/"}

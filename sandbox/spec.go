@@ -60,6 +60,12 @@ type Spec struct {
 	// Root is the read-only lower layer of the throwaway root: empty means the
 	// host's "/" (and the real filesystems mounted below it), else a directory.
 	Root string `json:"root,omitempty"`
+	// RootInPlace makes Root itself the root, writable unless
+	// ReadOnlyRoot, instead of the lower layer of a throwaway overlay: an
+	// OCI bundle's root, whose layers the engine owns (podman commit, cp
+	// and diff read the container's writes there, as under runc). Disk
+	// does not bound what CMD writes to it.
+	RootInPlace bool `json:"root_in_place,omitempty"`
 	// Snapshot, when set, makes the root from a committed snapshot of a
 	// store instead: Root must then be empty.
 	Snapshot *SnapshotRoot `json:"snapshot,omitempty"`
@@ -319,6 +325,12 @@ func (s *Spec) Validate() error {
 				return fmt.Errorf("%w: host root path %q: want an absolute, clean path other than /", ErrInvalidSpec, p)
 			}
 		}
+	}
+	if s.RootInPlace && s.Root == "" {
+		return fmt.Errorf("%w: root in place without a root", ErrInvalidSpec)
+	}
+	if s.RootInPlace && s.Limits.Disk != 0 {
+		return fmt.Errorf("%w: a disk limit on a root written in place: its writes land in the root's own filesystem", ErrUnsupported)
 	}
 	if sn := s.Snapshot; sn != nil {
 		if s.Root != "" {

@@ -116,6 +116,28 @@ func TestOCIInPodman(t *testing.T) {
 		t.Errorf("the write to the volume: %q, %v", b, err)
 	}
 
+	t.Run("commit and diff", func(t *testing.T) {
+		// The container's writes are in podman's container layer, as
+		// under runc: podman diff shows them, podman commit keeps them.
+		name := fmt.Sprintf("sandbox-test-commit-%d", os.Getpid())
+		ids = append(ids, name)
+		if _, errs, code := podmanRun(append(append([]string{"run", "--name", name}, common...), image, "sh", "-c", "echo kept > /kept")...); code != 0 {
+			t.Fatalf("podman run: exit status %d, %s", code, errs)
+		}
+		defer podmanRun("rm", "--force", name)
+		if out, errs, _ := podmanRun("diff", name); !strings.Contains(out, "A /kept") {
+			t.Errorf("podman diff: %q %s; want A /kept", out, errs)
+		}
+		img := image + "-committed"
+		if _, errs, code := podmanRun("commit", "--quiet", name, img); code != 0 {
+			t.Fatalf("podman commit: exit status %d, %s", code, errs)
+		}
+		defer podmanRun("rmi", "--force", img)
+		out, errs, code := podmanRun(append(append([]string{"run", "--rm"}, common...), img, "cat", "/kept")...)
+		if out != "kept\n" || code != 0 {
+			t.Errorf("the committed image: exit status %d, %q %s; want kept", code, out, errs)
+		}
+	})
 	t.Run("terminal", func(t *testing.T) {
 		script, err := exec.LookPath("script")
 		if err != nil {
