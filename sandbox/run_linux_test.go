@@ -31,6 +31,9 @@ func TestMain(m *testing.M) {
 	if probe := os.Getenv(probeEnv); probe != "" {
 		os.Exit(probeMain(probe))
 	}
+	if os.Getenv(zygoteThreadEnv) != "" {
+		os.Exit(zygoteThreadMain())
+	}
 	code := m.Run()
 	if fixtures.CgroupsLeft(testCgroupRoot, os.Stderr) {
 		code = 1

@@ -22,6 +22,11 @@ int sandbox_zygote_wanted(int argc, char **argv) {
 	for (size_t i = 0; argc > 1 && i < sizeof runs / sizeof runs[0]; i++)
 		if (strcmp(argv[1], runs[i]) == 0)
 			return 1;
+	// The OCI runtime's exec, after runc's global options.
+	if (strcmp(base, "sandbox-oci") == 0 || (argc > 1 && strcmp(argv[1], "oci") == 0))
+		for (int i = 1; i < argc; i++)
+			if (strcmp(argv[i], "exec") == 0)
+				return 1;
 	return 0;
 }
 */

@@ -43,8 +43,33 @@ var theZygote = sync.OnceValue(func() *zygote {
 // execZygote starts a zygote for a process whose constructor did not fork
 // one: this binary again, as ZygoteArg0, which serves from its
 // constructor on. It lives as long as this process (it ends when its
-// socket's other end closes), so it is never waited for.
+// socket's other end closes), so it is never waited for (a zombie of it,
+// should something kill it sooner, is no worse than a thread blocked
+// waiting for it all along; the next Spawn then says it is gone).
+//
+// Every PID 1 it clones has, for its parent-death signal, the thread that
+// started the zygote as its parent (CLONE_PARENT takes the zygote's): so
+// that thread is one of our own, locked and never ended. Go ends a thread
+// whose locked goroutine returns, which would kill every sandbox at once.
 func execZygote() (int, error) {
+	type started struct {
+		fd  int
+		err error
+	}
+	done := make(chan started)
+	go func() {
+		runtime.LockOSThread() // never unlocked: see above
+		fd, err := startZygote()
+		done <- started{fd, err}
+		if err == nil {
+			select {}
+		}
+	}()
+	r := <-done
+	return r.fd, r.err
+}
+
+func startZygote() (int, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return -1, fmt.Errorf("starting zygote: %w", err)
@@ -62,9 +87,6 @@ func execZygote() (int, error) {
 		unix.Close(fds[0])
 		return -1, fmt.Errorf("starting zygote: %w", err)
 	}
-	// Not waited for: it ends when this process does (a zombie of it,
-	// should something kill it sooner, is no worse than a blocked thread
-	// waiting for it all along; the next Spawn then says it is gone).
 	return fds[0], nil
 }
 
