@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"sync"
@@ -9,14 +10,16 @@ import (
 	"time"
 
 	"github.com/sandbox-dev/sandbox/sandbox/internal/stage"
+	"golang.org/x/sys/unix"
 )
 
 // initProc is PID 1 as the runner holds it: the process the zygote made
 // (stage.Spawn), and the pipes that carry CMD's stdio where the caller's
 // streams are not files, as os/exec's Cmd would make them.
 type initProc struct {
-	p     *os.Process
-	state *os.ProcessState
+	pid   int
+	pidfd *os.File   // pollable: Wait parks on the runtime's poller, not in a blocking syscall
+	state *procState // once reaped
 
 	childEnds  []*os.File // closed once PID 1 has them
 	parentEnds []*os.File // closed after Wait
@@ -118,7 +121,16 @@ func (ip *initProc) start(req stage.SpawnRequest, in io.Reader, out, errw io.Wri
 		var pid int
 		if pid, err = stage.Spawn(req); err == nil {
 			// PID 1 is our child and unreaped: its pid cannot be reused.
-			ip.p, err = os.FindProcess(pid)
+			ip.pid = pid
+			var fd int
+			if fd, err = unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK); err == nil {
+				ip.pidfd = os.NewFile(uintptr(fd), "pidfd")
+			} else {
+				err = fmt.Errorf("opening init's pidfd: %w", err)
+				unix.Kill(pid, unix.SIGKILL)
+				var ws syscall.WaitStatus
+				syscall.Wait4(pid, &ws, 0, nil)
+			}
 		}
 	}
 	for _, f := range ip.childEnds {
@@ -146,10 +158,79 @@ func (ip *initProc) start(req stage.SpawnRequest, in io.Reader, out, errw io.Wri
 	return nil
 }
 
+// procState is how PID 1 ended, and what it and its reaped descendants
+// used.
+type procState struct {
+	ws syscall.WaitStatus
+	ru syscall.Rusage
+}
+
+func (st *procState) String() string {
+	switch {
+	case st.ws.Signaled():
+		return "signal: " + unix.SignalName(st.ws.Signal())
+	default:
+		return fmt.Sprintf("exit status %d", st.ws.ExitStatus())
+	}
+}
+
+// signal sends sig to PID 1 through its pidfd; after wait it is gone.
+func (ip *initProc) signal(sig syscall.Signal) error {
+	if ip.state != nil {
+		return os.ErrProcessDone
+	}
+	rc, err := ip.pidfd.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = unix.PidfdSendSignal(int(fd), sig, nil, 0) }); err != nil {
+		return err
+	}
+	return serr
+}
+
+func (ip *initProc) kill() { ip.signal(unix.SIGKILL) }
+
+// reap waits for PID 1 to end, parked on the poller until its pidfd is
+// readable (a blocking wait would hold a thread in the kernel, and the Go
+// scheduler's monitor would keep waking to look at it), then reaps it.
+func (ip *initProc) reap() (*procState, error) {
+	rc, err := ip.pidfd.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	st := &procState{}
+	var werr error
+	err = rc.Read(func(uintptr) bool {
+		for {
+			pid, err := syscall.Wait4(ip.pid, &st.ws, syscall.WNOHANG, &st.ru)
+			switch {
+			case err == syscall.EINTR:
+				continue
+			case err != nil:
+				werr = err
+				return true
+			case pid == ip.pid:
+				return true
+			}
+			return false // not yet: wait until the pidfd says
+		}
+	})
+	if err == nil {
+		err = werr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("waiting for init: %w", err)
+	}
+	return st, nil
+}
+
 // wait waits for PID 1, then (at most initWaitDelay) for its output.
 func (ip *initProc) wait() error {
-	state, err := ip.p.Wait()
+	state, err := ip.reap()
 	ip.state = state
+	ip.pidfd.Close()
 	done := make(chan struct{})
 	go func() { ip.copies.Wait(); close(done) }()
 	select {
@@ -170,15 +251,15 @@ func (ip *initProc) wait() error {
 	if ip.copyErr != nil {
 		return ip.copyErr
 	}
-	if !state.Success() {
+	if state.ws != 0 {
 		return &exitError{state}
 	}
 	return nil
 }
 
-func isEPIPE(err error) bool { return errors.Is(err, syscall.EPIPE) }
-
 // exitError is PID 1's unsuccessful end, worded as os/exec words it.
-type exitError struct{ *os.ProcessState }
+type exitError struct{ *procState }
 
-func (e *exitError) Error() string { return e.ProcessState.String() }
+func (e *exitError) Error() string { return e.procState.String() }
+
+func isEPIPE(err error) bool { return errors.Is(err, syscall.EPIPE) }

@@ -120,7 +120,7 @@ func Exec(ctx context.Context, pid int, s *Spec, detach bool) (*Container, error
 		return nil, fmt.Errorf("starting exec: %w", err)
 	}
 	if _, err := ctrl.Write(append([]byte{stage.GoByte}, stage.EncodeConfig(cfg)...)); err != nil {
-		c.init.p.Kill()
+		c.init.kill()
 		c.init.wait()
 		ctrl.Close()
 		return nil, fmt.Errorf("sending config to exec: %w", err)
@@ -129,7 +129,7 @@ func Exec(ctx context.Context, pid int, s *Spec, detach bool) (*Container, error
 		go func() {
 			select {
 			case <-ctx.Done():
-				c.init.p.Kill()
+				c.init.kill()
 			case <-c.waited:
 			}
 		}()
@@ -147,9 +147,7 @@ func (c *Container) waitJoined() (*Result, error) {
 	derr := json.NewDecoder(c.ctrl).Decode(&ev)
 	c.ctrl.Close()
 	if ps := c.init.state; ps != nil {
-		if ru, ok := ps.SysUsage().(*unix.Rusage); ok {
-			res.CSWVoluntary, res.CSWForced = ru.Nvcsw, ru.Nivcsw
-		}
+		res.CSWVoluntary, res.CSWForced = ps.ru.Nvcsw, ps.ru.Nivcsw
 	}
 	switch {
 	case derr != nil:

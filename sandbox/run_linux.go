@@ -330,12 +330,12 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 		}
 		return nil, fmt.Errorf("starting init: %w", err)
 	}
-	undo.add(func() { c.init.p.Kill(); c.init.wait() })
+	undo.add(func() { c.init.kill(); c.init.wait() })
 	if c.userNS != nil {
 		if g, ok := c.cg.(*noCgroup); ok {
-			g.pid = c.init.p.Pid
+			g.pid = c.init.pid
 		}
-		if err := c.userNS.writeMaps(c.init.p.Pid); err != nil {
+		if err := c.userNS.writeMaps(c.init.pid); err != nil {
 			if why := userNSRefused(err); why != nil {
 				return nil, why
 			}
@@ -356,7 +356,7 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 	go func() {
 		select {
 		case <-ctx.Done():
-			c.init.p.Kill()
+			c.init.kill()
 		case <-c.waited:
 		}
 	}()
@@ -706,6 +706,9 @@ func socketPair(typ int) (*os.File, *os.File, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating socket pair: %w", err)
 	}
+	// The runner's end on the runtime's poller: a goroutine waiting for
+	// PID 1's report parks instead of holding a thread in read(2).
+	unix.SetNonblock(fds[0], true)
 	return os.NewFile(uintptr(fds[0]), "runner"), os.NewFile(uintptr(fds[1]), "init"), nil
 }
 
@@ -746,12 +749,16 @@ func (c *Container) receiveConsole(console *os.File) {
 }
 
 // Pid is the init process's pid in the caller's pid namespace.
-func (c *Container) Pid() int { return c.init.p.Pid }
+func (c *Container) Pid() int { return c.init.pid }
 
 // Signal sends sig to CMD (through PID 1, which forwards the usual
 // signals); SIGKILL kills the whole sandbox at once.
 func (c *Container) Signal(sig os.Signal) error {
-	return c.init.p.Signal(sig)
+	s, ok := sig.(syscall.Signal)
+	if !ok {
+		return fmt.Errorf("signalling init: %v: %w", sig, os.ErrInvalid)
+	}
+	return c.init.signal(s)
 }
 
 // Resize sets the window size of CMD's pty (TTY runs only).
@@ -819,14 +826,13 @@ func (c *Container) account(res *Result) {
 		res.IORead, res.IOWrite = st.IORead, st.IOWrite
 	}
 	if ps := c.init.state; ps != nil {
-		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-			res.CSWVoluntary, res.CSWForced = ru.Nvcsw, ru.Nivcsw
-			if err != nil || c.cg.Version() == 0 {
-				rusageAccount(res, ru, c.cg)
-			} else if res.MemoryPeak == 0 {
-				// A delegation without the memory controller.
-				res.MemoryPeak = ru.Maxrss * 1024
-			}
+		ru := &ps.ru
+		res.CSWVoluntary, res.CSWForced = ru.Nvcsw, ru.Nivcsw
+		if err != nil || c.cg.Version() == 0 {
+			rusageAccount(res, ru, c.cg)
+		} else if res.MemoryPeak == 0 {
+			// A delegation without the memory controller.
+			res.MemoryPeak = ru.Maxrss * 1024
 		}
 	}
 	if c.output.counting() {
@@ -873,9 +879,9 @@ func (c *Container) judge(res *Result, ev *stage.Exit, derr, werr error) error {
 	case derr != nil: // PID 1 ended without a word: it was killed
 		res.ExitCode, res.Signal, res.Status = -1, int(unix.SIGKILL), StatusSignal
 		if ps := c.init.state; ps != nil {
-			if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-				res.Signal = int(ws.Signal())
-			} else if ok {
+			if ps.ws.Signaled() {
+				res.Signal = int(ps.ws.Signal())
+			} else {
 				res.ExitCode, res.Signal, res.Status = ExitRunnerFailed, 0, StatusFailed
 			}
 		}

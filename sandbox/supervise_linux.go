@@ -25,7 +25,7 @@ func (c *Container) kill(why Status, reason string) {
 		c.killedFor, c.killReason = why, reason
 	}
 	c.killMu.Unlock()
-	c.init.p.Kill()
+	c.init.kill()
 }
 
 func (c *Container) exceeded() {

@@ -27,16 +27,24 @@ const ZygoteArg0 = C.ZYGOTE_ARG0
 // zygote is this process's connection to its zygote.
 type zygote struct {
 	mu   sync.Mutex
-	sock int
+	sock syscall.RawConn // on the runtime's poller: a clone takes a while
 	err  error
 }
 
 var theZygote = sync.OnceValue(func() *zygote {
-	if fd := int(C.sandbox_zygote_sock); fd >= 0 {
-		return &zygote{sock: fd}
+	fd := int(C.sandbox_zygote_sock)
+	z := &zygote{}
+	if fd < 0 {
+		if fd, z.err = execZygote(); z.err != nil {
+			return z
+		}
 	}
-	z := &zygote{sock: -1}
-	z.sock, z.err = execZygote()
+	if z.err = unix.SetNonblock(fd, true); z.err == nil {
+		z.sock, z.err = os.NewFile(uintptr(fd), "zygote").SyscallConn()
+	}
+	if z.err != nil {
+		z.err = fmt.Errorf("connecting to the zygote: %w", z.err)
+	}
 	return z
 })
 
@@ -136,28 +144,37 @@ func Spawn(r SpawnRequest) (int, error) {
 
 	z.mu.Lock()
 	defer z.mu.Unlock()
-	if err := unix.Sendmsg(z.sock, msg, unix.UnixRights(fds...), nil, 0); err != nil {
+	var serr error
+	err := z.sock.Write(func(fd uintptr) bool {
+		serr = unix.Sendmsg(int(fd), msg, unix.UnixRights(fds...), nil, 0)
+		return serr != unix.EAGAIN && serr != unix.EINTR
+	})
+	if err == nil {
+		err = serr
+	}
+	if err != nil {
 		return 0, fmt.Errorf("asking the zygote for init: %w", err)
 	}
 	// The descriptors stay open until the zygote has them.
 	defer runtime.KeepAlive(r)
 	var buf [8]byte
-	for {
-		n, _, err := unix.Recvfrom(z.sock, buf[:], 0)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return 0, fmt.Errorf("asking the zygote for init: %w", err)
-		}
-		if n == 0 {
-			z.err = fmt.Errorf("asking the zygote for init: the zygote is gone")
-			return 0, z.err
-		}
-		if n != len(buf) {
-			return 0, fmt.Errorf("asking the zygote for init: a reply of %d bytes", n)
-		}
-		break
+	var n int
+	var rerr error
+	err = z.sock.Read(func(fd uintptr) bool {
+		n, _, rerr = unix.Recvfrom(int(fd), buf[:], 0)
+		return rerr != unix.EAGAIN && rerr != unix.EINTR
+	})
+	if err == nil {
+		err = rerr
+	}
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("asking the zygote for init: %w", err)
+	case n == 0:
+		z.err = fmt.Errorf("asking the zygote for init: the zygote is gone")
+		return 0, z.err
+	case n != len(buf):
+		return 0, fmt.Errorf("asking the zygote for init: a reply of %d bytes", n)
 	}
 	errno := int32(binary.NativeEndian.Uint32(buf[0:4]))
 	pid := int32(binary.NativeEndian.Uint32(buf[4:8]))
