@@ -1,13 +1,18 @@
 package limits
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
+	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/containerd/cgroups/v3"
+	"golang.org/x/sys/unix"
 )
 
 // requireRealCgroups skips unless New can run for real here.
@@ -139,7 +144,7 @@ func BenchmarkCgroupPerRun(b *testing.B) {
 				b.Fatal(err)
 			}
 			child := exec.Command("/bin/true")
-			if err := StartInGroup(cg, child.Start); err != nil {
+			if err := startInGroup(cg, child.Start); err != nil {
 				b.Fatal(err)
 			}
 			child.Wait()
@@ -151,4 +156,80 @@ func BenchmarkCgroupPerRun(b *testing.B) {
 			}
 		}
 	})
+}
+
+// startInGroup calls start (which forks a process) so that the process is
+// born in cg, on v1 without moving it afterwards (as PID 1 does, writing "0" to the tasks files): start
+// runs on an OS thread of its own that has entered cg and that ends when
+// start returns, leaving nothing of the caller's in the group. A process so
+// forked can have no parent-death signal (the forking thread's end would
+// fire it). On v2 start runs as it is: pass OpenFD to clone3 instead.
+func startInGroup(cg Cgroup, start func() error) error {
+	if cg.Version() != 1 {
+		return start()
+	}
+	tasks, err := cg.OpenTasks()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, f := range tasks {
+			f.Close()
+		}
+	}()
+	tid, err := onDisposableThread(func() error {
+		for _, f := range tasks {
+			if _, err := f.Write([]byte("0")); err != nil {
+				return err
+			}
+		}
+		return start()
+	})
+	if err != nil {
+		// The caller's next step is to kill and delete the group. A
+		// thread of ours that is still on its way out of the group would
+		// be frozen there, and with it the runtime: wait until it is gone.
+		waitThreadGone(tid, time.Second)
+	}
+	return err
+}
+
+// waitThreadGone waits (at most max) for thread tid of this process to end.
+func waitThreadGone(tid int, max time.Duration) {
+	p := "/proc/self/task/" + strconv.Itoa(tid)
+	for deadline := time.Now().Add(max); time.Now().Before(deadline); time.Sleep(100 * time.Microsecond) {
+		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+			return
+		}
+	}
+}
+
+// onDisposableThread runs f on an OS thread that ends when f returns. Go
+// never ends the main thread (it parks a locked one forever instead), so a
+// goroutine that finds itself there holds it while a second try starts:
+// that one cannot land on the held thread.
+func onDisposableThread(f func() error) (tid int, err error) {
+	type result struct {
+		tid int
+		err error
+	}
+	errc := make(chan result, 1)
+	var try func(started chan struct{})
+	try = func(started chan struct{}) {
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		if started != nil {
+			close(started)
+		}
+		if unix.Gettid() == unix.Getpid() {
+			next := make(chan struct{})
+			go try(next)
+			<-next
+			runtime.UnlockOSThread()
+			return
+		}
+		errc <- result{unix.Gettid(), f()}
+	}
+	go try(nil)
+	r := <-errc
+	return r.tid, r.err
 }

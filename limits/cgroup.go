@@ -28,22 +28,13 @@ type Cgroup interface {
 	// CgroupFD). The caller closes it once the child is started. On v1 it
 	// returns ErrUnsupported.
 	OpenFD() (int, error)
-	// EnterThread moves the calling OS thread, and only it, into the group
-	// in every hierarchy, so that a process it forks is born there: v1's
-	// stand-in for CLONE_INTO_CGROUP. A thread moving itself takes no
-	// global lock, where Attach (moving a whole process) takes the kernel's
-	// cgroup_threadgroup_rwsem for writing, which costs an RCU grace period
-	// (5-10 ms measured here) once the lock has been idle for a while. The
-	// caller locks the thread (runtime.LockOSThread), forks on it, then
-	// calls LeaveThread. On v2 it returns ErrUnsupported: use OpenFD.
-	EnterThread() error
-	// LeaveThread moves the calling thread out to the group's parent (the
-	// root of our groups), so that the group can be deleted.
-	LeaveThread() error
 	// OpenTasks opens the v1 group's tasks file in every hierarchy, for a
-	// single-threaded process to move itself in, writing "0" to each (as
-	// EnterThread does, taking no global lock), before it does anything
-	// else: how a sandbox's PID 1 enters its group on v1. The caller
+	// single-threaded process to move itself in, writing "0" to each,
+	// before it does anything else: how a sandbox's PID 1 enters its group
+	// on v1. A thread moving itself takes no global lock, where Attach
+	// (moving a whole process) takes the kernel's cgroup_threadgroup_rwsem
+	// for writing, which costs an RCU grace period (5-10 ms measured here)
+	// once the lock has been idle for a while. The caller
 	// closes them. On v2 it returns ErrUnsupported: use OpenFD.
 	OpenTasks() ([]*os.File, error)
 	// CPUUsage is the CPU time used so far by everything in the group. It

@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -607,71 +606,6 @@ func rmdirTree(dir string) error {
 		time.Sleep(delay)
 		delay *= 2
 	}
-}
-
-// StartInGroup calls start (which forks a process) so that the process is
-// born in cg, on v1 without moving it afterwards (see EnterThread): start
-// runs on an OS thread of its own that has entered cg and that ends when
-// start returns, leaving nothing of the caller's in the group. A process so
-// forked can have no parent-death signal (the forking thread's end would
-// fire it). On v2 start runs as it is: pass OpenFD to clone3 instead.
-func StartInGroup(cg Cgroup, start func() error) error {
-	if cg.Version() != 1 {
-		return start()
-	}
-	tid, err := onDisposableThread(func() error {
-		if err := cg.EnterThread(); err != nil {
-			return err
-		}
-		return start()
-	})
-	if err != nil {
-		// The caller's next step is to kill and delete the group. A
-		// thread of ours that is still on its way out of the group would
-		// be frozen there, and with it the runtime: wait until it is gone.
-		waitThreadGone(tid, time.Second)
-	}
-	return err
-}
-
-// waitThreadGone waits (at most max) for thread tid of this process to end.
-func waitThreadGone(tid int, max time.Duration) {
-	p := "/proc/self/task/" + strconv.Itoa(tid)
-	for deadline := time.Now().Add(max); time.Now().Before(deadline); time.Sleep(100 * time.Microsecond) {
-		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
-			return
-		}
-	}
-}
-
-// onDisposableThread runs f on an OS thread that ends when f returns. Go
-// never ends the main thread (it parks a locked one forever instead), so a
-// goroutine that finds itself there holds it while a second try starts:
-// that one cannot land on the held thread.
-func onDisposableThread(f func() error) (tid int, err error) {
-	type result struct {
-		tid int
-		err error
-	}
-	errc := make(chan result, 1)
-	var try func(started chan struct{})
-	try = func(started chan struct{}) {
-		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-		if started != nil {
-			close(started)
-		}
-		if unix.Gettid() == unix.Getpid() {
-			next := make(chan struct{})
-			go try(next)
-			<-next
-			runtime.UnlockOSThread()
-			return
-		}
-		errc <- result{unix.Gettid(), f()}
-	}
-	go try(nil)
-	r := <-errc
-	return r.tid, r.err
 }
 
 // OpenProcessGroup opens the cgroup a running sandbox's PID 1 is in, for a

@@ -278,46 +278,6 @@ func (g *v1Group) Attach(pid int) error {
 	return nil
 }
 
-func (g *v1Group) EnterThread() error {
-	// Every tasks file is opened before the thread moves at all: out of
-	// descriptors half way, the thread would be left in some hierarchies
-	// (the freezer among them), where Kill would freeze the runner's own
-	// thread. The writes that follow do not fail for want of anything.
-	fds := make([]int, 0, len(g.ctrls))
-	defer func() {
-		for _, fd := range fds {
-			unix.Close(fd)
-		}
-	}()
-	for _, c := range g.ctrls {
-		fd, err := openTasks(g.dirs[c])
-		if err != nil {
-			return fmt.Errorf("moving thread into cgroup %s: %w", g.path, err)
-		}
-		fds = append(fds, fd)
-	}
-	for i, fd := range fds {
-		if _, err := unix.Write(fd, []byte("0")); err != nil {
-			return fmt.Errorf("moving thread into cgroup %s (%s): %w", g.path, g.ctrls[i], err)
-		}
-	}
-	return nil
-}
-
-func (g *v1Group) LeaveThread() error {
-	for _, c := range g.ctrls {
-		fd, err := openTasks(filepath.Dir(g.dirs[c]))
-		if err == nil {
-			_, err = unix.Write(fd, []byte("0"))
-			unix.Close(fd)
-		}
-		if err != nil {
-			return fmt.Errorf("moving thread out of cgroup %s: %w", g.path, err)
-		}
-	}
-	return nil
-}
-
 func (g *v1Group) OpenTasks() ([]*os.File, error) {
 	var files []*os.File
 	for _, c := range g.ctrls {

@@ -257,12 +257,6 @@ func (g *v2Group) OpenFD() (int, error) {
 
 func (g *v2Group) CPUUsage() (time.Duration, error) { return g.usage.read() }
 
-func (g *v2Group) EnterThread() error {
-	return fmt.Errorf("moving a thread into cgroup %s: v2 starts processes in a group with CLONE_INTO_CGROUP: %w", g.path, ErrUnsupported)
-}
-
-func (g *v2Group) LeaveThread() error { return g.EnterThread() }
-
 func (g *v2Group) OpenTasks() ([]*os.File, error) {
 	return nil, fmt.Errorf("opening the tasks files of cgroup %s: v2 starts processes in a group with CLONE_INTO_CGROUP: %w", g.path, ErrUnsupported)
 }

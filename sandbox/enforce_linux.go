@@ -100,8 +100,6 @@ func (g *noCgroup) Version() int         { return 0 }
 func (g *noCgroup) Path() string         { return "" }
 func (g *noCgroup) Attach(int) error     { return fmt.Errorf("attaching: %w", errNoCgroup) }
 func (g *noCgroup) OpenFD() (int, error) { return -1, fmt.Errorf("opening: %w", errNoCgroup) }
-func (g *noCgroup) EnterThread() error   { return fmt.Errorf("entering: %w", errNoCgroup) }
-func (g *noCgroup) LeaveThread() error   { return nil }
 func (g *noCgroup) OpenTasks() ([]*os.File, error) {
 	return nil, fmt.Errorf("opening: %w", errNoCgroup)
 }
