@@ -718,7 +718,19 @@ func (c *Container) receiveConsole(console *os.File) {
 	defer c.ttyOut.Done()
 	defer console.Close()
 	buf, oob := make([]byte, 1), make([]byte, unix.CmsgSpace(4))
-	_, oobn, _, _, err := unix.Recvmsg(int(console.Fd()), buf, oob, 0)
+	rc, err := console.SyscallConn()
+	if err != nil {
+		return
+	}
+	var oobn int
+	var rerr error
+	err = rc.Read(func(fd uintptr) bool {
+		_, oobn, _, _, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_CMSG_CLOEXEC)
+		return rerr != unix.EAGAIN && rerr != unix.EINTR
+	})
+	if err == nil {
+		err = rerr
+	}
 	if err != nil || oobn == 0 {
 		return // init failed before making the pty; Wait reports why
 	}
