@@ -529,8 +529,14 @@ func Pids(root, id string) ([]int, error) {
 	if r.Status != specs.StateRunning && r.Status != StatePaused {
 		return nil, nil
 	}
-	pids := []int{r.Pid}
-	for _, pid := range descendants(r.Pid) {
+	// The container's processes: its PID 1 and what runs below it (not
+	// the monitor and its zygote).
+	top := r.InitPid
+	if top == 0 {
+		top = r.Pid
+	}
+	pids := []int{top}
+	for _, pid := range descendants(top) {
 		pids = append(pids, pid)
 	}
 	return pids, nil

@@ -118,6 +118,19 @@ func TestLifecycle(t *testing.T) {
 		if err := Start(root, id); !errors.Is(err, ErrState) {
 			t.Errorf("start of a running container: %v, want ErrState", err)
 		}
+		// state's pid is the container's process, the sandbox's PID 1 (in
+		// its namespaces), and ps lists what runs from it down; the pid
+		// file keeps the monitor, for the engine's subreaper.
+		r = waitStatus(t, root, id, specs.StateRunning)
+		sj, _ := json.Marshal(r.State())
+		var st specs.State
+		json.Unmarshal(sj, &st)
+		if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", st.Pid)); st.Pid != r.InitPid || string(comm) != "sandbox-init\n" {
+			t.Errorf("state pid %d (%q), want the sandbox's PID 1 %d", st.Pid, comm, r.InitPid)
+		}
+		if pids, err := Pids(root, id); err != nil || len(pids) != 2 || pids[0] != r.InitPid {
+			t.Errorf("ps: %v %v, want PID 1 %d and the process", pids, err, r.InitPid)
+		}
 		// exec: in the container (its /out, its root), with its own
 		// process, in the foreground and detached.
 		proc, err := ContainerProcess(root, id)

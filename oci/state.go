@@ -52,14 +52,22 @@ type Record struct {
 }
 
 // State is the runtime-spec state of the record, with runc's extra
-// fields (engines print them).
+// fields (engines print them). Its pid is the container's process as the
+// spec means it, the sandbox's PID 1, in the container's namespaces (what
+// podman top and nsenter join), while the monitor's is in the pid file,
+// for the subreaper that waits for the container's end (conmon,
+// containerd's shim) to wait for.
 func (r *Record) State() any {
+	pid := r.Pid
+	if r.InitPid != 0 && r.Status != specs.StateStopped {
+		pid = r.InitPid
+	}
 	return struct {
 		specs.State
 		Rootfs  string    `json:"rootfs"`
 		Created time.Time `json:"created"`
 		Owner   string    `json:"owner"`
-	}{State: specs.State{Version: Version, ID: r.ID, Status: r.Status, Pid: r.Pid, Bundle: r.Bundle, Annotations: r.Annotations},
+	}{State: specs.State{Version: Version, ID: r.ID, Status: r.Status, Pid: pid, Bundle: r.Bundle, Annotations: r.Annotations},
 		Rootfs: r.Rootfs, Created: r.Created, Owner: ""}
 }
 
