@@ -85,11 +85,14 @@ func startZygote() (int, error) {
 	child := os.NewFile(uintptr(fds[1]), "zygote")
 	defer child.Close()
 	cmd := &exec.Cmd{
-		Path:        "/proc/self/exe",
-		Args:        []string{ZygoteArg0},
-		Env:         []string{},
-		ExtraFiles:  []*os.File{child},
-		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
+		Path:       "/proc/self/exe",
+		Args:       []string{ZygoteArg0},
+		Env:        []string{},
+		ExtraFiles: []*os.File{child},
+		// It goes with this process at once, not only at its socket's EOF
+		// a moment later: whoever removes this process's cgroup next finds
+		// it empty. Its parent thread is the locked one, which never ends.
+		SysProcAttr: &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL},
 	}
 	if err := cmd.Start(); err != nil {
 		unix.Close(fds[0])
