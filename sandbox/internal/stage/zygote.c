@@ -29,9 +29,15 @@
 // binary's image before main: the runner's arguments and environment are
 // wiped from it when it starts.
 //
+// A request may instead join a running sandbox (an OCI runtime's exec):
+// the zygote enters the sandbox's pid namespace for the clone alone, and
+// the new process, born non-dumpable, enters the rest through a pidfd of
+// the sandbox's PID 1 before it touches anything.
+//
 // One zygote serves one runner, one request at a time (the runner holds a
 // lock across a request and its reply), and ends when the runner's end of
-// its socket closes: when the runner exits, whatever kills it.
+// its socket closes, and by a parent-death signal when the runner exits,
+// whatever kills it.
 
 // The runner's end of the zygote forked by the constructor, and its pid;
 // -1 when there is none (sandbox_zygote_wanted said no, or it failed).
