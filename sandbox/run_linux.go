@@ -103,7 +103,6 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 			}
 		}
 	}
-	go warmPidfdProbe()
 	s := *spec
 	if s.Env == nil {
 		s.Env = HermeticEnv(os.Environ())
@@ -363,17 +362,6 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 	c.supervise()
 	return c, nil
 }
-
-// warmPidfdProbe runs, once per process, the probe of pidfd support that
-// package os makes before its first process start: a vfork of its own,
-// a few tenths of a millisecond on a slow machine. Started at the top of
-// Start, it runs on the other core while the run's directory, plan and
-// cgroup are made, instead of in front of PID 1's clone.
-var warmPidfdProbe = sync.OnceFunc(func() {
-	if p, err := os.FindProcess(os.Getpid()); err == nil {
-		p.Release()
-	}
-})
 
 // snapshotKey names the run's own snapshot (a view, or an active snapshot
 // to commit) in the store.
