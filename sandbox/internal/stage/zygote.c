@@ -39,10 +39,9 @@
 // its socket closes, and by a parent-death signal when the runner exits,
 // whatever kills it.
 
-// The runner's end of the zygote forked by the constructor, and its pid;
-// -1 when there is none (sandbox_zygote_wanted said no, or it failed).
+// The runner's end of the zygote forked by the constructor; -1 when there
+// is none (sandbox_zygote_wanted said no, or it failed).
 int sandbox_zygote_sock = -1;
-int sandbox_zygote_pid = -1;
 
 // sandbox_zygote_wanted says whether the constructor forks a zygote for
 // this process: a program that starts sandboxes defines it (the CLI, for
@@ -259,21 +258,35 @@ static void serve(int sock) {
 	}
 }
 
+// become_zygote makes this process the zygote, its socket descriptor 3.
+// Nothing of the caller's stays: its descriptors (a directory among them
+// would be a way out of every root, runc CVE-2024-21626), its arguments
+// and environment, and its working directory (which would stay busy as
+// long as the runner). It stays dumpable, as the runner is: PID 1
+// inherits that, and a rootless runner writes PID 1's id maps, which
+// /proc gives to root otherwise.
+static void become_zygote(int argc, char **argv, char **envp) __attribute__((noreturn));
+static void become_zygote(int argc, char **argv, char **envp) {
+	prctl(PR_SET_NAME, ZYGOTE_ARG0, 0, 0, 0);
+	if (fcntl(3, F_SETFD, FD_CLOEXEC) < 0)
+		_exit(125);
+	close(0);
+	close(1);
+	close(2);
+	if (syscall(SYS_close_range, 4, ~0U, 0) < 0)
+		_exit(125);
+	wipe(argc, argv, envp);
+	if (chdir("/") < 0)
+		_exit(125);
+	serve(3);
+}
+
 // sandbox_zygote_start runs in the constructor, before the Go runtime:
 // ZYGOTE_ARG0 exec'd (the socket is descriptor 3) serves at once;
 // otherwise a program that wants one forks it here.
 void sandbox_zygote_start(int argc, char **argv, char **envp) {
-	if (argc >= 1 && strcmp(argv[0], ZYGOTE_ARG0) == 0) {
-		prctl(PR_SET_NAME, ZYGOTE_ARG0, 0, 0, 0);
-		if (fcntl(3, F_SETFD, FD_CLOEXEC) < 0)
-			_exit(125);
-		if (syscall(SYS_close_range, 4, ~0U, 0) < 0)
-			_exit(125);
-		wipe(argc, argv, envp);
-		if (chdir("/") < 0)
-			_exit(125);
-		serve(3);
-	}
+	if (argc >= 1 && strcmp(argv[0], ZYGOTE_ARG0) == 0)
+		become_zygote(argc, argv, envp);
 	if (!sandbox_zygote_wanted(argc, argv))
 		return;
 	int sv[2];
@@ -289,7 +302,6 @@ void sandbox_zygote_start(int argc, char **argv, char **envp) {
 	if (pid > 0) {
 		close(sv[1]);
 		sandbox_zygote_sock = sv[0];
-		sandbox_zygote_pid = pid;
 		return;
 	}
 	// The main thread forked us, and Go never ends it: the death signal
@@ -297,25 +309,7 @@ void sandbox_zygote_start(int argc, char **argv, char **envp) {
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	if (getppid() != parent)
 		_exit(0);
-	// Dumpable, as the runner is: PID 1 inherits it, and a rootless
-	// runner writes PID 1's id maps, which /proc gives to root otherwise.
-	prctl(PR_SET_NAME, ZYGOTE_ARG0, 0, 0, 0);
-	// Nothing of the caller's: its descriptors (a directory among them
-	// would be a way out of every root, runc CVE-2024-21626) and its
-	// working directory (which would stay busy as long as the runner).
-	int sock = sv[1];
-	if (sock != 3) {
-		if (dup2(sock, 3) < 0)
-			_exit(125);
-		sock = 3;
-	}
-	close(0);
-	close(1);
-	close(2);
-	if (syscall(SYS_close_range, 4, ~0U, 0) < 0)
+	if (sv[1] != 3 && dup2(sv[1], 3) < 0)
 		_exit(125);
-	wipe(argc, argv, envp);
-	if (chdir("/") < 0)
-		_exit(125);
-	serve(sock);
+	become_zygote(argc, argv, envp);
 }

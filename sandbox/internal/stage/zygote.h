@@ -26,7 +26,6 @@ struct zy_req {
 	int32_t ctrl;    // PID 1's control socket, as numbered in PID 1
 	int32_t nctrl;   // how many of PID 1's descriptors from ctrl on are the runner's
 	int32_t gate;    // the start gate, or -1
-	int32_t runner;  // the runner's pid: PID 1's parent
 	uint32_t join;   // 1: join the sandbox of the pidfd that comes last
 	uint32_t detach; // 1: no parent-death signal (a detached exec)
 };
@@ -39,6 +38,6 @@ struct zy_reply {
 void sandbox_zygote_start(int argc, char **argv, char **envp);
 void sandbox_pid1(int ctrl, int nfd, int gate, int joined) __attribute__((noreturn));
 
-extern int sandbox_zygote_sock, sandbox_zygote_pid;
+extern int sandbox_zygote_sock;
 
 #endif

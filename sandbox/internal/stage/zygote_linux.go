@@ -139,7 +139,6 @@ func Spawn(r SpawnRequest) (int, error) {
 		ctrl:    C.int32_t(r.Ctrl),
 		nctrl:   C.int32_t(r.NCtrl),
 		gate:    C.int32_t(r.Gate),
-		runner:  C.int32_t(os.Getpid()),
 		join:    C.uint32_t(join),
 		detach:  C.uint32_t(detach),
 	}

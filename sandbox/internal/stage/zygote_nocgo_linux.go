@@ -4,9 +4,6 @@ package stage
 
 import "fmt"
 
-// ZygoteArg0 is the name the zygote is exec'd under.
-const ZygoteArg0 = "sandbox-zygote"
-
 // Spawn fails: this binary has no stages (Available is false).
 func Spawn(SpawnRequest) (int, error) {
 	return 0, fmt.Errorf("starting init: built without cgo, this binary has no init stage: %w", ErrUnsupported)
