@@ -47,16 +47,6 @@ func Run(o CreateOptions, detach bool) (int, error) { return 0, unsupportedHere(
 // Pids is not supported on this system.
 func Pids(root, id string) ([]int, error) { return nil, unsupportedHere() }
 
-// ExecOptions are runc exec's.
-type ExecOptions struct {
-	Root, ID      string
-	Process       *specs.Process
-	Detach        bool
-	PidFile       string
-	ConsoleSocket string
-	PreserveFDs   int
-}
-
 // ContainerProcess is not supported on this system.
 func ContainerProcess(root, id string) (*specs.Process, error) { return nil, unsupportedHere() }
 
