@@ -30,12 +30,15 @@
 // `create` translates the bundle, makes the container's directory under
 // the state root (<root>/<id>, made under a temporary name and renamed),
 // and starts the monitor: this program re-executed as MonitorArg0, out of
-// the engine's session, holding the engine's stdio. The monitor is the
-// container's process as the engine sees it (the pid file and state's pid
-// name it): the sandbox's PID 1 is its child and dies with it (the
-// parent-death signal), and it exits as the container did (its status, or
-// killed by the same signal), so that conmon and containerd's shim, the
-// subreapers it is re-parented to, read the container's status from it.
+// the engine's session, holding the engine's stdio. The container's
+// process as the engine sees it (the pid file and state's pid name it) is
+// the sandbox's PID 1, handed off to create (sandbox.HandOffInit): create's
+// child, as runc's init is, so that conmon and containerd's shim, the
+// subreapers it is re-parented to when create exits, wait for it and read
+// the container's status from its own (CMD's, 128+N for a signal). The
+// monitor waits for it through a pidfd; its end (the control socket
+// closing) ends PID 1 and the sandbox with it, and it exits as the
+// container did too, for `run`'s wait.
 // The monitor prepares the network namespace, runs the prestart and
 // createRuntime hooks, reports "created", and holds the user process
 // until `start` (its control socket, <root>/<id>/ctl); then it starts the

@@ -53,12 +53,24 @@ func Monitor(args []string) int {
 		return 125
 	}
 	n, _ := strconv.Atoi(args[3])
+	// The sandbox's PID 1 is create's child, and then the engine's
+	// subreaper's, which waits for it (see Create).
+	sandbox.HandOffInit()
 	m := &monitor{root: args[1], id: args[2], dir: Dir(args[1], args[2]), reqs: make(chan ctlRequest)}
 	sync := os.NewFile(uintptr(3+n), "sync")
 	for i := 0; i < n; i++ {
 		m.extra = append(m.extra, os.NewFile(uintptr(3+i), "preserved"))
 	}
+	// The sync pipe's words to create: the pids of its children that the
+	// sandbox's start made (the zygote, which ends at once, and PID 1),
+	// for it to reap, then "ok" or the error.
 	ln, err := m.prepare()
+	if z := sandbox.HandOffZygote(); z != 0 {
+		fmt.Fprintln(sync, "zygote", z)
+	}
+	if m.rec != nil && m.rec.InitPid != 0 {
+		fmt.Fprintln(sync, "init", m.rec.InitPid)
+	}
 	if err != nil {
 		fmt.Fprintf(sync, "error %v\n", err)
 		return 125
@@ -89,12 +101,6 @@ func (m *monitor) prepare() (*net.UnixListener, error) {
 		p := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
 		if err := os.WriteFile(p, []byte(m.plan.Sysctl[k]), 0); err != nil {
 			return nil, fmt.Errorf("setting sysctl %s: %w", k, err)
-		}
-	}
-	if adj := m.plan.OOMScoreAdj; adj != nil {
-		// Inherited by the sandbox's processes.
-		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(*adj)), 0); err != nil {
-			return nil, fmt.Errorf("setting oomScoreAdj: %w", err)
 		}
 	}
 	dirf, err := os.Open(m.dir)

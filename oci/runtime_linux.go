@@ -57,28 +57,34 @@ func loadConfig(bundle string) (*specs.Spec, *Plan, error) {
 }
 
 // Create makes the container and leaves its process held until Start.
+// The container's process, the sandbox's PID 1, whose pid goes to the pid
+// file, is the caller's child, as runc's is: an engine's subreaper
+// (conmon, containerd's shim) inherits it once `create` exits, and reads
+// the container's status from it. A caller that does not exit must reap
+// it.
 func Create(o CreateOptions) error {
-	p, err := create(o)
+	p, _, err := create(o)
 	if err != nil {
 		return err
 	}
 	return p.Release()
 }
 
-func create(o CreateOptions) (_ *os.Process, err error) {
+// create starts the monitor, and returns it and the sandbox's PID 1.
+func create(o CreateOptions) (_ *os.Process, initPid int, err error) {
 	if err := CheckID(o.ID); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	bundle, err := filepath.Abs(o.Bundle)
 	if err != nil {
-		return nil, fmt.Errorf("bundle: %w", err)
+		return nil, 0, fmt.Errorf("bundle: %w", err)
 	}
 	c, plan, err := loadConfig(bundle)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if err := plan.Spec.Validate(); err != nil {
-		return nil, fmt.Errorf("config.json: %w", err)
+		return nil, 0, fmt.Errorf("config.json: %w", err)
 	}
 	if o.Warn != nil {
 		for _, w := range plan.Warnings {
@@ -86,34 +92,34 @@ func create(o CreateOptions) (_ *os.Process, err error) {
 		}
 	}
 	if plan.Terminal && o.ConsoleSocket == "" {
-		return nil, fmt.Errorf("process.terminal: %w: set, and no --console-socket given", ErrInvalid)
+		return nil, 0, fmt.Errorf("process.terminal: %w: set, and no --console-socket given", ErrInvalid)
 	}
 	if !plan.Terminal && o.ConsoleSocket != "" {
-		return nil, fmt.Errorf("--console-socket: %w: given, and process.terminal is not set", ErrInvalid)
+		return nil, 0, fmt.Errorf("--console-socket: %w: given, and process.terminal is not set", ErrInvalid)
 	}
 	if err := os.MkdirAll(o.Root, 0o711); err != nil {
-		return nil, fmt.Errorf("creating state root: %w", err)
+		return nil, 0, fmt.Errorf("creating state root: %w", err)
 	}
 	dir := Dir(o.Root, o.ID)
 	if _, err := os.Lstat(dir); err == nil {
-		return nil, fmt.Errorf("container %s: %w", o.ID, ErrExists)
+		return nil, 0, fmt.Errorf("container %s: %w", o.ID, ErrExists)
 	}
 	tmp, err := os.MkdirTemp(o.Root, ".new-"+o.ID+"-")
 	if err != nil {
-		return nil, fmt.Errorf("creating container directory: %w", err)
+		return nil, 0, fmt.Errorf("creating container directory: %w", err)
 	}
 	rec := &Record{ID: o.ID, Bundle: bundle, Rootfs: plan.Spec.Root, Status: specs.StateCreating, Created: time.Now().UTC(),
 		Annotations: c.Annotations, Hooks: plan.Hooks, CgroupsPath: c.Linux.CgroupsPath}
 	if err := writeRecord(tmp, rec); err != nil {
 		os.RemoveAll(tmp)
-		return nil, err
+		return nil, 0, err
 	}
 	if err := os.Rename(tmp, dir); err != nil {
 		os.RemoveAll(tmp)
 		if errors.Is(err, unix.EEXIST) || errors.Is(err, unix.ENOTEMPTY) {
-			return nil, fmt.Errorf("container %s: %w", o.ID, ErrExists)
+			return nil, 0, fmt.Errorf("container %s: %w", o.ID, ErrExists)
 		}
-		return nil, fmt.Errorf("creating container directory: %w", err)
+		return nil, 0, fmt.Errorf("creating container directory: %w", err)
 	}
 	defer func() {
 		if err != nil {
@@ -125,14 +131,14 @@ func create(o CreateOptions) (_ *os.Process, err error) {
 	if plan.Terminal {
 		slave, err := sendConsole(o.ConsoleSocket, plan.ConsoleSize)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		defer slave.Close()
 		stdin, stdout, stderr = slave, slave, slave
 	}
 	syncR, syncW, err := os.Pipe()
 	if err != nil {
-		return nil, fmt.Errorf("creating sync pipe: %w", err)
+		return nil, 0, fmt.Errorf("creating sync pipe: %w", err)
 	}
 	defer syncR.Close()
 	extra := make([]*os.File, 0, o.PreserveFDs+1)
@@ -154,26 +160,61 @@ func create(o CreateOptions) (_ *os.Process, err error) {
 	}
 	if err := startInNetNS(cmd, plan); err != nil {
 		syncW.Close()
-		return nil, err
+		return nil, 0, err
 	}
 	syncW.Close()
 	reply, _ := io.ReadAll(syncR)
-	if msg := strings.TrimSpace(string(reply)); msg != "ok" {
+	msg := strings.TrimSpace(string(reply))
+	zygote := 0
+	for {
+		line, rest, _ := strings.Cut(msg, "\n")
+		if v, ok := strings.CutPrefix(line, "zygote "); ok {
+			zygote, _ = strconv.Atoi(v)
+		} else if v, ok := strings.CutPrefix(line, "init "); ok {
+			initPid, _ = strconv.Atoi(v)
+		} else {
+			break
+		}
+		msg = rest
+	}
+	if msg != "ok" || initPid <= 0 {
 		cmd.Process.Kill()
 		cmd.Wait()
-		if msg == "" {
+		if initPid > 0 {
+			reap(initPid)
+		}
+		if zygote > 0 {
+			reap(zygote)
+		}
+		if msg == "" || msg == "ok" {
 			msg = "the monitor ended without a word"
 		}
-		return nil, fmt.Errorf("creating container %s: %s", o.ID, strings.TrimPrefix(msg, "error "))
+		return nil, 0, fmt.Errorf("creating container %s: %s", o.ID, strings.TrimPrefix(msg, "error "))
+	}
+	if zygote > 0 {
+		// It has made PID 1 and ends, or is gone.
+		reap(zygote)
 	}
 	if o.PidFile != "" {
-		if err := writeFileAtomic(o.PidFile, []byte(strconv.Itoa(cmd.Process.Pid))); err != nil {
+		if err := writeFileAtomic(o.PidFile, []byte(strconv.Itoa(initPid))); err != nil {
 			cmd.Process.Kill()
 			cmd.Wait()
-			return nil, fmt.Errorf("writing pid file: %w", err)
+			reap(initPid)
+			return nil, 0, fmt.Errorf("writing pid file: %w", err)
 		}
 	}
-	return cmd.Process, nil
+	return cmd.Process, initPid, nil
+}
+
+// reap waits for the sandbox's PID 1, our child once create has made it.
+func reap(pid int) (unix.WaitStatus, error) {
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(pid, &ws, 0, nil)
+		if err != unix.EINTR {
+			return ws, err
+		}
+	}
 }
 
 // startInNetNS starts the monitor in the container's network namespace,
@@ -483,19 +524,23 @@ func runHooks(kind string, hooks []specs.Hook, r *Record) error {
 // Run creates and starts the container and, unless detach, waits for it
 // and returns its exit status.
 func Run(o CreateOptions, detach bool) (int, error) {
-	p, err := create(o)
+	p, initPid, err := create(o)
 	if err != nil {
 		return 0, err
 	}
 	if err := Start(o.Root, o.ID); err != nil {
 		p.Kill()
 		p.Wait()
+		reap(initPid)
 		Delete(o.Root, o.ID, true)
 		return 0, err
 	}
 	if detach {
 		return 0, p.Release()
 	}
+	// PID 1 goes once the monitor has seen it go: reaped, it leaves no
+	// zombie of ours behind.
+	defer reap(initPid)
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, forwarded...)
 	go func() {

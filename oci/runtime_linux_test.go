@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,8 +95,14 @@ func TestLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := waitStatus(t, root, id, specs.StateCreated)
-		if pb, _ := os.ReadFile(pidFile); string(pb) != fmt.Sprint(r.Pid) || r.Pid == 0 {
-			t.Errorf("pid file %q, state pid %d", pb, r.Pid)
+		// The pid file names the container's process, the sandbox's PID 1,
+		// and it is create's child (here, ours), as runc's is: the engine's
+		// subreaper inherits it when create exits, and waits for it.
+		if pb, _ := os.ReadFile(pidFile); string(pb) != fmt.Sprint(r.InitPid) || r.InitPid == 0 {
+			t.Errorf("pid file %q, PID 1 %d", pb, r.InitPid)
+		}
+		if ppid := parentOf(r.InitPid); ppid != os.Getpid() {
+			t.Errorf("PID 1's parent is %d, want create (%d); the monitor is %d", ppid, os.Getpid(), r.Pid)
 		}
 		if err := Create(CreateOptions{Root: root, ID: id, Bundle: b}); !errors.Is(err, ErrExists) {
 			t.Errorf("a second create: %v, want ErrExists", err)
@@ -119,8 +127,7 @@ func TestLifecycle(t *testing.T) {
 			t.Errorf("start of a running container: %v, want ErrState", err)
 		}
 		// state's pid is the container's process, the sandbox's PID 1 (in
-		// its namespaces), and ps lists what runs from it down; the pid
-		// file keeps the monitor, for the engine's subreaper.
+		// its namespaces), and ps lists what runs from it down.
 		r = waitStatus(t, root, id, specs.StateRunning)
 		sj, _ := json.Marshal(r.State())
 		var st specs.State
@@ -179,9 +186,14 @@ func TestLifecycle(t *testing.T) {
 		if err := Kill(root, id, unix.SIGTERM, false); err != nil {
 			t.Fatal(err)
 		}
+		initPid := r.InitPid
 		r = waitStatus(t, root, id, specs.StateStopped)
 		if r.ExitStatus == nil || *r.ExitStatus != 143 {
 			t.Errorf("exit status after SIGTERM: %v, want 143 (%+v)", r.ExitStatus, r)
+		}
+		// What the engine's subreaper reads: the container's status.
+		if ws, err := reap(initPid); err != nil || ws.ExitStatus() != 143 {
+			t.Errorf("PID 1's status after SIGTERM: %v %v, want exit 143", ws, err)
 		}
 		if err := Kill(root, id, unix.SIGTERM, false); !errors.Is(err, ErrState) {
 			t.Errorf("kill of a stopped container: %v, want ErrState", err)
@@ -198,8 +210,15 @@ func TestLifecycle(t *testing.T) {
 		if err := Create(CreateOptions{Root: root, ID: id, Bundle: b}); err != nil {
 			t.Fatal(err)
 		}
+		r, err := Load(root, id)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := Delete(root, id, true); err != nil {
 			t.Fatal(err)
+		}
+		if _, err := reap(r.InitPid); err != nil {
+			t.Errorf("reaping PID 1: %v", err)
 		}
 		if _, err := os.Stat(filepath.Join(out, "ran")); err == nil {
 			t.Error("the process ran though never started")
@@ -218,6 +237,10 @@ func TestLifecycle(t *testing.T) {
 		}
 		r := waitStatus(t, root, id, specs.StateRunning)
 		unix.Kill(r.Pid, unix.SIGKILL)
+		// The sandbox goes with its monitor, though PID 1 is not its child.
+		if ws, err := reap(r.InitPid); err != nil || ws.ExitStatus() != 125 {
+			t.Errorf("PID 1's status once its monitor is killed: %v %v, want exit 125", ws, err)
+		}
 		waitStatus(t, root, id, specs.StateStopped)
 		if err := Delete(root, id, false); err != nil {
 			t.Fatal(err)
@@ -252,6 +275,18 @@ func TestLifecycle(t *testing.T) {
 		}
 		left(t, id)
 	})
+}
+
+// parentOf is pid's parent, from /proc.
+func parentOf(pid int) int {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "PPid:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	return 0
 }
 
 // annotate adds annotations to the bundle's config.json.

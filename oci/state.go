@@ -30,13 +30,13 @@ type Record struct {
 	Rootfs  string               `json:"rootfs"`
 	Status  specs.ContainerState `json:"status"`
 	Created time.Time            `json:"created"`
-	// Pid is the monitor's: the container's process as engines see it.
+	// Pid is the monitor's, which holds the container.
 	Pid int `json:"pid,omitempty"`
 	// PidStart is the monitor's start time (clock ticks after boot,
 	// /proc/PID/stat), telling it from a later process of the same pid.
 	PidStart uint64 `json:"pid_start,omitempty"`
-	// InitPid is the sandbox's PID 1, the monitor's child: where an exec
-	// joins the container.
+	// InitPid is the sandbox's PID 1, the container's process as engines
+	// see it (create's child, handed off), and where an exec joins it.
 	InitPid     int               `json:"init_pid,omitempty"`
 	Annotations map[string]string `json:"annotations,omitempty"`
 	// CgroupsPath is config.json's, removed at delete.
@@ -54,9 +54,8 @@ type Record struct {
 // State is the runtime-spec state of the record, with runc's extra
 // fields (engines print them). Its pid is the container's process as the
 // spec means it, the sandbox's PID 1, in the container's namespaces (what
-// podman top and nsenter join), while the monitor's is in the pid file,
-// for the subreaper that waits for the container's end (conmon,
-// containerd's shim) to wait for.
+// podman top and nsenter join), and the pid file's, which the subreaper
+// that waits for the container's end (conmon, containerd's shim) waits for.
 func (r *Record) State() any {
 	pid := r.Pid
 	if r.InitPid != 0 && r.Status != specs.StateStopped {

@@ -39,8 +39,6 @@ type Plan struct {
 	// Sysctl are net.* settings, written in the container's network
 	// namespace before it starts.
 	Sysctl map[string]string
-	// OOMScoreAdj is the container's /proc/PID/oom_score_adj.
-	OOMScoreAdj *int
 	// Terminal: the process gets a pty whose master goes to the console
 	// socket; ConsoleSize is its first size.
 	Terminal    bool
@@ -184,7 +182,7 @@ func (p *Plan) process(pr *specs.Process) error {
 	}
 	// noNewPrivileges false is not honoured the other way: every run gets
 	// no_new_privs (docs/oci.md).
-	p.OOMScoreAdj = pr.OOMScoreAdj
+	p.Spec.OOMScoreAdj = pr.OOMScoreAdj
 	switch {
 	case pr.ApparmorProfile != "":
 		return unsupported("process.apparmorProfile", "the runner loads no AppArmor profile")

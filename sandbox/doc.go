@@ -26,7 +26,10 @@
 //     arguments and environment wiped: PID 1 costs a clone, not the exec
 //     of the runner's binary. The kernel memory of the new namespaces is
 //     charged to the zygote's cgroup, not the run's: it is the runner's
-//     cost of a sandbox, not CMD's, and the same for every run.
+//     cost of a sandbox, not CMD's, and the same for every run. After
+//     HandOffInit (an OCI monitor) PID 1 is the runner's parent's child
+//     instead, for the engine's subreaper to wait for: Wait sees its end
+//     through its pidfd, and the Result has no rusage of it.
 //  3. PID 1 unshares the cgroup namespace and forks the exec stage, so CMD
 //     is pid 2, then runs the init stage, in C, to its end: the Go runtime
 //     never starts inside the sandbox. A binary built without cgo has no

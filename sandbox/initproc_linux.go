@@ -20,6 +20,10 @@ type initProc struct {
 	pid   int
 	pidfd *os.File   // pollable: Wait parks on the runtime's poller, not in a blocking syscall
 	state *procState // once reaped
+	// handedOff: PID 1 is our parent's child, not ours (stage.HandsOff).
+	// We see its end through the pidfd, but its parent reaps it: its
+	// state has neither wait status nor rusage.
+	handedOff bool
 
 	childEnds  []*os.File // closed once PID 1 has them
 	parentEnds []*os.File // closed after Wait
@@ -120,7 +124,9 @@ func (ip *initProc) start(req stage.SpawnRequest, in io.Reader, out, errw io.Wri
 		req.Files = append(std, req.Files...)
 		var pid int
 		if pid, err = stage.Spawn(req); err == nil {
-			// PID 1 is our child and unreaped: its pid cannot be reused.
+			// PID 1 is unreaped (our child, or handed off to a parent
+			// that reaps it only after it has run): its pid cannot be
+			// reused.
 			ip.pid = pid
 			var fd int
 			if fd, err = unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK); err == nil {
@@ -159,10 +165,11 @@ func (ip *initProc) start(req stage.SpawnRequest, in io.Reader, out, errw io.Wri
 }
 
 // procState is how PID 1 ended, and what it and its reaped descendants
-// used.
+// used; unknown for a PID 1 handed off, which its parent reaps.
 type procState struct {
-	ws syscall.WaitStatus
-	ru syscall.Rusage
+	ws      syscall.WaitStatus
+	ru      syscall.Rusage
+	unknown bool
 }
 
 func (st *procState) String() string {
@@ -200,9 +207,19 @@ func (ip *initProc) reap() (*procState, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &procState{}
+	st := &procState{unknown: ip.handedOff}
 	var werr error
-	err = rc.Read(func(uintptr) bool {
+	err = rc.Read(func(fd uintptr) bool {
+		if ip.handedOff {
+			// Readable once it has exited.
+			pf := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			n, err := unix.Poll(pf, 0)
+			if err != nil && err != unix.EINTR {
+				werr = err
+				return true
+			}
+			return n > 0
+		}
 		for {
 			pid, err := syscall.Wait4(ip.pid, &st.ws, syscall.WNOHANG, &st.ru)
 			switch {
@@ -251,7 +268,7 @@ func (ip *initProc) wait() error {
 	if ip.copyErr != nil {
 		return ip.copyErr
 	}
-	if state.ws != 0 {
+	if state.ws != 0 && !state.unknown {
 		return &exitError{state}
 	}
 	return nil

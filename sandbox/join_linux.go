@@ -106,13 +106,19 @@ func Exec(ctx context.Context, pid int, s *Spec, detach bool) (*Container, error
 	defer initCtrl.Close()
 	c := &Container{ID: fmt.Sprintf("exec-%d", pid), spec: *s, ctrl: ctrl, ctx: ctx, waited: make(chan struct{}),
 		joined: true, cg: &noCgroup{}}
+	handOff, err := stage.HandsOff()
+	if err != nil {
+		ctrl.Close()
+		return nil, fmt.Errorf("starting exec: %w", err)
+	}
+	cfg.HandedOff, c.init.handedOff = handOff, handOff
 	c.output = newOutputGate(&c.spec, c.exceeded)
 	stdout, stderr := c.output.writers(s.IO.Stdout, s.IO.Stderr)
 	stdin, stdout, stderr := throughPipes(s.IO.Stdin, stdout, stderr)
 	req := stage.SpawnRequest{
 		Files: append(append([]*os.File{}, s.IO.ExtraFiles...), initCtrl),
 		Ctrl:  3 + len(s.IO.ExtraFiles), NCtrl: 1, Gate: -1,
-		Flags: flags, CgroupFD: cgfd, Tasks: tasks, Join: target, Detach: detach,
+		Flags: flags, CgroupFD: cgfd, Tasks: tasks, Join: target, Detach: detach || handOff,
 	}
 	c.started = time.Now()
 	if err := c.init.start(req, stdin, stdout, stderr); err != nil {
@@ -146,7 +152,7 @@ func (c *Container) waitJoined() (*Result, error) {
 	var ev stage.Exit
 	derr := json.NewDecoder(c.ctrl).Decode(&ev)
 	c.ctrl.Close()
-	if ps := c.init.state; ps != nil {
+	if ps := c.init.state; ps != nil && !ps.unknown {
 		res.CSWVoluntary, res.CSWForced = ps.ru.Nvcsw, ps.ru.Nivcsw
 	}
 	switch {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -71,6 +72,26 @@ func (c cleanups) run() {
 		c[i]()
 	}
 }
+
+// HandOffInit has every sandbox this process starts from now on hand its
+// PID 1 to this process's parent: PID 1 is born the parent's child, not
+// ours, so that once we have exited (or while we run on) the parent, or
+// the subreaper it leaves it to, waits for the sandbox's end itself. This
+// is what an OCI runtime's monitor needs: the engine's subreaper (conmon,
+// containerd's shim) waits for the container's process, whose pid is in
+// create's pid file, and reads the container's status from it.
+//
+// Handed off, PID 1 exits with CMD's status (128+N for signal N), has no
+// parent-death signal (the end of the control socket, when this process
+// is gone, ends it instead), and Wait sees its end through a pidfd
+// without reaping it: the Result has the cgroup's numbers but no rusage
+// of PID 1's (CSWVoluntary, CSWForced). Call it before the first Start.
+func HandOffInit() { stage.SiblingZygote() }
+
+// HandOffZygote is, after a Start that handed PID 1 off, the pid of the
+// zygote that made it: the parent's child too, it ends once PID 1 is made,
+// for the parent to reap. 0 otherwise.
+func HandOffZygote() int { return stage.ZygotePid() }
 
 // Run runs spec to completion: Start, then Wait.
 func Run(ctx context.Context, spec *Spec) (*Result, error) {
@@ -276,10 +297,20 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 	if c.userNS != nil {
 		flags |= unix.CLONE_NEWUSER
 	}
+	// Handed off, PID 1 is our parent's child (an OCI monitor's, for the
+	// engine's subreaper): no parent-death signal (the parent may be gone
+	// long before us; the control socket's end ends it instead), and it
+	// exits with CMD's status.
+	handOff, err := stage.HandsOff()
+	if err != nil {
+		return nil, fmt.Errorf("starting init: %w", err)
+	}
+	cfg.HandedOff = handOff
+	c.init.handedOff = handOff
 	req := stage.SpawnRequest{
 		Files: extra,
 		Ctrl:  3 + len(s.IO.ExtraFiles), NCtrl: len(extra) - len(s.IO.ExtraFiles), Gate: gateFD,
-		Flags: flags, CgroupFD: -1,
+		Flags: flags, CgroupFD: -1, Detach: handOff,
 	}
 	if err := checkKernel(c.cg.Version()); err != nil {
 		return nil, err
@@ -339,6 +370,12 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 				return nil, why
 			}
 			return nil, err
+		}
+	}
+
+	if a := s.OOMScoreAdj; a != nil {
+		if err := os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", c.init.pid), []byte(strconv.Itoa(*a)), 0); err != nil {
+			return nil, fmt.Errorf("setting oom_score_adj %d: %w", *a, err)
 		}
 	}
 
@@ -825,7 +862,7 @@ func (c *Container) account(res *Result) {
 		res.MemoryPeak, res.OOMKilled, res.PidsPeak = st.MemoryPeak, st.OOMKills > 0, st.PidsPeak
 		res.IORead, res.IOWrite = st.IORead, st.IOWrite
 	}
-	if ps := c.init.state; ps != nil {
+	if ps := c.init.state; ps != nil && !ps.unknown {
 		ru := &ps.ru
 		res.CSWVoluntary, res.CSWForced = ru.Nvcsw, ru.Nivcsw
 		if err != nil || c.cg.Version() == 0 {
@@ -877,8 +914,10 @@ func (c *Container) judge(res *Result, ev *stage.Exit, derr, werr error) error {
 
 	switch {
 	case derr != nil: // PID 1 ended without a word: it was killed
+		// Handed off, how PID 1 ended is its parent's to know: killed, as
+		// nothing else ends it without a report.
 		res.ExitCode, res.Signal, res.Status = -1, int(unix.SIGKILL), StatusSignal
-		if ps := c.init.state; ps != nil {
+		if ps := c.init.state; ps != nil && !ps.unknown {
 			if ps.ws.Signaled() {
 				res.Signal = int(ps.ws.Signal())
 			} else {

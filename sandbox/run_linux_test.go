@@ -341,6 +341,19 @@ func TestDomainname(t *testing.T) {
 	}
 }
 
+// TestOOMScoreAdj: every process of the run has it, CMD's children
+// included.
+func TestOOMScoreAdj(t *testing.T) {
+	needRunner(t)
+	s := sh("cat /proc/self/oom_score_adj; sh -c 'cat /proc/self/oom_score_adj'")
+	s.OOMScoreAdj = ptr(312)
+	if out, errs, res := run(t, s); out != "312\n312\n" || res.Status != StatusOK {
+		t.Errorf("oom_score_adj %q (%s, %q), want 312 twice", out, res.Status, errs)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
 func TestExitStatus(t *testing.T) {
 	needRunner(t)
 	notExec := filepath.Join(t.TempDir(), "notexec")
@@ -401,6 +414,7 @@ func TestInvalidSpec(t *testing.T) {
 		{"NUL in the environment", Spec{Args: []string{"true"}, Env: []string{"A=1\x002"}}, "NUL"},
 		{"NUL in the hostname", Spec{Args: []string{"true"}, Hostname: "h\x00"}, "NUL"},
 		{"NUL in a mount", Spec{Args: []string{"true"}, Mounts: []Mount{{Type: MountTmpfs, Destination: "/x\x00"}}}, "NUL"},
+		{"oom_score_adj out of range", Spec{Args: []string{"true"}, OOMScoreAdj: ptr(1001)}, "oom_score_adj 1001"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -18,6 +18,12 @@ func Run(ctx context.Context, spec *Spec) (*Result, error) { return nil, unsuppo
 // Start is not supported on this system.
 func Start(ctx context.Context, spec *Spec) (*Container, error) { return nil, unsupported() }
 
+// HandOffInit does nothing: no sandbox starts on this system.
+func HandOffInit() {}
+
+// HandOffZygote is 0: no sandbox starts on this system.
+func HandOffZygote() int { return 0 }
+
 // Exec is not supported on this system.
 func Exec(ctx context.Context, pid int, s *Spec, detach bool) (*Container, error) {
 	return nil, unsupported()

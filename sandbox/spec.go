@@ -57,6 +57,10 @@ type Spec struct {
 	Domainname string `json:"domainname,omitempty"`
 	// User CMD runs as; nil means the caller's uid and gid.
 	User *User `json:"user,omitempty"`
+	// OOMScoreAdj, when set, is every process's oom_score_adj (-1000 to
+	// 1000), set on PID 1 before anything forks from it; nil inherits the
+	// runner's. Below the runner's own needs CAP_SYS_RESOURCE.
+	OOMScoreAdj *int `json:"oom_score_adj,omitempty"`
 	// Root is the read-only lower layer of the throwaway root: empty means the
 	// host's "/" (and the real filesystems mounted below it), else a directory.
 	Root string `json:"root,omitempty"`
@@ -313,6 +317,9 @@ func (s *Spec) Validate() error {
 	}
 	if err := s.noNUL(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidSpec, err)
+	}
+	if a := s.OOMScoreAdj; a != nil && (*a < -1000 || *a > 1000) {
+		return fmt.Errorf("%w: oom_score_adj %d: want -1000 to 1000", ErrInvalidSpec, *a)
 	}
 	switch s.Network {
 	case "", NetworkNone, NetworkHost:

@@ -8,7 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -102,6 +104,7 @@ func TestOCIInPodman(t *testing.T) {
 		{"network none", nil, []string{"sh", "-c", "grep -c : /proc/net/dev; cat /sys/class/net/lo/operstate"}, "1\nunknown\n", 0, ""},
 		{"cap-drop all", []string{"--cap-drop", "all"}, []string{"grep", "CapEff", "/proc/self/status"}, "CapEff:\t0000000000000000\n", 0, ""},
 		{"cap-add", []string{"--cap-drop", "all", "--cap-add", "net_raw"}, []string{"grep", "CapEff", "/proc/self/status"}, "CapEff:\t0000000000002000\n", 0, ""},
+		{"oom score", []string{"--oom-score-adj", "500"}, []string{"cat", "/proc/self/oom_score_adj"}, "500\n", 0, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -182,6 +185,18 @@ func TestOCIInPodman(t *testing.T) {
 		}
 		id := start()
 		waitLog(id, "started\n")
+		// The engine sees the container's process: its pid is the
+		// sandbox's PID 1, conmon's child, and podman top lists what runs
+		// in the container, nothing of the host's.
+		out, errs, _ := podmanRun("inspect", "--format", "{{.State.Pid}} {{.State.ConmonPid}}", id)
+		var pid, conmon int
+		fmt.Sscan(out, &pid, &conmon)
+		if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); string(comm) != "sandbox-init\n" || parentOf(pid) != conmon || conmon == 0 {
+			t.Errorf("podman's pid of the container %d (%q), its parent %d, conmon %d: want the sandbox's PID 1, conmon's child (%s)", pid, comm, parentOf(pid), conmon, errs)
+		}
+		if out, errs, code := podmanRun("top", id, "pid", "args"); code != 0 || !regexp.MustCompile(`(?m)^1 +sandbox-init *\n2 +sleep 100 *$`).MatchString(out) {
+			t.Errorf("podman top: exit status %d, %q %s; want PID 1 and sleep 100 alone", code, out, errs)
+		}
 		// podman exec: conmon runs the runtime's exec detached and reaps
 		// the process itself; it sees the container as its process does.
 		for _, tt := range []struct {
@@ -451,4 +466,16 @@ func writeOCIArchive(path, root, name string) error {
 		return fmt.Errorf("packing the archive: %v: %s", err, out)
 	}
 	return nil
+}
+
+// parentOf is pid's parent, from /proc.
+func parentOf(pid int) int {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "PPid:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	return 0
 }

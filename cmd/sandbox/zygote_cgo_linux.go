@@ -3,7 +3,9 @@
 package main
 
 /*
+#cgo CFLAGS: -I${SRCDIR}/../../sandbox/internal/stage
 #include <string.h>
+#include "zygote.h"
 
 // sandbox_zygote_wanted overrides package stage's: the subcommands that
 // run sandboxes have their zygote forked before the Go runtime starts,
@@ -16,17 +18,21 @@ int sandbox_zygote_wanted(int argc, char **argv) {
 		return 0;
 	const char *base = strrchr(argv[0], '/');
 	base = base ? base + 1 : argv[0];
-	if (strcmp(base, "isolate") == 0 || strcmp(base, "sandbox-oci-monitor") == 0)
-		return 1;
+	// The OCI monitor hands each PID 1 to its parent, create, and through
+	// it to the engine's subreaper: its zygote is its sibling.
+	if (strcmp(base, "sandbox-oci-monitor") == 0)
+		return ZYGOTE_SIBLING;
+	if (strcmp(base, "isolate") == 0)
+		return ZYGOTE_CHILD;
 	static const char *const runs[] = {"exec", "judge", "isolate", "repro"};
 	for (size_t i = 0; argc > 1 && i < sizeof runs / sizeof runs[0]; i++)
 		if (strcmp(argv[1], runs[i]) == 0)
-			return 1;
+			return ZYGOTE_CHILD;
 	// The OCI runtime's exec, after runc's global options.
 	if (strcmp(base, "sandbox-oci") == 0 || (argc > 1 && strcmp(argv[1], "oci") == 0))
 		for (int i = 1; i < argc; i++)
 			if (strcmp(argv[i], "exec") == 0)
-				return 1;
+				return ZYGOTE_CHILD;
 	return 0;
 }
 */

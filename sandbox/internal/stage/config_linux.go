@@ -83,6 +83,10 @@ type Config struct {
 	// Detached: a joined PID 1 whose runner does not wait: it outlives the
 	// runner and exits with CMD's status (128+N for signal N).
 	Detached bool
+	// HandedOff: PID 1 is not the runner's child but its parent's (see
+	// SiblingZygote), which reads CMD's status from PID 1's (128+N for
+	// signal N). The control socket's end still ends it.
+	HandedOff bool
 }
 
 // Rlimit is one setrlimit(2) limit, as PID 1 sets it on the exec stage.

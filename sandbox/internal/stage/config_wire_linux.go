@@ -42,6 +42,7 @@ const (
 	configWdRequired = 1 << 8
 	configJoined     = 1 << 9
 	configDetached   = 1 << 10
+	configHandedOff  = 1 << 11
 
 	stepRO         = 1 << 0
 	stepScratch    = 1 << 1
@@ -80,7 +81,7 @@ func EncodeConfig(cfg *Config) []byte {
 	flags := bit(cfg.TTY, configTTY) | bit(cfg.Loopback, configLoopback) |
 		bit(p != nil, configSeccomp) | bit(p != nil && p.Notify, configNotify) |
 		bit(cfg.CallerWdRequired, configWdRequired) | bit(cfg.Joined, configJoined) |
-		bit(cfg.Detached, configDetached)
+		bit(cfg.Detached, configDetached) | bit(cfg.HandedOff, configHandedOff)
 	out := make([]byte, 4, 4096)
 	out = ne.AppendUint32(out, flags)
 	out = ne.AppendUint32(out, cfg.UID)

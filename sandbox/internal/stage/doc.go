@@ -37,7 +37,11 @@
 // takes). It keeps nothing of the caller's: no descriptor but its socket,
 // "/" as its working directory, the arguments and environment blanked. It
 // ends when the runner's end of the socket closes, and with a
-// parent-death signal besides when the constructor forked it.
+// parent-death signal besides when the constructor forked it. A sibling
+// zygote (SiblingZygote, or sandbox_zygote_wanted's ZYGOTE_SIBLING: an
+// OCI monitor's) is the runner's parent's child, and so is the PID 1 it
+// makes (Config.HandedOff): neither has a parent-death signal, and it
+// ends after its first PID 1.
 //
 // # PID 1's privileges
 //

@@ -108,6 +108,7 @@ struct is_cfg {
 #define IS_WDREQ 256  // configWdRequired
 #define IS_JOINED 512  // configJoined
 #define IS_DETACHED 1024  // configDetached
+#define IS_HANDED 2048  // configHandedOff
 #define IS_STEP_RO 1
 #define IS_STEP_SCRATCH 2
 #define IS_STEP_OPTIONAL 4
@@ -171,8 +172,11 @@ int open_console(const struct is_cfg *c, int console);
 // report.c
 void buf_add(struct is_buf *b, const char *s, size_t n);
 void is_report(int ctrl, const struct is_exit *ev);
-// is_detached: a detached exec's PID 1 exits as CMD did (report.c).
+// is_detached: a detached exec's PID 1, which outlives its runner.
 extern int is_detached;
+// is_cmd_status: PID 1 exits as CMD did, for a parent that is not the
+// runner (a detached exec's, or a handed-off PID 1's: report.c).
+extern int is_cmd_status;
 void is_failed(int ctrl);
 
 #endif

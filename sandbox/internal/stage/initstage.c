@@ -222,6 +222,7 @@ void sandbox_init_stage(int ctrl, int stagefd, pid_t pid) {
 	// which shares its namespaces).
 	// A PID 1 that joined a running sandbox (an OCI exec) finds it built.
 	is_detached = (c.flags & IS_DETACHED) != 0;
+	is_cmd_status = (c.flags & (IS_DETACHED | IS_HANDED)) != 0;
 	if (!(c.flags & IS_JOINED)) {
 		umask(0);
 		if (perform_steps(&c) < 0 || pivot_into(c.rootfs) < 0)

@@ -45,6 +45,7 @@ static void buf_json(struct is_buf *b, const char *s) {
 
 
 int is_detached;
+int is_cmd_status;
 
 // is_report writes the Exit (the JSON the runner decodes, stage.Exit) on
 // the control socket, and ends PID 1: the kernel then kills whatever is
@@ -74,10 +75,10 @@ void is_report(int ctrl, const struct is_exit *ev) {
 	}
 	buf_str(&b, "}\n");
 	sandbox_write_all(ctrl, b.p, b.len);
-	// Nobody reads the report of a detached exec: its parent (a subreaper
-	// such as conmon) reads CMD's status from ours instead, 128+N for a
-	// signal as a shell gives it.
-	if (is_detached)
+	// A parent that is not the runner (a subreaper such as conmon, for a
+	// detached exec or a handed-off PID 1) reads CMD's status from ours,
+	// 128+N for a signal as a shell gives it.
+	if (is_cmd_status)
 		_exit(ev->sig ? 128 + ev->sig : ev->code < 0 ? 125 : ev->code);
 	_exit(0);
 }

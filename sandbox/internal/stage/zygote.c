@@ -37,16 +37,25 @@
 // One zygote serves one runner, one request at a time (the runner holds a
 // lock across a request and its reply), and ends when the runner's end of
 // its socket closes, and by a parent-death signal when the runner exits,
-// whatever kills it.
+// whatever kills it. A sibling zygote (ZYGOTE_SIBLING, for an OCI
+// monitor) is the runner's parent's child instead, and so is its PID 1:
+// it has no parent-death signal, and ends after its first PID 1.
 
 // The runner's end of the zygote forked by the constructor; -1 when there
 // is none (sandbox_zygote_wanted said no, or it failed).
 int sandbox_zygote_sock = -1;
 
+// 1 when the zygote is this process's sibling (ZYGOTE_SIBLING): every PID
+// 1 it clones is then this process's parent's child.
+int sandbox_zygote_sibling;
+// The constructor's zygote's pid, for a sibling's parent to reap.
+int sandbox_zygote_pid;
+
 // sandbox_zygote_wanted says whether the constructor forks a zygote for
-// this process: a program that starts sandboxes defines it (the CLI, for
-// the subcommands that run one). Everyone else gets one started on the
-// first Start, exec'd as ZYGOTE_ARG0.
+// this process (ZYGOTE_CHILD or ZYGOTE_SIBLING; 0 for none): a program that
+// starts sandboxes defines it (the CLI, for the subcommands that run one).
+// Everyone else gets one started on the first Start, exec'd as
+// ZYGOTE_ARG0.
 __attribute__((weak)) int sandbox_zygote_wanted(int argc, char **argv) {
 	(void)argc;
 	(void)argv;
@@ -222,9 +231,11 @@ static pid_t spawn(const struct zy_req *rq, int *fds, int nfds) {
 	return pid < 0 ? -e : (pid_t)pid;
 }
 
-// serve answers requests on sock until the runner closes its end.
-static void serve(int sock) __attribute__((noreturn));
-static void serve(int sock) {
+// serve answers requests on sock until the runner closes its end. A
+// sibling serves one PID 1 and ends, so that its parent (not the runner,
+// which cannot wait for it) reaps it at once.
+static void serve(int sock, int once) __attribute__((noreturn));
+static void serve(int sock, int once) {
 	for (;;) {
 		struct zy_req rq;
 		char cbuf[CMSG_SPACE(sizeof(int) * ZY_MAXFD)];
@@ -252,6 +263,8 @@ static void serve(int sock) {
 		else {
 			pid_t pid = spawn(&rq, fds, nfds);
 			reply(sock, pid < 0 ? -pid : 0, pid < 0 ? 0 : pid);
+			if (once && pid > 0)
+				_exit(0);
 		}
 		for (int i = 0; i < nfds; i++)
 			close(fds[i]);
@@ -265,8 +278,8 @@ static void serve(int sock) {
 // long as the runner). It stays dumpable, as the runner is: PID 1
 // inherits that, and a rootless runner writes PID 1's id maps, which
 // /proc gives to root otherwise.
-static void become_zygote(int argc, char **argv, char **envp) __attribute__((noreturn));
-static void become_zygote(int argc, char **argv, char **envp) {
+static void become_zygote(int argc, char **argv, char **envp, int sibling) __attribute__((noreturn));
+static void become_zygote(int argc, char **argv, char **envp, int sibling) {
 	prctl(PR_SET_NAME, ZYGOTE_ARG0, 0, 0, 0);
 	if (fcntl(3, F_SETFD, FD_CLOEXEC) < 0)
 		_exit(125);
@@ -278,7 +291,7 @@ static void become_zygote(int argc, char **argv, char **envp) {
 	wipe(argc, argv, envp);
 	if (chdir("/") < 0)
 		_exit(125);
-	serve(3);
+	serve(3, sibling);
 }
 
 // sandbox_zygote_start runs in the constructor, before the Go runtime:
@@ -286,14 +299,24 @@ static void become_zygote(int argc, char **argv, char **envp) {
 // otherwise a program that wants one forks it here.
 void sandbox_zygote_start(int argc, char **argv, char **envp) {
 	if (argc >= 1 && strcmp(argv[0], ZYGOTE_ARG0) == 0)
-		become_zygote(argc, argv, envp);
-	if (!sandbox_zygote_wanted(argc, argv))
+		become_zygote(argc, argv, envp, argc >= 2 && strcmp(argv[1], ZYGOTE_SIBLING_ARG) == 0);
+	int wanted = sandbox_zygote_wanted(argc, argv);
+	if (wanted != ZYGOTE_CHILD && wanted != ZYGOTE_SIBLING)
 		return;
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return;
-	pid_t parent = getpid();
-	pid_t pid = fork();
+	pid_t parent = wanted == ZYGOTE_SIBLING ? getppid() : getpid();
+	pid_t pid;
+	if (wanted == ZYGOTE_SIBLING) {
+		// A sibling, so that each PID 1 it clones (CLONE_PARENT again) is
+		// our parent's child: see sandbox_zygote_sibling's users.
+		struct clone_args ca;
+		memset(&ca, 0, sizeof ca);
+		ca.flags = CLONE_PARENT;
+		pid = (pid_t)syscall(SYS_clone3, &ca, sizeof ca);
+	} else
+		pid = fork();
 	if (pid < 0) {
 		close(sv[0]);
 		close(sv[1]);
@@ -302,14 +325,19 @@ void sandbox_zygote_start(int argc, char **argv, char **envp) {
 	if (pid > 0) {
 		close(sv[1]);
 		sandbox_zygote_sock = sv[0];
+		sandbox_zygote_sibling = wanted == ZYGOTE_SIBLING;
+		sandbox_zygote_pid = pid;
 		return;
 	}
 	// The main thread forked us, and Go never ends it: the death signal
-	// fires only when the runner is gone.
-	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	// fires only when the runner is gone. A sibling's parent is not the
+	// runner (it may well exit first): that zygote ends at its socket's
+	// EOF alone.
+	if (wanted == ZYGOTE_CHILD)
+		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	if (getppid() != parent)
 		_exit(0);
 	if (sv[1] != 3 && dup2(sv[1], 3) < 0)
 		_exit(125);
-	become_zygote(argc, argv, envp);
+	become_zygote(argc, argv, envp, wanted == ZYGOTE_SIBLING);
 }

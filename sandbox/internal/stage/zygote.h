@@ -14,6 +14,13 @@
 #include <stdint.h>
 
 #define ZYGOTE_ARG0 "sandbox-zygote"
+// What sandbox_zygote_wanted answers for a zygote: none (0), the
+// process's child, or its sibling, whose PID 1s are the process's
+// parent's children.
+#define ZYGOTE_CHILD 1
+#define ZYGOTE_SIBLING 2
+// A sibling exec'd is ZYGOTE_ARG0 with this argument.
+#define ZYGOTE_SIBLING_ARG "sibling"
 #define ZY_VERSION 1
 #define ZY_MAXFD 64
 
@@ -39,5 +46,7 @@ void sandbox_zygote_start(int argc, char **argv, char **envp);
 void sandbox_pid1(int ctrl, int nfd, int gate, int joined) __attribute__((noreturn));
 
 extern int sandbox_zygote_sock;
+extern int sandbox_zygote_sibling;
+extern int sandbox_zygote_pid;
 
 #endif

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -29,13 +30,45 @@ type zygote struct {
 	mu   sync.Mutex
 	sock syscall.RawConn // on the runtime's poller: a clone takes a while
 	err  error
+	// sibling: the zygote is our parent's child, and so is its PID 1.
+	sibling bool
+	pid     int
+}
+
+var wantSibling atomic.Bool
+
+// SiblingZygote asks for this process's zygote to be its sibling rather
+// than its child, so that every PID 1 it clones is this process's
+// parent's child: handed off (Config.HandedOff) to a parent that waits
+// for it itself. An OCI runtime's monitor wants this: the engine's
+// subreaper (conmon, containerd's shim) waits for the container's PID 1
+// once create has exited. It must come before the first Spawn; a zygote
+// the constructor forked is a child or a sibling already, as
+// sandbox_zygote_wanted said.
+func SiblingZygote() { wantSibling.Store(true) }
+
+// HandsOff reports whether the PID 1 this process spawns is handed off
+// to its parent (SiblingZygote), which starts the zygote if need be.
+func HandsOff() (bool, error) {
+	z := theZygote()
+	return z.sibling, z.err
+}
+
+// ZygotePid is the sibling zygote's pid, for the parent to reap (it ends
+// once it has made PID 1, or when this process does), or 0 for none.
+func ZygotePid() int {
+	if z := theZygote(); z.sibling {
+		return z.pid
+	}
+	return 0
 }
 
 var theZygote = sync.OnceValue(func() *zygote {
 	fd := int(C.sandbox_zygote_sock)
-	z := &zygote{}
+	z := &zygote{sibling: C.sandbox_zygote_sibling != 0, pid: int(C.sandbox_zygote_pid)}
 	if fd < 0 {
-		if fd, z.err = execZygote(); z.err != nil {
+		z.sibling = wantSibling.Load()
+		if fd, z.pid, z.err = execZygote(z.sibling); z.err != nil {
 			return z
 		}
 	}
@@ -59,46 +92,59 @@ var theZygote = sync.OnceValue(func() *zygote {
 // started the zygote as its parent (CLONE_PARENT takes the zygote's): so
 // that thread is one of our own, locked and never ended. Go ends a thread
 // whose locked goroutine returns, which would kill every sandbox at once.
-func execZygote() (int, error) {
+// A sibling has none of that: its PID 1s have no parent-death signal
+// (see pid1 in zygote.c).
+func execZygote(sibling bool) (fd, pid int, err error) {
+	if sibling {
+		return startZygote(true)
+	}
 	type started struct {
-		fd  int
-		err error
+		fd, pid int
+		err     error
 	}
 	done := make(chan started)
 	go func() {
 		runtime.LockOSThread() // never unlocked: see above
-		fd, err := startZygote()
-		done <- started{fd, err}
+		fd, pid, err := startZygote(false)
+		done <- started{fd, pid, err}
 		if err == nil {
 			select {}
 		}
 	}()
 	r := <-done
-	return r.fd, r.err
+	return r.fd, r.pid, r.err
 }
 
-func startZygote() (int, error) {
+func startZygote(sibling bool) (fd, pid int, err error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return -1, fmt.Errorf("starting zygote: %w", err)
+		return -1, 0, fmt.Errorf("starting zygote: %w", err)
 	}
 	child := os.NewFile(uintptr(fds[1]), "zygote")
 	defer child.Close()
+	// It goes with this process at once, not only at its socket's EOF
+	// a moment later: whoever removes this process's cgroup next finds
+	// it empty. Its parent thread is the locked one, which never ends.
+	attr := &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
+	args := []string{ZygoteArg0}
+	if sibling {
+		// Our parent's child, which may exit before us: it ends after its
+		// PID 1, or at the socket's EOF.
+		attr = &syscall.SysProcAttr{Setsid: true, Cloneflags: syscall.CLONE_PARENT}
+		args = append(args, C.ZYGOTE_SIBLING_ARG)
+	}
 	cmd := &exec.Cmd{
-		Path:       "/proc/self/exe",
-		Args:       []string{ZygoteArg0},
-		Env:        []string{},
-		ExtraFiles: []*os.File{child},
-		// It goes with this process at once, not only at its socket's EOF
-		// a moment later: whoever removes this process's cgroup next finds
-		// it empty. Its parent thread is the locked one, which never ends.
-		SysProcAttr: &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL},
+		Path:        "/proc/self/exe",
+		Args:        args,
+		Env:         []string{},
+		ExtraFiles:  []*os.File{child},
+		SysProcAttr: attr,
 	}
 	if err := cmd.Start(); err != nil {
 		unix.Close(fds[0])
-		return -1, fmt.Errorf("starting zygote: %w", err)
+		return -1, 0, fmt.Errorf("starting zygote: %w", err)
 	}
-	return fds[0], nil
+	return fds[0], cmd.Process.Pid, nil
 }
 
 // Spawn has the zygote clone PID 1 and returns its pid. PID 1 is this

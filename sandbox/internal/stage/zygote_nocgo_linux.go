@@ -8,3 +8,15 @@ import "fmt"
 func Spawn(SpawnRequest) (int, error) {
 	return 0, fmt.Errorf("starting init: built without cgo, this binary has no init stage: %w", ErrUnsupported)
 }
+
+// SiblingZygote does nothing: there is no zygote.
+func SiblingZygote() {}
+
+// HandsOff fails as Spawn does.
+func HandsOff() (bool, error) {
+	_, err := Spawn(SpawnRequest{})
+	return false, err
+}
+
+// ZygotePid is 0: there is no zygote.
+func ZygotePid() int { return 0 }
