@@ -39,6 +39,17 @@ func New(root, id string, l Limits) (Cgroup, error) {
 	return cg, nil
 }
 
+// Version is the cgroup version New would give a run with the limits l
+// on this host (1 or 2), without making anything: a runner that knows it
+// can order its start around it.
+func Version(l Limits) (int, error) {
+	h, err := probeHost()
+	if err != nil {
+		return 0, err
+	}
+	return chooseVersion(h.mode, h.v2Controllers, v2Required(l))
+}
+
 func newGroup(group string, l Limits) (Cgroup, error) {
 	if err := l.Validate(); err != nil {
 		return nil, err

@@ -9,6 +9,11 @@ func New(root, id string, l Limits) (Cgroup, error) {
 	return nil, fmt.Errorf("creating cgroup: %w", ErrUnsupported)
 }
 
+// Version needs Linux cgroups.
+func Version(l Limits) (int, error) {
+	return 0, fmt.Errorf("choosing the cgroup version: %w", ErrUnsupported)
+}
+
 // Load needs Linux cgroups.
 func Load(root, id string) (Cgroup, error) {
 	return nil, fmt.Errorf("loading cgroup: %w", ErrUnsupported)

@@ -14,12 +14,14 @@
 //  1. Start validates the Spec, makes the run directory
 //     (<RunDir>/<id>, locked while the runner lives), and computes the init
 //     stage's plan: every mount, device and mask as data (plan_linux.go).
-//  2. It has the zygote clone PID 1 (stage.Spawn) in new mount, pid, uts,
-//     ipc and (unless NetworkHost) net namespaces, as the runner's own
-//     child (CLONE_PARENT), born in the run's cgroup on v2 (moving itself
-//     in first thing on v1), with a parent-death signal, and sends the
-//     plan over a socket, as a flat binary message (stage.EncodeConfig),
-//     once whatever confines the init process is in place. The zygote is a
+//  2. It has the zygote clone PID 1 (stage.StartSpawn) in new mount, pid,
+//     uts, ipc and (unless NetworkHost) net namespaces, as the runner's own
+//     child (CLONE_PARENT), with a parent-death signal, born in the run's
+//     cgroup on v2. On v1 the runner makes the groups and the plan while
+//     the zygote clones, and PID 1 moves itself in first thing when it is
+//     let go. The runner sends the plan over a socket, as a flat binary
+//     message (stage.EncodeConfig), once whatever confines the init
+//     process is in place (stage.SendGo). The zygote is a
 //     copy of the runner's process taken before the Go runtime started
 //     (forked by a C constructor, or this binary exec'd once for a
 //     process that did not fork one), single-threaded, with the runner's
@@ -63,8 +65,11 @@
 //     status and exits; the kernel then kills whatever is left in the pid
 //     namespace, and every mount, living only in the sandbox's mount
 //     namespace, goes with it.
-//  7. Wait collects the report, copies the writable layer of a run to
-//     commit into the store and commits it, and removes the run directory.
+//  7. Wait collects the report and the cgroup's numbers while PID 1's
+//     exit tears the namespaces down (so that teardown, like the
+//     namespaces' making, is the runner's cost and not the run's), waits
+//     for PID 1, copies the writable layer of a run to commit into the
+//     store and commits it, and removes the cgroup and the run directory.
 //
 // # Roots
 //

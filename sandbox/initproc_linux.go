@@ -20,6 +20,7 @@ type initProc struct {
 	pid   int
 	pidfd *os.File   // pollable: Wait parks on the runtime's poller, not in a blocking syscall
 	state *procState // once reaped
+	spawning *stage.Spawning // between begin and finish
 	// handedOff: PID 1 is our parent's child, not ours (stage.HandsOff).
 	// We see its end through the pidfd, but its parent reaps it: its
 	// state has neither wait status nor rusage.
@@ -117,36 +118,52 @@ func (ip *initProc) writer(w io.Writer) (*os.File, error) {
 }
 
 // start has the zygote make PID 1 with req (its Files after the three of
-// stdio), then starts the copies.
+// stdio), then starts the copies: begin, then finish.
 func (ip *initProc) start(req stage.SpawnRequest, in io.Reader, out, errw io.Writer) error {
+	if err := ip.begin(req, in, out, errw); err != nil {
+		return err
+	}
+	return ip.finish()
+}
+
+// begin asks the zygote for PID 1 and returns while it clones; finish must
+// follow, with req's descriptors still open.
+func (ip *initProc) begin(req stage.SpawnRequest, in io.Reader, out, errw io.Writer) error {
 	std, err := ip.stdio(in, out, errw)
+	if err != nil {
+		ip.closeEnds()
+		return err
+	}
+	req.Files = append(std, req.Files...)
+	ip.spawning = stage.StartSpawn(req)
+	return nil
+}
+
+// finish has the zygote's answer, and starts the copies.
+func (ip *initProc) finish() error {
+	pid, err := ip.spawning.Wait()
+	ip.spawning = nil
 	if err == nil {
-		req.Files = append(std, req.Files...)
-		var pid int
-		if pid, err = stage.Spawn(req); err == nil {
-			// PID 1 is unreaped (our child, or handed off to a parent
-			// that reaps it only after it has run): its pid cannot be
-			// reused.
-			ip.pid = pid
-			var fd int
-			if fd, err = unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK); err == nil {
-				ip.pidfd = os.NewFile(uintptr(fd), "pidfd")
-			} else {
-				err = fmt.Errorf("opening init's pidfd: %w", err)
-				unix.Kill(pid, unix.SIGKILL)
-				var ws syscall.WaitStatus
-				syscall.Wait4(pid, &ws, 0, nil)
-			}
+		// PID 1 is unreaped (our child, or handed off to a parent
+		// that reaps it only after it has run): its pid cannot be
+		// reused.
+		ip.pid = pid
+		var fd int
+		if fd, err = unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK); err == nil {
+			ip.pidfd = os.NewFile(uintptr(fd), "pidfd")
+		} else {
+			err = fmt.Errorf("opening init's pidfd: %w", err)
+			unix.Kill(pid, unix.SIGKILL)
+			var ws syscall.WaitStatus
+			syscall.Wait4(pid, &ws, 0, nil)
 		}
+	}
+	if err != nil {
+		ip.closeEnds()
+		return err
 	}
 	for _, f := range ip.childEnds {
 		f.Close()
-	}
-	if err != nil {
-		for _, f := range ip.parentEnds {
-			f.Close()
-		}
-		return err
 	}
 	for _, f := range ip.copyFuncs {
 		ip.copies.Add(1)
@@ -162,6 +179,28 @@ func (ip *initProc) start(req stage.SpawnRequest, in io.Reader, out, errw io.Wri
 		}()
 	}
 	return nil
+}
+
+// abandon ends a PID 1 that Start gives up on, begun or finished.
+func (ip *initProc) abandon() {
+	if ip.spawning != nil {
+		if err := ip.finish(); err != nil {
+			return
+		}
+	}
+	if ip.pidfd != nil {
+		ip.kill()
+		ip.wait()
+	}
+}
+
+func (ip *initProc) closeEnds() {
+	for _, f := range ip.childEnds {
+		f.Close()
+	}
+	for _, f := range ip.parentEnds {
+		f.Close()
+	}
 }
 
 // procState is how PID 1 ended, and what it and its reaped descendants

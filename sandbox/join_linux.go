@@ -118,14 +118,14 @@ func Exec(ctx context.Context, pid int, s *Spec, detach bool) (*Container, error
 	req := stage.SpawnRequest{
 		Files: append(append([]*os.File{}, s.IO.ExtraFiles...), initCtrl),
 		Ctrl:  3 + len(s.IO.ExtraFiles), NCtrl: 1, Gate: -1,
-		Flags: flags, CgroupFD: cgfd, Tasks: tasks, Join: target, Detach: detach || handOff,
+		Flags: flags, CgroupFD: cgfd, Join: target, Detach: detach || handOff,
 	}
 	c.started = time.Now()
 	if err := c.init.start(req, stdin, stdout, stderr); err != nil {
 		ctrl.Close()
 		return nil, fmt.Errorf("starting exec: %w", err)
 	}
-	if _, err := ctrl.Write(append([]byte{stage.GoByte}, stage.EncodeConfig(cfg)...)); err != nil {
+	if err := stage.SendGo(ctrl, tasks, cfg); err != nil {
 		c.init.kill()
 		c.init.wait()
 		ctrl.Close()

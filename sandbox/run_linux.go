@@ -228,15 +228,6 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 			return nil, err
 		}
 	}
-	cfg, err := buildPlan(&s, c.runDir, root, hostMounts, wd)
-	if err != nil {
-		return nil, err
-	}
-	cfg.ExtraFiles = len(s.IO.ExtraFiles)
-	if cfg.Seccomp, err = compileSeccomp(s.Seccomp, writesHost(&s)); err != nil {
-		return nil, err
-	}
-
 	ctrl, initCtrl, err := socketPair(unix.SOCK_STREAM)
 	if err != nil {
 		return nil, err
@@ -267,29 +258,6 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 		gateFD = 3 + len(extra) - 1
 	}
 
-	// Every run gets a cgroup, limits or not: it is where the report's
-	// numbers come from, and what kills the whole sandbox at once.
-	// A rootless run's group is in the caller's delegated subtree, or
-	// there is none and PID 1's pid namespace is what is killed at once.
-	if c.userNS != nil {
-		var cg limits.Cgroup
-		if cg, err = rootlessCgroup(c.ID, s.Limits); err != nil {
-			return nil, err
-		}
-		if cg == nil {
-			cg = &noCgroup{}
-		}
-		c.cg = cg
-		if c.cg.Version() != 0 {
-			// gc finds the group by the root named in the lock file.
-			c.lock.Truncate(0)
-			c.lock.WriteAt([]byte(path.Dir(c.cg.Path())), 0)
-		}
-	} else if c.cg, err = limits.New(s.CgroupRoot, c.ID, s.Limits); err != nil {
-		return nil, fmt.Errorf("creating cgroup: %w", err)
-	}
-	undo.add(func() { c.cg.Kill(); c.cg.Delete() })
-
 	flags := uintptr(unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC)
 	if s.Network != NetworkHost {
 		flags |= unix.CLONE_NEWNET
@@ -305,38 +273,83 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting init: %w", err)
 	}
-	cfg.HandedOff = handOff
 	c.init.handedOff = handOff
 	req := stage.SpawnRequest{
 		Files: extra,
 		Ctrl:  3 + len(s.IO.ExtraFiles), NCtrl: len(extra) - len(s.IO.ExtraFiles), Gate: gateFD,
 		Flags: flags, CgroupFD: -1, Detach: handOff,
 	}
-	if err := checkKernel(c.cg.Version()); err != nil {
-		return nil, err
-	}
-	switch c.cg.Version() {
-	case 2:
-		// Born in its cgroup: not one instruction runs outside it.
-		fd, err := c.cg.OpenFD()
+
+	// Every run gets a cgroup, limits or not: it is where the report's
+	// numbers come from, and what kills the whole sandbox at once. On v2
+	// PID 1 is born in it (CLONE_INTO_CGROUP), so it comes first. On v1
+	// PID 1 moves itself in when it is let go (stage.SendGo), so the
+	// zygote clones it, making its namespaces (the costly part), while
+	// the groups are made and the plan is computed here.
+	cgFirst := true
+	if c.userNS == nil {
+		v, err := limits.Version(s.Limits)
 		if err != nil {
-			return nil, fmt.Errorf("opening cgroup: %w", err)
+			return nil, fmt.Errorf("creating cgroup: %w", err)
 		}
-		defer unix.Close(fd)
-		req.CgroupFD = fd
-	case 1:
-		// PID 1 moves itself in before it does anything else.
-		tasks, err := c.cg.OpenTasks()
-		if err != nil {
+		cgFirst = v == 2
+	}
+	var tasks []*os.File
+	defer func() {
+		for _, f := range tasks {
+			f.Close()
+		}
+	}()
+	makeCgroup := func() error {
+		// A rootless run's group is in the caller's delegated subtree, or
+		// there is none and PID 1's pid namespace is what is killed at once.
+		if c.userNS != nil {
+			cg, err := rootlessCgroup(c.ID, s.Limits)
+			if err != nil {
+				return err
+			}
+			if cg == nil {
+				cg = &noCgroup{}
+			}
+			c.cg = cg
+			if c.cg.Version() != 0 {
+				// gc finds the group by the root named in the lock file.
+				c.lock.Truncate(0)
+				c.lock.WriteAt([]byte(path.Dir(c.cg.Path())), 0)
+			}
+		} else if c.cg, err = limits.New(s.CgroupRoot, c.ID, s.Limits); err != nil {
+			return fmt.Errorf("creating cgroup: %w", err)
+		}
+		undo.add(func() { c.cg.Kill(); c.cg.Delete() })
+		if err := checkKernel(c.cg.Version()); err != nil {
+			return err
+		}
+		switch c.cg.Version() {
+		case 2:
+			if !cgFirst {
+				return fmt.Errorf("creating cgroup: a v2 group where v1 was planned")
+			}
+			fd, err := c.cg.OpenFD()
+			if err != nil {
+				return fmt.Errorf("opening cgroup: %w", err)
+			}
+			req.CgroupFD = fd
+		case 1:
+			if tasks, err = c.cg.OpenTasks(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if cgFirst {
+		if err := makeCgroup(); err != nil {
 			return nil, err
 		}
-		defer func() {
-			for _, f := range tasks {
-				f.Close()
-			}
-		}()
-		req.Tasks = tasks
+		if req.CgroupFD >= 0 {
+			defer unix.Close(req.CgroupFD)
+		}
 	}
+
 	c.output = newOutputGate(&s, c.exceeded)
 	var stdin io.Reader
 	var stdout, stderr io.Writer
@@ -346,7 +359,28 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 		stdin, stdout, stderr = throughPipes(s.IO.Stdin, stdout, stderr)
 	}
 	c.started = time.Now()
-	if err := c.init.start(req, stdin, stdout, stderr); err != nil {
+	if err := c.init.begin(req, stdin, stdout, stderr); err != nil {
+		return nil, fmt.Errorf("starting init: %w", err)
+	}
+	undo.add(c.init.abandon)
+
+	// While the zygote clones.
+	if !cgFirst {
+		if err := makeCgroup(); err != nil {
+			return nil, err
+		}
+	}
+	cfg, err := buildPlan(&s, c.runDir, root, hostMounts, wd)
+	if err != nil {
+		return nil, err
+	}
+	cfg.ExtraFiles = len(s.IO.ExtraFiles)
+	cfg.HandedOff = handOff
+	if cfg.Seccomp, err = compileSeccomp(s.Seccomp, writesHost(&s)); err != nil {
+		return nil, err
+	}
+
+	if err := c.init.finish(); err != nil {
 		if c.userNS != nil {
 			// Privileges are detected, not assumed: say what is missing.
 			if why := userNSRefused(err); why != nil {
@@ -360,7 +394,6 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 		}
 		return nil, fmt.Errorf("starting init: %w", err)
 	}
-	undo.add(func() { c.init.kill(); c.init.wait() })
 	if c.userNS != nil {
 		if g, ok := c.cg.(*noCgroup); ok {
 			g.pid = c.init.pid
@@ -372,17 +405,15 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 			return nil, err
 		}
 	}
-
 	if a := s.OOMScoreAdj; a != nil {
 		if err := os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", c.init.pid), []byte(strconv.Itoa(*a)), 0); err != nil {
 			return nil, fmt.Errorf("setting oom_score_adj %d: %w", *a, err)
 		}
 	}
 
-	// The init process waits for this write before it does anything (and
-	// before it forks the exec stage), so whatever confines it must be in
-	// place first.
-	if _, err := ctrl.Write(append([]byte{stage.GoByte}, stage.EncodeConfig(cfg)...)); err != nil {
+	// PID 1 waits for this before it does anything (and before it forks
+	// the exec stage), so whatever confines it must be in place first.
+	if err := stage.SendGo(ctrl, tasks, cfg); err != nil {
 		return nil, fmt.Errorf("sending config to init: %w", err)
 	}
 	if console != nil {
@@ -816,6 +847,13 @@ func (c *Container) Wait() (*Result, error) {
 	if c.joined {
 		return c.waitJoined()
 	}
+	// PID 1 reports when CMD ends, then exits, and its exit (the kernel
+	// tearing the namespaces down) takes a while: the report and the
+	// cgroup's numbers are read meanwhile. What that teardown costs is
+	// the runner's, as the namespaces' making is (see the package doc).
+	var ev stage.Exit
+	derr := json.NewDecoder(c.ctrl).Decode(&ev)
+	stats, statsErr := c.cg.Stats()
 	werr := c.init.wait()
 	restoreTerminals(c.terminals)
 	res := &Result{ID: c.ID, Wall: time.Since(c.started), Status: StatusFailed, ExitCode: ExitRunnerFailed,
@@ -828,13 +866,11 @@ func (c *Container) Wait() (*Result, error) {
 	}
 	close(c.waited)
 	c.ttyOut.Wait()
-	var ev stage.Exit
-	derr := json.NewDecoder(c.ctrl).Decode(&ev)
 	c.ctrl.Close()
 	if c.master != nil {
 		c.master.Close()
 	}
-	c.account(res)
+	c.account(res, stats, statsErr)
 	cgErr := c.removeCgroup()
 	c.removeRunDir()
 	if c.uid != nil {
@@ -853,10 +889,10 @@ func (c *Container) Wait() (*Result, error) {
 	return res, err
 }
 
-// account fills in what the run used, from the cgroup and from the rusage
-// of PID 1 (which includes every process it reaped).
-func (c *Container) account(res *Result) {
-	st, err := c.cg.Stats()
+// account fills in what the run used, from the cgroup's numbers st (err
+// if they could not be had) and from the rusage of PID 1 (which includes
+// every process it reaped).
+func (c *Container) account(res *Result, st *limits.Stats, err error) {
 	if err == nil {
 		res.CPU, res.CPUUser, res.CPUSys = st.CPUTotal, st.CPUUser, st.CPUSys
 		res.MemoryPeak, res.OOMKilled, res.PidsPeak = st.MemoryPeak, st.OOMKills > 0, st.PidsPeak

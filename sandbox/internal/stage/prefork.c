@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "init.h"
 #include "stage.h"
 #include "zygote.h"
 
@@ -31,16 +32,42 @@ __attribute__((constructor)) static void sandbox_prefork(int argc, char **argv, 
 void sandbox_pid1(int ctrl, int nfd, int gate, int joined) {
 	if (gate < ctrl || gate >= ctrl + nfd)
 		gate = -1;
-	// The runner writes this byte once it has confined us (cgroup,
-	// rlimits, id maps): the exec stage forked below inherits all of it.
+	// The runner writes this byte once it has confined us (rlimits, id
+	// maps): the exec stage forked below inherits all of it. On v1 the
+	// run's tasks files come with it (it sends PID 1's clone first and
+	// makes the groups while the zygote clones), and we move into each
+	// before anything else, writing "0": a thread moving itself needs no
+	// kernel-wide lock (the RCU grace period that moving another process
+	// costs). On v2 we were born in the run's group (CLONE_INTO_CGROUP).
 	char go;
+	char cbuf[CMSG_SPACE(sizeof(int) * ZY_MAXFD)];
+	struct iovec iov = {.iov_base = &go, .iov_len = 1};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
 	for (;;) {
-		ssize_t n = read(ctrl, &go, 1);
+		ssize_t n = recvmsg(ctrl, &mh, MSG_CMSG_CLOEXEC);
 		if (n == 1)
 			break;
 		if (n < 0 && errno == EINTR)
 			continue;
 		_exit(125);
+	}
+	if (mh.msg_flags & MSG_CTRUNC) {
+		is_fail(0, "moving init into its cgroup: too many tasks files");
+		is_failed(ctrl);
+	}
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		int k = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		for (int i = 0; i < k; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(cm) + sizeof(int) * (size_t)i, sizeof fd);
+			if (write(fd, "0", 1) != 1) {
+				is_fail(errno, "moving init into its cgroup");
+				is_failed(ctrl);
+			}
+			close(fd);
+		}
 	}
 	// The run's cgroup becomes the root of the sandbox's cgroup view (a
 	// PID 1 joining a sandbox joined its cgroup namespace).

@@ -1,6 +1,11 @@
 package stage
 
-import "os"
+import (
+	"os"
+	"runtime"
+
+	"golang.org/x/sys/unix"
+)
 
 // SpawnRequest is what PID 1 is made of: its descriptors and namespaces,
 // and where it is confined from birth.
@@ -15,12 +20,55 @@ type SpawnRequest struct {
 	Flags uintptr
 	// CgroupFD is the v2 cgroup PID 1 is born in, or -1.
 	CgroupFD int
-	// Tasks are the v1 tasks files PID 1 moves itself into first.
-	Tasks []*os.File
 	// Join, a pidfd of a running sandbox's PID 1, has PID 1 enter the
 	// namespaces named in Flags (those that differ from the runner's)
 	// instead of making new ones: an exec in that sandbox. Nil otherwise.
 	Join *os.File
 	// Detach: no parent-death signal, for an exec that outlives the runner.
 	Detach bool
+}
+
+// Spawning is a Spawn asked for (StartSpawn) and not yet answered.
+type Spawning struct{ wait func() (int, error) }
+
+// Wait returns PID 1's pid. PID 1 is this process's child (or, handed off,
+// its parent's); it waits for the GoByte on its control socket (SendGo).
+func (s *Spawning) Wait() (int, error) { return s.wait() }
+
+// Spawn has the zygote clone PID 1 and returns its pid: StartSpawn, then
+// Wait.
+func Spawn(r SpawnRequest) (int, error) { return StartSpawn(r).Wait() }
+
+// SendGo lets PID 1 go: the GoByte, with the v1 tasks files PID 1 moves
+// itself into before anything else (tasks, none on v2, where it was born
+// in its group), then cfg. ctrl is the runner's end of PID 1's control
+// socket. Everything that confines PID 1 from outside (id maps,
+// oom_score_adj) must be in place first: its exec stage, forked next,
+// inherits it.
+func SendGo(ctrl *os.File, tasks []*os.File, cfg *Config) error {
+	rc, err := ctrl.SyscallConn()
+	if err != nil {
+		return err
+	}
+	fds := make([]int, len(tasks))
+	for i, f := range tasks {
+		fds[i] = int(f.Fd())
+	}
+	var oob []byte
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
+	var serr error
+	if err := rc.Write(func(fd uintptr) bool {
+		serr = unix.Sendmsg(int(fd), []byte{GoByte}, oob, nil, 0)
+		return serr != unix.EAGAIN && serr != unix.EINTR
+	}); err != nil {
+		return err
+	}
+	runtime.KeepAlive(tasks)
+	if serr != nil {
+		return serr
+	}
+	_, err = ctrl.Write(EncodeConfig(cfg))
+	return err
 }

@@ -163,19 +163,6 @@ static void pid1(const struct zy_req *rq, int *fds, int nfds, int pidfd) {
 		is_failed(fds[rq->ctrl]);
 		_exit(125);
 	}
-	// On v1 PID 1 moves itself into each of the run's groups before
-	// anything else, writing "0" to their tasks files: a thread moving
-	// itself needs no kernel-wide lock (the RCU grace period that moving
-	// another process costs). Its children are born in them.
-	for (uint32_t i = 0; i < rq->ntasks; i++) {
-		int fd = (int)(rq->nchild + i);
-		if (write(fd, "0", 1) != 1) {
-			is_fail(errno, "moving init into its cgroup");
-			is_failed(rq->ctrl);
-			_exit(125);
-		}
-		close(fd);
-	}
 	// Out of the runner's session: a terminal's Ctrl-C reaches the runner
 	// alone, which forwards it once.
 	if (setsid() < 0)
@@ -256,7 +243,7 @@ static void serve(int sock, int once) {
 			memcpy(fds + nfds, CMSG_DATA(cm), sizeof(int) * (size_t)k);
 			nfds += k;
 		}
-		int want = (int)(rq.nchild + rq.ntasks) + (rq.cgroup ? 1 : 0) + (rq.join ? 1 : 0);
+		int want = (int)rq.nchild + (rq.cgroup ? 1 : 0) + (rq.join ? 1 : 0);
 		if (n != sizeof rq || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || rq.version != ZY_VERSION ||
 		    rq.nchild < 3 || want > ZY_MAXFD || nfds != want)
 			reply(sock, EINVAL, 0);

@@ -5,11 +5,11 @@
 
 // The zygote's wire, shared with zygote_linux.go: a request is one
 // SOCK_SEQPACKET message, a zy_req with its descriptors (SCM_RIGHTS): PID
-// 1's nchild descriptors (0, 1, 2 and on, in order), then the run's v1
-// tasks files (ntasks), then, with cgroup set, the v2 cgroup to clone into,
-// then, with join set, a pidfd of the running sandbox's PID 1, whose
-// namespaces in flags PID 1 joins instead of making new ones. The reply is
-// one zy_reply.
+// 1's nchild descriptors (0, 1, 2 and on, in order), then, with cgroup
+// set, the v2 cgroup to clone into, then, with join set, a pidfd of the
+// running sandbox's PID 1, whose namespaces in flags PID 1 joins instead
+// of making new ones. The reply is one zy_reply. (A v1 run's tasks files
+// come to PID 1 with the GoByte instead: see sandbox_pid1.)
 
 #include <stdint.h>
 
@@ -21,13 +21,12 @@
 #define ZYGOTE_SIBLING 2
 // A sibling exec'd is ZYGOTE_ARG0 with this argument.
 #define ZYGOTE_SIBLING_ARG "sibling"
-#define ZY_VERSION 1
+#define ZY_VERSION 2
 #define ZY_MAXFD 64
 
 struct zy_req {
 	uint32_t version;
 	uint32_t nchild;
-	uint32_t ntasks;
 	uint32_t cgroup;
 	uint64_t flags;  // the CLONE_NEW* flags of the sandbox's namespaces
 	int32_t ctrl;    // PID 1's control socket, as numbered in PID 1

@@ -147,18 +147,18 @@ func startZygote(sibling bool) (fd, pid int, err error) {
 	return fds[0], cmd.Process.Pid, nil
 }
 
-// Spawn has the zygote clone PID 1 and returns its pid. PID 1 is this
-// process's child; it waits for the GoByte on its control socket.
-func Spawn(r SpawnRequest) (int, error) {
+// StartSpawn asks the zygote to clone PID 1 for r, and returns at once:
+// the zygote clones (making the namespaces, the costly part) while the
+// caller goes on; Wait has the answer. Until then r's descriptors must stay
+// open, and no other Spawn is asked.
+func StartSpawn(r SpawnRequest) *Spawning {
+	fail := func(err error) *Spawning { return &Spawning{wait: func() (int, error) { return 0, err }} }
 	z := theZygote()
 	if z.err != nil {
-		return 0, z.err
+		return fail(z.err)
 	}
 	var fds []int
 	for _, f := range r.Files {
-		fds = append(fds, int(f.Fd()))
-	}
-	for _, f := range r.Tasks {
 		fds = append(fds, int(f.Fd()))
 	}
 	var cg, join, detach uint32
@@ -174,12 +174,11 @@ func Spawn(r SpawnRequest) (int, error) {
 		detach = 1
 	}
 	if len(fds) > C.ZY_MAXFD {
-		return 0, fmt.Errorf("starting init: %d descriptors, at most %d", len(fds), C.ZY_MAXFD)
+		return fail(fmt.Errorf("starting init: %d descriptors, at most %d", len(fds), C.ZY_MAXFD))
 	}
 	req := C.struct_zy_req{
 		version: C.ZY_VERSION,
 		nchild:  C.uint32_t(len(r.Files)),
-		ntasks:  C.uint32_t(len(r.Tasks)),
 		cgroup:  C.uint32_t(cg),
 		flags:   C.uint64_t(r.Flags),
 		ctrl:    C.int32_t(r.Ctrl),
@@ -191,24 +190,32 @@ func Spawn(r SpawnRequest) (int, error) {
 	msg := unsafe.Slice((*byte)(unsafe.Pointer(&req)), unsafe.Sizeof(req))
 
 	z.mu.Lock()
-	defer z.mu.Unlock()
 	var serr error
 	err := z.sock.Write(func(fd uintptr) bool {
 		serr = unix.Sendmsg(int(fd), msg, unix.UnixRights(fds...), nil, 0)
 		return serr != unix.EAGAIN && serr != unix.EINTR
 	})
+	// The kernel holds the descriptors from here on.
+	runtime.KeepAlive(r)
 	if err == nil {
 		err = serr
 	}
 	if err != nil {
-		return 0, fmt.Errorf("asking the zygote for init: %w", err)
+		z.mu.Unlock()
+		return fail(fmt.Errorf("asking the zygote for init: %w", err))
 	}
-	// The descriptors stay open until the zygote has them.
-	defer runtime.KeepAlive(r)
+	return &Spawning{wait: func() (int, error) {
+		defer z.mu.Unlock()
+		return z.reply()
+	}}
+}
+
+// reply reads the zygote's answer to the request just sent.
+func (z *zygote) reply() (int, error) {
 	var buf [8]byte
 	var n int
 	var rerr error
-	err = z.sock.Read(func(fd uintptr) bool {
+	err := z.sock.Read(func(fd uintptr) bool {
 		n, _, rerr = unix.Recvfrom(int(fd), buf[:], 0)
 		return rerr != unix.EAGAIN && rerr != unix.EINTR
 	})

@@ -4,9 +4,11 @@ package stage
 
 import "fmt"
 
-// Spawn fails: this binary has no stages (Available is false).
-func Spawn(SpawnRequest) (int, error) {
-	return 0, fmt.Errorf("starting init: built without cgo, this binary has no init stage: %w", ErrUnsupported)
+// StartSpawn fails: this binary has no stages (Available is false).
+func StartSpawn(SpawnRequest) *Spawning {
+	return &Spawning{wait: func() (int, error) {
+		return 0, fmt.Errorf("starting init: built without cgo, this binary has no init stage: %w", ErrUnsupported)
+	}}
 }
 
 // SiblingZygote does nothing: there is no zygote.
