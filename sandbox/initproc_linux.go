@@ -17,9 +17,9 @@ import (
 // (stage.Spawn), and the pipes that carry CMD's stdio where the caller's
 // streams are not files, as os/exec's Cmd would make them.
 type initProc struct {
-	pid   int
-	pidfd *os.File   // pollable: Wait parks on the runtime's poller, not in a blocking syscall
-	state *procState // once reaped
+	pid      int
+	pidfd    *os.File        // pollable: Wait parks on the runtime's poller, not in a blocking syscall
+	state    *procState      // once reaped
 	spawning *stage.Spawning // between begin and finish
 	// handedOff: PID 1 is our parent's child, not ours (stage.HandsOff).
 	// We see its end through the pidfd, but its parent reaps it: its
