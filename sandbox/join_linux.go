@@ -125,7 +125,11 @@ func Exec(ctx context.Context, pid int, s *Spec, detach bool) (*Container, error
 		ctrl.Close()
 		return nil, fmt.Errorf("starting exec: %w", err)
 	}
-	if err := stage.SendGo(ctrl, tasks, cfg); err != nil {
+	err = stage.SendConfig(ctrl, cfg)
+	if err == nil {
+		err = stage.SendGo(ctrl, tasks)
+	}
+	if err != nil {
 		c.init.kill()
 		c.init.wait()
 		ctrl.Close()

@@ -284,8 +284,7 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 	// numbers come from, and what kills the whole sandbox at once. On v2
 	// PID 1 is born in it (CLONE_INTO_CGROUP), so it comes first. On v1
 	// PID 1 moves itself in when it is let go (stage.SendGo), so the
-	// zygote clones it, making its namespaces (the costly part), while
-	// the groups are made and the plan is computed here.
+	// groups are made while PID 1 builds the container from its config.
 	cgFirst := true
 	if c.userNS == nil {
 		v, err := limits.Version(s.Limits)
@@ -365,11 +364,6 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 	undo.add(c.init.abandon)
 
 	// While the zygote clones.
-	if !cgFirst {
-		if err := makeCgroup(); err != nil {
-			return nil, err
-		}
-	}
 	cfg, err := buildPlan(&s, c.runDir, root, hostMounts, wd)
 	if err != nil {
 		return nil, err
@@ -387,7 +381,7 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 				return nil, why
 			}
 		}
-		if c.cg.Version() == 2 {
+		if c.cg != nil && c.cg.Version() == 2 {
 			if why := cloneIntoCgroupRefused(err); why != nil {
 				return nil, why
 			}
@@ -411,10 +405,19 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 		}
 	}
 
-	// PID 1 waits for this before it does anything (and before it forks
-	// the exec stage), so whatever confines it must be in place first.
-	if err := stage.SendGo(ctrl, tasks, cfg); err != nil {
+	if err := stage.SendConfig(ctrl, cfg); err != nil {
 		return nil, fmt.Errorf("sending config to init: %w", err)
+	}
+	// While PID 1 builds.
+	if !cgFirst {
+		if err := makeCgroup(); err != nil {
+			return nil, err
+		}
+	}
+	// PID 1 waits for this before it forks the exec stage, so whatever
+	// confines it must be in place first.
+	if err := stage.SendGo(ctrl, tasks); err != nil {
+		return nil, fmt.Errorf("letting init go: %w", err)
 	}
 	if console != nil {
 		c.ttyOut.Add(1)

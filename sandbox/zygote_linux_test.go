@@ -65,3 +65,111 @@ func TestZygoteOutlivesStartingThread(t *testing.T) {
 		t.Errorf("%v: %s", err, out)
 	}
 }
+
+// ourChild is a child process of the test's, from /proc/PID/stat.
+type ourChild struct {
+	pid         int
+	comm, state string
+}
+
+func ourChildProcs() []ourChild {
+	var out []ourChild
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		open, shut := strings.IndexByte(string(b), '('), strings.LastIndexByte(string(b), ')')
+		if open < 0 || shut < open {
+			continue
+		}
+		f := strings.Fields(string(b[shut+1:]))
+		if len(f) > 1 && f[1] == fmt.Sprint(os.Getpid()) {
+			var pid int
+			fmt.Sscan(e.Name(), &pid)
+			out = append(out, ourChild{pid, string(b[open+1 : shut]), f[0]})
+		}
+	}
+	return out
+}
+
+// TestZygoteSpare: once a runner has asked twice, the zygote keeps the next
+// PID 1 made ahead (a spare, our child in namespaces of its own), holding
+// nothing but its socket; a spare whose copy of the mount table is out of
+// date is not used, and one that does not fit is dropped and reaped.
+func TestZygoteSpare(t *testing.T) {
+	needRoot(t)
+	runDir := testRunDir(t)
+	run := func(s *Spec) *Result {
+		t.Helper()
+		s.RunDir, s.CgroupRoot = runDir, testCgroupRoot
+		var out strings.Builder
+		s.IO.Stdout = &out
+		res, err := Run(context.Background(), s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Message += out.String()
+		return res
+	}
+	ownNS, _ := os.Readlink("/proc/self/ns/pid")
+	spare := func() int {
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			for _, c := range ourChildProcs() {
+				ns, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", c.pid))
+				if c.comm == "sandbox-zygote" && ns != ownNS && c.state != "Z" {
+					return c.pid
+				}
+			}
+		}
+		return 0
+	}
+	run(&Spec{Args: []string{"true"}})
+	run(&Spec{Args: []string{"true"}})
+	pid := spare()
+	if pid == 0 {
+		t.Fatalf("no spare after two runs; our children: %v", ourChildProcs())
+	}
+	proc := fmt.Sprintf("/proc/%d/", pid)
+	fds, _ := os.ReadDir(proc + "fd")
+	var names []string
+	for _, fd := range fds {
+		target, _ := os.Readlink(proc + "fd/" + fd.Name())
+		names = append(names, fd.Name()+" "+strings.SplitN(target, ":", 2)[0])
+	}
+	if strings.Join(names, ",") != "0 socket" {
+		t.Errorf("the spare's descriptors: %q, want its socket alone", names)
+	}
+	if b, _ := os.ReadFile(proc + "cmdline"); strings.Contains(string(b), "test") {
+		t.Errorf("the spare's command line holds the runner's: %q", b)
+	}
+
+	// A mount made after the spare: the next run sees it all the same.
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+	if err := os.WriteFile(dir+"/seen", []byte("mounted\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := sh("cat /d/seen")
+	s.Mounts = []Mount{{Type: MountBind, Source: dir, Destination: "/d"}}
+	if res := run(s); res.Status != StatusOK || !strings.HasSuffix(res.Message, "mounted\n") {
+		t.Errorf("a bind of a mount made after the spare: %s %q", res.Status, res.Message)
+	}
+
+	// One that does not fit (no network namespace) is dropped, and reaped.
+	if spare() == 0 {
+		t.Fatal("no spare after a third run")
+	}
+	if res := run(&Spec{Args: []string{"true"}, Network: NetworkHost}); res.Status != StatusOK {
+		t.Errorf("a run with the host's network: %s %q", res.Status, res.Message)
+	}
+	for _, c := range ourChildProcs() {
+		if c.state == "Z" {
+			t.Errorf("a zombie left: %+v", c)
+		}
+	}
+}

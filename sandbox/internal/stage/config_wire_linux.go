@@ -7,7 +7,7 @@ import (
 )
 
 // The init stage is C (initstage.c), so the Config the runner
-// sends it, after GoByte, is a flat binary message (and so is what PID 1
+// sends it, before GoByte, is a flat binary message (and so is what PID 1
 // tells the exec stage: encode_exec). Byte order is the machine's: the
 // runner and PID 1 are the same binary.
 //
@@ -74,7 +74,7 @@ func bit(b bool, v uint32) uint32 {
 }
 
 // EncodeConfig is the runner's side of the init stage's config: the
-// message, length word included, that follows GoByte.
+// message, length word included, that comes before GoByte.
 func EncodeConfig(cfg *Config) []byte {
 	ne := binary.NativeEndian
 	p := cfg.Seccomp

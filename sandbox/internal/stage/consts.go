@@ -6,7 +6,7 @@ import "errors"
 const InitArg0 = "sandbox-init"
 
 // GoByte is what the runner writes on the control socket once it has
-// confined PID 1; the Config follows it, as EncodeConfig writes it.
+// confined PID 1, after the Config (as EncodeConfig writes it).
 const GoByte = 'G'
 
 // Exit codes of the runner's own, as timeout(1) and env(1) use them.

@@ -171,12 +171,9 @@ static int drop_init_privileges(const struct is_cfg *c) {
 	return 0;
 }
 
-void sandbox_init_stage(int ctrl, int stagefd, pid_t pid) {
-	// Named for ps: exec'd as /proc/self/exe it would show as "exe".
-	prctl(PR_SET_NAME, "sandbox-init", 0, 0, 0);
+void sandbox_init_build(int ctrl, struct is_cfg *cp) {
 	if (fcntl(ctrl, F_SETFD, FD_CLOEXEC) < 0)
 		_exit(125);
-
 	uint32_t len;
 	if (sandbox_read_full(ctrl, (char *)&len, 4) < 0 || len < 20 || len > (64u << 20))
 		_exit(125);  // the runner gave up before sending the config
@@ -184,6 +181,32 @@ void sandbox_init_stage(int ctrl, int stagefd, pid_t pid) {
 	struct is_cfg c;
 	if (sandbox_read_full(ctrl, msg, len) < 0 || is_decode(msg, len, &c) < 0)
 		_exit(125);
+
+	// Build the container around PID 1 (and so around the exec stage,
+	// forked later into its namespaces and root). A PID 1 that joined a
+	// running sandbox (an OCI exec) finds it built.
+	is_detached = (c.flags & IS_DETACHED) != 0;
+	is_cmd_status = (c.flags & (IS_DETACHED | IS_HANDED)) != 0;
+	if (!(c.flags & IS_JOINED)) {
+		umask(0);
+		if (perform_steps(&c) < 0 || pivot_into(c.rootfs) < 0)
+			is_failed(ctrl);
+		if (sethostname(c.hostname, strlen(c.hostname)) < 0) {
+			is_fail(errno, "setting hostname");
+			is_failed(ctrl);
+		}
+		if (c.domainname[0] && setdomainname(c.domainname, strlen(c.domainname)) < 0) {
+			is_fail(errno, "setting domain name");
+			is_failed(ctrl);
+		}
+		if ((c.flags & IS_LOOPBACK) && loopback_up() < 0)
+			is_failed(ctrl);
+	}
+	*cp = c;
+}
+
+void sandbox_init_stage(int ctrl, int stagefd, pid_t pid, const struct is_cfg *cp) {
+	struct is_cfg c = *cp;
 	int console = -1;
 	if (c.flags & IS_TTY) {
 		console = ctrl + 1;
@@ -198,7 +221,7 @@ void sandbox_init_stage(int ctrl, int stagefd, pid_t pid) {
 	// from a signalfd, SIGCHLD too, and every other catchable one is
 	// ignored: neither a SIGSEGV from CMD nor a SIGALRM from the host can
 	// end PID 1 (a fault of its own still does: the kernel forces those).
-	// The exec stage was forked before any of this and keeps the defaults.
+	// The exec stage was forked before this and keeps the defaults.
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
@@ -218,26 +241,6 @@ void sandbox_init_stage(int ctrl, int stagefd, pid_t pid) {
 		is_failed(ctrl);
 	}
 
-	// Build the container around PID 1 (and so around the exec stage,
-	// which shares its namespaces).
-	// A PID 1 that joined a running sandbox (an OCI exec) finds it built.
-	is_detached = (c.flags & IS_DETACHED) != 0;
-	is_cmd_status = (c.flags & (IS_DETACHED | IS_HANDED)) != 0;
-	if (!(c.flags & IS_JOINED)) {
-		umask(0);
-		if (perform_steps(&c) < 0 || pivot_into(c.rootfs) < 0)
-			is_failed(ctrl);
-		if (sethostname(c.hostname, strlen(c.hostname)) < 0) {
-			is_fail(errno, "setting hostname");
-			is_failed(ctrl);
-		}
-		if (c.domainname[0] && setdomainname(c.domainname, strlen(c.domainname)) < 0) {
-			is_fail(errno, "setting domain name");
-			is_failed(ctrl);
-		}
-		if ((c.flags & IS_LOOPBACK) && loopback_up() < 0)
-			is_failed(ctrl);
-	}
 	const char *dir = workdir(&c);
 	if (dir == NULL)
 		is_failed(ctrl);

@@ -32,10 +32,13 @@ __attribute__((constructor)) static void sandbox_prefork(int argc, char **argv, 
 void sandbox_pid1(int ctrl, int nfd, int gate, int joined) {
 	if (gate < ctrl || gate >= ctrl + nfd)
 		gate = -1;
-	// The runner writes this byte once it has confined us (rlimits, id
-	// maps): the exec stage forked below inherits all of it. On v1 the
-	// run's tasks files come with it (it sends PID 1's clone first and
-	// makes the groups while the zygote clones), and we move into each
+	// The config comes first, and PID 1 builds the container (mounts,
+	// pivot_root) while the runner makes the run's cgroup.
+	struct is_cfg c;
+	sandbox_init_build(ctrl, &c);
+	// Then the runner writes this byte, once it has confined us (cgroup,
+	// rlimits, id maps): the exec stage forked below inherits all of it.
+	// On v1 the run's tasks files come with it, and we move into each
 	// before anything else, writing "0": a thread moving itself needs no
 	// kernel-wide lock (the RCU grace period that moving another process
 	// costs). On v2 we were born in the run's group (CLONE_INTO_CGROUP).
@@ -92,6 +95,6 @@ void sandbox_pid1(int ctrl, int nfd, int gate, int joined) {
 	// PID 1 runs the sandbox to its end here too: a Go runtime start, with
 	// the init functions of every package the runner links, would cost more
 	// CPU than everything else a throwaway sandbox does.
-	sandbox_init_stage(ctrl, sv[0], pid);
+	sandbox_init_stage(ctrl, sv[0], pid, &c);
 	_exit(125);
 }

@@ -39,13 +39,21 @@ func (s *Spawning) Wait() (int, error) { return s.wait() }
 // Wait.
 func Spawn(r SpawnRequest) (int, error) { return StartSpawn(r).Wait() }
 
-// SendGo lets PID 1 go: the GoByte, with the v1 tasks files PID 1 moves
-// itself into before anything else (tasks, none on v2, where it was born
-// in its group), then cfg. ctrl is the runner's end of PID 1's control
-// socket. Everything that confines PID 1 from outside (id maps,
-// oom_score_adj) must be in place first: its exec stage, forked next,
-// inherits it.
-func SendGo(ctrl *os.File, tasks []*os.File, cfg *Config) error {
+// SendConfig sends PID 1 its Config, which it builds the container from
+// (its mounts and root) at once: ctrl is the runner's end of PID 1's
+// control socket. Whatever PID 1 needs to build (a rootless run's id
+// maps) must be in place first; what confines it comes with SendGo.
+func SendConfig(ctrl *os.File, cfg *Config) error {
+	_, err := ctrl.Write(EncodeConfig(cfg))
+	return err
+}
+
+// SendGo lets PID 1 go, after SendConfig: the GoByte, with the v1 tasks
+// files PID 1 moves itself into before anything else (none on v2, where
+// it was born in its group). Everything that confines PID 1 from outside
+// (its cgroup, oom_score_adj) must be in place first: the exec stage,
+// forked next, inherits it.
+func SendGo(ctrl *os.File, tasks []*os.File) error {
 	rc, err := ctrl.SyscallConn()
 	if err != nil {
 		return err
@@ -66,9 +74,5 @@ func SendGo(ctrl *os.File, tasks []*os.File, cfg *Config) error {
 		return err
 	}
 	runtime.KeepAlive(tasks)
-	if serr != nil {
-		return serr
-	}
-	_, err = ctrl.Write(EncodeConfig(cfg))
-	return err
+	return serr
 }

@@ -15,9 +15,12 @@
 // it reads one byte from gate before it loads the filter and execs CMD
 // (an OCI runtime's start); EOF ends it instead, exit status 125.
 void sandbox_exec_stage(int sock, int gate);
-// initstage.c: PID 1, with the runner's control socket, the exec stage's
-// socket and pid; never returns.
-void sandbox_init_stage(int ctrl, int stage, pid_t pid);
+// initstage.c: PID 1. sandbox_init_build reads the runner's config from
+// its control socket into c and builds the container; sandbox_init_stage
+// then runs it, with the exec stage's socket and pid, and never returns.
+struct is_cfg;
+void sandbox_init_build(int ctrl, struct is_cfg *c);
+void sandbox_init_stage(int ctrl, int stage, pid_t pid, const struct is_cfg *c);
 
 // execstage.c: whole reads and writes, and a descriptor over a unix socket.
 int sandbox_read_full(int fd, char *p, size_t n);

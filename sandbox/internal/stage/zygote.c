@@ -10,7 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <linux/magic.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -87,8 +90,8 @@ static void wipe(int argc, char **argv, char **envp) {
 	clearenv();
 }
 
-static void reply(int sock, int err, pid_t pid) {
-	struct zy_reply r = {.err = err, .pid = pid};
+static void reply(int sock, int err, pid_t pid, pid_t gone) {
+	struct zy_reply r = {.err = err, .pid = pid, .gone = gone};
 	while (send(sock, &r, sizeof r, MSG_NOSIGNAL) < 0 && errno == EINTR)
 		;
 }
@@ -128,8 +131,8 @@ static int place(int *fds, int n) {
 	return 0;
 }
 
-// pid1 is PID 1 from its first instruction: descriptors in place, in the
-// run's v1 groups, then the init stage. It never returns.
+// pid1 is PID 1 from its first instruction (or from its request, for a
+// spare): descriptors in place, then the init stage. It never returns.
 static void pid1(const struct zy_req *rq, int *fds, int nfds, int pidfd) __attribute__((noreturn));
 static void pid1(const struct zy_req *rq, int *fds, int nfds, int pidfd) {
 	prctl(PR_SET_NAME, "sandbox-init", 0, 0, 0);
@@ -142,8 +145,8 @@ static void pid1(const struct zy_req *rq, int *fds, int nfds, int pidfd) {
 	// its end of the control socket is closed, and PID 1 ends at the EOF
 	// where it waits for the GoByte.
 	// A detached exec outlives the runner by design.
-	if (!rq->detach)
-		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	// (A spare has had one from its birth.)
+	prctl(PR_SET_PDEATHSIG, rq->detach ? 0 : SIGKILL, 0, 0, 0);
 	// Joining, the rest of the sandbox's namespaces (the pid namespace
 	// was the zygote's to enter, for the clone), before anything of the
 	// host's is touched. The mount namespace puts us at its root. The
@@ -218,40 +221,197 @@ static pid_t spawn(const struct zy_req *rq, int *fds, int nfds) {
 	return pid < 0 ? -e : (pid_t)pid;
 }
 
+// ---- The spare.
+//
+// A spare is a PID 1 cloned before its request, with the namespaces the
+// next request will likely name, waiting on a socket of its own for the
+// request, which the zygote forwards to it as it got it. The clone (the
+// kernel making the namespaces: most of what a spawn costs) is then off
+// the runner's path: it is made while the runner's Go runtime starts (the
+// constructor's zygote, where the runner will likely want it: root, and
+// cgroup v1, whose PID 1 moves into its groups itself), or once a runner
+// has asked twice, after each request, while that sandbox runs.
+//
+// What a spare took from the host when it was made must still be the
+// host's when it is used. Its mount namespace is a copy of the host's
+// mount table: any mount or unmount in the zygote's namespace since then
+// (seen by polling /proc/self/mounts) drops it. The other namespaces are
+// new and empty, its credentials and root the zygote's, which do not
+// change. A spare not used is killed, and its pid goes back with the
+// reply (zy_reply.gone) for the runner, its parent, to reap.
+
+static struct {
+	pid_t pid;  // 0: none
+	int sock;   // the zygote's end of its socket
+	uint64_t flags;
+} spare;
+static int mounts_fd = -1;
+static unsigned served;
+
+// The namespaces a run of the runner's gets by default (sandbox.Start):
+// the first spare's.
+#define SPARE_DEFAULT_FLAGS (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET)
+
+static int take_request(int sock, struct zy_req *rq, int *fds, int *nfds, int *bad);
+
+// spare_wait is a spare until its request comes; then it is PID 1.
+static void spare_wait(int sock) __attribute__((noreturn));
+static void spare_wait(int sock) {
+	struct zy_req rq;
+	int fds[ZY_MAXFD], nfds = 0, bad = 0;
+	if (take_request(sock, &rq, fds, &nfds, &bad) <= 0 || bad)
+		_exit(0);
+	close(sock);
+	pid1(&rq, fds, nfds, -1);
+}
+
+// mounts_changed says whether the zygote's mount table changed since the
+// last call (and since it was first opened).
+static int mounts_changed(void) {
+	if (mounts_fd < 0) {
+		if ((mounts_fd = open("/proc/self/mounts", O_RDONLY | O_CLOEXEC)) < 0)
+			return 1;
+		struct pollfd pf = {.fd = mounts_fd, .events = POLLPRI};
+		poll(&pf, 1, 0);  // the first poll reports a change: clear it
+	}
+	struct pollfd pf = {.fd = mounts_fd, .events = POLLPRI};
+	return poll(&pf, 1, 0) != 0;
+}
+
+static void make_spare(uint64_t flags) {
+	if (spare.pid != 0)
+		return;
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return;
+	mounts_changed();  // what it copies is the table as of now
+	struct clone_args ca;
+	memset(&ca, 0, sizeof ca);
+	ca.flags = CLONE_PARENT | flags;
+	long pid = syscall(SYS_clone3, &ca, sizeof ca);
+	if (pid == 0) {
+		// Until its request: the runner's death ends it, as it ends PID 1,
+		// and it holds nothing but its socket (the zygote's, or a copy of
+		// a sandbox's control socket, would keep an end from closing).
+		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+		if (dup2(sv[1], 0) < 0 || syscall(SYS_close_range, 1, ~0U, 0) < 0)
+			_exit(0);
+		spare_wait(0);
+	}
+	close(sv[1]);
+	if (pid < 0) {
+		close(sv[0]);
+		return;
+	}
+	spare.pid = (pid_t)pid;
+	spare.sock = sv[0];
+	spare.flags = flags;
+}
+
+// drop_spare kills the spare, if any, and returns its pid for the runner
+// to reap, or 0.
+static pid_t drop_spare(void) {
+	pid_t pid = spare.pid;
+	if (pid == 0)
+		return 0;
+	kill(pid, SIGKILL);
+	close(spare.sock);
+	spare.pid = 0;
+	return pid;
+}
+
+// use_spare hands rq to the spare if it fits, and returns its pid; 0 if
+// there is none that fits (any other is dropped, its pid in *gone).
+static pid_t use_spare(const struct zy_req *rq, int *fds, int nfds, pid_t *gone) {
+	if (spare.pid == 0)
+		return 0;
+	if (rq->join || rq->cgroup || rq->flags != spare.flags || mounts_changed()) {
+		*gone = drop_spare();
+		return 0;
+	}
+	struct iovec iov = {.iov_base = (void *)rq, .iov_len = sizeof *rq};
+	char cbuf[CMSG_SPACE(sizeof(int) * ZY_MAXFD)];
+	memset(cbuf, 0, sizeof cbuf);
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds)};
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+	memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
+	ssize_t n;
+	do
+		n = sendmsg(spare.sock, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof *rq) {
+		*gone = drop_spare();
+		return 0;
+	}
+	pid_t pid = spare.pid;
+	close(spare.sock);
+	spare.pid = 0;
+	return pid;
+}
+
+// take_request reads one request from sock: 1, 0 at EOF, -1 on error;
+// *bad when it is malformed (its descriptors are still in fds).
+static int take_request(int sock, struct zy_req *rq, int *fds, int *nfds, int *bad) {
+	char cbuf[CMSG_SPACE(sizeof(int) * ZY_MAXFD)];
+	struct iovec iov = {.iov_base = rq, .iov_len = sizeof *rq};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+	ssize_t n;
+	do
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return n < 0 ? -1 : 0;
+	*nfds = 0;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		int k = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		if (*nfds + k > ZY_MAXFD)
+			k = ZY_MAXFD - *nfds;
+		memcpy(fds + *nfds, CMSG_DATA(cm), sizeof(int) * (size_t)k);
+		*nfds += k;
+	}
+	int want = (int)rq->nchild + (rq->cgroup ? 1 : 0) + (rq->join ? 1 : 0);
+	*bad = n != sizeof *rq || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || rq->version != ZY_VERSION ||
+	       rq->nchild < 3 || want > ZY_MAXFD || *nfds != want;
+	return 1;
+}
+
 // serve answers requests on sock until the runner closes its end. A
 // sibling serves one PID 1 and ends, so that its parent (not the runner,
-// which cannot wait for it) reaps it at once.
-static void serve(int sock, int once) __attribute__((noreturn));
-static void serve(int sock, int once) {
+// which cannot wait for it) reaps it at once; it never has a spare.
+static void serve(int sock, int once, int ahead) __attribute__((noreturn));
+static void serve(int sock, int once, int ahead) {
+	if (ahead && !once)
+		make_spare(SPARE_DEFAULT_FLAGS);
 	for (;;) {
 		struct zy_req rq;
-		char cbuf[CMSG_SPACE(sizeof(int) * ZY_MAXFD)];
-		struct iovec iov = {.iov_base = &rq, .iov_len = sizeof rq};
-		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
-		ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
-		if (n < 0 && errno == EINTR)
+		int fds[ZY_MAXFD], nfds = 0, bad = 0;
+		int r = take_request(sock, &rq, fds, &nfds, &bad);
+		if (r < 0)
 			continue;
-		if (n <= 0)
+		if (r == 0)
 			_exit(0);
-		int fds[ZY_MAXFD], nfds = 0;
-		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
-			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-				continue;
-			int k = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-			if (nfds + k > ZY_MAXFD)
-				k = ZY_MAXFD - nfds;
-			memcpy(fds + nfds, CMSG_DATA(cm), sizeof(int) * (size_t)k);
-			nfds += k;
-		}
-		int want = (int)rq.nchild + (rq.cgroup ? 1 : 0) + (rq.join ? 1 : 0);
-		if (n != sizeof rq || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || rq.version != ZY_VERSION ||
-		    rq.nchild < 3 || want > ZY_MAXFD || nfds != want)
-			reply(sock, EINVAL, 0);
+		pid_t gone = 0;
+		if (bad)
+			reply(sock, EINVAL, 0, drop_spare());
 		else {
-			pid_t pid = spawn(&rq, fds, nfds);
-			reply(sock, pid < 0 ? -pid : 0, pid < 0 ? 0 : pid);
+			pid_t pid = use_spare(&rq, fds, nfds, &gone);
+			if (pid == 0)
+				pid = spawn(&rq, fds, nfds);
+			reply(sock, pid < 0 ? -pid : 0, pid < 0 ? 0 : pid, gone);
 			if (once && pid > 0)
 				_exit(0);
+			for (int i = 0; i < nfds; i++)
+				close(fds[i]);
+			nfds = 0;
+			// A runner that has asked twice will likely ask again, the
+			// same way: the next one is made while this sandbox runs.
+			if (pid > 0 && ++served >= 2 && !rq.join && !rq.cgroup)
+				make_spare(rq.flags);
 		}
 		for (int i = 0; i < nfds; i++)
 			close(fds[i]);
@@ -265,8 +425,8 @@ static void serve(int sock, int once) {
 // long as the runner). It stays dumpable, as the runner is: PID 1
 // inherits that, and a rootless runner writes PID 1's id maps, which
 // /proc gives to root otherwise.
-static void become_zygote(int argc, char **argv, char **envp, int sibling) __attribute__((noreturn));
-static void become_zygote(int argc, char **argv, char **envp, int sibling) {
+static void become_zygote(int argc, char **argv, char **envp, int sibling, int ahead) __attribute__((noreturn));
+static void become_zygote(int argc, char **argv, char **envp, int sibling, int ahead) {
 	prctl(PR_SET_NAME, ZYGOTE_ARG0, 0, 0, 0);
 	if (fcntl(3, F_SETFD, FD_CLOEXEC) < 0)
 		_exit(125);
@@ -278,7 +438,17 @@ static void become_zygote(int argc, char **argv, char **envp, int sibling) {
 	wipe(argc, argv, envp);
 	if (chdir("/") < 0)
 		_exit(125);
-	serve(3, sibling);
+	serve(3, sibling, ahead);
+}
+
+// spare_likely says whether a runner's first request will likely fit a
+// spare: as root (a rootless run adds a user namespace) on a host whose
+// runs get v1 groups (a v2 run's PID 1 is born in its group, which a
+// spare made before it cannot be). Only a guess: a spare that does not
+// fit is dropped.
+static int spare_likely(void) {
+	struct statfs st;
+	return geteuid() == 0 && statfs("/sys/fs/cgroup", &st) == 0 && st.f_type != CGROUP2_SUPER_MAGIC;
 }
 
 // sandbox_zygote_start runs in the constructor, before the Go runtime:
@@ -286,7 +456,7 @@ static void become_zygote(int argc, char **argv, char **envp, int sibling) {
 // otherwise a program that wants one forks it here.
 void sandbox_zygote_start(int argc, char **argv, char **envp) {
 	if (argc >= 1 && strcmp(argv[0], ZYGOTE_ARG0) == 0)
-		become_zygote(argc, argv, envp, argc >= 2 && strcmp(argv[1], ZYGOTE_SIBLING_ARG) == 0);
+		become_zygote(argc, argv, envp, argc >= 2 && strcmp(argv[1], ZYGOTE_SIBLING_ARG) == 0, 0);
 	int wanted = sandbox_zygote_wanted(argc, argv);
 	if (wanted != ZYGOTE_CHILD && wanted != ZYGOTE_SIBLING)
 		return;
@@ -326,5 +496,5 @@ void sandbox_zygote_start(int argc, char **argv, char **envp) {
 		_exit(0);
 	if (sv[1] != 3 && dup2(sv[1], 3) < 0)
 		_exit(125);
-	become_zygote(argc, argv, envp, wanted == ZYGOTE_SIBLING);
+	become_zygote(argc, argv, envp, wanted == ZYGOTE_SIBLING, wanted == ZYGOTE_CHILD && spare_likely());
 }

@@ -21,7 +21,7 @@
 #define ZYGOTE_SIBLING 2
 // A sibling exec'd is ZYGOTE_ARG0 with this argument.
 #define ZYGOTE_SIBLING_ARG "sibling"
-#define ZY_VERSION 2
+#define ZY_VERSION 3
 #define ZY_MAXFD 64
 
 struct zy_req {
@@ -39,6 +39,7 @@ struct zy_req {
 struct zy_reply {
 	int32_t err;  // an errno, or 0
 	int32_t pid;  // PID 1's, in the runner's pid namespace
+	int32_t gone; // a spare's the zygote dropped, for the runner to reap, or 0
 };
 
 void sandbox_zygote_start(int argc, char **argv, char **envp);

@@ -212,7 +212,7 @@ func StartSpawn(r SpawnRequest) *Spawning {
 
 // reply reads the zygote's answer to the request just sent.
 func (z *zygote) reply() (int, error) {
-	var buf [8]byte
+	var buf [12]byte
 	var n int
 	var rerr error
 	err := z.sock.Read(func(fd uintptr) bool {
@@ -233,6 +233,15 @@ func (z *zygote) reply() (int, error) {
 	}
 	errno := int32(binary.NativeEndian.Uint32(buf[0:4]))
 	pid := int32(binary.NativeEndian.Uint32(buf[4:8]))
+	if gone := int(int32(binary.NativeEndian.Uint32(buf[8:12]))); gone > 0 {
+		// A spare the zygote dropped (see zygote.c): our child, killed.
+		var ws syscall.WaitStatus
+		for {
+			if _, err := syscall.Wait4(gone, &ws, 0, nil); err != syscall.EINTR {
+				break
+			}
+		}
+	}
 	if errno != 0 {
 		return 0, fmt.Errorf("cloning init: %w", os.NewSyscallError("clone3", syscall.Errno(errno)))
 	}
