@@ -278,17 +278,32 @@ static int mounts_changed(void) {
 	return poll(&pf, 1, 0) != 0;
 }
 
+// make_spare clones a spare with flags. Only idle CPU time goes into it
+// (SCHED_IDLE): made while a sandbox runs, it must not take a CPU from
+// that sandbox's PID 1 or CMD, or from the runner. Back to the runner's
+// policy after, which a spare takes too before it is PID 1: the two
+// changes need CAP_SYS_NICE, so only root has spares.
 static void make_spare(uint64_t flags) {
-	if (spare.pid != 0)
+	if (spare.pid != 0 || geteuid() != 0)
+		return;
+	int policy = sched_getscheduler(0);
+	struct sched_param was, idle = {.sched_priority = 0};
+	if (policy < 0 || sched_getparam(0, &was) < 0 || sched_setscheduler(0, SCHED_IDLE, &idle) < 0)
 		return;
 	int sv[2];
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		sched_setscheduler(0, policy, &was);
 		return;
+	}
 	mounts_changed();  // what it copies is the table as of now
 	struct clone_args ca;
 	memset(&ca, 0, sizeof ca);
 	ca.flags = CLONE_PARENT | flags;
 	long pid = syscall(SYS_clone3, &ca, sizeof ca);
+	if (pid == 0 && sched_setscheduler(0, policy, &was) < 0)
+		_exit(0);
+	if (pid != 0 && sched_setscheduler(0, policy, &was) < 0)
+		_exit(125);  // a zygote left idle-class would make every PID 1 so
 	if (pid == 0) {
 		// Until its request: the runner's death ends it, as it ends PID 1,
 		// and it holds nothing but its socket (the zygote's, or a copy of
