@@ -17,11 +17,13 @@
 //  2. It has the zygote clone PID 1 (stage.StartSpawn) in new mount, pid,
 //     uts, ipc and (unless NetworkHost) net namespaces, as the runner's own
 //     child (CLONE_PARENT), with a parent-death signal, born in the run's
-//     cgroup on v2. On v1 the runner makes the groups and the plan while
-//     the zygote clones, and PID 1 moves itself in first thing when it is
-//     let go. The runner sends the plan over a socket, as a flat binary
-//     message (stage.EncodeConfig), once whatever confines the init
-//     process is in place (stage.SendGo). The zygote is a
+//     cgroup on v2 (or takes one the zygote cloned ahead: see package
+//     stage), and computes the plan meanwhile. It sends the plan over a
+//     socket, as a flat binary message (stage.SendConfig), and PID 1
+//     builds the container from it while the runner makes the v1 groups;
+//     once whatever confines PID 1 is in place the runner lets it go
+//     (stage.SendGo), and on v1 PID 1 moves itself into its groups first
+//     thing, before it forks CMD's stage. The zygote is a
 //     copy of the runner's process taken before the Go runtime started
 //     (forked by a C constructor, or this binary exec'd once for a
 //     process that did not fork one), single-threaded, with the runner's
@@ -32,11 +34,7 @@
 //     HandOffInit (an OCI monitor) PID 1 is the runner's parent's child
 //     instead, for the engine's subreaper to wait for: Wait sees its end
 //     through its pidfd, and the Result has no rusage of it.
-//  3. PID 1 unshares the cgroup namespace and forks the exec stage, so CMD
-//     is pid 2, then runs the init stage, in C, to its end: the Go runtime
-//     never starts inside the sandbox. A binary built without cgo has no
-//     init stage: Start refuses, with ErrUnsupported.
-//  4. PID 1 performs the plan: mounts private, a size-capped tmpfs on the
+//  3. PID 1 performs the plan: mounts private, a size-capped tmpfs on the
 //     run directory holding the upper layers (for a run to commit, the
 //     root's upper is instead a tmpfs the runner made detached and handed
 //     over as a descriptor, so that it outlives the namespace: see
@@ -53,6 +51,11 @@
 //     RESOLVE_NO_SYMLINKS, so a symlink in any component, planted by an
 //     earlier stage of a pipeline, fails the setup instead of being
 //     followed, and none can be swapped in between the check and the bind.
+//  4. Let go, PID 1 unshares the cgroup namespace and forks the exec
+//     stage, so CMD is pid 2, then runs the rest of the init stage, in C,
+//     to its end: the Go runtime never starts inside the sandbox. A binary
+//     built without cgo has no init stage: Start refuses, with
+//     ErrUnsupported.
 //  5. The exec stage enters the workdir (the caller's directory must be
 //     had with the host's root: never a silent "/"), starts a session (and takes its
 //     own pty with TTY), drops every capability not asked for from every

@@ -43,6 +43,21 @@
 // makes (Config.HandedOff): neither has a parent-death signal, and it
 // ends after its first PID 1.
 //
+// # Spares
+//
+// The zygote clones PID 1 ahead of its request where it can guess the
+// namespaces the request will name (a spare, zygote.c): at its birth in a
+// CLI subcommand run as root on cgroup v1 (whose PID 1 moves into its
+// groups itself: a v2 PID 1 is born in its group, which a spare cannot
+// be), and after each request once a runner has asked twice. A spare is
+// made with idle CPU time only (SCHED_IDLE), holds nothing but its socket,
+// and is PID 1 once the request is forwarded to it: the clone, the
+// kernel making the namespaces, is then off the runner's path. One whose
+// copy of the mount table is out of date (the zygote polls its
+// /proc/self/mounts), or whose namespaces do not fit the request, is
+// killed, and the runner, its parent, reaps it. Rootless runners have
+// none.
+//
 // # PID 1's privileges
 //
 // PID 1 builds the container as the runner's root. Before it lets the exec
