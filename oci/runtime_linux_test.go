@@ -135,8 +135,16 @@ func TestLifecycle(t *testing.T) {
 		if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", st.Pid)); st.Pid != r.InitPid || string(comm) != "sandbox-init\n" {
 			t.Errorf("state pid %d (%q), want the sandbox's PID 1 %d", st.Pid, comm, r.InitPid)
 		}
-		if pids, err := Pids(root, id); err != nil || len(pids) != 2 || pids[0] != r.InitPid {
-			t.Errorf("ps: %v %v, want PID 1 %d and the process", pids, err, r.InitPid)
+		// (touch, which made /out/ran, may not have exited yet.)
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			pids, err := Pids(root, id)
+			if err == nil && len(pids) == 2 && pids[0] == r.InitPid {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("ps: %v %v, want PID 1 %d and the process", pids, err, r.InitPid)
+				break
+			}
 		}
 		// exec: in the container (its /out, its root), with its own
 		// process, in the foreground and detached.
