@@ -391,15 +391,28 @@ func (j *Judge) runTests(ctx context.Context, prog *program) ([]TestResult, erro
 // testDir makes the directory of test i's files: out/ holds the
 // submission's output (and an interactor's), feedback/ the Kattis
 // feedback; with a checker or interactor program, both are its uid's, so
-// that it can write there. Built-in checkers need out/ alone.
-func (j *Judge) testDir(i int, checkerUID uint32) (dir string, err error) {
+// that it can write there, and the directory is the test's own (fresh:
+// remove it after). Built-in checkers need out/ alone, with one file, the
+// output, which the next test truncates: each slot keeps one directory
+// (own is false), made on its first test, instead of making and
+// removing one per test.
+func (j *Judge) testDir(slot, i int, checkerUID uint32) (dir string, own bool, err error) {
+	if j.checker == nil && j.interactor == nil {
+		dir = filepath.Join(j.work, "slots", strconv.Itoa(slot))
+		if err := os.MkdirAll(filepath.Join(dir, "out"), 0o755); err != nil {
+			return "", false, fmt.Errorf("making the test's directory: %w", err)
+		}
+		return dir, false, nil
+	}
+	dir, err = j.ownTestDir(i, checkerUID)
+	return dir, true, err
+}
+
+func (j *Judge) ownTestDir(i int, checkerUID uint32) (dir string, err error) {
 	dir = filepath.Join(j.work, "tests", strconv.Itoa(i))
 	out := filepath.Join(dir, "out")
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return "", fmt.Errorf("making the test's directory: %w", err)
-	}
-	if j.checker == nil && j.interactor == nil {
-		return dir, nil
 	}
 	fb := filepath.Join(dir, "feedback")
 	if err := os.Mkdir(fb, 0o755); err != nil {
@@ -642,11 +655,13 @@ func (j *Judge) testLimits(slot int, lang *Language) limits.Limits {
 // runTest runs test i on slot: the submission, then the checker; or the
 // submission and the interactor together.
 func (j *Judge) runTest(ctx context.Context, slot, i int, t *Test, prog *program) (*TestResult, error) {
-	dir, err := j.testDir(i, j.checkerUID(slot))
+	dir, own, err := j.testDir(slot, i, j.checkerUID(slot))
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
+	if own {
+		defer os.RemoveAll(dir)
+	}
 	tr := &TestResult{Name: t.Name, Group: t.Group.Name, index: i}
 	var res *sandbox.Result
 	if j.p.Interactive {
