@@ -93,6 +93,34 @@ func HandOffInit() { stage.SiblingZygote() }
 // for the parent to reap. 0 otherwise.
 func HandOffZygote() int { return stage.ZygotePid() }
 
+// Prepare tells the runner that a Start of spec follows, so that its PID 1
+// can be cloned meanwhile with idle CPU time (package stage's spare: the
+// kernel making the namespaces is most of what starting PID 1 costs). A
+// caller with work to do between knowing its Spec and Start (the CLI sets
+// up its signal handling) calls it first; Start does too. It is a hint and
+// changes nothing of the run: root's runs on cgroup v1 alone have spares.
+func Prepare(spec *Spec) {
+	if !stage.Available || Rootless() {
+		return
+	}
+	if v, err := limits.Version(spec.Limits); err != nil || v != 1 {
+		return
+	}
+	stage.Ahead(namespaceFlags(spec, false))
+}
+
+// namespaceFlags are the CLONE_NEW* flags of spec's namespaces.
+func namespaceFlags(s *Spec, userNS bool) uintptr {
+	flags := uintptr(unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC)
+	if s.Network != NetworkHost {
+		flags |= unix.CLONE_NEWNET
+	}
+	if userNS {
+		flags |= unix.CLONE_NEWUSER
+	}
+	return flags
+}
+
 // Run runs spec to completion: Start, then Wait.
 func Run(ctx context.Context, spec *Spec) (*Result, error) {
 	c, err := Start(ctx, spec)
@@ -111,6 +139,7 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
+	Prepare(spec)
 	if err := checkHandedFiles(&spec.IO); err != nil {
 		return nil, err
 	}
@@ -258,13 +287,7 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 		gateFD = 3 + len(extra) - 1
 	}
 
-	flags := uintptr(unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC)
-	if s.Network != NetworkHost {
-		flags |= unix.CLONE_NEWNET
-	}
-	if c.userNS != nil {
-		flags |= unix.CLONE_NEWUSER
-	}
+	flags := namespaceFlags(&s, c.userNS != nil)
 	// Handed off, PID 1 is our parent's child (an OCI monitor's, for the
 	// engine's subreaper): no parent-death signal (the parent may be gone
 	// long before us; the control socket's end ends it instead), and it

@@ -18,6 +18,9 @@ func Run(ctx context.Context, spec *Spec) (*Result, error) { return nil, unsuppo
 // Start is not supported on this system.
 func Start(ctx context.Context, spec *Spec) (*Container, error) { return nil, unsupported() }
 
+// Prepare does nothing: no sandbox starts on this system.
+func Prepare(spec *Spec) {}
+
 // HandOffInit does nothing: no sandbox starts on this system.
 func HandOffInit() {}
 

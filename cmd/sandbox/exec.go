@@ -362,7 +362,9 @@ func execute(spec *sandbox.Spec, io stdio, rep reportTo) int {
 		}
 	}
 	// Signals are caught before the sandbox starts, so that none sent while
-	// it starts kills the runner without reaching CMD.
+	// it starts kills the runner without reaching CMD; PID 1 is cloned
+	// meanwhile.
+	sandbox.Prepare(spec)
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH)
 	defer signal.Stop(sigs)

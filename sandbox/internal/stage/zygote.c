@@ -10,10 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <linux/magic.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -227,10 +225,11 @@ static pid_t spawn(const struct zy_req *rq, int *fds, int nfds) {
 // next request will likely name, waiting on a socket of its own for the
 // request, which the zygote forwards to it as it got it. The clone (the
 // kernel making the namespaces: most of what a spawn costs) is then off
-// the runner's path: it is made while the runner's Go runtime starts (the
-// constructor's zygote, where the runner will likely want it: root, and
-// cgroup v1, whose PID 1 moves into its groups itself), or once a runner
-// has asked twice, after each request, while that sandbox runs.
+// the runner's path: it is made when the runner says a request will follow
+// (a hint, zy_req.ahead: the CLI sends one before its flags are all
+// acted on), or once a runner has asked twice, after each request, while
+// that sandbox runs. A v2 run's PID 1 is born in its group, which a spare
+// made before the group cannot be: its requests have no spare.
 //
 // What a spare took from the host when it was made must still be the
 // host's when it is used. Its mount namespace is a copy of the host's
@@ -248,9 +247,6 @@ static struct {
 static int mounts_fd = -1;
 static unsigned served;
 
-// The namespaces a run of the runner's gets by default (sandbox.Start):
-// the first spare's.
-#define SPARE_DEFAULT_FLAGS (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET)
 
 static int take_request(int sock, struct zy_req *rq, int *fds, int *nfds, int *bad);
 
@@ -391,17 +387,15 @@ static int take_request(int sock, struct zy_req *rq, int *fds, int *nfds, int *b
 	}
 	int want = (int)rq->nchild + (rq->cgroup ? 1 : 0) + (rq->join ? 1 : 0);
 	*bad = n != sizeof *rq || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || rq->version != ZY_VERSION ||
-	       rq->nchild < 3 || want > ZY_MAXFD || *nfds != want;
+	       (rq->ahead ? *nfds != 0 || rq->join || rq->cgroup : rq->nchild < 3 || want > ZY_MAXFD || *nfds != want);
 	return 1;
 }
 
 // serve answers requests on sock until the runner closes its end. A
 // sibling serves one PID 1 and ends, so that its parent (not the runner,
 // which cannot wait for it) reaps it at once; it never has a spare.
-static void serve(int sock, int once, int ahead) __attribute__((noreturn));
-static void serve(int sock, int once, int ahead) {
-	if (ahead && !once)
-		make_spare(SPARE_DEFAULT_FLAGS);
+static void serve(int sock, int once) __attribute__((noreturn));
+static void serve(int sock, int once) {
 	for (;;) {
 		struct zy_req rq;
 		int fds[ZY_MAXFD], nfds = 0, bad = 0;
@@ -411,6 +405,15 @@ static void serve(int sock, int once, int ahead) {
 		if (r == 0)
 			_exit(0);
 		pid_t gone = 0;
+		if (!bad && rq.ahead) {
+			// A hint, answered by nothing: a request with these flags
+			// follows. A spare that does not fit them is dropped then.
+			for (int i = 0; i < nfds; i++)
+				close(fds[i]);
+			if (!once)
+				make_spare(rq.flags);
+			continue;
+		}
 		if (bad)
 			reply(sock, EINVAL, 0, drop_spare());
 		else {
@@ -440,8 +443,8 @@ static void serve(int sock, int once, int ahead) {
 // long as the runner). It stays dumpable, as the runner is: PID 1
 // inherits that, and a rootless runner writes PID 1's id maps, which
 // /proc gives to root otherwise.
-static void become_zygote(int argc, char **argv, char **envp, int sibling, int ahead) __attribute__((noreturn));
-static void become_zygote(int argc, char **argv, char **envp, int sibling, int ahead) {
+static void become_zygote(int argc, char **argv, char **envp, int sibling) __attribute__((noreturn));
+static void become_zygote(int argc, char **argv, char **envp, int sibling) {
 	prctl(PR_SET_NAME, ZYGOTE_ARG0, 0, 0, 0);
 	if (fcntl(3, F_SETFD, FD_CLOEXEC) < 0)
 		_exit(125);
@@ -453,17 +456,7 @@ static void become_zygote(int argc, char **argv, char **envp, int sibling, int a
 	wipe(argc, argv, envp);
 	if (chdir("/") < 0)
 		_exit(125);
-	serve(3, sibling, ahead);
-}
-
-// spare_likely says whether a runner's first request will likely fit a
-// spare: as root (a rootless run adds a user namespace) on a host whose
-// runs get v1 groups (a v2 run's PID 1 is born in its group, which a
-// spare made before it cannot be). Only a guess: a spare that does not
-// fit is dropped.
-static int spare_likely(void) {
-	struct statfs st;
-	return geteuid() == 0 && statfs("/sys/fs/cgroup", &st) == 0 && st.f_type != CGROUP2_SUPER_MAGIC;
+	serve(3, sibling);
 }
 
 // sandbox_zygote_start runs in the constructor, before the Go runtime:
@@ -471,7 +464,7 @@ static int spare_likely(void) {
 // otherwise a program that wants one forks it here.
 void sandbox_zygote_start(int argc, char **argv, char **envp) {
 	if (argc >= 1 && strcmp(argv[0], ZYGOTE_ARG0) == 0)
-		become_zygote(argc, argv, envp, argc >= 2 && strcmp(argv[1], ZYGOTE_SIBLING_ARG) == 0, 0);
+		become_zygote(argc, argv, envp, argc >= 2 && strcmp(argv[1], ZYGOTE_SIBLING_ARG) == 0);
 	int wanted = sandbox_zygote_wanted(argc, argv);
 	if (wanted != ZYGOTE_CHILD && wanted != ZYGOTE_SIBLING)
 		return;
@@ -511,5 +504,5 @@ void sandbox_zygote_start(int argc, char **argv, char **envp) {
 		_exit(0);
 	if (sv[1] != 3 && dup2(sv[1], 3) < 0)
 		_exit(125);
-	become_zygote(argc, argv, envp, wanted == ZYGOTE_SIBLING, wanted == ZYGOTE_CHILD && spare_likely());
+	become_zygote(argc, argv, envp, wanted == ZYGOTE_SIBLING);
 }

@@ -210,6 +210,25 @@ func StartSpawn(r SpawnRequest) *Spawning {
 	}}
 }
 
+// Ahead tells the zygote that a request with these namespace flags
+// follows, so that it clones a spare PID 1 meanwhile (see zygote.c), with
+// idle CPU time. It is a hint: nothing answers it, and a spare that the
+// request does not fit is dropped.
+func Ahead(flags uintptr) {
+	z := theZygote()
+	if z.err != nil {
+		return
+	}
+	req := C.struct_zy_req{version: C.ZY_VERSION, flags: C.uint64_t(flags), ahead: 1, gate: -1}
+	msg := unsafe.Slice((*byte)(unsafe.Pointer(&req)), unsafe.Sizeof(req))
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	z.sock.Write(func(fd uintptr) bool {
+		err := unix.Sendmsg(int(fd), msg, nil, nil, 0)
+		return err != unix.EAGAIN && err != unix.EINTR
+	})
+}
+
 // reply reads the zygote's answer to the request just sent.
 func (z *zygote) reply() (int, error) {
 	var buf [12]byte

@@ -22,3 +22,6 @@ func HandsOff() (bool, error) {
 
 // ZygotePid is 0: there is no zygote.
 func ZygotePid() int { return 0 }
+
+// Ahead does nothing: there is no zygote.
+func Ahead(uintptr) {}
