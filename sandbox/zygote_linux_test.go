@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sandbox-dev/sandbox/limits"
 	"golang.org/x/sys/unix"
 )
 
@@ -100,6 +101,9 @@ func ourChildProcs() []ourChild {
 // date is not used, and one that does not fit is dropped and reaped.
 func TestZygoteSpare(t *testing.T) {
 	needRoot(t)
+	if v, err := limits.Version(limits.Limits{}); err != nil || v != 1 {
+		t.Skipf("runs get cgroup v%d groups here (%v): a v2 PID 1 is born in its group, which a spare made before it cannot be, so there are none", v, err)
+	}
 	runDir := testRunDir(t)
 	run := func(s *Spec) *Result {
 		t.Helper()
