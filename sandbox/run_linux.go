@@ -339,8 +339,12 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 				c.lock.Truncate(0)
 				c.lock.WriteAt([]byte(path.Dir(c.cg.Path())), 0)
 			}
-		} else if c.cg, err = limits.New(s.CgroupRoot, c.ID, s.Limits); err != nil {
-			return fmt.Errorf("creating cgroup: %w", err)
+		} else {
+			cg, err := limits.New(s.CgroupRoot, c.ID, s.Limits)
+			if err != nil {
+				return fmt.Errorf("creating cgroup: %w", err)
+			}
+			c.cg = cg
 		}
 		undo.add(func() { c.cg.Kill(); c.cg.Delete() })
 		if err := checkKernel(c.cg.Version()); err != nil {
