@@ -32,7 +32,12 @@ func TestMain(m *testing.M) {
 		os.Exit(probeMain(probe))
 	}
 	if os.Getenv(zygoteThreadEnv) != "" {
-		os.Exit(zygoteThreadMain())
+		// A test binary of its own, with a cgroup root of its own.
+		code := zygoteThreadMain()
+		if fixtures.CgroupsLeft(testCgroupRoot, os.Stderr) {
+			code = 1
+		}
+		os.Exit(code)
 	}
 	code := m.Run()
 	if fixtures.CgroupsLeft(testCgroupRoot, os.Stderr) {

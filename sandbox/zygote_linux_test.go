@@ -65,6 +65,12 @@ func TestZygoteOutlivesStartingThread(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("%v: %s", err, out)
 	}
+	// Its cgroup root went with it.
+	for _, h := range []string{"memory", "pids"} {
+		if _, err := os.Stat(fmt.Sprintf("/sys/fs/cgroup/%s/sandbox-test-%d", h, cmd.Process.Pid)); err == nil {
+			t.Errorf("the child's cgroup root is left in the %s hierarchy", h)
+		}
+	}
 }
 
 // ourChild is a child process of the test's, from /proc/PID/stat.
