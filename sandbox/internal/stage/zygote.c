@@ -236,8 +236,10 @@ static pid_t spawn(const struct zy_req *rq, int *fds, int nfds) {
 // mount table: any mount or unmount in the zygote's namespace since then
 // (seen by polling /proc/self/mounts) drops it. The other namespaces are
 // new and empty, its credentials and root the zygote's, which do not
-// change. A spare not used is killed, and its pid goes back with the
-// reply (zy_reply.gone) for the runner, its parent, to reap.
+// change. A spare dropped is killed, and its pid goes back with the reply
+// (zy_reply.gone) for the runner, its parent, to reap; one never used ends
+// with the runner (its parent-death signal) or the zygote (its socket's
+// EOF).
 
 static struct {
 	pid_t pid;  // 0: none
@@ -246,7 +248,6 @@ static struct {
 } spare;
 static int mounts_fd = -1;
 static unsigned served;
-
 
 static int take_request(int sock, struct zy_req *rq, int *fds, int *nfds, int *bad);
 
