@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -101,7 +99,7 @@ func TestLifecycle(t *testing.T) {
 		if pb, _ := os.ReadFile(pidFile); string(pb) != fmt.Sprint(r.InitPid) || r.InitPid == 0 {
 			t.Errorf("pid file %q, PID 1 %d", pb, r.InitPid)
 		}
-		if ppid := parentOf(r.InitPid); ppid != os.Getpid() {
+		if ppid := fixtures.ParentOf(r.InitPid); ppid != os.Getpid() {
 			t.Errorf("PID 1's parent is %d, want create (%d); the monitor is %d", ppid, os.Getpid(), r.Pid)
 		}
 		if err := Create(CreateOptions{Root: root, ID: id, Bundle: b}); !errors.Is(err, ErrExists) {
@@ -283,18 +281,6 @@ func TestLifecycle(t *testing.T) {
 		}
 		left(t, id)
 	})
-}
-
-// parentOf is pid's parent, from /proc.
-func parentOf(pid int) int {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "PPid:"); ok {
-			n, _ := strconv.Atoi(strings.TrimSpace(v))
-			return n
-		}
-	}
-	return 0
 }
 
 // annotate adds annotations to the bundle's config.json.

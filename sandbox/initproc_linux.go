@@ -14,7 +14,7 @@ import (
 )
 
 // initProc is PID 1 as the runner holds it: the process the zygote made
-// (stage.Spawn), and the pipes that carry CMD's stdio where the caller's
+// (stage.StartSpawn), and the pipes that carry CMD's stdio where the caller's
 // streams are not files, as os/exec's Cmd would make them.
 type initProc struct {
 	pid      int

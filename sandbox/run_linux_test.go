@@ -796,13 +796,8 @@ func mountsMentioning(dir string) []string {
 func ourChildren(s string) []int {
 	var pids []int
 	for _, pid := range hostProcesses(s) {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		// pid (comm) state ppid ...: comm may hold spaces, so cut at ')'.
-		if i := bytes.LastIndexByte(b, ')'); i > 0 {
-			f := strings.Fields(string(b[i+1:]))
-			if len(f) > 1 && f[1] == strconv.Itoa(os.Getpid()) {
-				pids = append(pids, pid)
-			}
+		if p, ok := fixtures.ProcOf(pid); ok && p.PPid == os.Getpid() {
+			pids = append(pids, pid)
 		}
 	}
 	return pids

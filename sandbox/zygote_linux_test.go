@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sandbox-dev/sandbox/fixtures"
 	"github.com/sandbox-dev/sandbox/limits"
 	"golang.org/x/sys/unix"
 )
@@ -73,34 +74,6 @@ func TestZygoteOutlivesStartingThread(t *testing.T) {
 	}
 }
 
-// ourChild is a child process of the test's, from /proc/PID/stat.
-type ourChild struct {
-	pid         int
-	comm, state string
-}
-
-func ourChildProcs() []ourChild {
-	var out []ourChild
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		open, shut := strings.IndexByte(string(b), '('), strings.LastIndexByte(string(b), ')')
-		if open < 0 || shut < open {
-			continue
-		}
-		f := strings.Fields(string(b[shut+1:]))
-		if len(f) > 1 && f[1] == fmt.Sprint(os.Getpid()) {
-			var pid int
-			fmt.Sscan(e.Name(), &pid)
-			out = append(out, ourChild{pid, string(b[open+1 : shut]), f[0]})
-		}
-	}
-	return out
-}
-
 // TestZygoteSpare: once a runner has asked twice, the zygote keeps the next
 // PID 1 made ahead (a spare, our child in namespaces of its own), holding
 // nothing but its socket; a spare whose copy of the mount table is out of
@@ -126,10 +99,10 @@ func TestZygoteSpare(t *testing.T) {
 	ownNS, _ := os.Readlink("/proc/self/ns/pid")
 	spare := func() int {
 		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-			for _, c := range ourChildProcs() {
-				ns, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", c.pid))
-				if c.comm == "sandbox-zygote" && ns != ownNS && c.state != "Z" {
-					return c.pid
+			for _, c := range fixtures.ChildrenOf(os.Getpid()) {
+				ns, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", c.Pid))
+				if c.Comm == "sandbox-zygote" && ns != ownNS && c.State != "Z" {
+					return c.Pid
 				}
 			}
 		}
@@ -139,7 +112,7 @@ func TestZygoteSpare(t *testing.T) {
 	run(&Spec{Args: []string{"true"}})
 	pid := spare()
 	if pid == 0 {
-		t.Fatalf("no spare after two runs; our children: %v", ourChildProcs())
+		t.Fatalf("no spare after two runs; our children: %v", fixtures.ChildrenOf(os.Getpid()))
 	}
 	proc := fmt.Sprintf("/proc/%d/", pid)
 	fds, _ := os.ReadDir(proc + "fd")
@@ -177,8 +150,8 @@ func TestZygoteSpare(t *testing.T) {
 	if res := run(&Spec{Args: []string{"true"}, Network: NetworkHost}); res.Status != StatusOK {
 		t.Errorf("a run with the host's network: %s %q", res.Status, res.Message)
 	}
-	for _, c := range ourChildProcs() {
-		if c.state == "Z" {
+	for _, c := range fixtures.ChildrenOf(os.Getpid()) {
+		if c.State == "Z" {
 			t.Errorf("a zombie left: %+v", c)
 		}
 	}

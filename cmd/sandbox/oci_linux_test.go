@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -191,8 +190,8 @@ func TestOCIInPodman(t *testing.T) {
 		out, errs, _ := podmanRun("inspect", "--format", "{{.State.Pid}} {{.State.ConmonPid}}", id)
 		var pid, conmon int
 		fmt.Sscan(out, &pid, &conmon)
-		if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); string(comm) != "sandbox-init\n" || parentOf(pid) != conmon || conmon == 0 {
-			t.Errorf("podman's pid of the container %d (%q), its parent %d, conmon %d: want the sandbox's PID 1, conmon's child (%s)", pid, comm, parentOf(pid), conmon, errs)
+		if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); string(comm) != "sandbox-init\n" || fixtures.ParentOf(pid) != conmon || conmon == 0 {
+			t.Errorf("podman's pid of the container %d (%q), its parent %d, conmon %d: want the sandbox's PID 1, conmon's child (%s)", pid, comm, fixtures.ParentOf(pid), conmon, errs)
 		}
 		if out, errs, code := podmanRun("top", id, "pid", "args"); code != 0 || !regexp.MustCompile(`(?m)^1 +sandbox-init *\n2 +sleep 100 *$`).MatchString(out) {
 			t.Errorf("podman top: exit status %d, %q %s; want PID 1 and sleep 100 alone", code, out, errs)
@@ -466,16 +465,4 @@ func writeOCIArchive(path, root, name string) error {
 		return fmt.Errorf("packing the archive: %v: %s", err, out)
 	}
 	return nil
-}
-
-// parentOf is pid's parent, from /proc.
-func parentOf(pid int) int {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "PPid:"); ok {
-			n, _ := strconv.Atoi(strings.TrimSpace(v))
-			return n
-		}
-	}
-	return 0
 }

@@ -11,29 +11,15 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/sandbox-dev/sandbox/fixtures"
 )
 
 // childrenNamed lists the pids of ppid's children whose comm is name.
 func childrenNamed(ppid int, name string) []int {
 	var pids []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...: comm may hold spaces.
-		open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
-		if open < 0 || end < open {
-			continue
-		}
-		f := strings.Fields(string(b[end+1:]))
-		if string(b[open+1:end]) == name && len(f) > 1 && f[1] == strconv.Itoa(ppid) {
-			pids = append(pids, pid)
+	for _, p := range fixtures.ChildrenOf(ppid) {
+		if p.Comm == name {
+			pids = append(pids, p.Pid)
 		}
 	}
 	return pids

@@ -12,7 +12,7 @@
 // constructor (prefork.c) before the Go runtime starts, where a program
 // wants one (sandbox_zygote_wanted: the CLI's subcommands that run
 // sandboxes), or else this binary exec'd as ZygoteArg0 on the first
-// Spawn. PID 1 forks the exec stage, which runs to the exec of CMD
+// StartSpawn. PID 1 forks the exec stage, which runs to the exec of CMD
 // (execstage.c), and then runs the init stage to the sandbox's end
 // (initstage.c, reading the plan in config.c, performing it in mounts.c,
 // reporting the exit in report.c). cgo compiles them with -Wall -Wextra

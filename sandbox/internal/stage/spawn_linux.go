@@ -35,10 +35,6 @@ type Spawning struct{ wait func() (int, error) }
 // its parent's); it waits for the GoByte on its control socket (SendGo).
 func (s *Spawning) Wait() (int, error) { return s.wait() }
 
-// Spawn has the zygote clone PID 1 and returns its pid: StartSpawn, then
-// Wait.
-func Spawn(r SpawnRequest) (int, error) { return StartSpawn(r).Wait() }
-
 // SendConfig sends PID 1 its Config, which it builds the container from
 // (its mounts and root) at once: ctrl is the runner's end of PID 1's
 // control socket. Whatever PID 1 needs to build (a rootless run's id

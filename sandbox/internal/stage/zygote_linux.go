@@ -33,6 +33,9 @@ type zygote struct {
 	// sibling: the zygote is our parent's child, and so is its PID 1.
 	sibling bool
 	pid     int
+	// hinted: the flags of the last Ahead since the last request, which
+	// a second Ahead (the CLI's, then Start's) need not send again.
+	hinted uintptr
 }
 
 var wantSibling atomic.Bool
@@ -42,7 +45,7 @@ var wantSibling atomic.Bool
 // parent's child: handed off (Config.HandedOff) to a parent that waits
 // for it itself. An OCI runtime's monitor wants this: the engine's
 // subreaper (conmon, containerd's shim) waits for the container's PID 1
-// once create has exited. It must come before the first Spawn; a zygote
+// once create has exited. It must come before the first StartSpawn; a zygote
 // the constructor forked is a child or a sibling already, as
 // sandbox_zygote_wanted said.
 func SiblingZygote() { wantSibling.Store(true) }
@@ -86,7 +89,7 @@ var theZygote = sync.OnceValue(func() *zygote {
 // constructor on. It lives as long as this process (it ends when its
 // socket's other end closes), so it is never waited for (a zombie of it,
 // should something kill it sooner, is no worse than a thread blocked
-// waiting for it all along; the next Spawn then says it is gone).
+// waiting for it all along; the next StartSpawn then says it is gone).
 //
 // Every PID 1 it clones has, for its parent-death signal, the thread that
 // started the zygote as its parent (CLONE_PARENT takes the zygote's): so
@@ -150,7 +153,7 @@ func startZygote(sibling bool) (fd, pid int, err error) {
 // StartSpawn asks the zygote to clone PID 1 for r, and returns at once:
 // the zygote clones (making the namespaces, the costly part) while the
 // caller goes on; Wait has the answer. Until then r's descriptors must stay
-// open, and no other Spawn is asked.
+// open, and no other StartSpawn is asked.
 func StartSpawn(r SpawnRequest) *Spawning {
 	fail := func(err error) *Spawning { return &Spawning{wait: func() (int, error) { return 0, err }} }
 	z := theZygote()
@@ -190,6 +193,7 @@ func StartSpawn(r SpawnRequest) *Spawning {
 	msg := unsafe.Slice((*byte)(unsafe.Pointer(&req)), unsafe.Sizeof(req))
 
 	z.mu.Lock()
+	z.hinted = 0
 	var serr error
 	err := z.sock.Write(func(fd uintptr) bool {
 		serr = unix.Sendmsg(int(fd), msg, unix.UnixRights(fds...), nil, 0)
@@ -223,6 +227,10 @@ func Ahead(flags uintptr) {
 	msg := unsafe.Slice((*byte)(unsafe.Pointer(&req)), unsafe.Sizeof(req))
 	z.mu.Lock()
 	defer z.mu.Unlock()
+	if z.hinted == flags {
+		return
+	}
+	z.hinted = flags
 	z.sock.Write(func(fd uintptr) bool {
 		err := unix.Sendmsg(int(fd), msg, nil, nil, 0)
 		return err != unix.EAGAIN && err != unix.EINTR

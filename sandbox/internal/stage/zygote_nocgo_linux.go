@@ -14,9 +14,9 @@ func StartSpawn(SpawnRequest) *Spawning {
 // SiblingZygote does nothing: there is no zygote.
 func SiblingZygote() {}
 
-// HandsOff fails as Spawn does.
+// HandsOff fails as StartSpawn does.
 func HandsOff() (bool, error) {
-	_, err := Spawn(SpawnRequest{})
+	_, err := StartSpawn(SpawnRequest{}).Wait()
 	return false, err
 }
 
