@@ -37,6 +37,14 @@ type Cgroup interface {
 	// once the lock has been idle for a while. The caller
 	// closes them. On v2 it returns ErrUnsupported: use OpenFD.
 	OpenTasks() ([]*os.File, error)
+	// OpenParentTasks opens, on v1, the tasks file of the group's parent
+	// in every hierarchy, in OpenTasks' order: the group's last process
+	// writes "0" to each to leave before it exits, so that the group can be
+	// removed while the kernel is still ending that process (a sandbox's
+	// PID 1, whose namespaces take a millisecond to tear down). None where
+	// a parent is a hierarchy's root, which belongs to the machine; none
+	// on v2. The caller closes them.
+	OpenParentTasks() ([]*os.File, error)
 	// CPUUsage is the CPU time used so far by everything in the group. It
 	// reads one small file through a descriptor kept open, and allocates
 	// nothing, so it can be polled every millisecond.

@@ -293,6 +293,25 @@ func (g *v1Group) OpenTasks() ([]*os.File, error) {
 	return files, nil
 }
 
+func (g *v1Group) OpenParentTasks() ([]*os.File, error) {
+	if filepath.Dir(g.path) == "/" {
+		return nil, nil
+	}
+	var files []*os.File
+	for _, c := range g.ctrls {
+		dir := filepath.Dir(g.dirs[c])
+		fd, err := openTasks(dir)
+		if err != nil {
+			for _, f := range files {
+				f.Close()
+			}
+			return nil, fmt.Errorf("opening the tasks files of the parent of cgroup %s: %w", g.path, err)
+		}
+		files = append(files, os.NewFile(uintptr(fd), filepath.Join(dir, "tasks")))
+	}
+	return files, nil
+}
+
 // openTasks opens the tasks file of the v1 group at dir: "0" written there
 // moves the writer's own thread, the one case the kernel migrates without
 // cgroup_threadgroup_rwsem.

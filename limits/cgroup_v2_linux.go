@@ -261,6 +261,8 @@ func (g *v2Group) OpenTasks() ([]*os.File, error) {
 	return nil, fmt.Errorf("opening the tasks files of cgroup %s: v2 starts processes in a group with CLONE_INTO_CGROUP: %w", g.path, ErrUnsupported)
 }
 
+func (g *v2Group) OpenParentTasks() ([]*os.File, error) { return nil, nil }
+
 func (g *v2Group) Stats() (*Stats, error) {
 	if !exists(g.dir) {
 		return nil, fmt.Errorf("reading stats of cgroup %s: %w", g.path, ErrNotFound)

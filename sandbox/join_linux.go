@@ -127,7 +127,7 @@ func Exec(ctx context.Context, pid int, s *Spec, detach bool) (*Container, error
 	}
 	err = stage.SendConfig(ctrl, cfg)
 	if err == nil {
-		err = stage.SendGo(ctrl, tasks)
+		err = stage.SendGo(ctrl, tasks, nil)
 	}
 	if err != nil {
 		c.init.kill()

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/sandbox-dev/sandbox/limits"
 	"github.com/sandbox-dev/sandbox/sandbox/internal/stage"
@@ -68,14 +69,51 @@ func MountPoints() ([]string, error) {
 	return ps, nil
 }
 
+// hostMounts keeps the caller's mount table between the runs of one
+// process (a judge's hundred tests, an API caller's loop), and a
+// descriptor of /proc/self/mountinfo kept open: the kernel makes it poll
+// with POLLPRI once the mount namespace's table has changed since it was
+// opened or last polled, so the table is read again only then. It is a
+// plain descriptor, never on the Go runtime's poller, whose own polls
+// would take the change notice first.
+var hostMounts struct {
+	sync.Mutex
+	fd int // -1 or 0 when there is none
+	ms []hostMount
+}
+
 // readHostMounts lists the caller's mounts in mount order.
 func readHostMounts() ([]hostMount, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+	c := &hostMounts
+	c.Lock()
+	defer c.Unlock()
+	if c.fd > 0 {
+		pfd := []unix.PollFd{{Fd: int32(c.fd), Events: unix.POLLPRI}}
+		if n, err := unix.Poll(pfd, 0); err == nil && n == 0 {
+			return slices.Clone(c.ms), nil
+		}
+		unix.Close(c.fd)
+		c.fd, c.ms = -1, nil
+	}
+	// Opened before the table is read: a change meanwhile shows at the
+	// next poll.
+	fd, err := unix.Open("/proc/self/mountinfo", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("reading mount table: %w", err)
 	}
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("reading mount table: %w", err)
+	}
 	defer f.Close()
-	return parseMountinfo(f)
+	ms, err := parseMountinfo(f)
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	c.fd, c.ms = fd, ms
+	return slices.Clone(ms), nil
 }
 
 func parseMountinfo(f *os.File) ([]hostMount, error) {

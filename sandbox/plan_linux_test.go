@@ -36,6 +36,47 @@ func TestParseMountinfo(t *testing.T) {
 	}
 }
 
+// TestHostMountsChange: the mount table kept between runs is read again
+// once the caller's table changes (a mount made, then removed), so a run
+// never plans from a stale one.
+func TestHostMountsChange(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	has := func() bool {
+		t.Helper()
+		ms, err := readHostMounts()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range ms {
+			if m.Point == dir {
+				return true
+			}
+		}
+		return false
+	}
+	steps := []struct {
+		name    string
+		change  func() error
+		mounted bool
+	}{
+		{"before", func() error { return nil }, false},
+		{"unchanged", func() error { return nil }, false},
+		{"mounted", func() error { return unix.Mount("tmpfs", dir, "tmpfs", 0, "size=1m") }, true},
+		{"still mounted", func() error { return nil }, true},
+		{"unmounted", func() error { return unix.Unmount(dir, 0) }, false},
+	}
+	defer unix.Unmount(dir, unix.MNT_DETACH)
+	for _, st := range steps {
+		if err := st.change(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		if got := has(); got != st.mounted {
+			t.Errorf("%s: %s in the mount table = %v, want %v", st.name, dir, got, st.mounted)
+		}
+	}
+}
+
 func TestLayeredSubmounts(t *testing.T) {
 	tests := []struct {
 		name   string

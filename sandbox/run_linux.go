@@ -316,9 +316,9 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 		}
 		cgFirst = v == 2
 	}
-	var tasks []*os.File
+	var tasks, leave []*os.File
 	defer func() {
-		for _, f := range tasks {
+		for _, f := range append(tasks, leave...) {
 			f.Close()
 		}
 	}()
@@ -363,6 +363,12 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 		case 1:
 			if tasks, err = c.cg.OpenTasks(); err != nil {
 				return err
+			}
+			// A handed-off PID 1's group is the engine's, which removes it.
+			if !handOff {
+				if leave, err = c.cg.OpenParentTasks(); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -443,7 +449,7 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 	}
 	// PID 1 waits for this before it forks the exec stage, so whatever
 	// confines it must be in place first.
-	if err := stage.SendGo(ctrl, tasks); err != nil {
+	if err := stage.SendGo(ctrl, tasks, leave); err != nil {
 		return nil, fmt.Errorf("letting init go: %w", err)
 	}
 	if console != nil {
@@ -879,11 +885,20 @@ func (c *Container) Wait() (*Result, error) {
 	}
 	// PID 1 reports when CMD ends, then exits, and its exit (the kernel
 	// tearing the namespaces down) takes a while: the report and the
-	// cgroup's numbers are read meanwhile. What that teardown costs is
-	// the runner's, as the namespaces' making is (see the package doc).
+	// cgroup's numbers are read meanwhile, and on v1, where PID 1 leaves
+	// the run's groups before it reports, the groups and the run directory
+	// are removed too. What that teardown costs is the runner's, as the
+	// namespaces' making is (see the package doc).
 	var ev stage.Exit
 	derr := json.NewDecoder(c.ctrl).Decode(&ev)
 	stats, statsErr := c.cg.Stats()
+	removed := false
+	if derr == nil && ev.LeftCgroup && c.cg.Delete() == nil {
+		// Nothing of the run is left for gc to find through the run
+		// directory: PID 1 dies with its control socket if we do.
+		removed = true
+		c.removeRunDir()
+	}
 	werr := c.init.wait()
 	restoreTerminals(c.terminals)
 	res := &Result{ID: c.ID, Wall: time.Since(c.started), Status: StatusFailed, ExitCode: ExitRunnerFailed,
@@ -901,8 +916,11 @@ func (c *Container) Wait() (*Result, error) {
 		c.master.Close()
 	}
 	c.account(res, stats, statsErr)
-	cgErr := c.removeCgroup()
-	c.removeRunDir()
+	var cgErr error
+	if !removed {
+		cgErr = c.removeCgroup()
+		c.removeRunDir()
+	}
 	if c.uid != nil {
 		// Every process of the run is gone with its pid namespace: the id
 		// owns nothing but what it wrote to binds.

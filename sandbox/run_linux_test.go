@@ -884,6 +884,12 @@ func TestNothingLeaks(t *testing.T) {
 		}
 		return m
 	}
+	// A process's first run makes what every later one shares for the
+	// process's life (the zygote's socket, the mount table's file): a
+	// leak is what grows after it.
+	if _, err := Run(context.Background(), &Spec{Args: []string{"true"}, RunDir: runDir, CgroupRoot: testCgroupRoot}); err != nil {
+		t.Fatal(err)
+	}
 	beforeFDs, beforeMounts := fds(), mounts()
 	for i := 0; i < n; i++ {
 		var s *Spec
@@ -927,6 +933,57 @@ func TestNothingLeaks(t *testing.T) {
 	}
 	if ids, err := limits.List(testCgroupRoot); err != nil || len(ids) > 0 {
 		t.Errorf("cgroups left: %v %v", ids, err)
+	}
+}
+
+// TestEndOfRun: PID 1 ends what CMD left running, leaves the run's groups
+// and reports, and the runner removes them while PID 1's namespaces are
+// torn down; a process PID 1 may not signal (another uid, where CMD's ids
+// are PID 1's) ends with the pid namespace, and the groups go after it.
+// Either way nothing is left.
+func TestEndOfRun(t *testing.T) {
+	needRoot(t)
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("setpriv (util-linux) not installed")
+	}
+	tests := []struct {
+		name string
+		spec *Spec
+		left string // what CMD leaves running
+	}{
+		{"background process", sh("sleep 31.4159 & exit 3"), "sleep 31.4159"},
+		{"process of another uid", func() *Spec {
+			s := sh("setpriv --reuid 4242 --regid 4242 --clear-groups sleep 32.7182 & sleep 0.1; exit 3")
+			s.CapAdd = []string{"CAP_SETUID", "CAP_SETGID"}
+			return s
+		}(), "sleep 32.7182"},
+	}
+	runDir := testRunDir(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.spec.RunDir, tt.spec.CgroupRoot = runDir, testCgroupRoot
+			res, err := Run(context.Background(), tt.spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.ExitCode != 3 {
+				t.Errorf("exit code %d, want 3 (%+v)", res.ExitCode, res)
+			}
+			// What CMD left sleeps for 30 s: a run as long ended by waiting
+			// for it, not by ending it.
+			if res.Wall > 20*time.Second {
+				t.Errorf("the run took %v: it waited for what CMD left running", res.Wall)
+			}
+			if ids, err := limits.List(testCgroupRoot); err != nil || len(ids) > 0 {
+				t.Errorf("cgroups left: %v %v", ids, err)
+			}
+			if pids := hostProcesses(tt.left); len(pids) > 0 {
+				t.Errorf("sandboxed processes left: %v", pids)
+			}
+			if e, _ := os.ReadDir(runDir); len(e) > 0 {
+				t.Errorf("run directory not empty: %v", e)
+			}
+		})
 	}
 }
 

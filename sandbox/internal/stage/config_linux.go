@@ -117,4 +117,7 @@ type Exit struct {
 	Pid         int  `json:"pid,omitempty"` // CMD's pid in the sandbox
 	// Refused is the first syscall for which the filter killed a process.
 	Refused string `json:"refused,omitempty"`
+	// LeftCgroup says that PID 1 is alone in the sandbox and has moved out
+	// of the run's groups (SendGo's leave): they are empty.
+	LeftCgroup bool `json:"left_cgroup,omitempty"`
 }

@@ -9,6 +9,10 @@ const InitArg0 = "sandbox-init"
 // confined PID 1, after the Config (as EncodeConfig writes it).
 const GoByte = 'G'
 
+// MaxGoFiles is how many descriptors the GoByte can carry (ZY_MAXFD in
+// zygote.h).
+const MaxGoFiles = 64
+
 // Exit codes of the runner's own, as timeout(1) and env(1) use them.
 const (
 	ExitRunnerFailed  = 125

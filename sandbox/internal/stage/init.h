@@ -140,6 +140,12 @@ struct is_exit {
 	const char *error, *refused;
 };
 
+// The parent group's tasks files (v1), which PID 1 moves into at its end
+// (report.c): is_leave_fd keeps one, is_leave_close closes them all (the
+// exec stage, which must not hold them).
+void is_leave_fd(int fd);
+void is_leave_close(void);
+
 // The failure recorded last (util.c).
 extern char *is_msg;   // the failure's message
 extern int is_errno;   // the errno it wraps, if any (errors.Is)

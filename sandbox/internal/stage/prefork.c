@@ -42,15 +42,22 @@ void sandbox_pid1(int ctrl, int nfd, int gate, int joined) {
 	// before anything else, writing "0": a thread moving itself needs no
 	// kernel-wide lock (the RCU grace period that moving another process
 	// costs). On v2 we were born in the run's group (CLONE_INTO_CGROUP).
-	char go;
+	//
+	// A second byte, when there is one, counts the tasks files to move
+	// into; the ones after them are the parent group's, kept for PID 1's
+	// end (is_report): out of the run's groups before it reports, PID 1
+	// lets the runner remove them while the kernel tears its namespaces
+	// down, which takes longer than anything else at a run's end.
+	unsigned char go[2];
 	char cbuf[CMSG_SPACE(sizeof(int) * ZY_MAXFD)];
-	struct iovec iov = {.iov_base = &go, .iov_len = 1};
+	struct iovec iov = {.iov_base = go, .iov_len = sizeof go};
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+	ssize_t got;
 	for (;;) {
-		ssize_t n = recvmsg(ctrl, &mh, MSG_CMSG_CLOEXEC);
-		if (n == 1)
+		got = recvmsg(ctrl, &mh, MSG_CMSG_CLOEXEC);
+		if (got == 1 || got == 2)
 			break;
-		if (n < 0 && errno == EINTR)
+		if (got < 0 && errno == EINTR)
 			continue;
 		_exit(125);
 	}
@@ -58,13 +65,28 @@ void sandbox_pid1(int ctrl, int nfd, int gate, int joined) {
 		is_fail(0, "moving init into its cgroup: too many tasks files");
 		is_failed(ctrl);
 	}
+	int into = got == 2 ? go[1] : ZY_MAXFD, seen = 0;
+	// PID 1 takes CMD's ids, and may then signal only what has them: a CMD
+	// that may change its uid could leave a process PID 1 cannot end, and
+	// waiting for it would hang the run's end. Its groups go after PID 1.
+	int can_leave = 1;
+	for (uint32_t i = 0; i < c.ncaps; i++)
+		if (c.caps[i] == CAP_SETUID)
+			can_leave = 0;
 	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
 		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
 			continue;
 		int k = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-		for (int i = 0; i < k; i++) {
+		for (int i = 0; i < k; i++, seen++) {
 			int fd;
 			memcpy(&fd, CMSG_DATA(cm) + sizeof(int) * (size_t)i, sizeof fd);
+			if (seen >= into) {
+				if (can_leave)
+					is_leave_fd(fd);
+				else
+					close(fd);
+				continue;
+			}
 			if (write(fd, "0", 1) != 1) {
 				is_fail(errno, "moving init into its cgroup");
 				is_failed(ctrl);
@@ -88,6 +110,7 @@ void sandbox_pid1(int ctrl, int nfd, int gate, int joined) {
 		for (int fd = ctrl; fd < ctrl + nfd; fd++)
 			if (fd != gate)
 				close(fd);
+		is_leave_close();
 		sandbox_exec_stage(sv[1], gate);
 		_exit(125);
 	}

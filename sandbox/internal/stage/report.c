@@ -47,6 +47,49 @@ static void buf_json(struct is_buf *b, const char *s) {
 int is_detached;
 int is_cmd_status;
 
+// As many as the GoByte can carry (ZY_MAXFD).
+static int leave_fds[64];
+static int nleave;
+
+void is_leave_fd(int fd) {
+	if (nleave < (int)(sizeof leave_fds / sizeof leave_fds[0]))
+		leave_fds[nleave++] = fd;
+	else
+		close(fd);
+}
+
+void is_leave_close(void) {
+	for (int i = 0; i < nleave; i++)
+		close(leave_fds[i]);
+	nleave = 0;
+}
+
+// leave_cgroup ends every other process of the sandbox and moves PID 1
+// into the parent of the run's groups, so that they are empty when the
+// runner reads the report: it returns 1 if they are. PID 1 has CMD's ids
+// by now, and so may signal every process of the sandbox, as none can
+// change its uid (sandbox_pid1 keeps no parent's tasks file otherwise).
+static int leave_cgroup(void) {
+	if (nleave == 0)
+		return 0;
+	if (kill(-1, SIGKILL) < 0 && errno != ESRCH) {
+		is_leave_close();
+		return 0;
+	}
+	for (;;) {
+		pid_t w = waitpid(-1, NULL, 0);
+		if (w > 0 || (w < 0 && errno == EINTR))
+			continue;
+		break;
+	}
+	int ok = errno == ECHILD;
+	for (int i = 0; i < nleave; i++)
+		if (ok && write(leave_fds[i], "0", 1) != 1)
+			ok = 0;
+	is_leave_close();
+	return ok;
+}
+
 // is_report writes the Exit (the JSON the runner decodes, stage.Exit) on
 // the control socket, and ends PID 1: the kernel then kills whatever is
 // left in the pid namespace.
@@ -73,6 +116,8 @@ void is_report(int ctrl, const struct is_exit *ev) {
 		buf_str(&b, ",\"refused\":");
 		buf_json(&b, ev->refused);
 	}
+	if (leave_cgroup())
+		buf_str(&b, ",\"left_cgroup\":true");
 	buf_str(&b, "}\n");
 	sandbox_write_all(ctrl, b.p, b.len);
 	// A parent that is not the runner (a subreaper such as conmon, for a

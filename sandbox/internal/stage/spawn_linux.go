@@ -1,6 +1,7 @@
 package stage
 
 import (
+	"fmt"
 	"os"
 	"runtime"
 
@@ -49,26 +50,40 @@ func SendConfig(ctrl *os.File, cfg *Config) error {
 // it was born in its group). Everything that confines PID 1 from outside
 // (its cgroup, oom_score_adj) must be in place first: the exec stage,
 // forked next, inherits it.
-func SendGo(ctrl *os.File, tasks []*os.File) error {
+//
+// leave, when there are any, are the tasks files of the groups' parent,
+// which PID 1 moves into at its end, after it has ended every other
+// process of the sandbox and before it reports (Exit.LeftCgroup): the
+// runner can then remove the run's groups while PID 1's namespaces are
+// torn down. A second byte then counts the tasks files to move into.
+func SendGo(ctrl *os.File, tasks, leave []*os.File) error {
 	rc, err := ctrl.SyscallConn()
 	if err != nil {
 		return err
 	}
-	fds := make([]int, len(tasks))
-	for i, f := range tasks {
-		fds[i] = int(f.Fd())
+	if len(tasks)+len(leave) > MaxGoFiles {
+		return fmt.Errorf("%d tasks files, more than the %d PID 1 takes", len(tasks)+len(leave), MaxGoFiles)
+	}
+	var fds []int
+	for _, f := range append(append([]*os.File{}, tasks...), leave...) {
+		fds = append(fds, int(f.Fd()))
 	}
 	var oob []byte
 	if len(fds) > 0 {
 		oob = unix.UnixRights(fds...)
 	}
+	msg := []byte{GoByte}
+	if len(leave) > 0 {
+		msg = append(msg, byte(len(tasks)))
+	}
 	var serr error
 	if err := rc.Write(func(fd uintptr) bool {
-		serr = unix.Sendmsg(int(fd), []byte{GoByte}, oob, nil, 0)
+		serr = unix.Sendmsg(int(fd), msg, oob, nil, 0)
 		return serr != unix.EAGAIN && serr != unix.EINTR
 	}); err != nil {
 		return err
 	}
 	runtime.KeepAlive(tasks)
+	runtime.KeepAlive(leave)
 	return serr
 }
