@@ -67,12 +67,17 @@
 //     SIGWINCH to CMD, reaps every orphan, and when CMD ends reports its
 //     status and exits; the kernel then kills whatever is left in the pid
 //     namespace, and every mount, living only in the sandbox's mount
-//     namespace, goes with it.
+//     namespace, goes with it. On v1 PID 1 first kills and reaps what is
+//     left itself and moves into the parent of the run's groups, so that
+//     they are empty when it reports (not when CMD may change its uid:
+//     PID 1 has CMD's ids, and a process of another uid is the kernel's
+//     to end).
 //  7. Wait collects the report and the cgroup's numbers while PID 1's
 //     exit tears the namespaces down (so that teardown, like the
-//     namespaces' making, is the runner's cost and not the run's), waits
-//     for PID 1, copies the writable layer of a run to commit into the
-//     store and commits it, and removes the cgroup and the run directory.
+//     namespaces' making, is the runner's cost and not the run's), removes
+//     the cgroup and the run directory meanwhile when PID 1 has left the
+//     groups (after PID 1 otherwise), waits for PID 1, and copies the
+//     writable layer of a run to commit into the store and commits it.
 //
 // # Roots
 //

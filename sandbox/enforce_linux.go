@@ -104,8 +104,8 @@ func (g *noCgroup) OpenTasks() ([]*os.File, error) {
 	return nil, fmt.Errorf("opening: %w", errNoCgroup)
 }
 func (g *noCgroup) OpenParentTasks() ([]*os.File, error) { return nil, nil }
-func (g *noCgroup) Stats() (*limits.Stats, error)       { return nil, errNoCgroup }
-func (g *noCgroup) Delete() error                 { return nil }
+func (g *noCgroup) Stats() (*limits.Stats, error)        { return nil, errNoCgroup }
+func (g *noCgroup) Delete() error                        { return nil }
 
 func (g *noCgroup) Kill() error {
 	if g.pid > 0 {

@@ -29,15 +29,18 @@ type Container struct {
 	// ID names the run: its run directory and its cgroup.
 	ID string
 
-	spec    Spec
-	init    initProc
-	joined  bool     // an Exec in another sandbox: nothing of its own to remove
-	ctrl    *os.File // runner's end of the control socket
-	runDir  string
-	lock    *os.File // held while the run lives: `gc` skips locked runs
-	started time.Time
-	ctx     context.Context
-	waited  chan struct{}
+	spec   Spec
+	init   initProc
+	joined bool // an Exec in another sandbox: nothing of its own to remove
+	// spareFlags are the namespaces of a spare PID 1 for a run like this
+	// one (Prepare's), asked for when this one reports; 0 for none.
+	spareFlags uintptr
+	ctrl       *os.File // runner's end of the control socket
+	runDir     string
+	lock       *os.File // held while the run lives: `gc` skips locked runs
+	started    time.Time
+	ctx        context.Context
+	waited     chan struct{}
 
 	cg     limits.Cgroup
 	userNS *userNS         // nil for root: no user namespace
@@ -315,6 +318,9 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 			return nil, fmt.Errorf("creating cgroup: %w", err)
 		}
 		cgFirst = v == 2
+	}
+	if !cgFirst && !handOff {
+		c.spareFlags = flags // as Prepare's: a run like this one may follow
 	}
 	var tasks, leave []*os.File
 	defer func() {
@@ -891,6 +897,9 @@ func (c *Container) Wait() (*Result, error) {
 	// namespaces' making is (see the package doc).
 	var ev stage.Exit
 	derr := json.NewDecoder(c.ctrl).Decode(&ev)
+	if c.spareFlags != 0 {
+		stage.AheadOfNext(c.spareFlags)
+	}
 	stats, statsErr := c.cg.Stats()
 	removed := false
 	if derr == nil && ev.LeftCgroup && c.cg.Delete() == nil {

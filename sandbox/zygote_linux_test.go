@@ -124,6 +124,14 @@ func TestZygoteSpare(t *testing.T) {
 	if strings.Join(names, ",") != "0 socket" {
 		t.Errorf("the spare's descriptors: %q, want its socket alone", names)
 	}
+	// Cloned with idle CPU time, but of the runner's class once made: an
+	// idle-class spare starts its sandbox only when a CPU goes idle.
+	if b, err := os.ReadFile(proc + "stat"); err == nil {
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(f) > 38 && f[38] != "0" {
+			t.Errorf("the spare's scheduling policy is %s, want 0 (SCHED_OTHER, the runner's)", f[38])
+		}
+	}
 	if b, _ := os.ReadFile(proc + "cmdline"); strings.Contains(string(b), "test") {
 		t.Errorf("the spare's command line holds the runner's: %q", b)
 	}

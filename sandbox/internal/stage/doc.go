@@ -49,8 +49,8 @@
 // namespaces the request will name (a spare, zygote.c): when the runner
 // says a request follows (Ahead, which sandbox.Prepare and Start send for
 // root's runs on cgroup v1, whose PID 1 moves into its groups itself: a
-// v2 PID 1 is born in its group, which a spare cannot be), and after each
-// request once a runner has asked twice. A spare is
+// v2 PID 1 is born in its group, which a spare cannot be), and, once a
+// runner has asked twice, when each PID 1 reports (AheadOfNext). A spare is
 // made with idle CPU time only (SCHED_IDLE), holds nothing but its socket,
 // and is PID 1 once the request is forwarded to it: the clone, the
 // kernel making the namespaces, is then off the runner's path. One whose

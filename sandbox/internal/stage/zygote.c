@@ -227,8 +227,8 @@ static pid_t spawn(const struct zy_req *rq, int *fds, int nfds) {
 // kernel making the namespaces: most of what a spawn costs) is then off
 // the runner's path: it is made when the runner says a request will follow
 // (a hint, zy_req.ahead: the CLI sends one before its flags are all
-// acted on), or once a runner has asked twice, after each request, while
-// that sandbox runs. A v2 run's PID 1 is born in its group, which a spare
+// acted on; a runner that has asked twice sends one when each sandbox's
+// PID 1 reports, for the next). A v2 run's PID 1 is born in its group, which a spare
 // made before the group cannot be: its requests have no spare.
 //
 // What a spare took from the host when it was made must still be the
@@ -247,7 +247,6 @@ static struct {
 	uint64_t flags;
 } spare;
 static int mounts_fd = -1;
-static unsigned served;
 
 static int take_request(int sock, struct zy_req *rq, int *fds, int *nfds, int *bad);
 
@@ -301,6 +300,7 @@ static void make_spare(uint64_t flags) {
 		_exit(0);
 	if (pid != 0 && sched_setscheduler(0, policy, &was) < 0)
 		_exit(125);  // a zygote left idle-class would make every PID 1 so
+
 	if (pid == 0) {
 		// Until its request: the runner's death ends it, as it ends PID 1,
 		// and it holds nothing but its socket (the zygote's, or a copy of
@@ -318,6 +318,12 @@ static void make_spare(uint64_t flags) {
 	spare.pid = (pid_t)pid;
 	spare.sock = sv[0];
 	spare.flags = flags;
+	// The spare's own change waits for it to run, which an idle-class task
+	// does only on an idle CPU: on a busy machine a request often found it
+	// idle-class still, and PID 1's start waited for a CPU to go idle (in
+	// half the runs of a loop, by 0.5 to 1.3 ms). So the zygote changes it
+	// too; should that fail, the spare's own change still comes.
+	sched_setscheduler(spare.pid, policy, &was);
 }
 
 // drop_spare kills the spare, if any, and returns its pid for the runner
@@ -427,10 +433,6 @@ static void serve(int sock, int once) {
 			for (int i = 0; i < nfds; i++)
 				close(fds[i]);
 			nfds = 0;
-			// A runner that has asked twice will likely ask again, the
-			// same way: the next one is made while this sandbox runs.
-			if (pid > 0 && ++served >= 2 && !rq.join && !rq.cgroup)
-				make_spare(rq.flags);
 		}
 		for (int i = 0; i < nfds; i++)
 			close(fds[i]);

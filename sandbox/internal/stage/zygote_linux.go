@@ -36,6 +36,8 @@ type zygote struct {
 	// hinted: the flags of the last Ahead since the last request, which
 	// a second Ahead (the CLI's, then Start's) need not send again.
 	hinted uintptr
+	// requests counts the requests sent (see AheadOfNext).
+	requests int
 }
 
 var wantSibling atomic.Bool
@@ -194,6 +196,7 @@ func StartSpawn(r SpawnRequest) *Spawning {
 
 	z.mu.Lock()
 	z.hinted = 0
+	z.requests++
 	var serr error
 	err := z.sock.Write(func(fd uintptr) bool {
 		serr = unix.Sendmsg(int(fd), msg, unix.UnixRights(fds...), nil, 0)
@@ -235,6 +238,23 @@ func Ahead(flags uintptr) {
 		err := unix.Sendmsg(int(fd), msg, nil, nil, 0)
 		return err != unix.EAGAIN && err != unix.EINTR
 	})
+}
+
+// AheadOfNext is Ahead for the run after this one, said when this one's
+// PID 1 reports, by a process that has asked for two PID 1s or more (a
+// judge's loop, an API caller's, and not a CLI run, which would pay for a
+// spare it never uses). Then is when the clone does the least harm: made
+// as a request was answered, it ran, in the kernel and unpreempted (the
+// kernels here preempt none of it), beside the PID 1 just started, and
+// held it back by up to a millisecond in half the runs of a loop.
+func AheadOfNext(flags uintptr) {
+	z := theZygote()
+	z.mu.Lock()
+	n := z.requests
+	z.mu.Unlock()
+	if z.err == nil && n >= 2 {
+		Ahead(flags)
+	}
 }
 
 // reply reads the zygote's answer to the request just sent.

@@ -25,3 +25,5 @@ func ZygotePid() int { return 0 }
 
 // Ahead does nothing: there is no zygote.
 func Ahead(uintptr) {}
+
+func AheadOfNext(uintptr) {}
