@@ -69,9 +69,10 @@
 //     namespace, and every mount, living only in the sandbox's mount
 //     namespace, goes with it. On v1 PID 1 first kills and reaps what is
 //     left itself and moves into the parent of the run's groups, so that
-//     they are empty when it reports (not when CMD may change its uid:
-//     PID 1 has CMD's ids, and a process of another uid is the kernel's
-//     to end).
+//     they are empty when it reports. Not when CMD may change its uid
+//     (PID 1 has CMD's ids, and a process of another uid is the kernel's
+//     to end) or trace PID 1 (CAP_SYS_PTRACE reaches PID 1's descriptors,
+//     and the parent's tasks files would move CMD out of its groups).
 //  7. Wait collects the report and the cgroup's numbers while PID 1's
 //     exit tears the namespaces down (so that teardown, like the
 //     namespaces' making, is the runner's cost and not the run's), removes

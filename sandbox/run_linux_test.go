@@ -987,6 +987,33 @@ func TestEndOfRun(t *testing.T) {
 	}
 }
 
+// TestInitHoldsNoWayOut: a CMD given CAP_SYS_PTRACE reaches PID 1's
+// descriptors (/proc/1/fd here; pidfd_getfd and injected syscalls too):
+// none of them may be a cgroup's tasks file, which would move CMD out of
+// its groups and its limits. Written against 93d3c69, whose PID 1 held
+// the parent groups' tasks files for the whole run.
+func TestInitHoldsNoWayOut(t *testing.T) {
+	needRoot(t)
+	s := sh(`for f in /proc/1/fd/*; do
+		case "$(readlink "$f")" in *cgroup*) echo "$$" > "$f" 2>/dev/null && echo "escaped through $(readlink "$f")";; esac
+	done
+	cat /proc/self/cgroup`)
+	s.CapAdd = []string{"CAP_SYS_PTRACE"}
+	s.RunDir, s.CgroupRoot = testRunDir(t), testCgroupRoot
+	var out strings.Builder
+	s.IO.Stdout = &out
+	res, err := Run(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != StatusOK {
+		t.Fatalf("run: %s %q", res.Status, res.Message)
+	}
+	if strings.Contains(out.String(), "escaped") || strings.Contains(out.String(), "/..") {
+		t.Errorf("CMD left its cgroup through PID 1's descriptors:\n%s", out.String())
+	}
+}
+
 func TestGC(t *testing.T) {
 	runDir := t.TempDir()
 	// A run dir with nobody holding its lock is debris; a locked one is live.

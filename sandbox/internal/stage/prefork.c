@@ -66,12 +66,16 @@ void sandbox_pid1(int ctrl, int nfd, int gate, int joined) {
 		is_failed(ctrl);
 	}
 	int into = got == 2 ? go[1] : ZY_MAXFD, seen = 0;
-	// PID 1 takes CMD's ids, and may then signal only what has them: a CMD
-	// that may change its uid could leave a process PID 1 cannot end, and
-	// waiting for it would hang the run's end. Its groups go after PID 1.
+	// Kept only where no process of the sandbox can use them or outlive
+	// PID 1's kill: a CMD with CAP_SYS_PTRACE reaches PID 1's descriptors
+	// (/proc/1/fd, pidfd_getfd, a syscall injected into PID 1), and one of
+	// those moves it out of its groups; PID 1 takes CMD's ids, and may then
+	// signal only what has them, so a CMD with CAP_SETUID could leave a
+	// process PID 1 cannot end and must wait for. Their groups go after
+	// PID 1, as they always did.
 	int can_leave = 1;
 	for (uint32_t i = 0; i < c.ncaps; i++)
-		if (c.caps[i] == CAP_SETUID)
+		if (c.caps[i] == CAP_SETUID || c.caps[i] == CAP_SYS_PTRACE)
 			can_leave = 0;
 	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
 		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)

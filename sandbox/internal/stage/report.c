@@ -68,7 +68,8 @@ void is_leave_close(void) {
 // into the parent of the run's groups, so that they are empty when the
 // runner reads the report: it returns 1 if they are. PID 1 has CMD's ids
 // by now, and so may signal every process of the sandbox, as none can
-// change its uid (sandbox_pid1 keeps no parent's tasks file otherwise).
+// change its uid (sandbox_pid1 keeps no parent's tasks file otherwise, nor
+// where CMD could reach PID 1's descriptors).
 static int leave_cgroup(void) {
 	if (nleave == 0)
 		return 0;
