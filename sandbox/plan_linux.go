@@ -2,8 +2,10 @@ package sandbox
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -95,19 +97,29 @@ func readHostMounts() ([]hostMount, error) {
 		unix.Close(c.fd)
 		c.fd, c.ms = -1, nil
 	}
-	// Opened before the table is read: a change meanwhile shows at the
-	// next poll.
+	// Read through the descriptor it polls: a change while it is read
+	// shows at the next poll.
 	fd, err := unix.Open("/proc/self/mountinfo", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("reading mount table: %w", err)
 	}
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("reading mount table: %w", err)
+	var b []byte
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := unix.Read(fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("reading mount table: %w", err)
+		}
+		if n == 0 {
+			break
+		}
+		b = append(b, buf[:n]...)
 	}
-	defer f.Close()
-	ms, err := parseMountinfo(f)
+	ms, err := parseMountinfo(bytes.NewReader(b))
 	if err != nil {
 		unix.Close(fd)
 		return nil, err
@@ -116,7 +128,7 @@ func readHostMounts() ([]hostMount, error) {
 	return slices.Clone(ms), nil
 }
 
-func parseMountinfo(f *os.File) ([]hostMount, error) {
+func parseMountinfo(f io.Reader) ([]hostMount, error) {
 	var ms []hostMount
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {

@@ -43,8 +43,8 @@ void sandbox_pid1(int ctrl, int nfd, int gate, int joined) {
 	// kernel-wide lock (the RCU grace period that moving another process
 	// costs). On v2 we were born in the run's group (CLONE_INTO_CGROUP).
 	//
-	// A second byte, when there is one, counts the tasks files to move
-	// into; the ones after them are the parent group's, kept for PID 1's
+	// A second byte counts the tasks files to move into; the ones after
+	// them are the parent group's, kept for PID 1's
 	// end (is_report): out of the run's groups before it reports, PID 1
 	// lets the runner remove them while the kernel tears its namespaces
 	// down, which takes longer than anything else at a run's end.
@@ -55,7 +55,7 @@ void sandbox_pid1(int ctrl, int nfd, int gate, int joined) {
 	ssize_t got;
 	for (;;) {
 		got = recvmsg(ctrl, &mh, MSG_CMSG_CLOEXEC);
-		if (got == 1 || got == 2)
+		if (got == 2)
 			break;
 		if (got < 0 && errno == EINTR)
 			continue;
@@ -65,7 +65,7 @@ void sandbox_pid1(int ctrl, int nfd, int gate, int joined) {
 		is_fail(0, "moving init into its cgroup: too many tasks files");
 		is_failed(ctrl);
 	}
-	int into = got == 2 ? go[1] : ZY_MAXFD, seen = 0;
+	int into = go[1], seen = 0;
 	// Kept only where no process of the sandbox can use them or outlive
 	// PID 1's kill: a CMD with CAP_SYS_PTRACE reaches PID 1's descriptors
 	// (/proc/1/fd, pidfd_getfd, a syscall injected into PID 1), and one of

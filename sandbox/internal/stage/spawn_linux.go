@@ -55,7 +55,7 @@ func SendConfig(ctrl *os.File, cfg *Config) error {
 // which PID 1 moves into at its end, after it has ended every other
 // process of the sandbox and before it reports (Exit.LeftCgroup): the
 // runner can then remove the run's groups while PID 1's namespaces are
-// torn down. A second byte then counts the tasks files to move into.
+// torn down. A second byte counts the tasks files to move into.
 func SendGo(ctrl *os.File, tasks, leave []*os.File) error {
 	rc, err := ctrl.SyscallConn()
 	if err != nil {
@@ -72,10 +72,7 @@ func SendGo(ctrl *os.File, tasks, leave []*os.File) error {
 	if len(fds) > 0 {
 		oob = unix.UnixRights(fds...)
 	}
-	msg := []byte{GoByte}
-	if len(leave) > 0 {
-		msg = append(msg, byte(len(tasks)))
-	}
+	msg := []byte{GoByte, byte(len(tasks))}
 	var serr error
 	if err := rc.Write(func(fd uintptr) bool {
 		serr = unix.Sendmsg(int(fd), msg, oob, nil, 0)
