@@ -68,13 +68,19 @@ func TestOCIInPodman(t *testing.T) {
 	os.WriteFile(filepath.Join(vol, "in"), []byte("from the host\n"), 0o644)
 
 	common := []string{"--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096", "--cgroup-parent", cgParent}
-	podmanRun := func(args ...string) (string, string, int) {
+	// conmon writes its "oom" file into its working directory, which is
+	// podman's: keep it out of the package directory.
+	cwd := filepath.Join(base, "cwd")
+	os.MkdirAll(cwd, 0o755)
+	podmanIn := func(dir string, args ...string) (string, string, int) {
 		cmd := exec.Command(podman, append(append([]string(nil), global...), args...)...)
+		cmd.Dir = dir
 		var out, errb bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errb
 		cmd.Run()
 		return out.String(), errb.String(), cmd.ProcessState.ExitCode()
 	}
+	podmanRun := func(args ...string) (string, string, int) { return podmanIn(cwd, args...) }
 	run := func(flags []string, cmd ...string) (string, string, int) {
 		id := fmt.Sprintf("sandbox-test-oci-%d-%d", os.Getpid(), len(ids))
 		ids = append(ids, id)
@@ -114,6 +120,37 @@ func TestOCIInPodman(t *testing.T) {
 			}
 		})
 	}
+	t.Run("OOM seen by conmon", func(t *testing.T) {
+		// conmon watches the memory cgroup of the pid that create wrote
+		// (cgroup.event_control) and, on an OOM, writes "oom" into its
+		// working directory: podman's. Debian's podman 4.3 looks for it in
+		// the bundle instead, so OOMKilled stays false there whatever the
+		// runtime; runc's row shows that it is the engine, not this runtime.
+		bomb := []string{"sh", "-c", "sh -c 'x=$(head -c 200000000 /dev/zero | tr \"\\0\" a)'; echo after $?"}
+		oomKilled := map[string]string{}
+		for _, rt := range []string{link, "runc"} {
+			if _, err := exec.LookPath(rt); err != nil {
+				continue
+			}
+			dir := t.TempDir()
+			name := fmt.Sprintf("sandbox-test-oom-%d-%s", os.Getpid(), filepath.Base(rt))
+			ids = append(ids, name)
+			args := append(append([]string{"--runtime", rt, "run", "--name", name, "--memory", "32m"}, common...), image)
+			out, errs, code := podmanIn(dir, append(args, bomb...)...)
+			if out != "after 137\n" || code != 0 {
+				t.Errorf("%s: a child killed by the OOM killer: exit status %d, %q %s; want after 137", rt, code, out, errs)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "oom")); err != nil {
+				t.Errorf("%s: conmon did not see the OOM (no oom file in its working directory): %v", rt, err)
+			}
+			got, _, _ := podmanIn(dir, "inspect", "--format", "{{.State.OOMKilled}}", name)
+			oomKilled[filepath.Base(rt)] = strings.TrimSpace(got)
+			podmanIn(dir, "rm", "--force", name)
+		}
+		if want, ok := oomKilled["runc"]; ok && oomKilled["sandbox-oci"] != want {
+			t.Errorf("podman inspect's OOMKilled: %v; want runc's", oomKilled)
+		}
+	})
 	if b, err := os.ReadFile(filepath.Join(vol, "out")); err != nil || string(b) != "out\n" {
 		t.Errorf("the write to the volume: %q, %v", b, err)
 	}
