@@ -267,6 +267,11 @@ func TestLifecycle(t *testing.T) {
 		if bs, err := os.ReadFile(report); err != nil || json.Unmarshal(bs, &rep) != nil || rep["status"] != "RE" || rep["exit_code"] != 7.0 {
 			t.Errorf("report: %v %v", rep, err)
 		}
+		// PID 1 is the engine's child, not the monitor's: its context
+		// switches are the ones it reported of itself and what it reaped.
+		if n, _ := rep["csw_voluntary"].(float64); n <= 0 {
+			t.Errorf("report: csw_voluntary %v; want PID 1's and CMD's", rep["csw_voluntary"])
+		}
 		left(t, id)
 
 		id = "walltime"

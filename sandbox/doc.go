@@ -33,7 +33,8 @@
 //     cost of a sandbox, not CMD's, and the same for every run. After
 //     HandOffInit (an OCI monitor) PID 1 is the runner's parent's child
 //     instead, for the engine's subreaper to wait for: Wait sees its end
-//     through its pidfd, and the Result has no rusage of it.
+//     through its pidfd, and the Result's rusage (context switches) is
+//     the one PID 1 reports, taken just before its report.
 //  3. PID 1 performs the plan: mounts private, a size-capped tmpfs on the
 //     run directory holding the upper layers (for a run to commit, the
 //     root's upper is instead a tmpfs the runner made detached and handed

@@ -924,7 +924,7 @@ func (c *Container) Wait() (*Result, error) {
 	if c.master != nil {
 		c.master.Close()
 	}
-	c.account(res, stats, statsErr)
+	c.account(res, stats, statsErr, ev.Rusage)
 	var cgErr error
 	if !removed {
 		cgErr = c.removeCgroup()
@@ -948,8 +948,9 @@ func (c *Container) Wait() (*Result, error) {
 
 // account fills in what the run used, from the cgroup's numbers st (err
 // if they could not be had) and from the rusage of PID 1 (which includes
-// every process it reaped).
-func (c *Container) account(res *Result, st *limits.Stats, err error) {
+// every process it reaped): the runner's wait4's, or else, for a PID 1
+// handed off to a parent of its own, the one it reported.
+func (c *Container) account(res *Result, st *limits.Stats, err error, reported *stage.Rusage) {
 	if err == nil {
 		res.CPU, res.CPUUser, res.CPUSys = st.CPUTotal, st.CPUUser, st.CPUSys
 		res.MemoryPeak, res.OOMKilled, res.PidsPeak = st.MemoryPeak, st.OOMKills > 0, st.PidsPeak
@@ -962,6 +963,11 @@ func (c *Container) account(res *Result, st *limits.Stats, err error) {
 			rusageAccount(res, ru, c.cg)
 		} else if res.MemoryPeak == 0 {
 			// A delegation without the memory controller.
+			res.MemoryPeak = ru.Maxrss * 1024
+		}
+	} else if ru := reported; ru != nil && err == nil && c.cg.Version() != 0 {
+		res.CSWVoluntary, res.CSWForced = ru.Nvcsw, ru.Nivcsw
+		if res.MemoryPeak == 0 {
 			res.MemoryPeak = ru.Maxrss * 1024
 		}
 	}

@@ -1014,6 +1014,35 @@ func TestInitHoldsNoWayOut(t *testing.T) {
 	}
 }
 
+// TestInitHoldsNoStdio: once the exec stage has CMD's stdio, PID 1 keeps
+// none of it. Its copies kept the caller's pipes open until PID 1's own
+// end, and were one more way to the caller's streams through /proc/1/fd.
+func TestInitHoldsNoStdio(t *testing.T) {
+	needRoot(t)
+	s := sh(`ls /proc/1/fd`)
+	s.CapAdd = []string{"CAP_SYS_PTRACE"} // to read PID 1's descriptors
+	s.RunDir, s.CgroupRoot = testRunDir(t), testCgroupRoot
+	var out strings.Builder
+	s.IO.Stdout = &out
+	s.IO.Stdin = strings.NewReader("input")
+	res, err := Run(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != StatusOK {
+		t.Fatalf("run: %s %q", res.Status, res.Message)
+	}
+	fds := strings.Fields(out.String())
+	if len(fds) == 0 {
+		t.Fatal("CMD listed no descriptors of PID 1")
+	}
+	for _, fd := range fds {
+		if fd == "0" || fd == "1" || fd == "2" {
+			t.Errorf("PID 1 holds descriptor %s (all: %q)", fd, fds)
+		}
+	}
+}
+
 func TestGC(t *testing.T) {
 	runDir := t.TempDir()
 	// A run dir with nobody holding its lock is debris; a locked one is live.

@@ -120,4 +120,15 @@ type Exit struct {
 	// LeftCgroup says that PID 1 is alone in the sandbox and has moved out
 	// of the run's groups (SendGo's leave): they are empty.
 	LeftCgroup bool `json:"left_cgroup,omitempty"`
+	// Rusage is what PID 1 and every process it reaped used, taken just
+	// before the report: what the runner's wait4 of PID 1 would give, for
+	// a runner that is not its parent (a handed-off PID 1).
+	Rusage *Rusage `json:"rusage,omitempty"`
+}
+
+// Rusage is the part of a struct rusage that a run's Result keeps.
+type Rusage struct {
+	Nvcsw  int64 `json:"nvcsw"`
+	Nivcsw int64 `json:"nivcsw"`
+	Maxrss int64 `json:"maxrss"` // KiB
 }

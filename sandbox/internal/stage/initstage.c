@@ -94,6 +94,7 @@ static int serve_listener(const struct is_cfg *c, int listener, char **refused) 
 
 static const long init_syscalls[] = {
 	SYS_read, SYS_write, SYS_close, SYS_recvmsg, SYS_sendmsg, SYS_sendto, SYS_ppoll, SYS_wait4, SYS_waitid, SYS_kill,
+	SYS_getrusage,
 	SYS_brk, SYS_mmap, SYS_munmap, SYS_mremap, SYS_madvise, SYS_futex, SYS_rt_sigprocmask,
 	SYS_rt_sigreturn, SYS_restart_syscall, SYS_clock_gettime, SYS_getpid, SYS_exit, SYS_exit_group,
 #ifdef SYS_poll
@@ -285,6 +286,12 @@ void sandbox_init_stage(int ctrl, int stagefd, pid_t pid, const struct is_cfg *c
 		is_failed(ctrl);
 	}
 	free(ec);
+	// The exec stage has CMD's stdio; PID 1's copies would keep the
+	// runner's pipes open until PID 1's exit (the namespaces' teardown),
+	// and the output's end with them.
+	for (int fd = 0; fd <= 2; fd++)
+		if (fd != ctrl && fd != stagefd && fd != sfd)
+			close(fd);
 
 	struct is_stage s = {.fd = stagefd, .got_byte = 0, .listener = -1};
 	char *refused = NULL;

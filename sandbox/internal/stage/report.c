@@ -119,6 +119,17 @@ void is_report(int ctrl, const struct is_exit *ev) {
 	}
 	if (leave_cgroup())
 		buf_str(&b, ",\"left_cgroup\":true");
+	// What PID 1 and every process it reaped used, as the runner's wait4
+	// of PID 1 would give it, for a runner that is not PID 1's parent (a
+	// handed-off PID 1's, whose parent is the engine's).
+	struct rusage self, kids;
+	if (getrusage(RUSAGE_SELF, &self) == 0 && getrusage(RUSAGE_CHILDREN, &kids) == 0) {
+		char ru[160];
+		snprintf(ru, sizeof ru, ",\"rusage\":{\"nvcsw\":%ld,\"nivcsw\":%ld,\"maxrss\":%ld}",
+			self.ru_nvcsw + kids.ru_nvcsw, self.ru_nivcsw + kids.ru_nivcsw,
+			self.ru_maxrss > kids.ru_maxrss ? self.ru_maxrss : kids.ru_maxrss);
+		buf_str(&b, ru);
+	}
 	buf_str(&b, "}\n");
 	sandbox_write_all(ctrl, b.p, b.len);
 	// A parent that is not the runner (a subreaper such as conmon, for a
