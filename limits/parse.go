@@ -2,7 +2,6 @@ package limits
 
 import (
 	"math"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -227,7 +226,7 @@ type host struct {
 var realHost = host{onlineCPUs: readOnlineCPUs, nrOpen: readNrOpen}
 
 func readOnlineCPUs() ([]int, bool) {
-	b, err := os.ReadFile("/sys/devices/system/cpu/online")
+	b, err := readControl("/sys/devices/system/cpu/online")
 	if err != nil {
 		return nil, false
 	}
@@ -236,7 +235,7 @@ func readOnlineCPUs() ([]int, bool) {
 }
 
 func readNrOpen() (uint64, bool) {
-	b, err := os.ReadFile("/proc/sys/fs/nr_open")
+	b, err := readControl("/proc/sys/fs/nr_open")
 	if err != nil {
 		return 0, false
 	}

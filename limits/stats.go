@@ -1,12 +1,10 @@
 package limits
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -152,7 +150,7 @@ func statsV2(dir string) (*Stats, error) {
 // readInt reads a file holding one integer ("max" reads as 0); ok is false
 // when the file does not exist.
 func readInt(path string) (int64, bool, error) {
-	b, err := os.ReadFile(path)
+	b, err := readControl(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, false, nil
 	}
@@ -173,18 +171,16 @@ func readInt(path string) (int64, bool, error) {
 // readKeyed reads a flat-keyed file ("key value" lines, as memory.events,
 // cpu.stat, memory.oom_control); a missing file reads as empty.
 func readKeyed(path string) (map[string]int64, error) {
-	f, err := os.Open(path)
+	b, err := readControl(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return map[string]int64{}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
-	defer f.Close()
 	kv := map[string]int64{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := bytes.Cut(bytes.TrimSpace(sc.Bytes()), []byte(" "))
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		k, v, ok := bytes.Cut(bytes.TrimSpace(line), []byte(" "))
 		if !ok {
 			continue
 		}
@@ -194,16 +190,13 @@ func readKeyed(path string) (map[string]int64, error) {
 		}
 		kv[string(k)] = n
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
-	}
 	return kv, nil
 }
 
 // readBlkio sums the Read and Write lines ("8:0 Read 4096") of a v1 blkio
 // file, skipping its "Total" line.
 func readBlkio(path string) (read, write int64, ok bool, err error) {
-	b, err := os.ReadFile(path)
+	b, err := readControl(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, 0, false, nil
 	}
@@ -232,7 +225,7 @@ func readBlkio(path string) (read, write int64, ok bool, err error) {
 // readIOStat sums rbytes and wbytes over the devices of a v2 io.stat
 // ("8:0 rbytes=4096 wbytes=0 rios=1 ...").
 func readIOStat(path string) (read, write int64, err error) {
-	b, err := os.ReadFile(path)
+	b, err := readControl(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, 0, nil
 	}
