@@ -96,7 +96,7 @@ func v1Subsystem(name, root string) cgroup1.Subsystem {
 	case "freezer":
 		return cgroup1.NewFreezer(root)
 	case "devices":
-		return cgroup1.NewDevices(root)
+		return batchedDevices{cgroup1.NewDevices(root)}
 	}
 	panic("limits: unknown v1 controller " + name)
 }

@@ -1,13 +1,16 @@
 package limits
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/containerd/cgroups/v3/cgroup1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // A run's v1 cpuset group is made from its parent rather than copied into
@@ -88,4 +91,66 @@ func (c inheritedCpuset) prepare(parent string) bool {
 	}
 	preparedParents.Store(dir, true)
 	return true
+}
+
+// batchedDevices writes a group's device rules as containerd's devices
+// controller does (deny, then allow, one rule a write), but through one
+// descriptor per file, not one os.WriteFile per rule: the sandbox's nine
+// rules cost two opens instead of nine, and none of the poller's
+// registrations (cgroupfs files are pollable), fifty syscalls a run.
+type batchedDevices struct{ v1Controller }
+
+func (d batchedDevices) Create(path string, res *specs.LinuxResources) error {
+	dir := d.Path(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	// Rules in order, each to its file: the kernel reads one per write.
+	var fd int = -1
+	var open string
+	defer func() {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}()
+	for _, r := range res.Devices {
+		file := "devices.deny"
+		if r.Allow {
+			file = "devices.allow"
+		}
+		if file != open {
+			if fd >= 0 {
+				unix.Close(fd)
+			}
+			var err error
+			if fd, err = unix.Open(filepath.Join(dir, file), unix.O_WRONLY|unix.O_CLOEXEC, 0); err != nil {
+				fd = -1
+				return &fs.PathError{Op: "open", Path: filepath.Join(dir, file), Err: err}
+			}
+			open = file
+		}
+		if _, err := unix.Write(fd, []byte(deviceRule(r))); err != nil {
+			return &fs.PathError{Op: "write", Path: filepath.Join(dir, file), Err: err}
+		}
+	}
+	return nil
+}
+
+func (d batchedDevices) Update(path string, res *specs.LinuxResources) error {
+	return d.Create(path, res)
+}
+
+// deviceRule is r as devices.allow and devices.deny read it ("c 1:3 rwm").
+func deviceRule(r specs.LinuxDeviceCgroup) string {
+	num := func(n *int64) string {
+		if n == nil || *n < 0 {
+			return "*"
+		}
+		return strconv.FormatInt(*n, 10)
+	}
+	typ := r.Type
+	if typ == "" {
+		typ = "a"
+	}
+	return typ + " " + num(r.Major) + ":" + num(r.Minor) + " " + r.Access
 }
