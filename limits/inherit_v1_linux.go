@@ -106,31 +106,29 @@ func (d batchedDevices) Create(path string, res *specs.LinuxResources) error {
 		return err
 	}
 	// Rules in order, each to its file: the kernel reads one per write.
-	var fd int = -1
-	var open string
+	fd, open := -1, ""
 	defer func() {
 		if fd >= 0 {
 			unix.Close(fd)
 		}
 	}()
 	for _, r := range res.Devices {
-		file := "devices.deny"
+		file := filepath.Join(dir, "devices.deny")
 		if r.Allow {
-			file = "devices.allow"
+			file = filepath.Join(dir, "devices.allow")
 		}
 		if file != open {
 			if fd >= 0 {
 				unix.Close(fd)
 			}
 			var err error
-			if fd, err = unix.Open(filepath.Join(dir, file), unix.O_WRONLY|unix.O_CLOEXEC, 0); err != nil {
-				fd = -1
-				return &fs.PathError{Op: "open", Path: filepath.Join(dir, file), Err: err}
+			if fd, err = unix.Open(file, unix.O_WRONLY|unix.O_CLOEXEC, 0); err != nil {
+				return &fs.PathError{Op: "open", Path: file, Err: err}
 			}
 			open = file
 		}
 		if _, err := unix.Write(fd, []byte(deviceRule(r))); err != nil {
-			return &fs.PathError{Op: "write", Path: filepath.Join(dir, file), Err: err}
+			return &fs.PathError{Op: "write", Path: file, Err: err}
 		}
 	}
 	return nil
