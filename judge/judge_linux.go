@@ -459,7 +459,12 @@ func (j *Judge) spec(args []string, box string, boxWritable bool, uid uint32, l 
 	s.Dir = "/box"
 	s.Env = append([]string{"PATH=" + SandboxPath, "HOME=/tmp", "LANG=C.UTF-8", "TZ=UTC"}, env...)
 	for _, m := range j.masks {
-		s.Mounts = append(s.Mounts, sandbox.Mount{Type: sandbox.MountTmpfs, Destination: m, ReadOnly: true, Size: 4096})
+		// A judge's directory under the sandbox's private /tmp, or out of
+		// the root's paths, is out of sight already: a mask there would be
+		// a mount (and a superblock to tear down) every run for nothing.
+		if s.ShowsHostPath(m) {
+			s.Mounts = append(s.Mounts, sandbox.Mount{Type: sandbox.MountTmpfs, Destination: m, ReadOnly: true, Size: 4096})
+		}
 	}
 	s.Mounts = append(s.Mounts, sandbox.Mount{Type: sandbox.MountBind, Source: box, Destination: "/box", ReadOnly: !boxWritable})
 	s.Limits = mergeLimits(s.Limits, l)

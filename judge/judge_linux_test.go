@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/sandbox-dev/sandbox/fixtures"
+	"github.com/sandbox-dev/sandbox/profile"
 )
 
 // testCgroupRoot keeps the tests' cgroups apart from real runs' and from
@@ -349,24 +350,35 @@ func TestHostile(t *testing.T) {
 	before := treeHash(t, problem)
 	marker := fmt.Sprintf("judge-hostile-%d", os.Getpid())
 	t.Cleanup(func() { os.Remove(filepath.Join("/tmp", marker)) })
+	// The grade profile with the problem's directory among the root's
+	// paths: there the answers are in sight, and only the judge's mask over
+	// the problem hides them (elsewhere it is out of sight anyway, and the
+	// judge makes no mask: Spec.ShowsHostPath).
+	grade, _ := profile.Builtin("grade")
+	inSight := filepath.Join(t.TempDir(), "in-sight.toml")
+	if err := os.WriteFile(inSight, []byte(strings.Replace(string(grade), "host_root = [", fmt.Sprintf("host_root = [\n  %q,", problem), 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name, src string
 		want      []Verdict
+		profile   string
 	}{
 		// pids stops the bomb; the spinning children hit the CPU limit.
-		{"fork bomb", forkBomb, []Verdict{TLE}},
+		{"fork bomb", forkBomb, []Verdict{TLE}, ""},
 		// It knows where the problem lives and where the judge works; if it
 		// read an answer it would print it and be accepted.
-		{"reads the answers", findAnswers, []Verdict{WA}},
+		{"reads the answers", findAnswers, []Verdict{WA}, ""},
+		{"reads the answers in sight", findAnswers, []Verdict{WA}, inSight},
 		// Tries to change the answers, the judge's files, the host; then
 		// prints the right sum, so the verdict is AC if nothing stopped it
 		// from running.
-		{"writes outside", writeOutside, []Verdict{AC}},
+		{"writes outside", writeOutside, []Verdict{AC}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			j := testJudge(t, problem, Options{})
+			j := testJudge(t, problem, Options{Profile: tt.profile})
 			src := strings.NewReplacer("@PROBLEM@", problem, "@TEMP@", filepath.Dir(j.work), "@MARKER@", marker).Replace(tt.src)
 			file := filepath.Join(t.TempDir(), "hostile.c")
 			if err := os.WriteFile(file, []byte(src), 0o644); err != nil {

@@ -168,3 +168,63 @@ func lookPathIn(name string, env []string) string {
 	}
 	return ""
 }
+
+// ShowsHostPath says whether the host's path p may appear at p inside a
+// run of s, so that a mask there (an empty mount over p, which hides only
+// what appears at p) is worth its mount. Under the host's root, p appears
+// unless it is in a private directory, where only the caller's working
+// directory and CMD's own file stay in view; under a HostRoot, at or above
+// one of its Paths; under a root of the Spec's own, nowhere. A bind of a
+// host path at that same path shows it too. In doubt (a symlink on the
+// way, a CMD looked up on PATH), it says yes.
+func (s *Spec) ShowsHostPath(p string) bool {
+	p = filepath.Clean(p)
+	if s.showsAt(p) {
+		return true
+	}
+	real, err := resolveExisting(p)
+	return err != nil || (real != p && s.showsAt(real))
+}
+
+// resolveExisting follows the symlinks of p's longest existing prefix.
+func resolveExisting(p string) (string, error) {
+	rest := ""
+	for q := p; ; q = filepath.Dir(q) {
+		r, err := filepath.EvalSymlinks(q)
+		if err == nil {
+			return filepath.Join(r, rest), nil
+		}
+		if !errors.Is(err, os.ErrNotExist) || q == "/" {
+			return "", err
+		}
+		rest = filepath.Join(filepath.Base(q), rest)
+	}
+}
+
+func (s *Spec) showsAt(p string) bool {
+	related := func(a, b string) bool { return under(a, b) || under(b, a) }
+	for _, m := range s.Mounts {
+		if m.Type == MountBind && related(p, m.Source) && related(p, m.Destination) {
+			return true
+		}
+	}
+	switch {
+	case s.Root != "" || s.Snapshot != nil:
+		return false
+	case s.HostRoot != nil:
+		for _, hp := range s.HostRoot.Paths {
+			if related(p, hp) {
+				return true
+			}
+		}
+		return false
+	case !inPrivateDir(p):
+		return true
+	}
+	if s.Dir == "" {
+		if wd, err := os.Getwd(); err != nil || related(p, wd) {
+			return true
+		}
+	}
+	return len(s.Args) > 0 && (!filepath.IsAbs(s.Args[0]) || related(p, s.Args[0]))
+}
