@@ -49,8 +49,12 @@
 //     limits, the slot's CPU and uid, /box read-only, stdin from the
 //     test's input, stdout to a file of the judge's (through the output
 //     limit's gate), stderr capped. The problem's directory and the judge's
-//     working directory are hidden under empty read-only tmpfs mounts, so
-//     a submission cannot read an answer even where the root is the host's.
+//     working directory are hidden under empty read-only tmpfs mounts
+//     wherever the run's root shows them (sandbox.Spec.ShowsHostPath), so
+//     a submission cannot read an answer even where the root is the host's;
+//     where it does not (a directory under /tmp, or out of the grade root's
+//     paths), there is nothing to hide, and no mask, nor its mount point,
+//     tells the submission that the directory exists.
 //  3. A run that did not end well gets its verdict from the runner's status
 //     (TO: TLE, ML: MLE, OL: OLE, RE and SG: RTE, XX: JE). One that did is
 //     checked: in process for the built-in checkers, else by the checker
