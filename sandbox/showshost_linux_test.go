@@ -31,6 +31,7 @@ func TestShowsHostPath(t *testing.T) {
 		want bool
 	}{
 		{"host root, /srv", base, "/srv/problems", true},
+		{"a relative path", hostRoot(base), "problems", true},
 		{"host root, /tmp", base, "/tmp/problems", false},
 		{"host root, /run", base, "/run/judge", false},
 		{"host root, /var/run", base, "/var/run/judge", false},

@@ -178,6 +178,9 @@ func lookPathIn(name string, env []string) string {
 // host path at that same path shows it too. In doubt (a symlink on the
 // way, a CMD looked up on PATH), it says yes.
 func (s *Spec) ShowsHostPath(p string) bool {
+	if !filepath.IsAbs(p) {
+		return true
+	}
 	p = filepath.Clean(p)
 	if s.showsAt(p) {
 		return true
