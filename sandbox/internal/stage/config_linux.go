@@ -121,8 +121,8 @@ type Exit struct {
 	// of the run's groups (SendGo's leave): they are empty.
 	LeftCgroup bool `json:"left_cgroup,omitempty"`
 	// Rusage is what PID 1 and every process it reaped used, taken just
-	// before the report: what the runner's wait4 of PID 1 would give, for
-	// a runner that is not its parent (a handed-off PID 1).
+	// before the report: what the runner's wait4 of PID 1 would give. Only
+	// a PID 1 whose parent is not the runner (handed off) sends it.
 	Rusage *Rusage `json:"rusage,omitempty"`
 }
 

@@ -121,9 +121,10 @@ void is_report(int ctrl, const struct is_exit *ev) {
 		buf_str(&b, ",\"left_cgroup\":true");
 	// What PID 1 and every process it reaped used, as the runner's wait4
 	// of PID 1 would give it, for a runner that is not PID 1's parent (a
-	// handed-off PID 1's, whose parent is the engine's).
+	// handed-off PID 1's, whose parent is the engine's); the runner's own
+	// child needs none.
 	struct rusage self, kids;
-	if (getrusage(RUSAGE_SELF, &self) == 0 && getrusage(RUSAGE_CHILDREN, &kids) == 0) {
+	if (is_cmd_status && getrusage(RUSAGE_SELF, &self) == 0 && getrusage(RUSAGE_CHILDREN, &kids) == 0) {
 		char ru[160];
 		snprintf(ru, sizeof ru, ",\"rusage\":{\"nvcsw\":%ld,\"nivcsw\":%ld,\"maxrss\":%ld}",
 			self.ru_nvcsw + kids.ru_nvcsw, self.ru_nivcsw + kids.ru_nivcsw,
