@@ -2,6 +2,8 @@ package seccomp
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 
 	"golang.org/x/sys/unix"
 )
@@ -50,12 +52,11 @@ type Rule struct {
 	Action   Action
 }
 
-// maxChunk bounds the names one chunk of a rule tests, so that a jeq
-// always reaches the chunk's match label (conditional jumps are 8 bits).
-const maxChunk = 200
-
 // maxInsns is BPF_MAXINSNS: the kernel refuses longer programs.
 const maxInsns = 4096
+
+// maxJump is the farthest a conditional jump reaches (8-bit offsets).
+const maxJump = 255
 
 // Offsets in struct seccomp_data. Arguments are 64 bits, loaded as two
 // 32-bit words; both supported architectures are little-endian.
@@ -65,19 +66,23 @@ const (
 	offArgs = 16
 )
 
+// target is where a span of syscall numbers goes: straight to a return,
+// or to the block that tests the conditions of the rules naming it.
+type target struct {
+	ret    bool
+	action uint32
+	block  int // label, when !ret
+}
+
+// span is the syscall numbers from start up to the next span's start,
+// which all go to the same target.
+type span struct {
+	start uint32
+	to    target
+}
+
 // Assemble makes the program for rules on a, ending in def.
 func Assemble(a *Arch, rules []Rule, def Action) ([]unix.SockFilter, error) {
-	var p prog
-	enosys := uint32(Errno(unix.ENOSYS))
-	p.ld(offArch)
-	p.jump(unix.BPF_JEQ, a.Audit, 1, 0)
-	p.ret(enosys)
-	p.ld(offNr)
-	if a.X32 {
-		p.jump(unix.BPF_JGE, x32Bit, 0, 1)
-		p.ret(enosys)
-	}
-	aIsNr := true // A holds the syscall number
 	for i, r := range rules {
 		if len(r.Syscalls) == 0 {
 			return nil, fmt.Errorf("rule %d: no syscalls", i+1)
@@ -90,39 +95,136 @@ func Assemble(a *Arch, rules []Rule, def Action) ([]unix.SockFilter, error) {
 				return nil, fmt.Errorf("rule %d: unknown op %d", i+1, c.Op)
 			}
 		}
-		if !aIsNr {
-			p.ld(offNr)
-		}
-		next := p.newLabel()
-		for start := 0; start < len(r.Syscalls); start += maxChunk {
-			chunk := r.Syscalls[start:min(start+maxChunk, len(r.Syscalls))]
-			match, nextChunk := p.newLabel(), p.newLabel()
-			for _, nr := range chunk {
-				p.jumpTo(unix.BPF_JEQ, nr, match, -1)
+	}
+
+	// Each number's rules, in order, up to the first that has no
+	// conditions (it always matches: the ones after it never decide).
+	chain := map[uint32][]int{}
+	settled := map[uint32]bool{}
+	for i, r := range rules {
+		for _, nr := range r.Syscalls {
+			if settled[nr] || slices.Contains(chain[nr], i) {
+				continue
 			}
-			p.ja(nextChunk)
-			p.place(match)
+			chain[nr] = append(chain[nr], i)
+			settled[nr] = len(r.Conds) == 0
+		}
+	}
+	// Numbers with the same chain share one target, so that runs of them
+	// become one span.
+	var p prog
+	targets := map[string]target{}
+	type block struct {
+		label int
+		chain []int
+	}
+	var blocks []block
+	targetOf := func(c []int) target {
+		key := fmt.Sprint(c)
+		if t, ok := targets[key]; ok {
+			return t
+		}
+		t := target{ret: true, action: uint32(rules[c[0]].Action)}
+		if len(rules[c[0]].Conds) > 0 {
+			t = target{block: p.newLabel()}
+			blocks = append(blocks, block{t.block, c})
+		}
+		targets[key] = t
+		return t
+	}
+	nrs := slices.Sorted(maps.Keys(chain))
+	deflt := target{ret: true, action: uint32(def)}
+	var spans []span
+	add := func(start uint32, t target) {
+		if len(spans) > 0 && spans[len(spans)-1].to == t {
+			return
+		}
+		spans = append(spans, span{start, t})
+	}
+	next := uint32(0) // the first number no span covers yet
+	for _, nr := range nrs {
+		if nr != next {
+			add(next, deflt)
+		}
+		add(nr, targetOf(chain[nr]))
+		next = nr + 1
+	}
+	add(next, deflt)
+
+	enosys := uint32(Errno(unix.ENOSYS))
+	p.ld(offArch)
+	p.jump(unix.BPF_JEQ, a.Audit, 1, 0)
+	p.ret(enosys)
+	p.ld(offNr)
+	if a.X32 {
+		p.jump(unix.BPF_JGE, x32Bit, 0, 1)
+		p.ret(enosys)
+	}
+	p.tree(spans)
+	for _, b := range blocks {
+		p.place(b.label)
+		for _, i := range b.chain {
+			r := rules[i]
 			if len(r.Conds) == 0 {
 				p.ret(uint32(r.Action))
-			} else {
-				fail := p.newLabel()
-				for _, c := range r.Conds {
-					ok := p.newLabel()
-					p.cond(c, ok, fail)
-					p.place(ok)
-				}
-				p.ret(uint32(r.Action))
-				p.place(fail)
-				p.ja(next)
+				break
 			}
-			// Reached from the chunk's last jeq: A still holds the number.
-			p.place(nextChunk)
+			fail := p.newLabel()
+			for _, c := range r.Conds {
+				ok := p.newLabel()
+				p.cond(c, ok, fail)
+				p.place(ok)
+			}
+			p.ret(uint32(r.Action))
+			p.place(fail)
 		}
-		p.place(next)
-		aIsNr = len(r.Conds) == 0
+		if last := rules[b.chain[len(b.chain)-1]]; len(last.Conds) > 0 {
+			p.ret(uint32(def))
+		}
 	}
-	p.ret(uint32(def))
 	return p.resolve()
+}
+
+// tree emits a binary search over spans (A holds the syscall number): a
+// number's way to its target is a few jumps, not a test of every name.
+// That is what a filter costs to load: the kernel runs it for every
+// syscall number as it is attached, to cache which ones it always allows.
+func (p *prog) tree(spans []span) {
+	if len(spans) == 1 {
+		if t := spans[0].to; t.ret {
+			p.ret(t.action)
+		} else {
+			p.ja(t.block)
+		}
+		return
+	}
+	mid := len(spans) / 2
+	left, right := spans[:mid], spans[mid:]
+	if n := treeSize(left); n <= maxJump {
+		p.jump(unix.BPF_JGE, right[0].start, uint8(n), 0)
+		p.tree(left)
+		p.tree(right)
+		return
+	}
+	far := p.newLabel()
+	p.jump(unix.BPF_JGE, right[0].start, 0, 1)
+	p.ja(far)
+	p.tree(left)
+	p.place(far)
+	p.tree(right)
+}
+
+// treeSize is how many instructions tree emits for spans.
+func treeSize(spans []span) int {
+	if len(spans) == 1 {
+		return 1
+	}
+	mid := len(spans) / 2
+	n := treeSize(spans[:mid])
+	if n > maxJump {
+		n++ // the ja to the right half
+	}
+	return 1 + n + treeSize(spans[mid:])
 }
 
 // negation is the test that Ne, Le, Lt and BitsClear negate: the same

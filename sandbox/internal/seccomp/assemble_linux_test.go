@@ -17,59 +17,21 @@ type call struct {
 	args [6]uint64
 }
 
-func (c call) word(off uint32) uint32 {
-	switch {
-	case off == offNr:
-		return c.nr
-	case off == offArch:
-		return c.arch
-	case off >= offArgs && off < offArgs+48 && off%4 == 0:
-		a := c.args[(off-offArgs)/8]
-		if (off-offArgs)%8 == 0 {
-			return uint32(a)
-		}
-		return uint32(a >> 32)
-	}
-	panic("load outside seccomp_data")
-}
-
-// run interprets prog on c as the kernel would: the instructions Assemble
-// emits, and a panic for anything else (or a jump out of the program).
+// run interprets prog on c as the kernel would.
 func run(t *testing.T, prog []unix.SockFilter, c call) Action {
 	t.Helper()
-	var a uint32
-	for pc := 0; pc < len(prog); pc++ {
-		in := prog[pc]
-		switch in.Code {
-		case unix.BPF_LD | unix.BPF_W | unix.BPF_ABS:
-			a = c.word(in.K)
-		case unix.BPF_RET | unix.BPF_K:
-			return Action(in.K)
-		case unix.BPF_JMP | unix.BPF_JA:
-			pc += int(in.K)
-		default:
-			var taken bool
-			switch in.Code {
-			case unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K:
-				taken = a == in.K
-			case unix.BPF_JMP | unix.BPF_JGT | unix.BPF_K:
-				taken = a > in.K
-			case unix.BPF_JMP | unix.BPF_JGE | unix.BPF_K:
-				taken = a >= in.K
-			case unix.BPF_JMP | unix.BPF_JSET | unix.BPF_K:
-				taken = a&in.K != 0
-			default:
-				t.Fatalf("instruction %d: unexpected code %#x", pc, in.Code)
-			}
-			if taken {
-				pc += int(in.Jt)
-			} else {
-				pc += int(in.Jf)
-			}
-		}
+	act, _ := runSteps(t, prog, c)
+	return act
+}
+
+// runSteps is run, and how many instructions it took.
+func runSteps(t *testing.T, prog []unix.SockFilter, c call) (Action, int) {
+	t.Helper()
+	act, steps, err := Eval(prog, Data{Nr: c.nr, Arch: c.arch, Args: c.args})
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("ran off the end of a %d-instruction program", len(prog))
-	return 0
+	return act, steps
 }
 
 // want is what rules mean, evaluated directly.
@@ -151,6 +113,56 @@ func TestAssembleCases(t *testing.T) {
 	}
 }
 
+// TestAssembleSteps bounds what a filter costs the kernel to attach: it
+// runs the program for every syscall number, to cache the ones it always
+// allows, so a number's way through it must be a search, not a test of
+// every name the rules list (which the kernel's loop made 0.3 ms of every
+// run's exec: the default policy names 55 syscalls).
+func TestAssembleSteps(t *testing.T) {
+	tests := []struct {
+		name     string
+		rules    []Rule
+		def      Action
+		maxSteps int
+	}{
+		{"a deny list of 60", []Rule{{Syscalls: spread(60, 7), Action: Errno(unix.EPERM)}}, Allow, 16},
+		{"an allow list of 350", []Rule{{Syscalls: spread(350, 2), Action: Allow}}, Errno(unix.EPERM), 22},
+		{"two lists", []Rule{
+			{Syscalls: spread(40, 11), Action: Errno(unix.EPERM)},
+			{Syscalls: spread(40, 5), Action: Errno(unix.ENOSYS)},
+		}, Allow, 18},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			prog, err := Assemble(amd64, tt.rules, tt.def)
+			if err != nil {
+				t.Fatal(err)
+			}
+			worst := 0
+			for nr := range uint32(1000) {
+				c := call{nr: nr, arch: unix.AUDIT_ARCH_X86_64}
+				act, steps := runSteps(t, prog, c)
+				if w := want(amd64, tt.rules, tt.def, c); act != w {
+					t.Fatalf("syscall %d: got %#x, want %#x", nr, act, w)
+				}
+				worst = max(worst, steps)
+			}
+			if worst > tt.maxSteps {
+				t.Errorf("a syscall takes %d instructions to decide (program of %d), want at most %d", worst, len(prog), tt.maxSteps)
+			}
+		})
+	}
+}
+
+// spread is n syscall numbers, every step-th.
+func spread(n, step int) []uint32 {
+	var s []uint32
+	for i := range n {
+		s = append(s, uint32(i*step))
+	}
+	return s
+}
+
 // TestAssembleRandom checks programs of random rules against what the
 // rules mean, on calls aimed at the values the rules compare with (and
 // either side of them, in both words).
@@ -172,16 +184,16 @@ func TestAssembleRandom(t *testing.T) {
 		var rules []Rule
 		for range rng.Intn(6) + 1 {
 			r := Rule{Action: actions[rng.Intn(len(actions))]}
-			// Now and then a rule longer than a chunk.
-			n := rng.Intn(4) + 1
+			// Mostly a few names among a few numbers, so that rules name
+			// the same syscalls; now and then hundreds of them, spread
+			// wide, so that the tree's halves are farther apart than a
+			// conditional jump reaches.
+			n, spread := rng.Intn(4)+1, 8
 			if rng.Intn(10) == 0 {
-				n = maxChunk + rng.Intn(maxChunk)
+				n, spread = 200+rng.Intn(400), 1000
 			}
 			for range n {
-				r.Syscalls = append(r.Syscalls, uint32(rng.Intn(8)))
-			}
-			if n > maxChunk {
-				r.Syscalls[n-1] = 7 // named only in the last chunk
+				r.Syscalls = append(r.Syscalls, uint32(rng.Intn(spread)))
 			}
 			for range rng.Intn(3) {
 				r.Conds = append(r.Conds, Cond{Arg: uint32(rng.Intn(6)), Op: Op(rng.Intn(8)), Value: values()})
@@ -195,6 +207,13 @@ func TestAssembleRandom(t *testing.T) {
 		}
 		for range 200 {
 			c := call{nr: uint32(rng.Intn(9)), arch: unix.AUDIT_ARCH_X86_64}
+			switch rng.Intn(4) {
+			case 0: // a name of a rule, or one either side of it
+				r := rules[rng.Intn(len(rules))]
+				c.nr = r.Syscalls[rng.Intn(len(r.Syscalls))] + uint32(rng.Intn(3)) - 1
+			case 1:
+				c.nr = uint32(rng.Intn(1100))
+			}
 			if rng.Intn(20) == 0 {
 				c.arch = unix.AUDIT_ARCH_I386
 			}
@@ -213,9 +232,11 @@ func TestAssembleRandom(t *testing.T) {
 }
 
 func TestAssembleErrors(t *testing.T) {
-	long := Rule{Action: Allow, Conds: []Cond{{0, Eq, 1}}}
+	// Six conditions on each of 600 syscalls: a block of tests apiece.
+	var long []Rule
 	for i := range 600 {
-		long.Syscalls = append(long.Syscalls, uint32(i))
+		long = append(long, Rule{Syscalls: []uint32{uint32(i)}, Action: Allow,
+			Conds: []Cond{{0, Eq, 1}, {1, Eq, 1}, {2, Eq, 1}, {3, Eq, 1}, {4, Eq, 1}, {5, Eq, 1}}})
 	}
 	tests := []struct {
 		name  string
@@ -224,7 +245,7 @@ func TestAssembleErrors(t *testing.T) {
 	}{
 		{"no syscalls", []Rule{{Action: Allow}}, nil},
 		{"argument 6", []Rule{{Syscalls: []uint32{1}, Conds: []Cond{{6, Eq, 0}}}}, nil},
-		{"too long", []Rule{long, long, long, long, long, long, long, long}, ErrTooLong},
+		{"too long", long, ErrTooLong},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

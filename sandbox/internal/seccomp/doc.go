@@ -19,15 +19,25 @@
 // the native one (i386 through int 0x80, x32 on x86_64): the rules' numbers
 // mean other syscalls there.
 //
-// The program's shape, per rule:
+// The program's shape: the syscall number is looked up in a binary search
+// tree over spans of numbers that go the same way, whose leaves return
+// (the default action, or a rule's without conditions) or jump to a block
+// that tests, for the numbers of that span, the conditions of each rule
+// naming them, in order:
 //
-//	ld  nr                 (skipped when A already holds it)
-//	jeq n1, match          (a chunk of at most maxChunk names)
+//	ld  nr
+//	jge n_mid, right       (a tree node; the left half follows)
 //	...
-//	ja  next-chunk or next-rule
-//	match: cond 1 (false: fail) ... cond k; ret action
-//	fail:  ja next-rule
+//	ret action             (a leaf: a span that needs no conditions)
+//	ja  block              (a leaf: a span whose rules have conditions)
+//	block: cond 1 (false: next rule) ... cond k; ret action
+//	       ...
+//	       ret default
 //
-// Conditional jumps reach 255 instructions at most, so they only ever jump
-// within a chunk; far jumps are ja, whose offset is 32 bits.
+// Why a tree: as the kernel attaches a filter it runs it for every
+// syscall number, to cache the numbers it always allows, and a program
+// that tests the names one by one made that loop 0.1 ms of every run's
+// exec for the default policy's 55 names. Conditional jumps reach 255
+// instructions at most: a tree node whose left half is longer jumps to the
+// right half through a ja, whose offset is 32 bits.
 package seccomp

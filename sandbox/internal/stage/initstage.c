@@ -105,12 +105,82 @@ static const long init_syscalls[] = {
 #define IS_DENY BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA))
 #define IS_ALLOW BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
 
-// init_filter loads PID 1's own filter: its loop's syscalls, and ioctl
+// Where a span of syscall numbers goes in PID 1's filter.
+enum { TO_DENY, TO_ALLOW, TO_IOCTL };
+
+// init_span is the syscall numbers from start up to the next span's.
+struct init_span {
+	uint32_t start;
+	int to;
+};
+
+#define INIT_NSYS (sizeof init_syscalls / sizeof init_syscalls[0] + 1)  // and ioctl
+#define INIT_MAXSPANS (2 * INIT_NSYS + 1)
+#define INIT_MAXINSNS (2 * INIT_MAXSPANS + 16)
+
+static int cmp_nr(const void *a, const void *b) {
+	long x = *(const long *)a, y = *(const long *)b;
+	return (x > y) - (x < y);
+}
+
+// tree_size is how many instructions init_tree emits for n spans.
+static size_t tree_size(size_t n) {
+	return n == 1 ? 1 : 1 + tree_size(n / 2) + tree_size(n - n / 2);
+}
+
+// init_tree emits a binary search over the spans, the syscall number in A.
+// The kernel runs a filter for every syscall number as it attaches it (to
+// cache the ones it always allows): a list tested name by name made that
+// a tenth of a millisecond of every run. The jumps to ioctl's block are
+// recorded in fix, to be pointed at it once it is placed.
+static void init_tree(struct sock_filter *f, size_t *n, const struct init_span *s, size_t ns, size_t *fix, size_t *nfix) {
+	if (ns == 1) {
+		if (s->to == TO_IOCTL) {
+			fix[(*nfix)++] = *n;
+			f[(*n)++] = (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA, 0);
+		} else if (s->to == TO_ALLOW) {
+			f[(*n)++] = (struct sock_filter)IS_ALLOW;
+		} else {
+			f[(*n)++] = (struct sock_filter)IS_DENY;
+		}
+		return;
+	}
+	size_t mid = ns / 2;
+	// At most INIT_MAXSPANS / 2 spans on the left: always within a
+	// conditional jump's reach (255).
+	f[(*n)++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, s[mid].start, (uint8_t)tree_size(mid), 0);
+	init_tree(f, n, s, mid, fix, nfix);
+	init_tree(f, n, s + mid, ns - mid, fix, nfix);
+}
+
+// is_init_filter writes PID 1's own filter into f (room for
+// IS_INIT_MAXINSNS) and returns its length: its loop's syscalls, and ioctl
 // only to receive seccomp notifications; EPERM for everything else and for
 // any other ABI.
-static int init_filter(void) {
-	struct sock_filter f[8 + 2 * sizeof init_syscalls / sizeof init_syscalls[0] + 8];
-	size_t n = 0;
+size_t is_init_filter(struct sock_filter *f) {
+	_Static_assert(INIT_MAXINSNS <= IS_INIT_MAXINSNS, "PID 1's filter outgrows IS_INIT_MAXINSNS");
+	_Static_assert(2 * (INIT_MAXSPANS / 2) < 255, "PID 1's filter outgrows a conditional jump");
+	long nrs[INIT_NSYS];
+	memcpy(nrs, init_syscalls, sizeof init_syscalls);
+	nrs[INIT_NSYS - 1] = SYS_ioctl;
+	qsort(nrs, INIT_NSYS, sizeof nrs[0], cmp_nr);
+	struct init_span spans[INIT_MAXSPANS];
+	size_t ns = 0;
+	uint32_t next = 0;  // the first number no span covers yet
+	for (size_t i = 0; i < INIT_NSYS; i++) {
+		uint32_t nr = (uint32_t)nrs[i];
+		if (i > 0 && nr + 1 == next)
+			continue;  // listed twice (poll where ppoll is the same)
+		if (nr != next)
+			spans[ns++] = (struct init_span){next, TO_DENY};
+		int to = nr == SYS_ioctl ? TO_IOCTL : TO_ALLOW;
+		if (ns == 0 || spans[ns - 1].to != to)  // else a run of allowed numbers goes on
+			spans[ns++] = (struct init_span){nr, to};
+		next = nr + 1;
+	}
+	spans[ns++] = (struct init_span){next, TO_DENY};
+
+	size_t n = 0, fix[INIT_NSYS], nfix = 0;
 	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
 	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IS_AUDIT_ARCH, 1, 0);
 	f[n++] = (struct sock_filter)IS_DENY;
@@ -119,19 +189,28 @@ static int init_filter(void) {
 	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0, 1);  // x32
 	f[n++] = (struct sock_filter)IS_DENY;
 #endif
-	for (size_t i = 0; i < sizeof init_syscalls / sizeof init_syscalls[0]; i++) {
-		f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)init_syscalls[i], 0, 1);
-		f[n++] = (struct sock_filter)IS_ALLOW;
-	}
-	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_ioctl, 0, 5);
+	init_tree(f, &n, spans, ns, fix, &nfix);
+	for (size_t i = 0; i < nfix; i++)
+		f[fix[i]].k = (uint32_t)(n - fix[i] - 1);
+	// ioctl: SECCOMP_IOCTL_NOTIF_RECV only, in both words of its request.
 	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1]));
 	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)SECCOMP_IOCTL_NOTIF_RECV, 0, 3);
 	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1]) + 4);
 	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1);
 	f[n++] = (struct sock_filter)IS_ALLOW;
 	f[n++] = (struct sock_filter)IS_DENY;
-	struct sock_fprog prog = {.len = (unsigned short)n, .filter = f};
+	return n;
+}
+
+static int init_filter(void) {
+	struct sock_filter f[IS_INIT_MAXINSNS];
+	struct sock_fprog prog = {.len = (unsigned short)is_init_filter(f), .filter = f};
 	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
+}
+
+size_t is_init_syscalls(long *nrs) {
+	memcpy(nrs, init_syscalls, sizeof init_syscalls);
+	return sizeof init_syscalls / sizeof init_syscalls[0];
 }
 
 // drop_init_privileges leaves PID 1 with CMD's ids, no capability in any

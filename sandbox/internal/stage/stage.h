@@ -31,4 +31,12 @@ int sandbox_send_fd(int sock, int fd);
 // the exec stage, for the Go tests (cExecFromConfig); NULL if malformed.
 char *is_exec_from_config(const char *msg, size_t len, const char *dir, size_t *outlen);
 
+// initstage.c: PID 1's own seccomp filter, written into f (room for
+// IS_INIT_MAXINSNS instructions), and the syscalls it lets through (room
+// for IS_INIT_MAXINSNS), for the Go tests (cInitFilter).
+#define IS_INIT_MAXINSNS 256
+struct sock_filter;
+size_t is_init_filter(struct sock_filter *f);
+size_t is_init_syscalls(long *nrs);
+
 #endif
