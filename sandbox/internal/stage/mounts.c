@@ -53,6 +53,14 @@ static int r_mkdir_all(struct is_root *r, const char *p) {
 	char *base = go_base(c);
 	int rc = mkdirat(pfd, base, 0755);
 	e = errno;
+	if (rc == 0) {
+		// Made just now, in a directory already resolved in the root: one
+		// step to open, not the whole path again. Should something have
+		// put a symlink in its place meanwhile, O_NOFOLLOW makes that
+		// ENOTDIR.
+		fd = openat(pfd, base, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		e = errno;
+	}
 	close(pfd);
 	free(base);
 	if (rc < 0 && e != EEXIST) {
@@ -60,17 +68,19 @@ static int r_mkdir_all(struct is_root *r, const char *p) {
 		errno = e;
 		return -1;
 	}
-	fd = r_open(r, c, O_PATH | O_DIRECTORY);
+	if (rc < 0)
+		fd = r_open(r, c, O_PATH | O_DIRECTORY);
 	e = errno;
 	free(c);
 	errno = e;
 	return fd;
 }
 
+// r_mkfile opens p, made as an empty file if it is not there. A bind's
+// target in a new root mostly is not: the file is made first, in its
+// directory, and opened from there, rather than the whole path resolved
+// in the root three times (missing, then made, then opened).
 static int r_mkfile(struct is_root *r, const char *p) {
-	int fd = r_open(r, p, O_PATH);
-	if (fd >= 0 || errno != ENOENT)
-		return fd;
 	char *dir = go_dir(p);
 	int pfd = r_mkdir_all(r, dir);
 	int e = errno;
@@ -80,17 +90,23 @@ static int r_mkfile(struct is_root *r, const char *p) {
 		return -1;
 	}
 	char *base = go_base(p);
-	int f = openat(pfd, base, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+	int fd = -1, f = openat(pfd, base, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
 	e = errno;
+	if (f >= 0) {
+		fd = openat(pfd, base, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		e = errno;
+		close(f);
+	}
 	close(pfd);
 	free(base);
 	if (f < 0 && e != EEXIST) {
 		errno = e;
 		return -1;
 	}
-	if (f >= 0)
-		close(f);
-	return r_open(r, p, O_PATH);
+	if (f < 0)
+		return r_open(r, p, O_PATH);  // there already: resolved as CMD will see it
+	errno = e;
+	return fd;
 }
 
 
