@@ -40,8 +40,7 @@ func TestBuildPlanHostRoot(t *testing.T) {
 	}
 	want := []stage.Step{
 		{Kind: stage.StepMount, Scratch: true, FSType: "tmpfs", Source: "sandbox", Target: "/run/x", Flags: 6, Data: "size=1048576,nr_inodes=256,mode=0700"},
-		{Kind: stage.StepMount, Scratch: true, FSType: "tmpfs", Source: "sandbox", Target: "/run/x/root", Flags: 6,
-			Data: "size=1048576,mode=0755", Mkdir: []string{"/run/x/root"}},
+		{Kind: stage.StepMount, Scratch: true, Source: "/run/x/root", Target: "/run/x/root", Flags: 0x1000, Mkdir: []string{"/run/x/root"}}, // MS_BIND,
 		{Kind: stage.StepBind, Source: p("usr"), Target: p("usr"), RO: true, NoSymlinks: true, Optional: true},
 		{Kind: stage.StepSymlink, Source: "usr/bin", Target: p("bin")},
 		{Kind: stage.StepBind, Source: p("etc/hosts"), Target: p("etc/hosts"), RO: true, NoSymlinks: true, Optional: true},

@@ -311,9 +311,12 @@ func buildPlan(s *Spec, scratch string, root rootLayers, hostMounts []hostMount,
 	}
 	switch {
 	case s.HostRoot != nil && s.Root == "" && s.Snapshot == nil:
-		// A root of its own: an empty tmpfs, and the host paths asked for.
-		add(stage.Step{Kind: stage.StepMount, Scratch: true, FSType: "tmpfs", Source: "sandbox", Target: rootfs,
-			Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: fmt.Sprintf("size=%d,mode=0755", disk), Mkdir: []string{rootfs}})
+		// A root of its own, and the host paths asked for: an empty
+		// directory of the scratch tmpfs, bound on itself to be a mount
+		// point for pivot_root. Not a tmpfs of its own: what the run
+		// writes there counts against Disk with its upper layers, and a
+		// superblock less is made and torn down at every run.
+		add(stage.Step{Kind: stage.StepMount, Scratch: true, Source: rootfs, Target: rootfs, Flags: unix.MS_BIND, Mkdir: []string{rootfs}})
 		steps, err := hostRootSteps(s.HostRoot)
 		if err != nil {
 			return nil, err
