@@ -149,7 +149,9 @@ func Assemble(a *Arch, rules []Rule, def Action) ([]unix.SockFilter, error) {
 		add(nr, targetOf(chain[nr]))
 		next = nr + 1
 	}
-	add(next, deflt)
+	if len(nrs) == 0 || next != 0 { // else the last span reaches the last number
+		add(next, deflt)
+	}
 
 	enosys := uint32(Errno(unix.ENOSYS))
 	p.ld(offArch)

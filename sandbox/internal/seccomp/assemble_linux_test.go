@@ -154,6 +154,23 @@ func TestAssembleSteps(t *testing.T) {
 	}
 }
 
+// TestAssembleLastNumber: a rule may name the largest number there is
+// (on an architecture without x32's marked numbers), and its span ends
+// the tree without wrapping around to 0.
+func TestAssembleLastNumber(t *testing.T) {
+	a := &Arch{Name: "aarch64", Audit: unix.AUDIT_ARCH_AARCH64}
+	eperm := Errno(unix.EPERM)
+	prog, err := Assemble(a, []Rule{{Syscalls: []uint32{1<<32 - 1}, Action: eperm}}, Allow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for nr, want := range map[uint32]Action{0: Allow, 5: Allow, 1<<32 - 2: Allow, 1<<32 - 1: eperm} {
+		if got := run(t, prog, call{nr: nr, arch: a.Audit}); got != want {
+			t.Errorf("syscall %#x: got %#x, want %#x", nr, got, want)
+		}
+	}
+}
+
 // spread is n syscall numbers, every step-th.
 func spread(n, step int) []uint32 {
 	var s []uint32
