@@ -36,8 +36,9 @@
 //
 // Why a tree: as the kernel attaches a filter it runs it for every
 // syscall number, to cache the numbers it always allows, and a program
-// that tests the names one by one made that loop 0.1 ms of every run's
-// exec for the default policy's 55 names. Conditional jumps reach 255
+// that tests the names one by one makes that loop as long as the list for
+// every number it does not name: the default policy's 55 names took 0.21
+// ms to attach that way, 0.10 ms as a tree. Conditional jumps reach 255
 // instructions at most: a tree node whose left half is longer jumps to the
 // right half through a ja, whose offset is 32 bits.
 package seccomp

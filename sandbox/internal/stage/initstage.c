@@ -130,9 +130,10 @@ static size_t tree_size(size_t n) {
 
 // init_tree emits a binary search over the spans, the syscall number in A.
 // The kernel runs a filter for every syscall number as it attaches it (to
-// cache the ones it always allows): a list tested name by name made that
-// a tenth of a millisecond of every run. The jumps to ioctl's block are
-// recorded in fix, to be pointed at it once it is placed.
+// cache the ones it always allows): tested name by name, the list made
+// that loop as long as the list for every number (an attach of 105 us
+// here, 86 us as a tree). The jumps to ioctl's block are recorded in fix,
+// to be pointed at it once it is placed.
 static void init_tree(struct sock_filter *f, size_t *n, const struct init_span *s, size_t ns, size_t *fix, size_t *nfix) {
 	if (ns == 1) {
 		if (s->to == TO_IOCTL) {
@@ -170,7 +171,7 @@ size_t is_init_filter(struct sock_filter *f) {
 	for (size_t i = 0; i < INIT_NSYS; i++) {
 		uint32_t nr = (uint32_t)nrs[i];
 		if (i > 0 && nr + 1 == next)
-			continue;  // listed twice (poll where ppoll is the same)
+			continue;  // a number listed twice
 		if (nr != next)
 			spans[ns++] = (struct init_span){next, TO_DENY};
 		int to = nr == SYS_ioctl ? TO_IOCTL : TO_ALLOW;
