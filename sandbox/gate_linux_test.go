@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -55,6 +57,20 @@ func TestStartGate(t *testing.T) {
 			t.Errorf("CMD did not run after the gate opened: %v", err)
 		}
 		os.Remove(mark)
+	})
+	t.Run("in its groups when Start returns", func(t *testing.T) {
+		// An engine told the pid (an OCI runtime's create) looks for the
+		// container's OOM events and usage in the groups it is in then:
+		// conmon missed OOMs when PID 1 moved in only after Start.
+		c, w, _ := start(t)
+		defer func() { w.Close(); c.Wait() }()
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", c.Pid()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), c.ID) {
+			t.Errorf("PID 1's groups when Start returns:\n%s\nwant the run's, %s", b, c.ID)
+		}
 	})
 	t.Run("closed", func(t *testing.T) {
 		c, w, _ := start(t)

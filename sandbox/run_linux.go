@@ -458,6 +458,13 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 	if err := stage.SendGo(ctrl, tasks, leave); err != nil {
 		return nil, fmt.Errorf("letting init go: %w", err)
 	}
+	if s.IO.StartGate != nil {
+		// Held: returned once PID 1 is in the run's groups (its word, or
+		// its failure's report, left for Wait to read).
+		if err := stage.AwaitWord(ctrl); err != nil {
+			return nil, fmt.Errorf("waiting for init to join its cgroup: %w", err)
+		}
+	}
 	if console != nil {
 		c.ttyOut.Add(1)
 		go c.receiveConsole(console)

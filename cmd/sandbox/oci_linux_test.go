@@ -126,7 +126,12 @@ func TestOCIInPodman(t *testing.T) {
 		// working directory: podman's. Debian's podman 4.3 looks for it in
 		// the bundle instead, so OOMKilled stays false there whatever the
 		// runtime; runc's row shows that it is the engine, not this runtime.
-		bomb := []string{"sh", "-c", "sh -c 'x=$(head -c 200000000 /dev/zero | tr \"\\0\" a)'; echo after $?"}
+		// The child offers itself to the OOM killer (oom_score_adj 1000,
+		// which needs no privilege to raise): else, with the child killed
+		// and its memory not yet reclaimed, a second OOM may take the
+		// shell that was to report it. The shell then waits a little, for
+		// conmon to read the OOM event before the container ends.
+		bomb := []string{"sh", "-c", "sh -c 'echo 1000 > /proc/self/oom_score_adj; x=$(head -c 200000000 /dev/zero | tr \"\\0\" a)'; echo after $?; sleep 1"}
 		oomKilled := map[string]string{}
 		for _, rt := range []string{link, "runc"} {
 			if _, err := exec.LookPath(rt); err != nil {

@@ -98,6 +98,13 @@ void sandbox_pid1(int ctrl, int nfd, int gate, int joined) {
 			close(fd);
 		}
 	}
+	// A held run's Start returns on this, so that an engine told the pid
+	// (an OCI runtime's create) finds it in the run's groups, where it
+	// looks for the container's OOM events and usage; before, conmon
+	// could read the groups PID 1 was born in. It is whitespace: the
+	// report that follows is JSON, and a failure's report stands for it.
+	if (gate >= 0 && sandbox_write_all(ctrl, "\n", 1) < 0)
+		_exit(125);
 	// The run's cgroup becomes the root of the sandbox's cgroup view (a
 	// PID 1 joining a sandbox joined its cgroup namespace).
 	if (!joined && unshare(CLONE_NEWCGROUP) < 0)

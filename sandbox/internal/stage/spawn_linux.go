@@ -2,6 +2,7 @@ package stage
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 
@@ -83,4 +84,27 @@ func SendGo(ctrl *os.File, tasks, leave []*os.File) error {
 	runtime.KeepAlive(tasks)
 	runtime.KeepAlive(leave)
 	return serr
+}
+
+// AwaitWord waits until PID 1 has written on ctrl, and leaves what it
+// wrote there: a held PID 1's newline once it is in the run's groups, or
+// its report.
+func AwaitWord(ctrl *os.File) error {
+	rc, err := ctrl.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var b [1]byte
+	var rerr error
+	if err := rc.Read(func(fd uintptr) bool {
+		var n int
+		n, _, rerr = unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		if rerr == nil && n == 0 {
+			rerr = io.ErrUnexpectedEOF
+		}
+		return rerr != unix.EAGAIN && rerr != unix.EINTR
+	}); err != nil {
+		return err
+	}
+	return rerr
 }
