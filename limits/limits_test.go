@@ -478,3 +478,19 @@ func TestGroupPath(t *testing.T) {
 		}
 	}
 }
+
+// TestRecentFact: a host fact is read once for the validations of a run
+// (and of a judge's tests in a row), and again once factsTTL has passed.
+func TestRecentFact(t *testing.T) {
+	reads := 0
+	f := &recentFact[int]{read: func() (int, bool) { reads++; return reads, true }}
+	for range 3 {
+		if v, ok := f.get(); v != 1 || !ok {
+			t.Fatalf("get: %d, %v; want 1, true", v, ok)
+		}
+	}
+	f.at = f.at.Add(-factsTTL)
+	if v, _ := f.get(); v != 2 || reads != 2 {
+		t.Errorf("after factsTTL: %d (%d reads); want it read again", v, reads)
+	}
+}

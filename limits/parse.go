@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -223,7 +224,40 @@ type host struct {
 	nrOpen     func() (n uint64, ok bool)
 }
 
-var realHost = host{onlineCPUs: readOnlineCPUs, nrOpen: readNrOpen}
+var realHost = host{onlineCPUs: onlineCPUsFact.get, nrOpen: nrOpenFact.get}
+
+// factsTTL is how long a host fact read for Validate is used again. A
+// run's limits are validated more than once on its way (the Spec, then
+// the cgroup), and a judge's for every test: three reads of each file a
+// test. Online CPUs and fs.nr_open change only by an administrator's
+// hand; a limit that one made wrong within the window is still refused,
+// by the kernel, when it is set.
+const factsTTL = 100 * time.Millisecond
+
+var (
+	onlineCPUsFact = &recentFact[[]int]{read: readOnlineCPUs}
+	nrOpenFact     = &recentFact[uint64]{read: readNrOpen}
+)
+
+// recentFact is a host fact, read again once factsTTL has passed.
+type recentFact[T any] struct {
+	read func() (T, bool)
+
+	mu sync.Mutex
+	at time.Time
+	v  T
+	ok bool
+}
+
+func (f *recentFact[T]) get() (T, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if now := time.Now(); f.at.IsZero() || now.Sub(f.at) >= factsTTL {
+		f.v, f.ok = f.read()
+		f.at = now
+	}
+	return f.v, f.ok
+}
 
 func readOnlineCPUs() ([]int, bool) {
 	b, err := readControl("/sys/devices/system/cpu/online")
