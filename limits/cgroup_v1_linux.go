@@ -17,8 +17,9 @@ import (
 )
 
 // v1Group is a group on cgroup v1: one directory per hierarchy, all at the
-// same path. containerd's cgroup1 creates it and writes the limits;
-// removal, kill and stats are done here, directly on the files, because
+// same path. containerd's cgroup1 creates it, with controllers of its own
+// wrapped so that the files this package writes take one open each
+// (direct_v1_linux.go, inherit_v1_linux.go); removal, kill and stats are done here, directly on the files, because
 // cgroup1's walk-everything Delete and Stat cost more than the rest of a
 // run's cgroup work and cgroup1's freeze waits without a bound.
 type v1Group struct {
@@ -82,19 +83,19 @@ func deviceRules() []specs.LinuxDeviceCgroup {
 func v1Subsystem(name, root string) cgroup1.Subsystem {
 	switch name {
 	case "memory":
-		return cgroup1.NewMemory(root)
+		return directV1{cgroup1.NewMemory(root), memoryFiles}
 	case "cpuacct":
-		return cgroup1.NewCpuacct(root)
+		return simpleV1{cgroup1.NewCpuacct(root)}
 	case "cpu":
-		return cgroup1.NewCpu(root)
+		return directV1{cgroup1.NewCpu(root), cpuFiles}
 	case "cpuset":
 		return inheritedCpuset{cgroup1.NewCpuset(root)}
 	case "pids":
-		return cgroup1.NewPids(root)
+		return directV1{cgroup1.NewPids(root), pidsFiles}
 	case "blkio":
 		return cgroup1.NewBlkio(root)
 	case "freezer":
-		return cgroup1.NewFreezer(root)
+		return simpleV1{cgroup1.NewFreezer(root)}
 	case "devices":
 		return batchedDevices{cgroup1.NewDevices(root)}
 	}
@@ -230,7 +231,7 @@ func cfsQuota(cpus float64) int64 {
 func writeFirst(value string, files ...string) error {
 	for _, f := range files {
 		if exists(f) {
-			if err := os.WriteFile(f, []byte(value), 0); err != nil {
+			if err := writeControl(f, value); err != nil {
 				return fmt.Errorf("writing %s: %w", f, err)
 			}
 			return nil
@@ -373,11 +374,11 @@ func (g *v1Group) Kill() error {
 // uninterruptible sleep can keep a group FREEZING) until it holds.
 func setFreezer(dir, state string) bool {
 	f := filepath.Join(dir, "freezer.state")
-	if err := os.WriteFile(f, []byte(state), 0); err != nil {
+	if err := writeControl(f, state); err != nil {
 		return false
 	}
 	return waitFor(100*time.Millisecond, func() bool {
-		b, err := os.ReadFile(f)
+		b, err := readControl(f)
 		return err == nil && strings.TrimSpace(string(b)) == state
 	})
 }

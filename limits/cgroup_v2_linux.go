@@ -145,34 +145,38 @@ func newV2(fsys v2fs, group string, l Limits) (_ *v2Group, retErr error) {
 		}
 	}()
 
-	var res cgroup2.Resources
-	if l.Memory > 0 {
-		max := l.Memory
-		res.Memory = &cgroup2.Memory{Max: &max}
-		if exists(filepath.Join(g.dir, "memory.swap.max")) {
-			zero := int64(0)
-			res.Memory.Swap = &zero
-		}
-	}
-	if l.Pids != nil {
-		res.Pids = &cgroup2.Pids{Max: *l.Pids}
-	}
+	// The limits, in the order containerd's cgroup2 writes them, each
+	// through a plain descriptor (writeControl): cgroup2's Update would
+	// register every file with the runtime's poller.
+	var files [][2]string
 	if l.CPUs != nil {
 		quota, period := cfsQuota(*l.CPUs), uint64(cfsPeriodUS)
-		res.CPU = &cgroup2.CPU{Max: cgroup2.NewCPUMax(&quota, &period)}
+		files = append(files, [2]string{"cpu.max", string(cgroup2.NewCPUMax(&quota, &period))})
 	}
 	if l.Cpuset != "" {
 		cpus, err := ParseCpuset(l.Cpuset)
 		if err != nil {
 			return nil, err
 		}
-		if res.CPU == nil {
-			res.CPU = &cgroup2.CPU{}
-		}
-		res.CPU.Cpus = cpus
+		files = append(files, [2]string{"cpuset.cpus", cpus})
 	}
-	if err := m.Update(&res); err != nil {
-		return nil, fmt.Errorf("writing limits to %s: %w", g.dir, err)
+	if l.Memory > 0 {
+		if exists(filepath.Join(g.dir, "memory.swap.max")) {
+			files = append(files, [2]string{"memory.swap.max", "0"})
+		}
+		files = append(files, [2]string{"memory.max", strconv.FormatInt(l.Memory, 10)})
+	}
+	if l.Pids != nil && *l.Pids != 0 {
+		limit := "max"
+		if *l.Pids > 0 {
+			limit = strconv.FormatInt(*l.Pids, 10)
+		}
+		files = append(files, [2]string{"pids.max", limit})
+	}
+	for _, f := range files {
+		if err := writeControl(filepath.Join(g.dir, f[0]), f[1]); err != nil {
+			return nil, fmt.Errorf("writing limits to %s: %w", g.dir, err)
+		}
 	}
 	if fsys.devices != nil {
 		if err := fsys.devices(g.dir); err != nil {
@@ -291,7 +295,7 @@ func (g *v2Group) Kill() error {
 	killFile := filepath.Join(g.dir, "cgroup.kill")
 	hasKill := exists(killFile)
 	kill := func(pids []int) {
-		if hasKill && os.WriteFile(killFile, []byte("1"), 0) == nil {
+		if hasKill && writeControl(killFile, "1") == nil {
 			return
 		}
 		if g.freeze("1") {
@@ -322,7 +326,7 @@ func (g *v2Group) depopulated() bool {
 // freeze writes cgroup.freeze and waits, boundedly, for cgroup.events to
 // say the group got there.
 func (g *v2Group) freeze(v string) bool {
-	if err := os.WriteFile(filepath.Join(g.dir, "cgroup.freeze"), []byte(v), 0); err != nil {
+	if err := writeControl(filepath.Join(g.dir, "cgroup.freeze"), v); err != nil {
 		return false
 	}
 	want, _ := strconv.ParseInt(v, 10, 64)

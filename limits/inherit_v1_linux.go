@@ -56,15 +56,15 @@ type inheritedCpuset struct{ v1Controller }
 func (c inheritedCpuset) Create(path string, res *specs.LinuxResources) error {
 	if parent, ours := parentOf(path); ours && c.prepare(parent) {
 		dir := c.Path(path)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if err := mkdirGroup(dir); err != nil {
 			return err
 		}
 		// A group without memory nodes takes no task: check what came.
-		if b, err := os.ReadFile(filepath.Join(dir, "cpuset.mems")); err == nil && strings.TrimSpace(string(b)) != "" {
+		if b, err := readControl(filepath.Join(dir, "cpuset.mems")); err == nil && strings.TrimSpace(string(b)) != "" {
 			if res.CPU == nil || res.CPU.Cpus == "" {
 				return nil
 			}
-			return os.WriteFile(filepath.Join(dir, "cpuset.cpus"), []byte(res.CPU.Cpus), 0)
+			return writeControl(filepath.Join(dir, "cpuset.cpus"), res.CPU.Cpus)
 		}
 	}
 	return c.v1Controller.Create(path, res)
@@ -102,7 +102,7 @@ type batchedDevices struct{ v1Controller }
 
 func (d batchedDevices) Create(path string, res *specs.LinuxResources) error {
 	dir := d.Path(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := mkdirGroup(dir); err != nil {
 		return err
 	}
 	// Rules in order, each to its file: the kernel reads one per write.

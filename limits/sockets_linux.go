@@ -73,7 +73,7 @@ func accountSockets(dir string, memory int64) (*socketAccount, error) {
 	if memory > 0 {
 		limit = strconv.FormatInt(memory, 10)
 	}
-	switch err := writeExisting(filepath.Join(dir, tcpLimitFile), limit); {
+	switch err := writeControl(filepath.Join(dir, tcpLimitFile), limit); {
 	case errors.Is(err, fs.ErrNotExist) && memory > 0:
 		return nil, fmt.Errorf("cgroup v1 here does not charge TCP buffers (no %s): a memory limit would not bound them: %w", tcpLimitFile, ErrUnsupported)
 	case errors.Is(err, fs.ErrNotExist):
@@ -83,20 +83,6 @@ func accountSockets(dir string, memory int64) (*socketAccount, error) {
 	}
 	return &socketAccount{memory: memory, dir: dir, room: memory,
 		usage: newIntReader(filepath.Join(dir, "memory.kmem.tcp.usage_in_bytes"))}, nil
-}
-
-// writeExisting writes value to the cgroup file path, which must exist:
-// cgroupfs answers an O_CREAT of a missing file with EACCES, not ENOENT.
-func writeExisting(path, value string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteString(value)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // roomStep is the granularity of BalanceSockets' changes to the memory
@@ -121,7 +107,7 @@ func (a *socketAccount) balance() (int64, error) {
 		return held, fmt.Errorf("TCP buffers hold %d of a memory limit of %d bytes: %w", held, a.memory, ErrMemory)
 	}
 	f := filepath.Join(a.dir, "memory.limit_in_bytes")
-	if err := writeExisting(f, strconv.FormatInt(room, 10)); err != nil {
+	if err := writeControl(f, strconv.FormatInt(room, 10)); err != nil {
 		if errors.Is(err, unix.EBUSY) {
 			// The kernel could not reclaim down to the room left: what
 			// the run holds, and its buffers, exceed the limit.
