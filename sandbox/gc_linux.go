@@ -12,16 +12,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// staleNew is how old a ".new-" run directory without its lock file must be
-// before GC takes it for debris: a live runner makes the lock file and
-// renames the directory within microseconds.
+// staleNew is how old a ".new-" entry that nobody holds locked must be
+// before GC takes it for debris: a live runner makes its lock file, locks it
+// and renames it within microseconds.
 const staleNew = time.Second
 
 // GC removes what runners that died (SIGKILL, a crash, a power cut) left
-// under runDir (DefaultRunDirFor when empty): run directories and the cgroups
-// they name. It returns the IDs it cleaned. A run whose runner is alive
-// holds the lock in its run directory, and is left alone. Everything else a
-// run makes (mounts, processes) dies with its namespaces.
+// under runDir (DefaultRunDirFor when empty): runs' lock files and the
+// cgroups they name. It returns the IDs it cleaned. A run whose runner is
+// alive holds its lock file locked, and is left alone. Everything else a
+// run makes (mounts, processes) dies with its namespaces. A run directory
+// of an older runner (a directory named by the ID, holding the lock file)
+// is cleaned the same way.
 func GC(runDir string) ([]string, error) {
 	if runDir == "" {
 		// Per user: a rootless caller cleans its own runs.
@@ -40,23 +42,29 @@ func GC(runDir string) ([]string, error) {
 	var cleaned []string
 	var errs []error
 	for _, e := range entries {
-		if !e.IsDir() || e.Name() == ".ids" { // the unique ids' locks (ids_linux.go)
+		if e.Name() == ".ids" { // the unique ids' locks (ids_linux.go)
 			continue
 		}
-		dir := filepath.Join(runDir, e.Name())
+		path := filepath.Join(runDir, e.Name())
+		lock := path
+		if e.IsDir() {
+			lock = filepath.Join(path, "lock")
+		}
 		id, pending := strings.CutPrefix(e.Name(), ".new-")
-		if _, err := os.Stat(filepath.Join(dir, "lock")); pending && errors.Is(err, os.ErrNotExist) {
+		if pending {
+			// Perhaps made a moment ago and not yet locked.
 			if fi, err := e.Info(); err != nil || time.Since(fi.ModTime()) < staleNew {
 				continue
 			}
-		} else if live, err := locked(dir); err != nil || live {
+		}
+		if live, err := locked(lock); err != nil || live {
 			continue
 		}
-		if err := removeCgroup(dir, id); err != nil {
+		if err := removeCgroup(lock, id); err != nil {
 			errs = append(errs, fmt.Errorf("removing run %s: %w", id, err))
 			continue
 		}
-		if err := os.RemoveAll(dir); err != nil {
+		if err := os.RemoveAll(path); err != nil {
 			errs = append(errs, fmt.Errorf("removing run %s: %w", id, err))
 			continue
 		}
@@ -65,9 +73,9 @@ func GC(runDir string) ([]string, error) {
 	return cleaned, errors.Join(errs...)
 }
 
-// locked reports whether a live runner holds the run directory's lock.
-func locked(dir string) (bool, error) {
-	f, err := os.Open(filepath.Join(dir, "lock"))
+// locked reports whether a live runner holds a run's lock file.
+func locked(lock string) (bool, error) {
+	f, err := os.Open(lock)
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
@@ -83,10 +91,10 @@ func locked(dir string) (bool, error) {
 }
 
 // removeCgroup deletes the cgroup of a dead run, named by the cgroup root
-// its runner wrote into the lock file. The root itself stays: removing it
+// its runner wrote into its lock file. The root itself stays: removing it
 // could fail a run starting at the same moment.
-func removeCgroup(dir, id string) error {
-	root, err := os.ReadFile(filepath.Join(dir, "lock"))
+func removeCgroup(lock, id string) error {
+	root, err := os.ReadFile(lock)
 	if errors.Is(err, os.ErrNotExist) || len(root) == 0 {
 		return nil // died before it made a cgroup
 	}

@@ -268,7 +268,9 @@ func buildPlan(s *Spec, scratch string, root rootLayers, hostMounts []hostMount,
 
 	// The scratch tmpfs holds every upper layer, so Disk caps all the run can
 	// write to its root; it lives in the sandbox's mount namespace and goes
-	// with it.
+	// with it. Its mountpoint is the run directory itself (every run's, each
+	// in its own namespace): on the host the run has no directory to make
+	// and remove.
 	add(stage.Step{Kind: stage.StepMount, Scratch: true, FSType: "tmpfs", Source: "sandbox", Target: scratch,
 		Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: fmt.Sprintf("size=%d,nr_inodes=%d,mode=0700", disk, tmpfsInodes(disk))})
 
@@ -359,7 +361,7 @@ func buildPlan(s *Spec, scratch string, root rootLayers, hostMounts []hostMount,
 		}
 		// Overlayfs does not cross mounts: each real filesystem below the
 		// host's root (a separate /home, say) gets an overlay of its own.
-		for i, p := range layeredSubmounts(hostMounts, filepath.Dir(scratch)) {
+		for i, p := range layeredSubmounts(hostMounts, scratch) {
 			if err := overlay(i+1, p, rootLayers{Lowers: []string{p}, UserNS: root.UserNS}, false, true); err != nil {
 				return nil, err
 			}

@@ -223,7 +223,7 @@ func TestCallerView(t *testing.T) {
 	})
 	t.Run("working directory in the run directory", func(t *testing.T) {
 		os.MkdirAll(scratch, 0o755)
-		if _, err := callerView(&Spec{Args: []string{"x"}}, scratch, filepath.Dir(scratch)); !errors.Is(err, ErrInvalidSpec) {
+		if _, err := callerView(&Spec{Args: []string{"x"}}, scratch, scratch); !errors.Is(err, ErrInvalidSpec) {
 			t.Errorf("callerView in the run directory: %v, want ErrInvalidSpec", err)
 		}
 	})

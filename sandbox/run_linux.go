@@ -26,7 +26,7 @@ import (
 // Container is a started run. Signal and Resize may be called from any
 // goroutine until Wait returns; Wait must be called exactly once.
 type Container struct {
-	// ID names the run: its run directory and its cgroup.
+	// ID names the run: its lock file in the run directory, and its cgroup.
 	ID string
 
 	spec   Spec
@@ -36,7 +36,7 @@ type Container struct {
 	// one (Prepare's), asked for when this one reports; 0 for none.
 	spareFlags uintptr
 	ctrl       *os.File // runner's end of the control socket
-	runDir     string
+	lockPath   string   // the run directory's file named ID
 	lock       *os.File // held while the run lives: `gc` skips locked runs
 	started    time.Time
 	ctx        context.Context
@@ -403,7 +403,7 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 	undo.add(c.init.abandon)
 
 	// While the zygote clones.
-	cfg, err := buildPlan(&s, c.runDir, root, hostMounts, wd)
+	cfg, err := buildPlan(&s, s.RunDir, root, hostMounts, wd)
 	if err != nil {
 		return nil, err
 	}
@@ -758,9 +758,20 @@ func restoreTerminals(saved []termState) {
 	}
 }
 
-// makeRunDir creates the run's directory under a temporary name, takes its
-// lock, and renames it into place, so `gc` never sees a run directory that
-// is live but unlocked.
+// makeRunDir takes the run's place in the run directory: a lock file
+// named by the run's ID, flock'd for as long as the run lives and holding
+// the run's cgroup root, so that `gc` can tell a live run from what a
+// dead runner left, and find its group. The file is made under a
+// temporary name, locked, and renamed into place, so `gc` never sees a
+// run's file unlocked.
+//
+// A run has no directory of its own on the host: PID 1 mounts the run's
+// scratch tmpfs on the run directory itself, inside its own mount
+// namespace (buildPlan). A directory made and removed per run costs a
+// block of its filesystem's: on an ext4 mounted with discard, as /run is
+// on some hosts, freeing it waits for the disk. Measured on such a host, a
+// directory with its lock file took 0.22 to 0.28 ms a run to make and
+// remove, the lock file alone 0.03 to 0.05 ms.
 func (c *Container) makeRunDir(undo *cleanups) error {
 	var b [8]byte
 	rand.Read(b[:])
@@ -770,27 +781,24 @@ func (c *Container) makeRunDir(undo *cleanups) error {
 		return fmt.Errorf("creating run directory: %w", err)
 	}
 	tmp := filepath.Join(base, ".new-"+c.ID)
-	if err := os.Mkdir(tmp, 0o700); err != nil {
-		return fmt.Errorf("creating run directory: %w", err)
-	}
 	// The lock file names the run's cgroup root, so that GC finds the
 	// group of a run whose runner died.
-	lock, err := os.OpenFile(filepath.Join(tmp, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	lock, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o600)
 	if err == nil {
 		err = unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-	}
-	if err == nil {
-		_, err = lock.WriteString(c.spec.CgroupRoot)
-	}
-	c.runDir = filepath.Join(base, c.ID)
-	if err == nil {
-		err = os.Rename(tmp, c.runDir)
-	}
-	if err != nil {
-		if lock != nil {
+		if err == nil {
+			_, err = lock.WriteString(c.spec.CgroupRoot)
+		}
+		c.lockPath = filepath.Join(base, c.ID)
+		if err == nil {
+			err = os.Rename(tmp, c.lockPath)
+		}
+		if err != nil {
+			os.Remove(tmp)
 			lock.Close()
 		}
-		os.RemoveAll(tmp)
+	}
+	if err != nil {
 		return fmt.Errorf("creating run directory: %w", err)
 	}
 	c.lock = lock
@@ -799,10 +807,9 @@ func (c *Container) makeRunDir(undo *cleanups) error {
 }
 
 func (c *Container) removeRunDir() {
-	// The scratch tmpfs was mounted on the run directory only inside the
-	// sandbox's mount namespace: here it is an empty directory.
-	os.Remove(filepath.Join(c.runDir, "lock"))
-	os.Remove(c.runDir)
+	// Removed before the lock is let go: `gc` must not find the file
+	// unlocked while the run's cgroup may still be there.
+	os.Remove(c.lockPath)
 	c.lock.Close()
 }
 

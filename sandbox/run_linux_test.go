@@ -1045,35 +1045,40 @@ func TestInitHoldsNoStdio(t *testing.T) {
 
 func TestGC(t *testing.T) {
 	runDir := t.TempDir()
-	// A run dir with nobody holding its lock is debris; a locked one is live.
-	for _, id := range []string{"dead", "live"} {
-		os.MkdirAll(filepath.Join(runDir, id), 0o700)
-		os.WriteFile(filepath.Join(runDir, id, "lock"), nil, 0o600)
-	}
-	f, err := os.Open(filepath.Join(runDir, "live", "lock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		t.Fatal(err)
-	}
-	// Half-made: without a lock file, young (alive?) or old (dead); with an
-	// unlocked one, dead at any age.
-	os.Mkdir(filepath.Join(runDir, ".new-fresh"), 0o700)
-	old := filepath.Join(runDir, ".new-old")
-	os.Mkdir(old, 0o700)
 	past := time.Now().Add(-time.Hour)
-	os.Chtimes(old, past, past)
-	os.Mkdir(filepath.Join(runDir, ".new-unlocked"), 0o700)
-	os.WriteFile(filepath.Join(runDir, ".new-unlocked", "lock"), nil, 0o600)
+	// A run's lock file with nobody holding it is debris; a locked one is
+	// live. So is a run directory holding one, as runners before made them.
+	for _, id := range []string{"dead", "live"} {
+		os.WriteFile(filepath.Join(runDir, id), nil, 0o600)
+		os.MkdirAll(filepath.Join(runDir, "dir-"+id), 0o700)
+		os.WriteFile(filepath.Join(runDir, "dir-"+id, "lock"), nil, 0o600)
+	}
+	for _, p := range []string{"live", "dir-live/lock", ".new-locked"} {
+		os.WriteFile(filepath.Join(runDir, p), nil, 0o600)
+		f, err := os.Open(filepath.Join(runDir, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Chtimes(filepath.Join(runDir, ".new-locked"), past, past)
+	// Half-made: young (perhaps not locked yet) or old and unlocked (dead).
+	os.WriteFile(filepath.Join(runDir, ".new-fresh"), nil, 0o600)
+	os.WriteFile(filepath.Join(runDir, ".new-old"), nil, 0o600)
+	os.Chtimes(filepath.Join(runDir, ".new-old"), past, past)
+	os.Mkdir(filepath.Join(runDir, ".new-freshdir"), 0o700)
+	os.Mkdir(filepath.Join(runDir, ".new-olddir"), 0o700)
+	os.Chtimes(filepath.Join(runDir, ".new-olddir"), past, past)
 
 	got, err := GC(runDir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sort.Strings(got)
-	if diff := cmp.Diff([]string{"dead", "old", "unlocked"}, got); diff != "" {
+	if diff := cmp.Diff([]string{"dead", "dir-dead", "old", "olddir"}, got); diff != "" {
 		t.Errorf("GC cleaned (-want +got):\n%s", diff)
 	}
 	ents, _ := os.ReadDir(runDir)
@@ -1081,7 +1086,7 @@ func TestGC(t *testing.T) {
 	for _, e := range ents {
 		left = append(left, e.Name())
 	}
-	if diff := cmp.Diff([]string{".new-fresh", "live"}, left); diff != "" {
+	if diff := cmp.Diff([]string{".new-fresh", ".new-freshdir", ".new-locked", "dir-live", "live"}, left); diff != "" {
 		t.Errorf("left after GC (-want +got):\n%s", diff)
 	}
 }

@@ -75,10 +75,11 @@ func callerView(s *Spec, scratch, wd string) ([]stage.Step, error) {
 			real = filepath.Clean(wd)
 		}
 		if inPrivateDir(real) {
-			// The run directory holds the scratch tmpfs, the upper layers
-			// and the new root: it cannot be a lower layer of itself.
-			if runs := filepath.Dir(scratch); under(real, runs) {
-				return nil, fmt.Errorf("%w: working directory %s: inside the run directory %s", ErrInvalidSpec, real, runs)
+			// The run directory is the scratch tmpfs's mountpoint, which
+			// holds the upper layers and the new root: it cannot be a
+			// lower layer of itself.
+			if under(real, scratch) {
+				return nil, fmt.Errorf("%w: working directory %s: inside the run directory %s", ErrInvalidSpec, real, scratch)
 			}
 			st, err := showDir(scratch, real)
 			if err != nil {
