@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -392,10 +393,9 @@ func (j *Judge) runTests(ctx context.Context, prog *program) ([]TestResult, erro
 // submission's output (and an interactor's), feedback/ the Kattis
 // feedback; with a checker or interactor program, both are its uid's, so
 // that it can write there, and the directory is the test's own (fresh:
-// remove it after). Built-in checkers need out/ alone, with one file, the
-// output, which the next test truncates: each slot keeps one directory
-// (own is false), made on its first test, instead of making and
-// removing one per test.
+// remove it after). Built-in checkers read the output from memory (solve)
+// and need no file: each slot keeps one directory (own is false), made on
+// its first test, instead of making and removing one per test.
 func (j *Judge) testDir(slot, i int, checkerUID uint32) (dir string, own bool, err error) {
 	if j.checker == nil && j.interactor == nil {
 		dir = filepath.Join(j.work, "slots", strconv.Itoa(slot))
@@ -722,19 +722,34 @@ func (j *Judge) solve(ctx context.Context, slot int, t *Test, prog *program, dir
 		return nil, fmt.Errorf("opening the input: %w", err)
 	}
 	defer in.Close()
-	outPath := filepath.Join(dir, "out", "output")
-	out, err := os.OpenFile(outPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("creating the output file: %w", err)
+	// A checker program reads the output from a file. A built-in one
+	// reads it whole, so it is kept in memory: a file of the slot's that
+	// each test truncated cost, on ext4, the allocation and write-out of
+	// its blocks at every close (auto_da_alloc), and the submission's
+	// output is no bigger in memory than the comparison makes it anyway.
+	var out *os.File
+	var mem *cappedBuffer
+	var stdout io.Writer
+	if j.p.Checker.External() {
+		out, err = os.OpenFile(filepath.Join(dir, "out", "output"), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("creating the output file: %w", err)
+		}
+		defer out.Close()
+		// Not the *os.File itself: the output limit's gate counts what passes.
+		stdout = struct{ io.Writer }{out}
+	} else {
+		// The gate stops the output at its limit; one byte more is room to
+		// tell a cut from an end.
+		mem = &cappedBuffer{max: int(min(j.p.Limits.Output, math.MaxInt32)) + 1}
+		stdout = mem
 	}
-	defer out.Close()
 	s, err := j.spec(prog.run, prog.box, false, j.submissionUID(slot), j.testLimits(slot, prog.lang), prog.lang.Env)
 	if err != nil {
 		return nil, err
 	}
 	stderr := &cappedBuffer{max: 4 << 10}
-	// Not the *os.File itself: the output limit's gate counts what passes.
-	s.IO = sandbox.IO{Stdin: in, Stdout: struct{ io.Writer }{out}, Stderr: stderr}
+	s.IO = sandbox.IO{Stdin: in, Stdout: stdout, Stderr: stderr}
 	res, err := sandbox.Run(ctx, s)
 	if err != nil {
 		return nil, err
@@ -743,6 +758,12 @@ func (j *Judge) solve(ctx context.Context, slot int, t *Test, prog *program, dir
 	if tr.Verdict = fromStatus(res.Status); tr.Verdict != "" {
 		if tr.Verdict == JE {
 			tr.CheckerMessage = "the runner failed: " + res.Message
+		}
+		return res, nil
+	}
+	if mem != nil {
+		if err := j.compare(t, mem.buf.Bytes(), tr); err != nil {
+			return nil, err
 		}
 		return res, nil
 	}
@@ -755,6 +776,16 @@ func (j *Judge) solve(ctx context.Context, slot int, t *Test, prog *program, dir
 	return res, nil
 }
 
+// compare judges output with the problem's built-in checker.
+func (j *Judge) compare(t *Test, output []byte, tr *TestResult) error {
+	answer, err := os.ReadFile(t.Answer)
+	if err != nil {
+		return fmt.Errorf("reading the answer: %w", err)
+	}
+	tr.Verdict, tr.CheckerMessage = j.p.Checker.compare(output, answer)
+	return nil
+}
+
 // check judges the output dir/out/name: in process for the built-in
 // checkers, in a sandbox for the others.
 func (j *Judge) check(ctx context.Context, slot int, t *Test, dir, name string, tr *TestResult) error {
@@ -765,12 +796,7 @@ func (j *Judge) check(ctx context.Context, slot int, t *Test, dir, name string, 
 		if err != nil {
 			return fmt.Errorf("reading the output: %w", err)
 		}
-		answer, err := os.ReadFile(t.Answer)
-		if err != nil {
-			return fmt.Errorf("reading the answer: %w", err)
-		}
-		tr.Verdict, tr.CheckerMessage = c.compare(output, answer)
-		return nil
+		return j.compare(t, output, tr)
 	}
 	data := j.dataMounts(t)
 	in, ans := data.path(t.Input), data.path(t.Answer)
