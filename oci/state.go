@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -70,12 +69,23 @@ func (r *Record) State() any {
 		Rootfs: r.Rootfs, Created: r.Created, Owner: ""}
 }
 
-// validID is what runc takes for a container id: it names a directory.
-var validID = regexp.MustCompile(`^[\w+\-.]+$`)
+// validID reports whether id is what runc takes for a container id
+// (`^[\w+\-.]+$`: it names a directory). Not a regexp: one compiled at
+// init would cost every start of the binary, whatever its subcommand.
+func validID(id string) bool {
+	for _, r := range id {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '+', r == '-', r == '.':
+		default:
+			return false
+		}
+	}
+	return id != ""
+}
 
 // CheckID refuses an id that could not name a directory of its own.
 func CheckID(id string) error {
-	if !validID.MatchString(id) || id == "." || id == ".." {
+	if !validID(id) || id == "." || id == ".." {
 		return fmt.Errorf("container id %q: %w: want letters, digits, '_', '+', '-' and '.'", id, ErrInvalid)
 	}
 	return nil

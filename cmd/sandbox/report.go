@@ -9,7 +9,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -214,13 +213,18 @@ func reportName(args []string, wd string) string {
 		}
 		return pkg
 	}
-	if pythonRe.MatchString(base) && len(args) > 2 && args[1] == "-m" {
+	if isPython(base) && len(args) > 2 && args[1] == "-m" {
 		return args[2]
 	}
 	return base
 }
 
-var pythonRe = regexp.MustCompile(`^python[0-9.]*$`)
+// isPython reports whether a command's base name is a Python interpreter's
+// (`^python[0-9.]*$`), without a regexp compiled at every start.
+func isPython(base string) bool {
+	v, ok := strings.CutPrefix(base, "python")
+	return ok && strings.Trim(v, "0123456789.") == ""
+}
 
 // goTestPackage is the import path of the package whose test binary
 // args[0] is, and its module's root, when the binary runs in that

@@ -58,6 +58,8 @@ func TestReportName(t *testing.T) {
 			"crate-0a1b2c3d4e5f6789", "/src/crate/r/crate-0a1b2c3d4e5f6789.json"},
 		{"pytest", []string{"python3", "-m", "pytest", "-q"}, "/src/py", "/r", "pytest", "/r/pytest.json"},
 		{"python3.11 script", []string{"python3.11", "run.py"}, "/src/py", "/r", "python3.11", "/r/python3.11.json"},
+		{"python -m", []string{"python", "-m", "unittest"}, "/src/py", "/r", "unittest", "/r/unittest.json"},
+		{"not a python", []string{"pythonx", "-m", "unittest"}, "/src/py", "/r", "pythonx", "/r/pythonx.json"},
 		{"plain command", []string{"make", "test"}, "/src", "/r", "make", "/r/make.json"},
 	}
 	for _, tt := range tests {
