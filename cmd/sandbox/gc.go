@@ -11,9 +11,9 @@ import (
 
 const gcUsage = `Usage: sandbox gc [--run-dir DIR] [--store DIR] [--prune-layers]
 
-Removes what runs whose runner died (killed, crashed) left behind: run
-directories and cgroups, and the snapshot store's debris (snapshots of dead
-runs, half-made imports and commits). Runs still alive are left alone. Prints
+Removes what runs whose runner died (killed, crashed) left behind: their
+lock files in the run directory and their cgroups, and the snapshot store's
+debris (snapshots of dead runs, half-made imports and commits). Runs still alive are left alone. Prints
 one line per thing removed.
 
 Flags:
