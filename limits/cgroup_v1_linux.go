@@ -17,11 +17,12 @@ import (
 )
 
 // v1Group is a group on cgroup v1: one directory per hierarchy, all at the
-// same path. containerd's cgroup1 creates it, with controllers of its own
-// wrapped so that the files this package writes take one open each
-// (direct_v1_linux.go, inherit_v1_linux.go); removal, kill and stats are done here, directly on the files, because
-// cgroup1's walk-everything Delete and Stat cost more than the rest of a
-// run's cgroup work and cgroup1's freeze waits without a bound.
+// same path. containerd's cgroup1 creates it, through its controllers
+// wrapped so that each file this package writes takes one open
+// (direct_v1_linux.go, inherit_v1_linux.go); removal, kill and stats are
+// done here, directly on the files, because cgroup1's walk-everything
+// Delete and Stat cost more than the rest of a run's cgroup work and
+// cgroup1's freeze waits without a bound.
 type v1Group struct {
 	path  string
 	cg    cgroup1.Cgroup

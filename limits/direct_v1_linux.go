@@ -67,7 +67,7 @@ func memoryFiles(res *specs.LinuxResources) ([][2]string, bool) {
 	if m == nil {
 		return nil, true
 	}
-	//nolint:staticcheck // Kernel is deprecated, and must still be refused here.
+	//nolint:staticcheck // Kernel is deprecated; a caller's is still containerd's to write.
 	if m.Reservation != nil || m.Kernel != nil || m.KernelTCP != nil || m.Swappiness != nil ||
 		m.DisableOOMKiller != nil || m.UseHierarchy != nil || m.CheckBeforeUpdate != nil {
 		return nil, false
