@@ -165,6 +165,10 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 			return nil, err
 		}
 	}
+	// PID 1 mounts on it from a working directory of its own.
+	if s.RunDir, err = filepath.Abs(s.RunDir); err != nil {
+		return nil, fmt.Errorf("%w: run directory %s: %w", ErrInvalidSpec, spec.RunDir, err)
+	}
 	if s.CgroupRoot == "" {
 		s.CgroupRoot = limits.DefaultRoot
 	}

@@ -109,9 +109,11 @@ type Spec struct {
 	// CgroupRoot is the cgroup under which each run gets its own group,
 	// an absolute path in every hierarchy; empty means limits.DefaultRoot.
 	CgroupRoot string `json:"cgroup_root,omitempty"`
-	// RunDir is where run state lives on the host, one directory per run, so
-	// that `sandbox gc` can find what a killed runner left. Empty means
-	// DefaultRunDir.
+	// RunDir is where run state lives on the host, one lock file per run,
+	// so that `sandbox gc` can find what a killed runner left; each run's
+	// PID 1 mounts its scratch tmpfs there, in its own mount namespace.
+	// Empty means DefaultRunDir; a relative one is taken from the caller's
+	// working directory.
 	RunDir string `json:"run_dir,omitempty"`
 
 	// ReadOnlyRoot remounts the root read-only once every mount is made

@@ -634,3 +634,21 @@ func oneLine(t *testing.T, o outcome, want ...string) {
 	}
 	t.Errorf("stderr %q names none of %q", o.Stderr, want)
 }
+
+// A relative --run-dir is the caller's: PID 1, which mounts the scratch
+// tmpfs there, works from a directory of its own.
+func TestRelativeRunDir(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the runner creates namespaces and mounts")
+	}
+	// Not named "run": PID 1's own directory is /, where /run exists.
+	dir := filepath.Join(t.TempDir(), "state")
+	cmd := sandboxCmd(t, "exec", "--run-dir", filepath.Base(dir), "--", "true")
+	cmd.Dir = filepath.Dir(dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("sandbox exec --run-dir %s in %s: %v: %s", filepath.Base(dir), cmd.Dir, err, out)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) > 0 {
+		t.Errorf("run directory not empty after the run: %v", ents)
+	}
+}
