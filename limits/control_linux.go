@@ -38,3 +38,27 @@ func readControl(path string) ([]byte, error) {
 		buf = buf[:len(buf)+n]
 	}
 }
+
+// writeControl writes value to the kernel file path, which must exist
+// (cgroupfs answers an O_CREAT of a missing file with EACCES, not ENOENT),
+// through a plain descriptor: see readControl. O_TRUNC is for the tests'
+// fake groups of regular files; cgroupfs ignores it.
+func writeControl(path, value string) error {
+	const flags = unix.O_WRONLY | unix.O_TRUNC | unix.O_CLOEXEC
+	fd, err := unix.Open(path, flags, 0)
+	for err == unix.EINTR {
+		fd, err = unix.Open(path, flags, 0)
+	}
+	if err != nil {
+		return &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	_, err = unix.Write(fd, []byte(value))
+	for err == unix.EINTR {
+		_, err = unix.Write(fd, []byte(value))
+	}
+	if err != nil {
+		return &fs.PathError{Op: "write", Path: path, Err: err}
+	}
+	return nil
+}

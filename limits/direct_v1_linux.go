@@ -1,7 +1,6 @@
 package limits
 
 import (
-	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -120,30 +119,4 @@ func mkdirGroup(dir string) error {
 		return os.MkdirAll(dir, 0o755)
 	}
 	return &fs.PathError{Op: "mkdir", Path: dir, Err: err}
-}
-
-// writeControl writes value to the kernel file path, which must exist
-// (cgroupfs answers an O_CREAT of a missing file with EACCES, not ENOENT),
-// through a plain descriptor: see readControl. O_TRUNC is for the tests'
-// fake groups of regular files; cgroupfs ignores it.
-func writeControl(path, value string) error {
-	const flags = unix.O_WRONLY | unix.O_TRUNC | unix.O_CLOEXEC
-	fd, err := unix.Open(path, flags, 0)
-	for err == unix.EINTR {
-		fd, err = unix.Open(path, flags, 0)
-	}
-	if err != nil {
-		return &fs.PathError{Op: "open", Path: path, Err: err}
-	}
-	defer unix.Close(fd)
-	for {
-		_, err = unix.Write(fd, []byte(value))
-		if !errors.Is(err, unix.EINTR) {
-			break
-		}
-	}
-	if err != nil {
-		return &fs.PathError{Op: "write", Path: path, Err: err}
-	}
-	return nil
 }
