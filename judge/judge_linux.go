@@ -393,19 +393,13 @@ func (j *Judge) runTests(ctx context.Context, prog *program) ([]TestResult, erro
 // submission's output (and an interactor's), feedback/ the Kattis
 // feedback; with a checker or interactor program, both are its uid's, so
 // that it can write there, and the directory is the test's own (fresh:
-// remove it after). Built-in checkers read the output from memory (solve)
-// and need no file: each slot keeps one directory (own is false), made on
-// its first test, instead of making and removing one per test.
-func (j *Judge) testDir(slot, i int, checkerUID uint32) (dir string, own bool, err error) {
+// remove it after). A built-in checker reads the output from memory
+// (solve): there is no directory ("").
+func (j *Judge) testDir(i int, checkerUID uint32) (dir string, err error) {
 	if j.checker == nil && j.interactor == nil {
-		dir = filepath.Join(j.work, "slots", strconv.Itoa(slot))
-		if err := os.MkdirAll(filepath.Join(dir, "out"), 0o755); err != nil {
-			return "", false, fmt.Errorf("making the test's directory: %w", err)
-		}
-		return dir, false, nil
+		return "", nil
 	}
-	dir, err = j.ownTestDir(i, checkerUID)
-	return dir, true, err
+	return j.ownTestDir(i, checkerUID)
 }
 
 func (j *Judge) ownTestDir(i int, checkerUID uint32) (dir string, err error) {
@@ -660,11 +654,11 @@ func (j *Judge) testLimits(slot int, lang *Language) limits.Limits {
 // runTest runs test i on slot: the submission, then the checker; or the
 // submission and the interactor together.
 func (j *Judge) runTest(ctx context.Context, slot, i int, t *Test, prog *program) (*TestResult, error) {
-	dir, own, err := j.testDir(slot, i, j.checkerUID(slot))
+	dir, err := j.testDir(i, j.checkerUID(slot))
 	if err != nil {
 		return nil, err
 	}
-	if own {
+	if dir != "" {
 		defer os.RemoveAll(dir)
 	}
 	tr := &TestResult{Name: t.Name, Group: t.Group.Name, index: i}
