@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -80,6 +81,11 @@ func toolSuites(t *testing.T) []toolSuite {
 				cmd := exec.Command(args[0], args[1:]...)
 				if runner != nil {
 					cmd = exec.Command(runner[0], append(runner[1:], args...)...)
+				} else {
+					// tmp_path's base natively: pytest's own under /tmp
+					// (pytest-of-USER) would outlive the test. Sandboxed,
+					// it is in the private /tmp, gone with the run.
+					cmd.Env = append(cmd.Environ(), "TMPDIR="+t.TempDir())
 				}
 				cmd.Dir = dir
 				return cmd
@@ -227,6 +233,17 @@ func TestSuites(t *testing.T) {
 			t.Cleanup(func() {
 				for _, p := range append(written(nativeTag), written(sandboxTag)...) {
 					os.Remove(p)
+				}
+			})
+
+			// pytest's own temp directory, pytest-of-USER, is what a
+			// native run would leave in /tmp besides the tagged files.
+			pytestTmp := filepath.Join("/tmp", "pytest-of-"+userName())
+			_, hadPytestTmp := os.Lstat(pytestTmp)
+			t.Cleanup(func() {
+				if _, err := os.Lstat(pytestTmp); err == nil && hadPytestTmp != nil {
+					os.RemoveAll(pytestTmp)
+					t.Errorf("%s left behind", pytestTmp)
 				}
 			})
 
@@ -438,4 +455,13 @@ func processesRunning(path string) []int {
 		}
 	}
 	return pids
+}
+
+// userName is this process's user's name, as pytest names its temp
+// directory after it ("unknown" where there is none).
+func userName() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return "unknown"
 }

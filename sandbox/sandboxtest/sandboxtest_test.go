@@ -78,7 +78,10 @@ type fixtureRun struct {
 
 func runFixture(t *testing.T, cmd *exec.Cmd) fixtureRun {
 	t.Helper()
-	cmd.Env = append(os.Environ(), "SANDBOXTEST_SECRET=leak")
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
+	}
+	cmd.Env = append(cmd.Env, "SANDBOXTEST_SECRET=leak")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.Run()
@@ -151,7 +154,25 @@ func TestMainHelper(t *testing.T) {
 		cmd := exec.Command(bin, "-test.v")
 		cmd.Dir = "/"
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		// Nobody's default run directory is sandbox-65534 in the temp
+		// directory, which would outlive the test: a temp directory of
+		// nobody's own instead (t.TempDir's parent is root's, 0700).
+		tmp, err := os.MkdirTemp("", "sandboxtest-nobody-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(tmp) })
+		if err := os.Chown(tmp, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+		left := filepath.Join(os.TempDir(), "sandbox-65534")
+		_, hadLeft := os.Lstat(left)
 		r := runFixture(t, cmd)
+		if _, err := os.Lstat(left); err == nil && hadLeft != nil {
+			os.RemoveAll(left)
+			t.Errorf("%s left behind: nobody's run directory, in the host's temp directory", left)
+		}
 		if r.exit == 0 && r.facts["sandboxed"] == "true" && r.facts["secret"] == "" {
 			t.Skip("nobody gets a rootless sandbox on this host (unprivileged user namespaces): no case without a sandbox to see")
 		}
