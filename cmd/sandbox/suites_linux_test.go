@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -238,12 +237,21 @@ func TestSuites(t *testing.T) {
 
 			// pytest's own temp directory, pytest-of-USER, is what a
 			// native run would leave in /tmp besides the tagged files.
-			pytestTmp := filepath.Join("/tmp", "pytest-of-"+userName())
-			_, hadPytestTmp := os.Lstat(pytestTmp)
+			pytestTmps := func() map[string]bool {
+				m := map[string]bool{}
+				names, _ := filepath.Glob("/tmp/pytest-of-*")
+				for _, n := range names {
+					m[n] = true
+				}
+				return m
+			}
+			hadPytestTmps := pytestTmps()
 			t.Cleanup(func() {
-				if _, err := os.Lstat(pytestTmp); err == nil && hadPytestTmp != nil {
-					os.RemoveAll(pytestTmp)
-					t.Errorf("%s left behind", pytestTmp)
+				for n := range pytestTmps() {
+					if !hadPytestTmps[n] {
+						os.RemoveAll(n)
+						t.Errorf("%s left behind", n)
+					}
 				}
 			})
 
@@ -455,13 +463,4 @@ func processesRunning(path string) []int {
 		}
 	}
 	return pids
-}
-
-// userName is this process's user's name, as pytest names its temp
-// directory after it ("unknown" where there is none).
-func userName() string {
-	if u, err := user.Current(); err == nil {
-		return u.Username
-	}
-	return "unknown"
 }
