@@ -196,14 +196,18 @@ func hostMain(args []string) int {
 			out("vmtest: %s: suite %s: %d passed, %d failed, %d skipped (exit status %d, %.0fs)", b.Name, s.Name, s.Passed, s.Failed, s.Skipped, s.ExitCode, s.Seconds)
 		}
 		for _, o := range r.Outcomes {
-			switch o.Result {
-			case "SKIP":
+			if o.Result == "SKIP" {
 				reason := o.Reason
 				if reason == "" {
 					reason = "(the test gave no reason)"
 				}
 				out("vmtest: %s: skip %s %s: %s", b.Name, o.Suite, o.Test, reason)
-			case "FAIL":
+			}
+		}
+		// Failures after the skips, next to the totals: a CI log that
+		// keeps only its tail must still name what failed.
+		for _, o := range r.Outcomes {
+			if o.Result == "FAIL" {
 				out("vmtest: %s: FAIL %s %s %s", b.Name, o.Suite, o.Test, o.Reason)
 			}
 		}
