@@ -46,8 +46,7 @@ func TestInPodman(t *testing.T) {
 	// As `make build` links it: a container's image has no libc to offer.
 	bins := map[string]string{"cgo": filepath.Join(base, "sandbox")}
 	for kind, bin := range bins {
-		build := exec.Command(goTool, "build", "-tags", "osusergo,netgo", "-ldflags", "-extldflags=-static", "-o", bin, ".")
-		build.Env = append(os.Environ(), "CGO_ENABLED=1")
+		build := buildRunner(goTool, bin, ".")
 		if out, err := build.CombinedOutput(); err != nil {
 			t.Fatalf("building the static binary (%s): %v\n%s", kind, err, out)
 		}

@@ -53,7 +53,7 @@ func benchGoTestExec(b *testing.B, selection string) {
 	root, _ := filepath.Abs("../..")
 	tmp := b.TempDir()
 	sandboxBin := filepath.Join(tmp, "sandbox")
-	build := exec.Command("go", "build", "-tags", "osusergo,netgo", "-ldflags", "-extldflags=-static", "-o", sandboxBin, "./cmd/sandbox")
+	build := buildRunner("go", sandboxBin, "./cmd/sandbox")
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
 		b.Fatalf("building sandbox: %v\n%s", err, out)
