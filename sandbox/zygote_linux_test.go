@@ -140,6 +140,19 @@ func TestZygoteSpare(t *testing.T) {
 			t.Errorf("the spare's scheduling policy is %s, want 0 (SCHED_OTHER, the runner's)", f[38])
 		}
 	}
+	// Cloned away from the CPU of the runner that hinted, but free to run
+	// anywhere once made, as the zygote is again: a PID 1 so bound would
+	// run its sandbox on fewer CPUs than its caller gave it.
+	own := cpusAllowed(t, "/proc/self/")
+	if got := cpusAllowed(t, proc); got != own {
+		t.Errorf("the spare may run on CPUs %s, want %s (the runner's)", got, own)
+	}
+	for _, c := range fixtures.ChildrenOf(os.Getpid()) {
+		ns, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", c.Pid))
+		if got := cpusAllowed(t, fmt.Sprintf("/proc/%d/", c.Pid)); c.Comm == "sandbox-zygote" && ns == ownNS && got != own {
+			t.Errorf("the zygote may run on CPUs %s, want %s (the runner's)", got, own)
+		}
+	}
 	if b, _ := os.ReadFile(proc + "cmdline"); strings.Contains(string(b), "test") {
 		t.Errorf("the spare's command line holds the runner's: %q", b)
 	}
@@ -171,4 +184,19 @@ func TestZygoteSpare(t *testing.T) {
 			t.Errorf("a zombie left: %+v", c)
 		}
 	}
+}
+
+// cpusAllowed is the Cpus_allowed_list of the process at proc ("/proc/PID/").
+func cpusAllowed(t *testing.T, proc string) string {
+	t.Helper()
+	b, err := os.ReadFile(proc + "status")
+	if err != nil {
+		return "(" + err.Error() + ")"
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "Cpus_allowed_list:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "(none)"
 }

@@ -21,7 +21,7 @@
 #define ZYGOTE_SIBLING 2
 // A sibling exec'd is ZYGOTE_ARG0 with this argument.
 #define ZYGOTE_SIBLING_ARG "sibling"
-#define ZY_VERSION 4
+#define ZY_VERSION 5
 #define ZY_MAXFD 64
 
 struct zy_req {
@@ -35,6 +35,7 @@ struct zy_req {
 	uint32_t join;   // 1: join the sandbox of the pidfd that comes last
 	uint32_t detach; // 1: no parent-death signal (a detached exec)
 	uint32_t ahead;  // 1: a hint, with no descriptors and no reply: a request with flags follows
+	int32_t cpu;     // a hint's: the CPU its sender runs on, which the spare's clone avoids; -1: none
 };
 
 struct zy_reply {

@@ -3,6 +3,8 @@
 package stage
 
 /*
+#define _GNU_SOURCE
+#include <sched.h>
 #include "zygote.h"
 */
 import "C"
@@ -219,14 +221,15 @@ func StartSpawn(r SpawnRequest) *Spawning {
 
 // Ahead tells the zygote that a request with these namespace flags
 // follows, so that it clones a spare PID 1 meanwhile (see zygote.c), with
-// idle CPU time. It is a hint: nothing answers it, and a spare that the
-// request does not fit is dropped.
+// idle CPU time, and on a CPU other than the caller's (see make_spare).
+// It is a hint: nothing answers it, and a spare that the request does not
+// fit is dropped.
 func Ahead(flags uintptr) {
 	z := theZygote()
 	if z.err != nil {
 		return
 	}
-	req := C.struct_zy_req{version: C.ZY_VERSION, flags: C.uint64_t(flags), ahead: 1, gate: -1}
+	req := C.struct_zy_req{version: C.ZY_VERSION, flags: C.uint64_t(flags), ahead: 1, gate: -1, cpu: C.int32_t(C.sched_getcpu())}
 	msg := unsafe.Slice((*byte)(unsafe.Pointer(&req)), unsafe.Sizeof(req))
 	z.mu.Lock()
 	defer z.mu.Unlock()
