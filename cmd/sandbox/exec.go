@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sandbox-dev/sandbox/cmd/sandbox/internal/earlysig"
 	"github.com/sandbox-dev/sandbox/limits"
 	"github.com/sandbox-dev/sandbox/profile"
 	"github.com/sandbox-dev/sandbox/sandbox"
@@ -365,8 +366,12 @@ func execute(spec *sandbox.Spec, io stdio, rep reportTo) int {
 	// it starts kills the runner without reaching CMD; PID 1 is cloned
 	// meanwhile.
 	sandbox.Prepare(spec)
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH)
+	sigs := earlysig.Signals()
+	if sigs == nil {
+		c := make(chan os.Signal, 8)
+		signal.Notify(c, earlysig.Forwarded...)
+		sigs = c
+	}
 	// Never stopped: the process ends with the run, and a signal that
 	// comes once CMD has ended is caught and dropped, so it cannot cut the
 	// report short. (signal.Stop is a round trip with the runtime's signal

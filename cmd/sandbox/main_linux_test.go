@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/sandbox-dev/sandbox/cmd/sandbox/internal/earlysig"
 	"github.com/sandbox-dev/sandbox/limits"
 	"github.com/sandbox-dev/sandbox/sandbox"
 	"golang.org/x/sys/unix"
@@ -299,7 +300,8 @@ func startReady(t *testing.T, script string) (*exec.Cmd, *bufio.Reader) {
 
 func TestSignalReachesCommand(t *testing.T) {
 	needRoot(t)
-	for _, sig := range []syscall.Signal{unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGUSR1} {
+	for _, s := range earlysig.Forwarded {
+		sig := s.(syscall.Signal)
 		t.Run(unix.SignalName(sig), func(t *testing.T) {
 			name := strings.TrimPrefix(unix.SignalName(sig), "SIG")
 			cmd, _ := startReady(t, fmt.Sprintf(`trap 'exit 42' %s; echo ready; while :; do sleep 0.05; done`, name))
