@@ -43,7 +43,7 @@ func New(root, id string, l Limits) (Cgroup, error) {
 // on this host (1 or 2), without making anything: a runner that knows it
 // can order its start around it.
 func Version(l Limits) (int, error) {
-	h, err := probeHost()
+	h, err := probeMode()
 	if err != nil {
 		return 0, err
 	}
@@ -244,20 +244,33 @@ type hostCgroups struct {
 var v1Known = []string{"memory", "cpuacct", "cpu", "cpuset", "pids", "blkio", "freezer", "devices"}
 
 var (
-	probeMu sync.Mutex
-	probed  *hostCgroups
+	probeMu     sync.Mutex
+	probed      *hostCgroups
+	probedModes *hostCgroups // mode, v2Mount and v2Controllers alone
 )
 
-// probeHost learns the host's hierarchies once per process. A probe that
-// fails (out of descriptors, say) is an error and is tried again next
-// time: cached, it would leave the process sure that no controller is
-// mounted.
-func probeHost() (*hostCgroups, error) {
+// probeMode learns what Version needs, and no more: the v1 hierarchies'
+// table (parsing the mount table, 0.1 ms) waits for the first group, which
+// a run makes while PID 1 builds, where Version's answer is on the path of
+// every CLI run before its spare PID 1 is asked for (sandbox.Prepare).
+func probeMode() (*hostCgroups, error) {
 	probeMu.Lock()
 	defer probeMu.Unlock()
 	if probed != nil {
 		return probed, nil
 	}
+	if probedModes != nil {
+		return probedModes, nil
+	}
+	h, err := probeModeLocked()
+	if err != nil {
+		return nil, err
+	}
+	probedModes = h
+	return h, nil
+}
+
+func probeModeLocked() (*hostCgroups, error) {
 	h := &hostCgroups{mode: cgroups.Mode()}
 	switch h.mode {
 	case cgroups.Unavailable:
@@ -274,6 +287,27 @@ func probeHost() (*hostCgroups, error) {
 		}
 		h.v2Controllers = strings.Fields(string(b))
 	}
+	return h, nil
+}
+
+// probeHost learns the host's hierarchies once per process. A probe that
+// fails (out of descriptors, say) is an error and is tried again next
+// time: cached, it would leave the process sure that no controller is
+// mounted.
+func probeHost() (*hostCgroups, error) {
+	probeMu.Lock()
+	defer probeMu.Unlock()
+	if probed != nil {
+		return probed, nil
+	}
+	h := probedModes
+	if h == nil {
+		var err error
+		if h, err = probeModeLocked(); err != nil {
+			return nil, err
+		}
+	}
+	h = &hostCgroups{mode: h.mode, v2Mount: h.v2Mount, v2Controllers: h.v2Controllers}
 	if h.mode == cgroups.Legacy || h.mode == cgroups.Hybrid {
 		f, err := os.Open("/proc/self/mountinfo")
 		if err != nil {

@@ -882,3 +882,38 @@ func TestV1RealCpusetFromRoot(t *testing.T) {
 		}
 	}
 }
+
+// Version's light probe and the full one say the same of the host, in
+// either order: a run asks Version first (sandbox.Prepare), then makes its
+// group from the full probe.
+func TestProbeModeAgrees(t *testing.T) {
+	reset := func() {
+		probeMu.Lock()
+		probed, probedModes = nil, nil
+		probeMu.Unlock()
+	}
+	t.Cleanup(reset)
+	for _, modeFirst := range []bool{true, false} {
+		reset()
+		var light, full *hostCgroups
+		var err1, err2 error
+		if modeFirst {
+			light, err1 = probeMode()
+			full, err2 = probeHost()
+		} else {
+			full, err2 = probeHost()
+			light, err1 = probeMode()
+		}
+		if err1 != nil || err2 != nil {
+			t.Skipf("no cgroups here: %v, %v", err1, err2)
+		}
+		want := hostCgroups{mode: full.mode, v2Mount: full.v2Mount, v2Controllers: full.v2Controllers}
+		got := hostCgroups{mode: light.mode, v2Mount: light.v2Mount, v2Controllers: light.v2Controllers}
+		if diff := cmp.Diff(want, got, cmp.AllowUnexported(hostCgroups{})); diff != "" {
+			t.Errorf("mode probe first %v: (-full +light)\n%s", modeFirst, diff)
+		}
+		if full.mode != cgroups.Unified && full.mode != cgroups.Unavailable && full.v1 == nil {
+			t.Errorf("mode probe first %v: the full probe has no v1 table on a %v host", modeFirst, full.mode)
+		}
+	}
+}
