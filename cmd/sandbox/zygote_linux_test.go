@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -113,5 +115,44 @@ func TestZygote(t *testing.T) {
 	runDir := strings.TrimPrefix(cmd.Env[len(cmd.Env)-2], "SANDBOX_RUN_DIR=")
 	if out, err := sandboxCmd(t, "gc", "--run-dir", runDir).CombinedOutput(); err != nil {
 		t.Errorf("sandbox gc: %q %v", out, err)
+	}
+}
+
+// The CLI's zygote clones a spare PID 1 as it starts, with the usual
+// namespaces, before the runner has read its flags. A run that wants
+// others (the host's network) has that spare dropped at its hint and
+// one of its own made; the dropped one is killed and reaped by the
+// runner, not left a zombie beside CMD, and no spare outlives its use.
+func TestEarlySpare(t *testing.T) {
+	needRoot(t)
+	for _, flags := range [][]string{nil, {"--network", "host"}, {"--network", "host", "--hostname", "other"}} {
+		t.Run(strings.Join(append([]string{"exec"}, flags...), " "), func(t *testing.T) {
+			args := append(append([]string{"exec"}, flags...), "--", "sh", "-c", "echo ready; sleep 30")
+			cmd := sandboxCmd(t, args...)
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			// Ended as a caller would, which leaves nothing behind.
+			defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+			line := make([]byte, 6)
+			if _, err := out.Read(line); err != nil || string(line) != "ready\n" {
+				t.Fatalf("waiting for ready: %q %v", line, err)
+			}
+			var got []string
+			for _, p := range fixtures.ChildrenOf(cmd.Process.Pid) {
+				if p.State == "Z" {
+					p.Comm += " (zombie)"
+				}
+				got = append(got, p.Comm)
+			}
+			slices.Sort(got)
+			if want := []string{"sandbox-init", "sandbox-zygote"}; !slices.Equal(got, want) {
+				t.Errorf("the runner's children while CMD runs: %q, want %q", got, want)
+			}
+		})
 	}
 }

@@ -63,6 +63,15 @@ __attribute__((weak)) int sandbox_zygote_wanted(int argc, char **argv) {
 	return 0;
 }
 
+// sandbox_zygote_spare names the namespaces (CLONE_NEW* flags) of the
+// spare a zygote forked by the constructor clones at once, before any
+// hint: 0 for none.
+__attribute__((weak)) uint64_t sandbox_zygote_spare(int argc, char **argv) {
+	(void)argc;
+	(void)argv;
+	return 0;
+}
+
 // Where the arguments were: PID 1 puts its name there, for ps.
 static char *arg_area;
 static size_t arg_len;
@@ -417,6 +426,15 @@ static int take_request(int sock, struct zy_req *rq, int *fds, int *nfds, int *b
 	return 1;
 }
 
+// dropped is a spare dropped at a hint, for the next reply to name.
+static pid_t dropped;
+
+static pid_t take_dropped(void) {
+	pid_t pid = dropped;
+	dropped = 0;
+	return pid;
+}
+
 // serve answers requests on sock until the runner closes its end. A
 // sibling serves one PID 1 and ends, so that its parent (not the runner,
 // which cannot wait for it) reaps it at once; it never has a spare.
@@ -436,17 +454,26 @@ static void serve(int sock, int once) {
 			// follows. A spare that does not fit them is dropped then.
 			for (int i = 0; i < nfds; i++)
 				close(fds[i]);
-			if (!once)
+			// One made before the hint (the constructor's, with the
+			// usual namespaces) that does not fit is dropped now, so that
+			// a spare that fits is made ahead after all; its pid goes
+			// with the next reply. (Only one waits for a reply at a time:
+			// the reply has room for two.)
+			if (!once) {
+				if (spare.pid != 0 && spare.flags != rq.flags && dropped == 0)
+					dropped = drop_spare();
 				make_spare(rq.flags, rq.cpu);
+			}
 			continue;
 		}
-		if (bad)
-			reply(sock, EINVAL, 0, drop_spare());
-		else {
+		if (bad) {
+			gone = drop_spare();
+			reply(sock, EINVAL, 0, gone != 0 ? gone : take_dropped());
+		} else {
 			pid_t pid = use_spare(&rq, fds, nfds, &gone);
 			if (pid == 0)
 				pid = spawn(&rq, fds, nfds);
-			reply(sock, pid < 0 ? -pid : 0, pid < 0 ? 0 : pid, gone);
+			reply(sock, pid < 0 ? -pid : 0, pid < 0 ? 0 : pid, gone != 0 ? gone : take_dropped());
 			if (once && pid > 0)
 				_exit(0);
 			for (int i = 0; i < nfds; i++)
@@ -465,8 +492,8 @@ static void serve(int sock, int once) {
 // long as the runner). It stays dumpable, as the runner is: PID 1
 // inherits that, and a rootless runner writes PID 1's id maps, which
 // /proc gives to root otherwise.
-static void become_zygote(int argc, char **argv, char **envp, int sibling) __attribute__((noreturn));
-static void become_zygote(int argc, char **argv, char **envp, int sibling) {
+static void become_zygote(int argc, char **argv, char **envp, int sibling, uint64_t spare_flags, int cpu) __attribute__((noreturn));
+static void become_zygote(int argc, char **argv, char **envp, int sibling, uint64_t spare_flags, int cpu) {
 	prctl(PR_SET_NAME, ZYGOTE_ARG0, 0, 0, 0);
 	if (fcntl(3, F_SETFD, FD_CLOEXEC) < 0)
 		_exit(125);
@@ -478,6 +505,8 @@ static void become_zygote(int argc, char **argv, char **envp, int sibling) {
 	wipe(argc, argv, envp);
 	if (chdir("/") < 0)
 		_exit(125);
+	if (spare_flags != 0 && !sibling)
+		make_spare(spare_flags, cpu);
 	serve(3, sibling);
 }
 
@@ -486,7 +515,7 @@ static void become_zygote(int argc, char **argv, char **envp, int sibling) {
 // otherwise a program that wants one forks it here.
 void sandbox_zygote_start(int argc, char **argv, char **envp) {
 	if (argc >= 1 && strcmp(argv[0], ZYGOTE_ARG0) == 0)
-		become_zygote(argc, argv, envp, argc >= 2 && strcmp(argv[1], ZYGOTE_SIBLING_ARG) == 0);
+		become_zygote(argc, argv, envp, argc >= 2 && strcmp(argv[1], ZYGOTE_SIBLING_ARG) == 0, 0, -1);
 	int wanted = sandbox_zygote_wanted(argc, argv);
 	if (wanted != ZYGOTE_CHILD && wanted != ZYGOTE_SIBLING)
 		return;
@@ -494,6 +523,8 @@ void sandbox_zygote_start(int argc, char **argv, char **envp) {
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return;
 	pid_t parent = wanted == ZYGOTE_SIBLING ? getppid() : getpid();
+	uint64_t spare_flags = sandbox_zygote_spare(argc, argv);
+	int cpu = sched_getcpu();
 	pid_t pid;
 	if (wanted == ZYGOTE_SIBLING) {
 		// A sibling, so that each PID 1 it clones (CLONE_PARENT again) is
@@ -526,5 +557,5 @@ void sandbox_zygote_start(int argc, char **argv, char **envp) {
 		_exit(0);
 	if (sv[1] != 3 && dup2(sv[1], 3) < 0)
 		_exit(125);
-	become_zygote(argc, argv, envp, wanted == ZYGOTE_SIBLING);
+	become_zygote(argc, argv, envp, wanted == ZYGOTE_SIBLING, spare_flags, cpu);
 }

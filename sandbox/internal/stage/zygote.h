@@ -45,6 +45,8 @@ struct zy_reply {
 };
 
 void sandbox_zygote_start(int argc, char **argv, char **envp);
+int sandbox_zygote_wanted(int argc, char **argv);
+uint64_t sandbox_zygote_spare(int argc, char **argv);
 void sandbox_pid1(int ctrl, int nfd, int gate, int joined) __attribute__((noreturn));
 
 extern int sandbox_zygote_sock;
