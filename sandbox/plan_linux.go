@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/sandbox-dev/sandbox/limits"
 	"github.com/sandbox-dev/sandbox/sandbox/internal/stage"
@@ -78,6 +79,10 @@ func MountPoints() ([]string, error) {
 // opened or last polled, so the table is read again only then. It is a
 // plain descriptor, never on the Go runtime's poller, whose own polls
 // would take the change notice first.
+// hostMountsWarmed: Prepare has had the table read once, in the
+// background; later runs find it cached, or changed, by the poll.
+var hostMountsWarmed atomic.Bool
+
 var hostMounts struct {
 	sync.Mutex
 	fd int // -1 or 0 when there is none
