@@ -49,9 +49,15 @@
 // namespaces the request will name (a spare, zygote.c): when the runner
 // says a request follows (Ahead, which sandbox.Prepare and Start send for
 // root's runs on cgroup v1, whose PID 1 moves into its groups itself: a
-// v2 PID 1 is born in its group, which a spare cannot be), and, once a
-// runner has asked twice, when each PID 1 reports (AheadOfNext). A spare is
-// made with idle CPU time only (SCHED_IDLE), holds nothing but its socket,
+// v2 PID 1 is born in its group, which a spare cannot be), once a runner
+// has asked twice, when each PID 1 reports (AheadOfNext), and, for a
+// program that names them (sandbox_zygote_spare: the CLI's exec and
+// judge), with a default run's namespaces as soon as the constructor has
+// forked the zygote, while the Go runtime starts. A hint whose namespaces
+// differ from a spare's has it dropped and one that fits made. A spare is
+// made with idle CPU time only (SCHED_IDLE), and away from the CPU of the
+// runner that asked (the kernel does not preempt the clone, one long
+// system call, for an idle-class task's sake), holds nothing but its socket,
 // and is PID 1 once the request is forwarded to it: the clone, the
 // kernel making the namespaces, is then off the runner's path. One whose
 // copy of the mount table is out of date (the zygote polls its
