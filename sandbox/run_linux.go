@@ -101,7 +101,9 @@ func HandOffZygote() int { return stage.ZygotePid() }
 // kernel making the namespaces is most of what starting PID 1 costs). A
 // caller with work to do between knowing its Spec and Start (the CLI sets
 // up its signal handling) calls it first; Start does too. It is a hint and
-// changes nothing of the run: root's runs on cgroup v1 alone have spares.
+// changes nothing of the run: runs on cgroup v1 alone have spares (a v2
+// PID 1 is born in its group), and without root a spare is cloned at the
+// runner's own priority (see package stage's doc).
 func Prepare(spec *Spec) {
 	if !stage.Available {
 		return
@@ -112,13 +114,10 @@ func Prepare(spec *Spec) {
 	if spec.Root == "" && spec.Snapshot == nil && spec.HostRoot == nil && !hostMountsWarmed.Swap(true) {
 		go readHostMounts()
 	}
-	if Rootless() {
-		return
-	}
 	if v, err := limits.Version(spec.Limits); err != nil || v != 1 {
 		return
 	}
-	stage.Ahead(namespaceFlags(spec, false))
+	stage.Ahead(namespaceFlags(spec, Rootless()))
 }
 
 // namespaceFlags are the CLONE_NEW* flags of spec's namespaces.

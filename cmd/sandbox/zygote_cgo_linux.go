@@ -10,6 +10,7 @@ package main
 #include <stdint.h>
 #include <string.h>
 #include <sys/vfs.h>
+#include <unistd.h>
 #include "zygote.h"
 
 // sandbox_zygote_wanted overrides package stage's: the subcommands that
@@ -54,7 +55,11 @@ uint64_t sandbox_zygote_spare(int argc, char **argv) {
 	struct statfs st;
 	if (statfs("/sys/fs/cgroup", &st) == 0 && st.f_type == CGROUP2_SUPER_MAGIC)
 		return 0;
-	return CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET;
+	uint64_t flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET;
+	// Without root, the run's own user namespace too (sandbox.Rootless).
+	if (geteuid() != 0)
+		flags |= CLONE_NEWUSER;
+	return flags;
 }
 */
 import "C"

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -123,36 +124,56 @@ func TestZygote(t *testing.T) {
 // others (the host's network) has that spare dropped at its hint and
 // one of its own made; the dropped one is killed and reaped by the
 // runner, not left a zombie beside CMD, and no spare outlives its use.
+// Without root the same, with a user namespace among them.
 func TestEarlySpare(t *testing.T) {
 	needRoot(t)
-	for _, flags := range [][]string{nil, {"--network", "host"}, {"--network", "host", "--hostname", "other"}} {
+	runs := [][]string{nil, {"--network", "host"}, {"--network", "host", "--hostname", "other"}}
+	for _, flags := range runs {
 		t.Run(strings.Join(append([]string{"exec"}, flags...), " "), func(t *testing.T) {
 			args := append(append([]string{"exec"}, flags...), "--", "sh", "-c", "echo ready; sleep 30")
-			cmd := sandboxCmd(t, args...)
-			out, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			// Ended as a caller would, which leaves nothing behind.
-			defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
-			line := make([]byte, 6)
-			if _, err := out.Read(line); err != nil || string(line) != "ready\n" {
-				t.Fatalf("waiting for ready: %q %v", line, err)
-			}
-			var got []string
-			for _, p := range fixtures.ChildrenOf(cmd.Process.Pid) {
-				if p.State == "Z" {
-					p.Comm += " (zombie)"
-				}
-				got = append(got, p.Comm)
-			}
-			slices.Sort(got)
-			if want := []string{"sandbox-init", "sandbox-zygote"}; !slices.Equal(got, want) {
-				t.Errorf("the runner's children while CMD runs: %q, want %q", got, want)
-			}
+			checkRunnerChildren(t, sandboxCmd(t, args...))
 		})
+	}
+	t.Run("rootless", func(t *testing.T) {
+		r := newRootlessCLI(t)
+		for _, flags := range runs {
+			t.Run(strings.Join(append([]string{"exec"}, flags...), " "), func(t *testing.T) {
+				args := append(append([]string{"exec", "--run-dir", r.runDir}, flags...), "--", "sh", "-c", "echo ready; sleep 30")
+				cmd := r.u.Command([]string{mainEnv + "=1", "TMPDIR=" + r.wd}, r.bin, args...)
+				cmd.Dir = r.wd
+				checkRunnerChildren(t, cmd)
+			})
+		}
+	})
+}
+
+// checkRunnerChildren starts cmd, a sandbox exec whose CMD prints ready
+// and sleeps, and checks that the runner's children are then its zygote
+// and PID 1 alone, neither a zombie.
+func checkRunnerChildren(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Ended as a caller would, which leaves nothing behind.
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	line := make([]byte, 6)
+	if _, err := out.Read(line); err != nil || string(line) != "ready\n" {
+		t.Fatalf("waiting for ready: %q %v", line, err)
+	}
+	var got []string
+	for _, p := range fixtures.ChildrenOf(cmd.Process.Pid) {
+		if p.State == "Z" {
+			p.Comm += " (zombie)"
+		}
+		got = append(got, p.Comm)
+	}
+	slices.Sort(got)
+	if want := []string{"sandbox-init", "sandbox-zygote"}; !slices.Equal(got, want) {
+		t.Errorf("the runner's children while CMD runs: %q, want %q", got, want)
 	}
 }

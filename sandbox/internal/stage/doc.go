@@ -48,8 +48,9 @@
 // The zygote clones PID 1 ahead of its request where it can guess the
 // namespaces the request will name (a spare, zygote.c): when the runner
 // says a request follows (Ahead, which sandbox.Prepare and Start send for
-// root's runs on cgroup v1, whose PID 1 moves into its groups itself: a
-// v2 PID 1 is born in its group, which a spare cannot be), once a runner
+// runs on cgroup v1, whose PID 1 moves into its groups itself, or has
+// none without root: a v2 PID 1 is born in its group, which a spare
+// cannot be), once a runner
 // has asked twice, when each PID 1 reports (AheadOfNext), and, for a
 // program that names them (sandbox_zygote_spare: the CLI's exec and
 // judge), with a default run's namespaces as soon as the constructor has
@@ -62,8 +63,12 @@
 // kernel making the namespaces, is then off the runner's path. One whose
 // copy of the mount table is out of date (the zygote polls its
 // /proc/self/mounts), or whose namespaces do not fit the request, is
-// killed, and the runner, its parent, reaps it. Rootless runners have
-// none.
+// killed, and the runner, its parent, reaps it. A rootless runner's
+// spares have a user namespace among their namespaces, get their id maps
+// as any PID 1 does once cloned, and are made at the zygote's own
+// priority: without CAP_SYS_NICE the idle class is a way with no way
+// back. So none is made for it while its sandboxes run (its runs ask for
+// none when a PID 1 reports).
 //
 // # PID 1's privileges
 //

@@ -298,15 +298,21 @@ static int mounts_changed(void) {
 // gained the CLI nothing. Moved off first, it costs the runner 0.02 to
 // 0.09 ms.
 static void make_spare(uint64_t flags, int cpu) {
-	if (spare.pid != 0 || geteuid() != 0)
+	if (spare.pid != 0)
 		return;
+	// Without CAP_SYS_NICE there is no way back from the idle class: a
+	// rootless zygote's spares are made at its own, and only where no
+	// sandbox of its runner runs yet (the runner asks for none after
+	// a PID 1 reports: see AheadOfNext's callers).
+	int idle = geteuid() == 0;
 	int policy = sched_getscheduler(0);
-	struct sched_param was, idle = {.sched_priority = 0};
-	if (policy < 0 || sched_getparam(0, &was) < 0 || sched_setscheduler(0, SCHED_IDLE, &idle) < 0)
+	struct sched_param was, idlep = {.sched_priority = 0};
+	if (policy < 0 || sched_getparam(0, &was) < 0 || (idle && sched_setscheduler(0, SCHED_IDLE, &idlep) < 0))
 		return;
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-		sched_setscheduler(0, policy, &was);
+		if (idle)
+			sched_setscheduler(0, policy, &was);
 		return;
 	}
 	cpu_set_t cpus, away;
@@ -324,9 +330,9 @@ static void make_spare(uint64_t flags, int cpu) {
 	long pid = syscall(SYS_clone3, &ca, sizeof ca);
 	if (moved && sched_setaffinity(0, sizeof cpus, &cpus) < 0)
 		_exit(pid == 0 ? 0 : 125);  // a zygote so bound would bind every PID 1
-	if (pid == 0 && sched_setscheduler(0, policy, &was) < 0)
+	if (idle && pid == 0 && sched_setscheduler(0, policy, &was) < 0)
 		_exit(0);
-	if (pid != 0 && sched_setscheduler(0, policy, &was) < 0)
+	if (idle && pid != 0 && sched_setscheduler(0, policy, &was) < 0)
 		_exit(125);  // a zygote left idle-class would make every PID 1 so
 
 	if (pid == 0) {
@@ -351,7 +357,8 @@ static void make_spare(uint64_t flags, int cpu) {
 	// idle-class still, and PID 1's start waited for a CPU to go idle (in
 	// half the runs of a loop, by 0.5 to 1.3 ms). So the zygote changes it
 	// too; should that fail, the spare's own change still comes.
-	sched_setscheduler(spare.pid, policy, &was);
+	if (idle)
+		sched_setscheduler(spare.pid, policy, &was);
 }
 
 // drop_spare kills the spare, if any, and returns its pid for the runner
