@@ -79,9 +79,10 @@ func MountPoints() ([]string, error) {
 // opened or last polled, so the table is read again only then. It is a
 // plain descriptor, never on the Go runtime's poller, whose own polls
 // would take the change notice first.
-// hostMountsWarmed: Prepare has had the table read once, in the
-// background; later runs find it cached, or changed, by the poll.
-var hostMountsWarmed atomic.Bool
+// prepared: Prepare has had the mount table read and the default filter
+// compiled once, in the background; later runs find the table cached (or
+// changed, by the poll) and the filter made.
+var prepared atomic.Bool
 
 var hostMounts struct {
 	sync.Mutex
