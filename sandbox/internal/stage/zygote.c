@@ -286,8 +286,9 @@ static int mounts_changed(void) {
 // make_spare clones a spare with flags. Only idle CPU time goes into it
 // (SCHED_IDLE): made while a sandbox runs, it must not take a CPU from
 // that sandbox's PID 1 or CMD, or from the runner. Back to the runner's
-// policy after, which a spare takes too before it is PID 1: the two
-// changes need CAP_SYS_NICE, so only root has spares.
+// policy after, which a spare takes too before it is PID 1: the way back
+// needs CAP_SYS_NICE, so without root a spare keeps the zygote's class
+// (see below).
 //
 // Nor is it made on cpu, the hint's sender's (when there is another to
 // make it on). The idle class is not enough: the kernels here do not
@@ -464,8 +465,8 @@ static void serve(int sock, int once) {
 			// One made before the hint (the constructor's, with the
 			// usual namespaces) that does not fit is dropped now, so that
 			// a spare that fits is made ahead after all; its pid goes
-			// with the next reply. (Only one waits for a reply at a time:
-			// the reply has room for two.)
+			// with the next reply. At most one such pid waits: a reply
+			// names one, a spare it drops itself first.
 			if (!once) {
 				if (spare.pid != 0 && spare.flags != rq.flags && dropped == 0)
 					dropped = drop_spare();
