@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/sandbox-dev/sandbox/limits"
 	"github.com/sandbox-dev/sandbox/sandbox/internal/stage"
@@ -79,11 +78,6 @@ func MountPoints() ([]string, error) {
 // opened or last polled, so the table is read again only then. It is a
 // plain descriptor, never on the Go runtime's poller, whose own polls
 // would take the change notice first.
-// prepared: Prepare has had the mount table read and the default filter
-// compiled once, in the background; later runs find the table cached (or
-// changed, by the poll) and the filter made.
-var prepared atomic.Bool
-
 var hostMounts struct {
 	sync.Mutex
 	fd int // -1 or 0 when there is none

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -95,6 +96,11 @@ func HandOffInit() { stage.SiblingZygote() }
 // zygote that made it: the parent's child too, it ends once PID 1 is made,
 // for the parent to reap. 0 otherwise.
 func HandOffZygote() int { return stage.ZygotePid() }
+
+// prepared: Prepare has had the mount table read and the default filter
+// compiled once, in the background; later runs find the table cached (or
+// changed, by the poll) and the filter made.
+var prepared atomic.Bool
 
 // Prepare tells the runner that a Start of spec follows, so that its PID 1
 // can be cloned meanwhile with idle CPU time (package stage's spare: the

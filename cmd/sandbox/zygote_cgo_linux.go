@@ -48,7 +48,9 @@ int sandbox_zygote_wanted(int argc, char **argv) {
 // packages initialize (2 ms), rather than at the hint a few hundred
 // microseconds before the request, which then waited for the clone. A run
 // that wants other namespaces has it dropped at its hint. None on a v2
-// host, where PID 1 is born in its group and spares are never used.
+// host, where PID 1 is born in its group and spares are never used. The
+// flags must stay in step with sandbox's namespaceFlags for a default
+// Spec only for speed: a spare that does not fit is dropped, never used.
 uint64_t sandbox_zygote_spare(int argc, char **argv) {
 	if (argc < 2 || (strcmp(argv[1], "exec") != 0 && strcmp(argv[1], "judge") != 0))
 		return 0;

@@ -50,9 +50,8 @@
 // says a request follows (Ahead, which sandbox.Prepare and Start send for
 // runs on cgroup v1, whose PID 1 moves into its groups itself, or has
 // none without root: a v2 PID 1 is born in its group, which a spare
-// cannot be), once a runner
-// has asked twice, when each PID 1 reports (AheadOfNext), and, for a
-// program that names them (sandbox_zygote_spare: the CLI's exec and
+// cannot be), once a runner has asked twice, when each PID 1 reports
+// (AheadOfNext), and, for a program that names them (sandbox_zygote_spare: the CLI's exec and
 // judge), with a default run's namespaces as soon as the constructor has
 // forked the zygote, while the Go runtime starts. A hint whose namespaces
 // differ from a spare's has it dropped and one that fits made. A spare is
