@@ -73,15 +73,16 @@ func TestPidsLimit(t *testing.T) {
 	// gets up to 10 s to reach its pids limit, as setting the run up
 	// alone can take most of 2 s there.
 	wall := min(fixtures.Overshoot(2*time.Second), 10*time.Second)
-	spec := limited(t, "b() { b | b; }; b", "pids", "32", "wall-time", wall.String())
+	// The sandbox names its pid namespace first (the link's inode is the
+	// same everywhere). Read from the host, PID 1's link is out of a
+	// rootless caller's reach once PID 1 has taken CMD's ids, which made
+	// the kernel mark it non-dumpable: that raced with Start's return.
+	spec := limited(t, "readlink /proc/self/ns/pid; b() { b | b; }; b", "pids", "32", "wall-time", wall.String())
 	spec.RunDir, spec.CgroupRoot = testRunDir(t), testCgroupRoot
-	spec.IO.Stderr = &errb
+	var outb bytes.Buffer
+	spec.IO.Stdout, spec.IO.Stderr = &outb, &errb
 	start := time.Now()
 	c, err := Start(context.Background(), spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pidns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", c.Pid()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,6 +114,10 @@ func TestPidsLimit(t *testing.T) {
 		t.Errorf("no fork was refused under --pids 32; stderr %q", shorten(errb.String()))
 	}
 	// Nothing of the sandbox is left running.
+	pidns, _, _ := strings.Cut(outb.String(), "\n")
+	if !strings.HasPrefix(pidns, "pid:[") {
+		t.Fatalf("the sandbox's pid namespace: %q, want pid:[N]", outb.String())
+	}
 	procs, _ := filepath.Glob("/proc/[0-9]*/ns/pid")
 	for _, p := range procs {
 		if ns, err := os.Readlink(p); err == nil && ns == pidns {
