@@ -18,10 +18,17 @@
 //     uts, ipc and (unless NetworkHost) net namespaces, as the runner's own
 //     child (CLONE_PARENT), with a parent-death signal, born in the run's
 //     cgroup on v2 (or takes one the zygote cloned ahead: see package
-//     stage), and computes the plan meanwhile. It sends the plan over a
-//     socket, as a flat binary message (stage.SendConfig), and PID 1
-//     builds the container from it while the runner makes the v1 groups;
-//     once whatever confines PID 1 is in place the runner lets it go
+//     stage). It sends the plan over a socket, as a flat binary message
+//     (stage.SendConfig), and PID 1 builds the container from it; on v1
+//     the runner makes the groups meanwhile, on its other thread from
+//     the moment the run directory is there. A spare cloned ahead may have
+//     built the container already, from the build part of the plan
+//     (stage.EncodeBuild: the mounts, the root, hostname, loopback) that
+//     the runner said its next run would have: after two runs alike in
+//     one process (AheadOfNext), or, for the CLI's exec, from the one the
+//     last exec with the same run directory kept there (saveBuild); it is
+//     PID 1 only of a run whose plan has that build part, which PID 1
+//     checks field by field. Once whatever confines PID 1 is in place the runner lets it go
 //     (stage.SendGo), and on v1 PID 1 moves itself into its groups first
 //     thing, before it forks CMD's stage. The zygote is a
 //     copy of the runner's process taken before the Go runtime started

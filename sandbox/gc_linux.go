@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sandbox-dev/sandbox/limits"
+	"github.com/sandbox-dev/sandbox/sandbox/internal/stage"
 	"golang.org/x/sys/unix"
 )
 
@@ -16,6 +17,10 @@ import (
 // before GC takes it for debris: a live runner makes its lock file, locks it
 // and renames it within microseconds.
 const staleNew = time.Second
+
+// buildCacheTemp is the pattern of a build part being written
+// (Container.saveBuild), beside stage.BuildCache.
+const buildCacheTemp = ".build.*"
 
 // GC removes what runners that died (SIGKILL, a crash, a power cut) left
 // under runDir (DefaultRunDirFor when empty): runs' lock files and the
@@ -43,6 +48,17 @@ func GC(runDir string) ([]string, error) {
 	var errs []error
 	for _, e := range entries {
 		if e.Name() == ".ids" { // the unique ids' locks (ids_linux.go)
+			continue
+		}
+		// The last run's build part (Container.saveBuild) is kept; one
+		// left half-written by a runner that died is not.
+		if e.Name() == stage.BuildCache {
+			continue
+		}
+		if strings.HasPrefix(e.Name(), buildCacheTemp[:len(buildCacheTemp)-1]) {
+			if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) >= staleNew {
+				os.Remove(filepath.Join(runDir, e.Name()))
+			}
 			continue
 		}
 		path := filepath.Join(runDir, e.Name())

@@ -21,6 +21,7 @@ type initProc struct {
 	pidfd    *os.File        // pollable: Wait parks on the runtime's poller, not in a blocking syscall
 	state    *procState      // once reaped
 	spawning *stage.Spawning // between begin and finish
+	built    bool            // a spare that built the container ahead (stage.AheadOfNext)
 	// handedOff: PID 1 is our parent's child, not ours (stage.HandsOff).
 	// We see its end through the pidfd, but its parent reaps it: its
 	// state has neither wait status nor rusage.
@@ -142,6 +143,7 @@ func (ip *initProc) begin(req stage.SpawnRequest, in io.Reader, out, errw io.Wri
 // finish has the zygote's answer, and starts the copies.
 func (ip *initProc) finish() error {
 	pid, err := ip.spawning.Wait()
+	ip.built = ip.spawning.Built
 	ip.spawning = nil
 	if err == nil {
 		// PID 1 is unreaped (our child, or handed off to a parent

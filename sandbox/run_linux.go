@@ -36,12 +36,17 @@ type Container struct {
 	// spareFlags are the namespaces of a spare PID 1 for a run like this
 	// one (Prepare's), asked for when this one reports; 0 for none.
 	spareFlags uintptr
-	ctrl       *os.File // runner's end of the control socket
-	lockPath   string   // the run directory's file named ID
-	lock       *os.File // held while the run lives: `gc` skips locked runs
-	started    time.Time
-	ctx        context.Context
-	waited     chan struct{}
+	// build is the run's build part (stage.EncodeBuild), for the spare
+	// after it to build ahead if the runs before were alike; buildInside:
+	// all it mounts on and makes is under the scratch tmpfs's.
+	build       []byte
+	buildInside bool
+	ctrl        *os.File // runner's end of the control socket
+	lockPath    string   // the run directory's file named ID
+	lock        *os.File // held while the run lives: `gc` skips locked runs
+	started     time.Time
+	ctx         context.Context
+	waited      chan struct{}
 
 	cg     limits.Cgroup
 	userNS *userNS         // nil for root: no user namespace
@@ -363,9 +368,12 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 			f.Close()
 		}
 	}()
-	makeCgroup := func() error {
+	// It writes c.cg, c.lock, tasks and leave, and no other variable of
+	// Start's (err among them): on v1 it runs beside the rest (cgWait).
+	makeCgroup := func(undo *cleanups) error {
+		var err error
 		if c.lock == nil {
-			if err := c.lockRun(&undo); err != nil {
+			if err := c.lockRun(undo); err != nil {
 				return err
 			}
 		}
@@ -419,13 +427,33 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 		}
 		return nil
 	}
+	// On v1 the groups are made on another CPU, beside the plan, the
+	// request for PID 1 and its build, from which they take nothing: a
+	// PID 1 that built its container ahead waits for them alone. What
+	// they leave to undo joins the rest once they are made.
+	var cgWait func() error
 	if cgFirst {
-		if err := makeCgroup(); err != nil {
+		if err := makeCgroup(&undo); err != nil {
 			return nil, err
 		}
 		if req.CgroupFD >= 0 {
 			defer unix.Close(req.CgroupFD)
 		}
+	} else {
+		var cgUndo cleanups
+		made := make(chan error, 1)
+		go func() { made <- makeCgroup(&cgUndo) }()
+		var cgErr error
+		cgWait = func() error {
+			if made != nil {
+				cgErr = <-made
+				made = nil
+				undo = append(undo, cgUndo...)
+			}
+			return cgErr
+		}
+		// Before tasks and leave are closed, and undo run, on every way out.
+		defer cgWait()
 	}
 
 	c.output = newOutputGate(&s, c.exceeded)
@@ -436,13 +464,8 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 		stdout, stderr = c.output.writers(s.IO.Stdout, s.IO.Stderr)
 		stdin, stdout, stderr = throughPipes(s.IO.Stdin, stdout, stderr)
 	}
-	c.started = time.Now()
-	if err := c.init.begin(req, stdin, stdout, stderr); err != nil {
-		return nil, fmt.Errorf("starting init: %w", err)
-	}
-	undo.add(c.init.abandon)
-
-	// While the zygote clones.
+	// The plan before PID 1 is asked for: a spare that built its
+	// container ahead is PID 1 only if it built this one (AheadOfNext).
 	cfg, err := buildPlan(&s, s.RunDir, root, hostMounts, wd)
 	if err != nil {
 		return nil, err
@@ -452,6 +475,15 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 	if cfg.Seccomp, err = compileSeccomp(s.Seccomp, writesHost(&s)); err != nil {
 		return nil, err
 	}
+	c.build = stage.EncodeBuild(cfg)
+	c.buildInside = buildInside(cfg)
+	req.Build = stage.BuildHash(c.build)
+
+	c.started = time.Now()
+	if err := c.init.begin(req, stdin, stdout, stderr); err != nil {
+		return nil, fmt.Errorf("starting init: %w", err)
+	}
+	undo.add(c.init.abandon)
 
 	if err := c.init.finish(); err != nil {
 		if c.userNS != nil {
@@ -460,7 +492,7 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 				return nil, why
 			}
 		}
-		if c.cg != nil && c.cg.Version() == 2 {
+		if cgFirst && c.cg != nil && c.cg.Version() == 2 {
 			if why := cloneIntoCgroupRefused(err); why != nil {
 				return nil, why
 			}
@@ -487,9 +519,8 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 	if err := stage.SendConfig(ctrl, cfg); err != nil {
 		return nil, fmt.Errorf("sending config to init: %w", err)
 	}
-	// While PID 1 builds.
-	if !cgFirst {
-		if err := makeCgroup(); err != nil {
+	if cgWait != nil {
+		if err := cgWait(); err != nil {
 			return nil, err
 		}
 	}
@@ -958,7 +989,7 @@ func (c *Container) Wait() (*Result, error) {
 	var ev stage.Exit
 	derr := json.NewDecoder(c.ctrl).Decode(&ev)
 	if c.spareFlags != 0 {
-		stage.AheadOfNext(c.spareFlags)
+		stage.AheadOfNext(c.spareFlags, c.build)
 	}
 	stats, statsErr := c.cg.Stats()
 	removed := false
@@ -968,6 +999,8 @@ func (c *Container) Wait() (*Result, error) {
 		removed = true
 		c.removeRunDir()
 	}
+	// While PID 1's namespaces are torn down.
+	c.saveBuild()
 	werr := c.init.wait()
 	restoreTerminals(c.terminals)
 	res := &Result{ID: c.ID, Wall: time.Since(c.started), Status: StatusFailed, ExitCode: ExitRunnerFailed,
@@ -1005,6 +1038,70 @@ func (c *Container) Wait() (*Result, error) {
 	}
 	return res, err
 }
+
+// saveBuild keeps the run's build part in the run directory, where the
+// next runner's zygote reads it (stage.BuildCache), for its first spare
+// to build ahead: a CLI run of the same command line as the last then
+// finds its container built. Only a process whose zygote reads it (the
+// CLI's exec), only root's runs with the host's root and the namespaces
+// of that zygote's first spare, in a run directory only root writes (the
+// zygote reads no other), and only when it changed: the run's PID 1 did
+// not build ahead from it. Nothing the run holds (its arguments,
+// environment, credentials) is in it; it is a file only root reads or
+// writes, and gc keeps it. The build a spare does from it has no effect
+// outside the spare's own mount namespace: what it mounts on and makes is
+// under the run directory, where the first step mounts the scratch tmpfs
+// (buildInside).
+func (c *Container) saveBuild() {
+	s := &c.spec
+	if c.init.built || !c.buildInside || !stage.KeepsBuild(c.spareFlags) || Rootless() ||
+		s.Root != "" || s.Snapshot != nil || s.HostRoot != nil {
+		return
+	}
+	var st unix.Stat_t
+	if unix.Stat(s.RunDir, &st) != nil || st.Uid != 0 || st.Mode&0o022 != 0 {
+		return
+	}
+	f, err := os.CreateTemp(s.RunDir, buildCacheTemp)
+	if err != nil {
+		return
+	}
+	_, err = f.Write(c.build)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), filepath.Join(s.RunDir, stage.BuildCache))
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+}
+
+// buildInside says whether cfg's first step mounts the scratch tmpfs,
+// and every step after mounts on, and makes, only what is under it: the
+// directories a step makes and a scratch step's target are host paths,
+// the root is under the scratch tmpfs, and the other steps' targets are
+// resolved in the root.
+func buildInside(cfg *stage.Config) bool {
+	if len(cfg.Steps) == 0 || !cfg.Steps[0].Scratch || cfg.Steps[0].Target != cfg.Scratch ||
+		cfg.Steps[0].FSType != "tmpfs" || len(cfg.Steps[0].Mkdir) != 0 || !strictlyUnder(cfg.Rootfs, cfg.Scratch) {
+		return false
+	}
+	for _, st := range cfg.Steps[1:] {
+		if st.Scratch && !strictlyUnder(st.Target, cfg.Scratch) {
+			return false
+		}
+		for _, p := range st.Mkdir {
+			if !strictlyUnder(p, cfg.Scratch) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func strictlyUnder(p, dir string) bool { return p != dir && under(filepath.Clean(p), dir) }
 
 // account fills in what the run used, from the cgroup's numbers st (err
 // if they could not be had) and from the rusage of PID 1 (which includes

@@ -8,6 +8,7 @@ package main
 #include <linux/magic.h>
 #include <sched.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -62,6 +63,34 @@ uint64_t sandbox_zygote_spare(int argc, char **argv) {
 	if (geteuid() != 0)
 		flags |= CLONE_NEWUSER;
 	return flags;
+}
+
+// sandbox_zygote_build_dir overrides package stage's: exec's spare builds
+// ahead from the build part the last root exec with the same run
+// directory kept there (sandbox's saveBuild), so that a command line run
+// again, as a test suite's or a build's loop does, finds its container
+// built. The directory as exec's flags name it: --run-dir (up to "--"),
+// else $SANDBOX_RUN_DIR, else the default. A wrong guess (an argument of
+// CMD's read as the flag) costs only the build: the spare fits no run
+// whose plan it did not build.
+const char *sandbox_zygote_build_dir(int argc, char **argv) {
+	if (argc < 2 || strcmp(argv[1], "exec") != 0)
+		return NULL;
+	const char *dir = NULL;
+	for (int i = 2; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		const char *a = argv[i];
+		if (a[0] == '-' && a[1] == '-')
+			a++;
+		if (strcmp(a, "-run-dir") == 0 && i + 1 < argc)
+			dir = argv[++i];
+		else if (strncmp(a, "-run-dir=", 9) == 0)
+			dir = a + 9;
+	}
+	if (dir == NULL || dir[0] == 0)
+		dir = getenv("SANDBOX_RUN_DIR");
+	if (dir == NULL || dir[0] == 0)
+		dir = "/run/sandbox";
+	return dir;
 }
 */
 import "C"

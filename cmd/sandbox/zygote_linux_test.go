@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/sandbox-dev/sandbox/fixtures"
+	"github.com/sandbox-dev/sandbox/sandbox"
 )
 
 // childrenNamed lists the pids of ppid's children whose comm is name.
@@ -175,5 +176,92 @@ func checkRunnerChildren(t *testing.T, cmd *exec.Cmd) {
 	slices.Sort(got)
 	if want := []string{"sandbox-init", "sandbox-zygote"}; !slices.Equal(got, want) {
 		t.Errorf("the runner's children while CMD runs: %q, want %q", got, want)
+	}
+}
+
+// TestBuildKept: root's exec with the default run directory keeps its
+// plan's build part for the next exec's first spare, which builds that
+// container while the runner's Go runtime starts. The same command line
+// again finds it built (and so keeps the file as it was: a run whose PID
+// 1 did not build ahead rewrites it); another is kept in its place; a run
+// whose spare has other namespaces keeps none. No argument or variable of
+// the run is in it, it is root's alone, and gc leaves it (a half-written
+// one it removes).
+func TestBuildKept(t *testing.T) {
+	needRoot(t)
+	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil && !strings.Contains(string(b), " - cgroup ") {
+		t.Skip("no cgroup v1 hierarchy: runs get a v2 group, which PID 1 is born in, and so have no spares to build ahead")
+	}
+	// In the default run directory, as a user's run keeps it (the suite's
+	// other runs keep theirs in their own: see runDir).
+	cache := filepath.Join(sandbox.DefaultRunDir, ".build")
+	if old, err := os.ReadFile(cache); err == nil {
+		t.Cleanup(func() { os.WriteFile(cache, old, 0o600) })
+	} else {
+		t.Cleanup(func() { os.Remove(cache) })
+	}
+	os.Remove(cache)
+	run := func(args ...string) {
+		t.Helper()
+		cmd := sandboxCmd(t, append([]string{"exec"}, args...)...)
+		cmd.Env = append(slices.DeleteFunc(cmd.Env, func(e string) bool { return strings.HasPrefix(e, "SANDBOX_RUN_DIR=") }),
+			"KEPT_MARKER_VAR=env-marker")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("sandbox exec %q: %v %s", args, err, out)
+		}
+	}
+	past := time.Now().Add(-time.Hour).Truncate(time.Second)
+	mtime := func() time.Time {
+		t.Helper()
+		fi, err := os.Stat(cache)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.ModTime()
+	}
+	same := []string{"--", "sh", "-c", "echo arg-marker"}
+	run(same...)
+	fi, err := os.Stat(cache)
+	if err != nil {
+		t.Fatalf("no build part kept: %v", err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); fi.Mode() != 0o600 || st.Uid != 0 {
+		t.Errorf("kept as %v, uid %d; want -rw------- and root's", fi.Mode(), st.Uid)
+	}
+	first, _ := os.ReadFile(cache)
+	for _, m := range []string{"arg-marker", "env-marker", "KEPT_MARKER_VAR"} {
+		if bytes.Contains(first, []byte(m)) {
+			t.Errorf("the kept build part holds the run's %q", m)
+		}
+	}
+	os.Chtimes(cache, past, past)
+	run(same...)
+	if got := mtime(); !got.Equal(past) {
+		t.Errorf("the same command line again rewrote it (at %v): its PID 1 did not build ahead", got)
+	}
+	dir := t.TempDir()
+	run(append([]string{"-v", dir + ":/x"}, same...)...)
+	if got, _ := os.ReadFile(cache); mtime().Equal(past) || bytes.Equal(got, first) {
+		t.Error("another command line's plan is not kept in its place")
+	}
+	os.Chtimes(cache, past, past)
+	run(append([]string{"--network", "host"}, same...)...)
+	if !mtime().Equal(past) {
+		t.Error("a run with other namespaces than the first spare's kept its build part")
+	}
+	half := filepath.Join(sandbox.DefaultRunDir, ".build.half")
+	if err := os.WriteFile(half, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Chtimes(half, past, past)
+	t.Cleanup(func() { os.Remove(half) })
+	if out, err := sandboxCmd(t, "gc", "--run-dir", sandbox.DefaultRunDir).CombinedOutput(); err != nil || strings.Contains(string(out), ".build") {
+		t.Errorf("sandbox gc: %q %v", out, err)
+	}
+	if _, err := os.Stat(cache); err != nil {
+		t.Errorf("gc removed the kept build part: %v", err)
+	}
+	if _, err := os.Stat(half); err == nil {
+		t.Error("gc left a half-written one")
 	}
 }

@@ -7,6 +7,7 @@ package stage
 #include <stdlib.h>
 #include <linux/filter.h>
 #include "stage.h"
+#include "zygote.h"
 */
 import "C"
 
@@ -31,6 +32,22 @@ func cExecFromConfig(msg []byte, dir string) (ec []byte, ok bool) {
 	defer C.free(unsafe.Pointer(out))
 	return C.GoBytes(unsafe.Pointer(out), C.int(n)), true
 }
+
+// cSameBuild is the C side's reading of a build part (EncodeBuild's bytes)
+// beside a config message (after the length word), for the tests: whether
+// they build the same container (is_same_build), the build part's hash as
+// the zygote takes it, and ok false if either is malformed.
+func cSameBuild(build, msg []byte) (same bool, hash uint64, ok bool) {
+	cb, cm := C.CBytes(append([]byte{0}, build...)), C.CBytes(append([]byte{0}, msg...))
+	defer C.free(cb)
+	defer C.free(cm)
+	var h C.uint64_t
+	rc := C.is_same_build_msgs((*C.char)(unsafe.Add(cb, 1)), C.size_t(len(build)), (*C.char)(unsafe.Add(cm, 1)), C.size_t(len(msg)), &h)
+	return rc == 1, uint64(h), rc >= 0
+}
+
+// cBuildCache is BuildCache as the zygote reads it.
+func cBuildCache() string { return C.ZY_BUILD_NAME }
 
 // cInitFilter is PID 1's own seccomp filter, as the C init stage loads it,
 // and the syscalls it means to let through, for the tests.

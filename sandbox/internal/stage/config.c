@@ -66,7 +66,16 @@ static const char **rd_strs(struct is_rd *r, uint32_t *n) {
 	return v;
 }
 
-int is_decode(const char *msg, size_t len, struct is_cfg *c) {
+static int decode(const char *msg, size_t len, struct is_cfg *c, int build);
+
+int is_decode(const char *msg, size_t len, struct is_cfg *c) { return decode(msg, len, c, 0); }
+
+// is_decode_build reads EncodeBuild's message (the length word left out):
+// a config of which only the build part is set (see is_same_build), so
+// with no arguments.
+int is_decode_build(const char *msg, size_t len, struct is_cfg *c) { return decode(msg, len, c, 1); }
+
+static int decode(const char *msg, size_t len, struct is_cfg *c, int build) {
 	struct is_rd r = {.p = msg, .end = msg + len, .bad = 0};
 	memset(c, 0, sizeof *c);
 	c->flags = rd_u32(&r);
@@ -123,9 +132,42 @@ int is_decode(const char *msg, size_t len, struct is_cfg *c) {
 			c->names[i] = rd_str(&r);
 		}
 	}
-	if (r.bad || r.p != r.end || c->nargs == 0)
+	if (r.bad || r.p != r.end || (c->nargs == 0) != build)
 		return -1;
 	return 0;
+}
+
+static int same_str(const char *a, const char *b) { return strcmp(a, b) == 0; }
+
+// is_same_build says whether a and b build the same container: what
+// is_build reads of a config, and nothing else (EncodeBuild's fields).
+int is_same_build(const struct is_cfg *a, const struct is_cfg *b) {
+	if ((a->flags & IS_LOOPBACK) != (b->flags & IS_LOOPBACK) || !same_str(a->hostname, b->hostname) ||
+	    !same_str(a->domainname, b->domainname) || !same_str(a->scratch, b->scratch) || !same_str(a->rootfs, b->rootfs) ||
+	    a->nsteps != b->nsteps)
+		return 0;
+	for (uint32_t i = 0; i < a->nsteps; i++) {
+		const struct is_step *x = &a->steps[i], *y = &b->steps[i];
+		if (x->flags != y->flags || x->mflags != y->mflags || x->major != y->major || x->minor != y->minor ||
+		    !same_str(x->kind, y->kind) || !same_str(x->src, y->src) || !same_str(x->dst, y->dst) ||
+		    !same_str(x->fs, y->fs) || !same_str(x->data, y->data) || x->nmkdir != y->nmkdir)
+			return 0;
+		for (uint32_t j = 0; j < x->nmkdir; j++)
+			if (!same_str(x->mkdir[j], y->mkdir[j]))
+				return 0;
+	}
+	return 1;
+}
+
+// is_fnv is FNV-1a, 64 bits (Go's hash/fnv New64a): the zygote's name for
+// a build part, as the runner's (BuildHash).
+uint64_t is_fnv(const char *p, size_t n) {
+	uint64_t h = 14695981039346656037ULL;
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)p[i];
+		h *= 1099511628211ULL;
+	}
+	return h;
 }
 
 
@@ -190,4 +232,22 @@ char *is_exec_from_config(const char *msg, size_t len, const char *dir, size_t *
 	char *out = rc < 0 ? NULL : encode_exec(&c, dir, outlen);
 	is_cfg_free(&c);
 	return out;
+}
+
+// is_same_build_msgs is the zygote's and PID 1's reading of a build part
+// (EncodeBuild's message, length word included) beside a config message
+// (after the length word), for the tests: is_same_build of the two, and
+// the build part's is_fnv in *hash; -1 if either is malformed.
+int is_same_build_msgs(const char *build, size_t nbuild, const char *msg, size_t len, uint64_t *hash) {
+	struct is_cfg b, c;
+	uint32_t l = 0;
+	if (nbuild >= 4)
+		memcpy(&l, build, 4);
+	*hash = is_fnv(build, nbuild);
+	if (l != nbuild - 4 || is_decode_build(build + 4, nbuild - 4, &b) < 0)
+		return -1;
+	int rc = is_decode(msg, len, &c) < 0 ? -1 : is_same_build(&b, &c);
+	is_cfg_free(&b);
+	is_cfg_free(&c);
+	return rc;
 }

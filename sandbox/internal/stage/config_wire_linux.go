@@ -2,6 +2,7 @@ package stage
 
 import (
 	"encoding/binary"
+	"hash/fnv"
 	"maps"
 	"slices"
 )
@@ -132,4 +133,25 @@ func EncodeConfig(cfg *Config) []byte {
 	}
 	ne.PutUint32(out, uint32(len(out)-4))
 	return out
+}
+
+// EncodeBuild is the build part of cfg, as a config message of its own
+// (length word included) with nothing else set: what PID 1 builds the
+// container from (the steps, the root, the hostname and domain name,
+// loopback: the C side's is_build and is_same_build). A spare built
+// ahead (AheadOfNext) is sent it instead of a whole config, which holds
+// a run's arguments and environment.
+func EncodeBuild(cfg *Config) []byte {
+	return EncodeConfig(&Config{
+		Hostname: cfg.Hostname, Domainname: cfg.Domainname, Scratch: cfg.Scratch, Rootfs: cfg.Rootfs,
+		Loopback: cfg.Loopback, Steps: cfg.Steps,
+	})
+}
+
+// BuildHash names a build part (EncodeBuild's bytes) in a request: FNV-1a,
+// 64 bits, as the zygote's is_fnv.
+func BuildHash(build []byte) uint64 {
+	h := fnv.New64a()
+	h.Write(build)
+	return h.Sum64()
 }

@@ -9,6 +9,13 @@ const InitArg0 = "sandbox-init"
 // confined PID 1, after the Config (as EncodeConfig writes it).
 const GoByte = 'G'
 
+// BuildCache is the file of its run directory where a root runner keeps
+// the build part (EncodeBuild) of its last run, for the spare the next
+// runner's zygote clones at once: it builds that container ahead, before
+// the Go runtime of the runner that asks for it has started (zygote.c's
+// read_build; ZY_BUILD_NAME there).
+const BuildCache = ".build"
+
 // MaxGoFiles is how many descriptors the GoByte can carry (ZY_MAXFD in
 // zygote.h).
 const MaxGoFiles = 64

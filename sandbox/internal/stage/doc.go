@@ -67,7 +67,31 @@
 // as any PID 1 does once cloned, and are made at the zygote's own
 // priority: without CAP_SYS_NICE the idle class is a way with no way
 // back. So none is made for it while its sandboxes run (its runs ask for
-// none when a PID 1 reports).
+// none when a PID 1 reports). The constructor's spare, made where none of
+// the runner's sandboxes runs yet and the runner's next PID 1, is made at
+// the zygote's priority too.
+//
+// # Built ahead
+//
+// A root runner's spare may also build its container before the request:
+// the mounts, pivot_root, hostname and loopback (is_build), from a build
+// part (EncodeBuild: the plan's steps, root, hostname, domain name and
+// loopback, and nothing of the run's arguments, environment or ids). A
+// hint carries one when the process's last two requests had the same
+// build part (AheadOfNext: a loop of one command line); the constructor's
+// spare reads one from the run directory that the CLI's exec names
+// (sandbox_zygote_build_dir), kept there by the last exec (BuildCache:
+// root's file, in a directory only root writes, or it is not read). A
+// request names its build part's hash (SpawnRequest.Build, FNV-1a); a
+// spare built from another is dropped, one whose build failed ends (and
+// the request gets a PID 1 cloned then, which builds and fails or not as
+// the host now is), and the PID 1 of one built ahead compares the config
+// it is sent with what it built, field by field (is_same_build), and
+// fails the run if they differ. The zygote hands over a spare built ahead
+// only once its word says it is built. Its build keeps the spare's class
+// and CPUs, off the runner's, until then; the constructor's is built while
+// the Go runtime starts, and a CLI run of the same command line as the
+// last finds its PID 1's build done.
 //
 // # PID 1's privileges
 //

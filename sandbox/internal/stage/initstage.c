@@ -252,6 +252,24 @@ static int drop_init_privileges(const struct is_cfg *c) {
 	return 0;
 }
 
+const struct is_cfg *is_prebuilt;
+
+// is_build builds the container around the calling process, which is
+// (or will be) PID 1 of its new namespaces, from c's build part (see
+// is_same_build); -1 with the failure set (is_fail).
+int is_build(const struct is_cfg *c) {
+	umask(0);
+	if (perform_steps(c) < 0 || pivot_into(c->rootfs) < 0)
+		return -1;
+	if (sethostname(c->hostname, strlen(c->hostname)) < 0)
+		return is_fail(errno, "setting hostname");
+	if (c->domainname[0] && setdomainname(c->domainname, strlen(c->domainname)) < 0)
+		return is_fail(errno, "setting domain name");
+	if ((c->flags & IS_LOOPBACK) && loopback_up() < 0)
+		return -1;
+	return 0;
+}
+
 void sandbox_init_build(int ctrl, struct is_cfg *cp) {
 	if (fcntl(ctrl, F_SETFD, FD_CLOEXEC) < 0)
 		_exit(125);
@@ -265,24 +283,21 @@ void sandbox_init_build(int ctrl, struct is_cfg *cp) {
 
 	// Build the container around PID 1 (and so around the exec stage,
 	// forked later into its namespaces and root). A PID 1 that joined a
-	// running sandbox (an OCI exec) finds it built.
+	// running sandbox (an OCI exec) finds it built, and so does a spare
+	// that built it ahead, from the build part of a config the runner
+	// said was its next (zygote.c): that must be this config's, or the
+	// container is not the one planned. The zygote hands such a spare
+	// only to a request whose build part hashes the same; this is the
+	// check that does not rest on a hash.
 	is_detached = (c.flags & IS_DETACHED) != 0;
 	is_cmd_status = (c.flags & (IS_DETACHED | IS_HANDED)) != 0;
-	if (!(c.flags & IS_JOINED)) {
-		umask(0);
-		if (perform_steps(&c) < 0 || pivot_into(c.rootfs) < 0)
-			is_failed(ctrl);
-		if (sethostname(c.hostname, strlen(c.hostname)) < 0) {
-			is_fail(errno, "setting hostname");
+	if (is_prebuilt != NULL) {
+		if ((c.flags & IS_JOINED) || !is_same_build(is_prebuilt, &c)) {
+			is_fail(0, "building the container: the one built ahead is not the one planned");
 			is_failed(ctrl);
 		}
-		if (c.domainname[0] && setdomainname(c.domainname, strlen(c.domainname)) < 0) {
-			is_fail(errno, "setting domain name");
-			is_failed(ctrl);
-		}
-		if ((c.flags & IS_LOOPBACK) && loopback_up() < 0)
-			is_failed(ctrl);
-	}
+	} else if (!(c.flags & IS_JOINED) && is_build(&c) < 0)
+		is_failed(ctrl);
 	*cp = c;
 }
 

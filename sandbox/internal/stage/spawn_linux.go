@@ -28,10 +28,19 @@ type SpawnRequest struct {
 	Join *os.File
 	// Detach: no parent-death signal, for an exec that outlives the runner.
 	Detach bool
+	// Build is BuildHash of the config's build part (EncodeBuild), which
+	// a spare that built its container ahead must have built from; 0 for
+	// a PID 1 that builds its own.
+	Build uint64
 }
 
 // Spawning is a Spawn asked for (StartSpawn) and not yet answered.
-type Spawning struct{ wait func() (int, error) }
+type Spawning struct {
+	wait func() (int, error)
+	// Built, once Wait has returned: PID 1 is a spare that built its
+	// container ahead (AheadOfNext).
+	Built bool
+}
 
 // Wait returns PID 1's pid. PID 1 is this process's child (or, handed off,
 // its parent's); it waits for the GoByte on its control socket (SendGo).

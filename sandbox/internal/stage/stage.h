@@ -9,6 +9,7 @@
 // mounts.c, report.c and util.c, see init.h) is PID 1.
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 // execstage.c: pid 2, instructed over sock, never returns. With gate >= 0
@@ -29,7 +30,9 @@ int sandbox_send_fd(int sock, int fd);
 
 // config.c: PID 1's reading of a config message and its instructions to
 // the exec stage, for the Go tests (cExecFromConfig); NULL if malformed.
+// Its reading of a build part beside a config (cSameBuild).
 char *is_exec_from_config(const char *msg, size_t len, const char *dir, size_t *outlen);
+int is_same_build_msgs(const char *build, size_t nbuild, const char *msg, size_t len, uint64_t *hash);
 
 // initstage.c: PID 1's own seccomp filter, written into f (room for
 // IS_INIT_MAXINSNS instructions), and the syscalls it lets through (room

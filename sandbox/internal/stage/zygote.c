@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -72,6 +73,21 @@ __attribute__((weak)) uint64_t sandbox_zygote_spare(int argc, char **argv) {
 	return 0;
 }
 
+// sandbox_zygote_build_dir names the run directory whose kept build part
+// (ZY_BUILD_NAME) the spare the constructor's zygote clones at once builds
+// ahead from, or NULL for none; this runner then keeps its own there
+// (sandbox_zygote_cache: the namespaces of that spare, or 0 for none). A
+// program that runs one command line per process, as the CLI's exec does,
+// defines it; another runner's build parts (a judge's) would only make
+// that spare one that does not fit. A wrong guess costs only the build.
+__attribute__((weak)) const char *sandbox_zygote_build_dir(int argc, char **argv) {
+	(void)argc;
+	(void)argv;
+	return NULL;
+}
+
+uint64_t sandbox_zygote_cache;
+
 // Where the arguments were: PID 1 puts its name there, for ps.
 static char *arg_area;
 static size_t arg_len;
@@ -97,8 +113,8 @@ static void wipe(int argc, char **argv, char **envp) {
 	clearenv();
 }
 
-static void reply(int sock, int err, pid_t pid, pid_t gone) {
-	struct zy_reply r = {.err = err, .pid = pid, .gone = gone};
+static void reply(int sock, int err, pid_t pid, pid_t gone, int built) {
+	struct zy_reply r = {.err = err, .pid = pid, .gone = gone, .built = built};
 	while (send(sock, &r, sizeof r, MSG_NOSIGNAL) < 0 && errno == EINTR)
 		;
 }
@@ -240,6 +256,18 @@ static pid_t spawn(const struct zy_req *rq, int *fds, int nfds) {
 // PID 1 reports, for the next). A v2 run's PID 1 is born in its group, which a spare
 // made before the group cannot be: its requests have no spare.
 //
+// A hint may also carry the build part of the config that will follow
+// (EncodeBuild's bytes): its spare then builds the container from it at
+// once (is_build: the mounts, pivot_root, the hostname, loopback), at the
+// idle class and off the hint's sender's CPU, as it was cloned; whatever
+// of the build is left when the request comes goes on at the runner's
+// policy. Such a spare fits only a request whose build part hashes the
+// same (zy_req.build), is handed over once its word says it is built, and
+// its PID 1 checks the config it is sent against what it built
+// (sandbox_init_build). One whose build fails ends; the request that
+// finds it gone gets a PID 1 cloned then. The constructor's spare builds
+// from what the last CLI run kept (read_build), at the zygote's priority.
+//
 // What a spare took from the host when it was made must still be the
 // host's when it is used. Its mount namespace is a copy of the host's
 // mount table: any mount or unmount in the zygote's namespace since then
@@ -254,17 +282,25 @@ static struct {
 	pid_t pid;  // 0: none
 	int sock;   // the zygote's end of its socket
 	uint64_t flags;
+	uint64_t build;  // is_fnv of the build part it builds from; 0: it builds at its request
+	// It may still be at the idle class (idle) or bound off the sender's
+	// CPU (moved): the policy and CPUs to give it for its request.
+	int idle, moved, policy;
+	struct sched_param param;
+	cpu_set_t cpus;
 } spare;
+
+static void spare_unbind(void);
 static int mounts_fd = -1;
 
-static int take_request(int sock, struct zy_req *rq, int *fds, int *nfds, int *bad);
+static int take_request(int sock, struct zy_req *rq, int *fds, int *nfds, int *bad, const char **build, size_t *nbuild);
 
 // spare_wait is a spare until its request comes; then it is PID 1.
 static void spare_wait(int sock) __attribute__((noreturn));
 static void spare_wait(int sock) {
 	struct zy_req rq;
 	int fds[ZY_MAXFD], nfds = 0, bad = 0;
-	if (take_request(sock, &rq, fds, &nfds, &bad) <= 0 || bad)
+	if (take_request(sock, &rq, fds, &nfds, &bad, NULL, NULL) <= 0 || bad)
 		_exit(0);
 	close(sock);
 	pid1(&rq, fds, nfds, -1);
@@ -298,14 +334,21 @@ static int mounts_changed(void) {
 // whole clone, 0.6 to 1 ms, in about half of the CLI's runs: the spare
 // gained the CLI nothing. Moved off first, it costs the runner 0.02 to
 // 0.09 ms.
-static void make_spare(uint64_t flags, int cpu) {
+static void make_spare(uint64_t flags, int cpu, const char *build, size_t nbuild, int first) {
 	if (spare.pid != 0)
 		return;
+	// Built ahead only by root: without, the spare's user namespace has no
+	// id maps until the runner writes them, after the request.
+	if (geteuid() != 0)
+		build = NULL;
 	// Without CAP_SYS_NICE there is no way back from the idle class: a
 	// rootless zygote's spares are made at its own, and only where no
 	// sandbox of its runner runs yet (the runner asks for none after
 	// a PID 1 reports: see AheadOfNext's callers).
-	int idle = geteuid() == 0;
+	// The first, the constructor's, is made where none runs yet either,
+	// and is the runner's next PID 1: the idle class would only delay it
+	// behind the runtime's threads starting on the other CPU.
+	int idle = geteuid() == 0 && !first;
 	int policy = sched_getscheduler(0);
 	struct sched_param was, idlep = {.sched_priority = 0};
 	if (policy < 0 || sched_getparam(0, &was) < 0 || (idle && sched_setscheduler(0, SCHED_IDLE, &idlep) < 0))
@@ -329,13 +372,6 @@ static void make_spare(uint64_t flags, int cpu) {
 	memset(&ca, 0, sizeof ca);
 	ca.flags = CLONE_PARENT | flags;
 	long pid = syscall(SYS_clone3, &ca, sizeof ca);
-	if (moved && sched_setaffinity(0, sizeof cpus, &cpus) < 0)
-		_exit(pid == 0 ? 0 : 125);  // a zygote so bound would bind every PID 1
-	if (idle && pid == 0 && sched_setscheduler(0, policy, &was) < 0)
-		_exit(0);
-	if (idle && pid != 0 && sched_setscheduler(0, policy, &was) < 0)
-		_exit(125);  // a zygote left idle-class would make every PID 1 so
-
 	if (pid == 0) {
 		// Until its request: the runner's death ends it, as it ends PID 1,
 		// and it holds nothing but its socket (the zygote's, or a copy of
@@ -343,8 +379,34 @@ static void make_spare(uint64_t flags, int cpu) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 		if (dup2(sv[1], 0) < 0 || syscall(SYS_close_range, 1, ~0U, 0) < 0)
 			_exit(0);
+		// Built where and when it was cloned, then back to the runner's
+		// CPUs and policy (as the zygote puts it when its request comes,
+		// whichever is first). Its word to the zygote says it is built; a
+		// spare whose build failed ends instead, and its request gets a
+		// PID 1 cloned then, which fails the same way with the error to
+		// report, or not at all if what failed is gone (a bind's source
+		// made again).
+		if (build != NULL) {
+			static struct is_cfg c;
+			uint32_t len = 0;
+			if (nbuild >= 4)
+				memcpy(&len, build, 4);
+			if (len != nbuild - 4 || is_decode_build(build + 4, nbuild - 4, &c) < 0 || is_build(&c) < 0)
+				_exit(0);
+			is_prebuilt = &c;
+			if (send(0, "", 1, MSG_NOSIGNAL) != 1)
+				_exit(0);
+		}
+		if (moved && sched_setaffinity(0, sizeof cpus, &cpus) < 0)
+			_exit(0);
+		if (idle && sched_setscheduler(0, policy, &was) < 0)
+			_exit(0);
 		spare_wait(0);
 	}
+	if (moved && sched_setaffinity(0, sizeof cpus, &cpus) < 0)
+		_exit(125);  // a zygote so bound would bind every PID 1
+	if (idle && sched_setscheduler(0, policy, &was) < 0)
+		_exit(125);  // a zygote left idle-class would make every PID 1 so
 	close(sv[1]);
 	if (pid < 0) {
 		close(sv[0]);
@@ -353,13 +415,30 @@ static void make_spare(uint64_t flags, int cpu) {
 	spare.pid = (pid_t)pid;
 	spare.sock = sv[0];
 	spare.flags = flags;
+	spare.build = build != NULL ? is_fnv(build, nbuild) : 0;
+	spare.idle = idle;
+	spare.moved = moved;
+	spare.policy = policy;
+	spare.param = was;
+	spare.cpus = cpus;
 	// The spare's own change waits for it to run, which an idle-class task
 	// does only on an idle CPU: on a busy machine a request often found it
 	// idle-class still, and PID 1's start waited for a CPU to go idle (in
 	// half the runs of a loop, by 0.5 to 1.3 ms). So the zygote changes it
-	// too; should that fail, the spare's own change still comes.
-	if (idle)
-		sched_setscheduler(spare.pid, policy, &was);
+	// too; should that fail, the spare's own change still comes. One that
+	// builds ahead keeps its class and CPUs until its request (use_spare).
+	if (spare.build == 0)
+		spare_unbind();
+}
+
+// spare_unbind gives the spare the runner's policy and CPUs, if it may
+// not have them yet.
+static void spare_unbind(void) {
+	if (spare.moved)
+		sched_setaffinity(spare.pid, sizeof spare.cpus, &spare.cpus);
+	if (spare.idle)
+		sched_setscheduler(spare.pid, spare.policy, &spare.param);
+	spare.moved = spare.idle = 0;
 }
 
 // drop_spare kills the spare, if any, and returns its pid for the runner
@@ -376,12 +455,28 @@ static pid_t drop_spare(void) {
 
 // use_spare hands rq to the spare if it fits, and returns its pid; 0 if
 // there is none that fits (any other is dropped, its pid in *gone).
-static pid_t use_spare(const struct zy_req *rq, int *fds, int nfds, pid_t *gone) {
+// *built says whether it built its container ahead.
+static pid_t use_spare(const struct zy_req *rq, int *fds, int nfds, pid_t *gone, int *built) {
 	if (spare.pid == 0)
 		return 0;
-	if (rq->join || rq->cgroup || rq->flags != spare.flags || mounts_changed()) {
+	if (rq->join || rq->cgroup || rq->flags != spare.flags || (spare.build != 0 && rq->build != spare.build) ||
+	    mounts_changed()) {
 		*gone = drop_spare();
 		return 0;
+	}
+	spare_unbind();
+	// One built ahead is used once its word says it is built: the rest of
+	// its build, if any, at the runner's policy now.
+	if (spare.build != 0) {
+		char b;
+		ssize_t n;
+		do
+			n = recv(spare.sock, &b, 1, 0);
+		while (n < 0 && errno == EINTR);
+		if (n != 1) {
+			*gone = drop_spare();
+			return 0;
+		}
 	}
 	struct iovec iov = {.iov_base = (void *)rq, .iov_len = sizeof *rq};
 	char cbuf[CMSG_SPACE(sizeof(int) * ZY_MAXFD)];
@@ -401,23 +496,32 @@ static pid_t use_spare(const struct zy_req *rq, int *fds, int nfds, pid_t *gone)
 		return 0;
 	}
 	pid_t pid = spare.pid;
+	*built = spare.build != 0;
 	close(spare.sock);
 	spare.pid = 0;
 	return pid;
 }
 
 // take_request reads one request from sock: 1, 0 at EOF, -1 on error;
-// *bad when it is malformed (its descriptors are still in fds).
-static int take_request(int sock, struct zy_req *rq, int *fds, int *nfds, int *bad) {
+// *bad when it is malformed (its descriptors are still in fds). A hint's
+// build part, where build is not NULL, is left in *build (valid until the
+// next call), or NULL.
+static int take_request(int sock, struct zy_req *rq, int *fds, int *nfds, int *bad, const char **build, size_t *nbuild) {
+	static char part[ZY_MAXBUILD];
 	char cbuf[CMSG_SPACE(sizeof(int) * ZY_MAXFD)];
-	struct iovec iov = {.iov_base = rq, .iov_len = sizeof *rq};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+	struct iovec iov[2] = {{.iov_base = rq, .iov_len = sizeof *rq}, {.iov_base = part, .iov_len = build != NULL ? sizeof part : 0}};
+	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
 	ssize_t n;
 	do
 		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
 	if (n <= 0)
 		return n < 0 ? -1 : 0;
+	size_t extra = n > (ssize_t)sizeof *rq ? (size_t)n - sizeof *rq : 0;
+	if (build != NULL) {
+		*build = extra > 0 ? part : NULL;
+		*nbuild = extra;
+	}
 	*nfds = 0;
 	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
 		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
@@ -429,7 +533,7 @@ static int take_request(int sock, struct zy_req *rq, int *fds, int *nfds, int *b
 		*nfds += k;
 	}
 	int want = (int)rq->nchild + (rq->cgroup ? 1 : 0) + (rq->join ? 1 : 0);
-	*bad = n != sizeof *rq || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || rq->version != ZY_VERSION ||
+	*bad = n < (ssize_t)sizeof *rq || (extra > 0 && !rq->ahead) || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || rq->version != ZY_VERSION ||
 	       (rq->ahead ? *nfds != 0 || rq->join || rq->cgroup : rq->nchild < 3 || want > ZY_MAXFD || *nfds != want);
 	return 1;
 }
@@ -451,7 +555,9 @@ static void serve(int sock, int once) {
 	for (;;) {
 		struct zy_req rq;
 		int fds[ZY_MAXFD], nfds = 0, bad = 0;
-		int r = take_request(sock, &rq, fds, &nfds, &bad);
+		const char *build = NULL;
+		size_t nbuild = 0;
+		int r = take_request(sock, &rq, fds, &nfds, &bad, &build, &nbuild);
 		if (r < 0)
 			continue;
 		if (r == 0)
@@ -466,22 +572,25 @@ static void serve(int sock, int once) {
 			// usual namespaces) that does not fit is dropped now, so that
 			// a spare that fits is made ahead after all; its pid goes
 			// with the next reply. At most one such pid waits: a reply
-			// names one, a spare it drops itself first.
+			// names one, a spare it drops itself first. So is one built
+			// ahead from another build part than the hint's.
 			if (!once) {
-				if (spare.pid != 0 && spare.flags != rq.flags && dropped == 0)
+				if (spare.pid != 0 && dropped == 0 &&
+				    (spare.flags != rq.flags || (build != NULL && spare.build != 0 && spare.build != is_fnv(build, nbuild))))
 					dropped = drop_spare();
-				make_spare(rq.flags, rq.cpu);
+				make_spare(rq.flags, rq.cpu, build, nbuild, 0);
 			}
 			continue;
 		}
 		if (bad) {
 			gone = drop_spare();
-			reply(sock, EINVAL, 0, gone != 0 ? gone : take_dropped());
+			reply(sock, EINVAL, 0, gone != 0 ? gone : take_dropped(), 0);
 		} else {
-			pid_t pid = use_spare(&rq, fds, nfds, &gone);
+			int built = 0;
+			pid_t pid = use_spare(&rq, fds, nfds, &gone, &built);
 			if (pid == 0)
 				pid = spawn(&rq, fds, nfds);
-			reply(sock, pid < 0 ? -pid : 0, pid < 0 ? 0 : pid, gone != 0 ? gone : take_dropped());
+			reply(sock, pid < 0 ? -pid : 0, pid < 0 ? 0 : pid, gone != 0 ? gone : take_dropped(), built);
 			if (once && pid > 0)
 				_exit(0);
 			for (int i = 0; i < nfds; i++)
@@ -493,6 +602,30 @@ static void serve(int sock, int once) {
 	}
 }
 
+// read_build reads the build part a runner before us kept in run
+// directory dir: its length, 0 for none. Only root's, in a directory only
+// root writes: what it says is mounted as root.
+static size_t read_build(const char *dir, char *buf, size_t max) {
+	if (dir == NULL || geteuid() != 0)
+		return 0;
+	struct stat st;
+	int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return 0;
+	int fd = -1;
+	if (fstat(dfd, &st) == 0 && st.st_uid == 0 && (st.st_mode & 022) == 0)
+		fd = openat(dfd, ZY_BUILD_NAME, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	close(dfd);
+	if (fd < 0)
+		return 0;
+	size_t n = 0;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == 0 && (st.st_mode & 022) == 0 &&
+	    st.st_size > 0 && (size_t)st.st_size <= max && sandbox_read_full(fd, buf, (size_t)st.st_size) == 0)
+		n = (size_t)st.st_size;
+	close(fd);
+	return n;
+}
+
 // become_zygote makes this process the zygote, its socket descriptor 3.
 // Nothing of the caller's stays: its descriptors (a directory among them
 // would be a way out of every root, runc CVE-2024-21626), its arguments
@@ -500,8 +633,8 @@ static void serve(int sock, int once) {
 // long as the runner). It stays dumpable, as the runner is: PID 1
 // inherits that, and a rootless runner writes PID 1's id maps, which
 // /proc gives to root otherwise.
-static void become_zygote(int argc, char **argv, char **envp, int sibling, uint64_t spare_flags, int cpu) __attribute__((noreturn));
-static void become_zygote(int argc, char **argv, char **envp, int sibling, uint64_t spare_flags, int cpu) {
+static void become_zygote(int argc, char **argv, char **envp, int sibling, uint64_t spare_flags, int cpu, const char *build_dir) __attribute__((noreturn));
+static void become_zygote(int argc, char **argv, char **envp, int sibling, uint64_t spare_flags, int cpu, const char *build_dir) {
 	prctl(PR_SET_NAME, ZYGOTE_ARG0, 0, 0, 0);
 	if (fcntl(3, F_SETFD, FD_CLOEXEC) < 0)
 		_exit(125);
@@ -510,11 +643,15 @@ static void become_zygote(int argc, char **argv, char **envp, int sibling, uint6
 	close(2);
 	if (syscall(SYS_close_range, 4, ~0U, 0) < 0)
 		_exit(125);
+	// Before the arguments it may be named in are wiped, and from the
+	// caller's directory, which a relative one is taken from.
+	static char build[ZY_MAXBUILD];
+	size_t nbuild = spare_flags != 0 && !sibling ? read_build(build_dir, build, sizeof build) : 0;
 	wipe(argc, argv, envp);
 	if (chdir("/") < 0)
 		_exit(125);
 	if (spare_flags != 0 && !sibling)
-		make_spare(spare_flags, cpu);
+		make_spare(spare_flags, cpu, nbuild > 0 ? build : NULL, nbuild, 1);
 	serve(3, sibling);
 }
 
@@ -523,7 +660,7 @@ static void become_zygote(int argc, char **argv, char **envp, int sibling, uint6
 // otherwise a program that wants one forks it here.
 void sandbox_zygote_start(int argc, char **argv, char **envp) {
 	if (argc >= 1 && strcmp(argv[0], ZYGOTE_ARG0) == 0)
-		become_zygote(argc, argv, envp, argc >= 2 && strcmp(argv[1], ZYGOTE_SIBLING_ARG) == 0, 0, -1);
+		become_zygote(argc, argv, envp, argc >= 2 && strcmp(argv[1], ZYGOTE_SIBLING_ARG) == 0, 0, -1, NULL);
 	int wanted = sandbox_zygote_wanted(argc, argv);
 	if (wanted != ZYGOTE_CHILD && wanted != ZYGOTE_SIBLING)
 		return;
@@ -532,6 +669,7 @@ void sandbox_zygote_start(int argc, char **argv, char **envp) {
 		return;
 	pid_t parent = wanted == ZYGOTE_SIBLING ? getppid() : getpid();
 	uint64_t spare_flags = sandbox_zygote_spare(argc, argv);
+	const char *build_dir = spare_flags != 0 && wanted == ZYGOTE_CHILD ? sandbox_zygote_build_dir(argc, argv) : NULL;
 	int cpu = sched_getcpu();
 	pid_t pid;
 	if (wanted == ZYGOTE_SIBLING) {
@@ -550,6 +688,7 @@ void sandbox_zygote_start(int argc, char **argv, char **envp) {
 	}
 	if (pid > 0) {
 		close(sv[1]);
+		sandbox_zygote_cache = build_dir != NULL ? spare_flags : 0;
 		sandbox_zygote_sock = sv[0];
 		sandbox_zygote_sibling = wanted == ZYGOTE_SIBLING;
 		sandbox_zygote_pid = pid;
@@ -565,5 +704,5 @@ void sandbox_zygote_start(int argc, char **argv, char **envp) {
 		_exit(0);
 	if (sv[1] != 3 && dup2(sv[1], 3) < 0)
 		_exit(125);
-	become_zygote(argc, argv, envp, wanted == ZYGOTE_SIBLING, spare_flags, cpu);
+	become_zygote(argc, argv, envp, wanted == ZYGOTE_SIBLING, spare_flags, cpu, build_dir);
 }

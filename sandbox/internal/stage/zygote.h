@@ -9,7 +9,10 @@
 // set, the v2 cgroup to clone into, then, with join set, a pidfd of the
 // running sandbox's PID 1, whose namespaces in flags PID 1 joins instead
 // of making new ones. The reply is one zy_reply. (A v1 run's tasks files
-// come to PID 1 with the GoByte instead: see sandbox_pid1.)
+// come to PID 1 with the GoByte instead: see sandbox_pid1.) A hint's
+// message may carry, after the zy_req, the build part of the config its
+// next request will likely send (EncodeBuild's bytes, at most
+// ZY_MAXBUILD): its spare builds that container before the request comes.
 
 #include <stdint.h>
 
@@ -21,8 +24,13 @@
 #define ZYGOTE_SIBLING 2
 // A sibling exec'd is ZYGOTE_ARG0 with this argument.
 #define ZYGOTE_SIBLING_ARG "sibling"
-#define ZY_VERSION 5
+#define ZY_VERSION 6
 #define ZY_MAXFD 64
+#define ZY_MAXBUILD (64 << 10)
+// What a root runner keeps in its run directory: the build part of its
+// last run (sandbox.Container's saveBuild), for the spare the next
+// runner's zygote clones at once to build ahead; BuildCache in Go.
+#define ZY_BUILD_NAME ".build"
 
 struct zy_req {
 	uint32_t version;
@@ -36,21 +44,26 @@ struct zy_req {
 	uint32_t detach; // 1: no parent-death signal (a detached exec)
 	uint32_t ahead;  // 1: a hint, with no descriptors and no reply: a request with flags follows
 	int32_t cpu;     // a hint's: the CPU its sender runs on, which the spare's clone avoids; -1: none
+	uint32_t pad;
+	uint64_t build;  // a request's: is_fnv of its config's build part (EncodeBuild), which a spare built ahead must match
 };
 
 struct zy_reply {
 	int32_t err;  // an errno, or 0
 	int32_t pid;  // PID 1's, in the runner's pid namespace
 	int32_t gone; // a spare's the zygote dropped, for the runner to reap, or 0
+	int32_t built; // 1: PID 1 is a spare that built its container ahead
 };
 
 void sandbox_zygote_start(int argc, char **argv, char **envp);
 int sandbox_zygote_wanted(int argc, char **argv);
 uint64_t sandbox_zygote_spare(int argc, char **argv);
+const char *sandbox_zygote_build_dir(int argc, char **argv);
 void sandbox_pid1(int ctrl, int nfd, int gate, int joined) __attribute__((noreturn));
 
 extern int sandbox_zygote_sock;
 extern int sandbox_zygote_sibling;
 extern int sandbox_zygote_pid;
+extern uint64_t sandbox_zygote_cache;
 
 #endif

@@ -40,6 +40,8 @@ type zygote struct {
 	hinted uintptr
 	// requests counts the requests sent (see AheadOfNext).
 	requests int
+	// builds: the build hashes of the last two requests (see AheadOfNext).
+	builds [2]uint64
 }
 
 var wantSibling atomic.Bool
@@ -68,6 +70,14 @@ func ZygotePid() int {
 		return z.pid
 	}
 	return 0
+}
+
+// KeepsBuild reports whether a run of this process with namespaces flags
+// keeps its build part at BuildCache, for the next process's first spare
+// to build ahead from: the constructor's zygote read it
+// (sandbox_zygote_cached_build), and that spare has these namespaces.
+func KeepsBuild(flags uintptr) bool {
+	return C.sandbox_zygote_cache != 0 && uint64(C.sandbox_zygote_cache) == uint64(flags)
 }
 
 var theZygote = sync.OnceValue(func() *zygote {
@@ -193,12 +203,14 @@ func StartSpawn(r SpawnRequest) *Spawning {
 		gate:    C.int32_t(r.Gate),
 		join:    C.uint32_t(join),
 		detach:  C.uint32_t(detach),
+		build:   C.uint64_t(r.Build),
 	}
 	msg := unsafe.Slice((*byte)(unsafe.Pointer(&req)), unsafe.Sizeof(req))
 
 	z.mu.Lock()
 	z.hinted = 0
 	z.requests++
+	z.builds = [2]uint64{z.builds[1], r.Build}
 	var serr error
 	err := z.sock.Write(func(fd uintptr) bool {
 		serr = unix.Sendmsg(int(fd), msg, unix.UnixRights(fds...), nil, 0)
@@ -213,10 +225,14 @@ func StartSpawn(r SpawnRequest) *Spawning {
 		z.mu.Unlock()
 		return fail(fmt.Errorf("asking the zygote for init: %w", err))
 	}
-	return &Spawning{wait: func() (int, error) {
+	s := &Spawning{}
+	s.wait = func() (int, error) {
 		defer z.mu.Unlock()
-		return z.reply()
-	}}
+		pid, built, err := z.reply()
+		s.Built = built
+		return pid, err
+	}
+	return s
 }
 
 // Ahead tells the zygote that a request with these namespace flags
@@ -224,13 +240,17 @@ func StartSpawn(r SpawnRequest) *Spawning {
 // idle CPU time, and on a CPU other than the caller's (see make_spare).
 // It is a hint: nothing answers it, and a spare that the request does not
 // fit is dropped.
-func Ahead(flags uintptr) {
+func Ahead(flags uintptr) { ahead(flags, nil) }
+
+// ahead sends the hint, with build (EncodeBuild's bytes) for the spare to
+// build its container from, if not nil.
+func ahead(flags uintptr, build []byte) {
 	z := theZygote()
 	if z.err != nil {
 		return
 	}
 	req := C.struct_zy_req{version: C.ZY_VERSION, flags: C.uint64_t(flags), ahead: 1, gate: -1, cpu: C.int32_t(C.sched_getcpu())}
-	msg := unsafe.Slice((*byte)(unsafe.Pointer(&req)), unsafe.Sizeof(req))
+	msg := append(unsafe.Slice((*byte)(unsafe.Pointer(&req)), unsafe.Sizeof(req)), build...)
 	z.mu.Lock()
 	defer z.mu.Unlock()
 	if z.hinted == flags {
@@ -250,19 +270,32 @@ func Ahead(flags uintptr) {
 // as a request was answered, it ran, in the kernel and unpreempted (the
 // kernels here preempt none of it), beside the PID 1 just started, and
 // held it back by up to a millisecond in half the runs of a loop.
-func AheadOfNext(flags uintptr) {
+//
+// build is this run's build part (EncodeBuild). When the last two runs
+// had the same one (a loop of one command line: a test's repetitions, a
+// judge's tests that differ only in what CMD reads), the spare builds
+// that container too, before the next request comes: PID 1's build (its
+// mounts and pivot_root, most of what it does before CMD) is then off
+// the next run's path. Otherwise the spare is one that builds at its
+// request, which fits any: one built ahead fits only a request with the
+// same build part, and another would wait for a clone.
+func AheadOfNext(flags uintptr, build []byte) {
 	z := theZygote()
 	z.mu.Lock()
-	n := z.requests
+	n, builds := z.requests, z.builds
 	z.mu.Unlock()
-	if z.err == nil && n >= 2 {
-		Ahead(flags)
+	if z.err != nil || n < 2 {
+		return
 	}
+	if builds[0] != builds[1] || builds[1] == 0 || len(build) > C.ZY_MAXBUILD || BuildHash(build) != builds[1] {
+		build = nil
+	}
+	ahead(flags, build)
 }
 
 // reply reads the zygote's answer to the request just sent.
-func (z *zygote) reply() (int, error) {
-	var buf [12]byte
+func (z *zygote) reply() (pid int, built bool, _ error) {
+	var buf [16]byte
 	var n int
 	var rerr error
 	err := z.sock.Read(func(fd uintptr) bool {
@@ -274,15 +307,15 @@ func (z *zygote) reply() (int, error) {
 	}
 	switch {
 	case err != nil:
-		return 0, fmt.Errorf("asking the zygote for init: %w", err)
+		return 0, false, fmt.Errorf("asking the zygote for init: %w", err)
 	case n == 0:
 		z.err = fmt.Errorf("asking the zygote for init: the zygote is gone")
-		return 0, z.err
+		return 0, false, z.err
 	case n != len(buf):
-		return 0, fmt.Errorf("asking the zygote for init: a reply of %d bytes", n)
+		return 0, false, fmt.Errorf("asking the zygote for init: a reply of %d bytes", n)
 	}
 	errno := int32(binary.NativeEndian.Uint32(buf[0:4]))
-	pid := int32(binary.NativeEndian.Uint32(buf[4:8]))
+	pid1 := int32(binary.NativeEndian.Uint32(buf[4:8]))
 	if gone := int(int32(binary.NativeEndian.Uint32(buf[8:12]))); gone > 0 {
 		// A spare the zygote dropped (see zygote.c): our child, killed.
 		var ws syscall.WaitStatus
@@ -293,7 +326,7 @@ func (z *zygote) reply() (int, error) {
 		}
 	}
 	if errno != 0 {
-		return 0, fmt.Errorf("cloning init: %w", os.NewSyscallError("clone3", syscall.Errno(errno)))
+		return 0, false, fmt.Errorf("cloning init: %w", os.NewSyscallError("clone3", syscall.Errno(errno)))
 	}
-	return int(pid), nil
+	return int(pid1), binary.NativeEndian.Uint32(buf[12:16]) != 0, nil
 }

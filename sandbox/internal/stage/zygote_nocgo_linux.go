@@ -26,4 +26,7 @@ func ZygotePid() int { return 0 }
 // Ahead does nothing: there is no zygote.
 func Ahead(uintptr) {}
 
-func AheadOfNext(uintptr) {}
+func AheadOfNext(uintptr, []byte) {}
+
+// KeepsBuild is false: there is no zygote.
+func KeepsBuild(uintptr) bool { return false }

@@ -1,0 +1,180 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sandbox-dev/sandbox/fixtures"
+	"github.com/sandbox-dev/sandbox/limits"
+	"github.com/sandbox-dev/sandbox/sandbox/internal/stage"
+)
+
+// TestSpareBuiltAhead: after two runs alike, the spare made for the next
+// builds its container ahead, and a run alike gets it, with every mount
+// of its plan; a run that differs gets a PID 1 that builds its own.
+func TestSpareBuiltAhead(t *testing.T) {
+	needRoot(t)
+	if v, err := limits.Version(limits.Limits{}); err != nil || v != 1 {
+		t.Skipf("runs get cgroup v%d groups here (%v): a v2 PID 1 is born in its group, which a spare made before it cannot be, so there are none", v, err)
+	}
+	runDir := testRunDir(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("bound\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	other := t.TempDir()
+	if err := os.WriteFile(filepath.Join(other, "f"), []byte("other\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(src string) (string, bool) {
+		t.Helper()
+		s := sh("cat /d/f; hostname; cat /proc/kcore | wc -c; touch /proc/sys/x 2>/dev/null || echo ro")
+		s.RunDir, s.CgroupRoot = runDir, testCgroupRoot
+		s.Mounts = []Mount{{Type: MountBind, Source: src, Destination: "/d"}}
+		var out strings.Builder
+		s.IO.Stdout = &out
+		c, err := Start(context.Background(), s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		built := c.init.built
+		res, err := c.Wait()
+		if err != nil || res.Status != StatusOK {
+			t.Fatalf("%v %s %s", err, res.Status, res.Message)
+		}
+		return out.String(), built
+	}
+	want := func(src string) string {
+		return map[string]string{dir: "bound\n", other: "other\n"}[src] + DefaultHostname + "\n0\nro\n"
+	}
+	for i, tc := range []struct {
+		src   string
+		built bool
+	}{
+		{dir, false}, {dir, false}, {dir, true}, {dir, true}, {other, false}, {dir, false}, {dir, false}, {dir, true},
+	} {
+		out, built := run(tc.src)
+		if out != want(tc.src) {
+			t.Errorf("run %d: output %q, want %q", i+1, out, want(tc.src))
+		}
+		if built != tc.built {
+			t.Errorf("run %d: built ahead %v, want %v", i+1, built, tc.built)
+		}
+	}
+}
+
+// TestSpareBuildFails: a spare whose build fails (a bind's source gone
+// between the runs) is not PID 1: the run after gets one that builds its
+// own, which finds the source made again.
+func TestSpareBuildFails(t *testing.T) {
+	needRoot(t)
+	if v, err := limits.Version(limits.Limits{}); err != nil || v != 1 {
+		t.Skipf("runs get cgroup v%d groups here (%v): a v2 PID 1 is born in its group, which a spare made before it cannot be, so there are none", v, err)
+	}
+	runDir := testRunDir(t)
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "sub")
+	run := func(script string) (*Result, bool, string) {
+		t.Helper()
+		s := sh(script)
+		s.RunDir, s.CgroupRoot = runDir, testCgroupRoot
+		s.Mounts = []Mount{
+			{Type: MountBind, Source: dir, Destination: "/d"},
+			{Type: MountBind, Source: sub, Destination: "/e"},
+		}
+		var out strings.Builder
+		s.IO.Stdout, s.IO.Stderr = &out, &out
+		c, err := Start(context.Background(), s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		built := c.init.built
+		res, err := c.Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res, built, out.String()
+	}
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The same command line each time: only what the build reads counts,
+	// and the script is not part of it.
+	const script = "if [ -e /d/rm ]; then rm /d/rm; rmdir /d/sub; fi; echo ok"
+	for i := 0; i < 2; i++ {
+		if res, _, out := run(script); res.Status != StatusOK || out != "ok\n" {
+			t.Fatalf("run %d: %s %q", i+1, res.Status, out)
+		}
+	}
+	// The spare after this run builds with /d/sub gone, and fails.
+	if err := os.WriteFile(filepath.Join(dir, "rm"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if res, _, out := run(script); res.Status != StatusOK || out != "ok\n" {
+		t.Fatalf("the run that removes the source: %s %q", res.Status, out)
+	}
+	if _, err := os.Stat(sub); err == nil {
+		t.Fatal("the run did not remove the bind's source")
+	}
+	// It builds with idle CPU time: wait for its end.
+	ownNS, _ := os.Readlink("/proc/self/ns/pid")
+	spare := func() bool {
+		for _, c := range fixtures.ChildrenOf(os.Getpid()) {
+			ns, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", c.Pid))
+			if c.Comm == "sandbox-zygote" && ns != ownNS && c.State != "Z" {
+				return true
+			}
+		}
+		return false
+	}
+	for deadline := time.Now().Add(5 * time.Second); spare(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the spare whose build fails is still there")
+		}
+	}
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	res, built, out := run(script)
+	if res.Status != StatusOK || out != "ok\n" {
+		t.Errorf("after the failed build ahead: %s %q %s", res.Status, out, res.Message)
+	}
+	if built {
+		t.Error("PID 1 is the spare whose build failed")
+	}
+}
+
+// TestBuildInside: only a plan whose every mount and directory made is in
+// the run's scratch tmpfs is kept for the next CLI run to build ahead.
+func TestBuildInside(t *testing.T) {
+	scratch := "/run/sandbox"
+	first := stage.Step{Kind: stage.StepMount, Scratch: true, FSType: "tmpfs", Source: "sandbox", Target: scratch}
+	for _, tc := range []struct {
+		name  string
+		steps []stage.Step
+		want  bool
+	}{
+		{"the scratch tmpfs and the root's steps", []stage.Step{first,
+			{Kind: stage.StepMount, Scratch: true, FSType: "overlay", Target: scratch + "/root", Mkdir: []string{scratch + "/u/0", scratch + "/w/0", scratch + "/root"}},
+			{Kind: stage.StepBind, Source: "/etc", Target: "/etc"}, {Kind: stage.StepMask, Target: "/proc/kcore"}}, true},
+		{"no steps", nil, false},
+		{"no scratch tmpfs first", []stage.Step{{Kind: stage.StepBind, Source: "/etc", Target: "/etc"}}, false},
+		{"a scratch step outside", []stage.Step{first, {Kind: stage.StepMount, Scratch: true, FSType: "tmpfs", Target: "/home/u/x"}}, false},
+		{"a scratch step on the scratch", []stage.Step{first, {Kind: stage.StepMount, Scratch: true, FSType: "tmpfs", Target: scratch}}, false},
+		{"a directory made outside", []stage.Step{first, {Kind: stage.StepMount, Scratch: true, FSType: "overlay", Target: scratch + "/root", Mkdir: []string{"/home/u/upper"}}}, false},
+		{"a directory made through ..", []stage.Step{first, {Kind: stage.StepBind, Target: "/x", Mkdir: []string{scratch + "/../etc/x"}}}, false},
+		{"a prefix that is not the directory", []stage.Step{first, {Kind: stage.StepBind, Target: "/x", Mkdir: []string{scratch + "-other/x"}}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := &stage.Config{Scratch: scratch, Rootfs: scratch + "/root", Steps: tc.steps}
+			if got := buildInside(cfg); got != tc.want {
+				t.Errorf("buildInside: %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
