@@ -693,6 +693,18 @@ func TestPrivileges(t *testing.T) {
 			t.Errorf("/proc/self/status (-want +got):\n%s", diff)
 		}
 	})
+	// PID 1 bounds the set the exec stage inherits to CMD's, then drops
+	// what is left of its own: nothing of it is PID 1's once CMD runs,
+	// whatever CMD was given.
+	for _, add := range [][]string{nil, {"NET_RAW", "SYS_PTRACE"}} {
+		t.Run(fmt.Sprintf("PID 1 with %v added", add), func(t *testing.T) {
+			got := status(t, &Spec{Args: []string{"cat", "/proc/1/status"}, CapAdd: add})
+			want := map[string]string{"CapInh": zero, "CapPrm": zero, "CapEff": zero, "CapBnd": zero, "CapAmb": zero, "NoNewPrivs": "1"}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("/proc/1/status (-want +got):\n%s", diff)
+			}
+		})
+	}
 	t.Run("other user", func(t *testing.T) {
 		if os.Geteuid() != 0 && os.Getenv(EnvIDMap) == IDMapSingle { // (auto takes the range for --user)
 			t.Skip("a single-id map has no other user (TestPlanUserNS checks the refusal)")

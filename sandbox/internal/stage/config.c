@@ -140,12 +140,16 @@ static int decode(const char *msg, size_t len, struct is_cfg *c, int build) {
 static int same_str(const char *a, const char *b) { return strcmp(a, b) == 0; }
 
 // is_same_build says whether a and b build the same container: what
-// is_build reads of a config, and nothing else (EncodeBuild's fields).
+// is_build reads of a config (the capabilities CMD may keep bound the
+// set the build leaves), and nothing else (EncodeBuild's fields).
 int is_same_build(const struct is_cfg *a, const struct is_cfg *b) {
 	if ((a->flags & IS_LOOPBACK) != (b->flags & IS_LOOPBACK) || !same_str(a->hostname, b->hostname) ||
 	    !same_str(a->domainname, b->domainname) || !same_str(a->scratch, b->scratch) || !same_str(a->rootfs, b->rootfs) ||
-	    a->nsteps != b->nsteps)
+	    a->nsteps != b->nsteps || a->ncaps != b->ncaps)
 		return 0;
+	for (uint32_t i = 0; i < a->ncaps; i++)
+		if (a->caps[i] != b->caps[i])
+			return 0;
 	for (uint32_t i = 0; i < a->nsteps; i++) {
 		const struct is_step *x = &a->steps[i], *y = &b->steps[i];
 		if (x->flags != y->flags || x->mflags != y->mflags || x->major != y->major || x->minor != y->minor ||
@@ -171,13 +175,19 @@ uint64_t is_fnv(const char *p, size_t n) {
 }
 
 
+// is_caps_mask is the capabilities c gives CMD, as a bit set.
+uint64_t is_caps_mask(const struct is_cfg *c) {
+	uint64_t mask = 0;
+	for (uint32_t i = 0; i < c->ncaps; i++)
+		if (c->caps[i] >= 0 && c->caps[i] < 64)
+			mask |= 1ULL << c->caps[i];
+	return mask;
+}
+
 // encode_exec writes the exec stage's
 // instructions, length word included.
 char *encode_exec(const struct is_cfg *c, const char *dir, size_t *len) {
-	uint64_t caps = 0;
-	for (uint32_t i = 0; i < c->ncaps; i++)
-		if (c->caps[i] >= 0 && c->caps[i] < 64)
-			caps |= 1ULL << c->caps[i];
+	uint64_t caps = is_caps_mask(c);
 	uint32_t flags = (c->flags & IS_NOTIFY) && c->nfilter > 0 ? 1 : 0;
 	size_t n = 4 + 36 + (size_t)c->nfilter * sizeof(struct sock_filter) + strlen(dir) + 1;
 	for (uint32_t i = 0; i < c->nargs; i++)

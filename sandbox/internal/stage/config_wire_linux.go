@@ -138,13 +138,14 @@ func EncodeConfig(cfg *Config) []byte {
 // EncodeBuild is the build part of cfg, as a config message of its own
 // (length word included) with nothing else set: what PID 1 builds the
 // container from (the steps, the root, the hostname and domain name,
-// loopback: the C side's is_build and is_same_build). A spare built
+// loopback), and the capabilities CMD may keep, which bound what PID 1
+// forks after (the C side's is_build and is_same_build). A spare built
 // ahead (AheadOfNext) is sent it instead of a whole config, which holds
 // a run's arguments and environment.
 func EncodeBuild(cfg *Config) []byte {
 	return EncodeConfig(&Config{
 		Hostname: cfg.Hostname, Domainname: cfg.Domainname, Scratch: cfg.Scratch, Rootfs: cfg.Rootfs,
-		Loopback: cfg.Loopback, Steps: cfg.Steps,
+		Loopback: cfg.Loopback, Steps: cfg.Steps, Caps: cfg.Caps,
 	})
 }
 

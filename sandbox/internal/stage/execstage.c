@@ -177,15 +177,8 @@ static int es_setgroups_denied(void) {
 // es_drop leaves the process with the sandbox's identity and only the
 // capabilities kept, in every set, bounding included, and no_new_privs.
 static void es_drop(struct es *s, uint32_t uid, uint32_t gid, uint64_t mask) {
-	for (int c = 0; c < 64; c++) {
-		if (mask & (1ULL << c))
-			continue;
-		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0) {
-			if (errno == EINVAL)  // past the kernel's last capability
-				break;
-			es_fail(s, 125, errno, "dropping capability %d from the bounding set", c);
-		}
-	}
+	// The bounding set is mask already: PID 1 dropped the rest before it
+	// forked us (is_bound).
 	if (mask != 0 && uid != 0 && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
 		es_fail(s, 125, errno, "keeping capabilities");
 	gid_t groups[1] = {gid};

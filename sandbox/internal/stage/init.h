@@ -169,10 +169,12 @@ int is_decode(const char *msg, size_t len, struct is_cfg *c);
 int is_decode_build(const char *msg, size_t len, struct is_cfg *c);
 int is_same_build(const struct is_cfg *a, const struct is_cfg *b);
 uint64_t is_fnv(const char *p, size_t n);
+uint64_t is_caps_mask(const struct is_cfg *c);
 char *encode_exec(const struct is_cfg *c, const char *dir, size_t *len);
 
 // initstage.c
 int is_build(const struct is_cfg *c);
+int is_bound(const struct is_cfg *c);
 // is_prebuilt: the build part of the config a spare built its container
 // from before its request came (zygote.c), or NULL.
 extern const struct is_cfg *is_prebuilt;
