@@ -10,7 +10,10 @@ import (
 // or procfs fact) whole, through a plain descriptor. cgroupfs and sysfs
 // files are pollable, so os.Open would register each with the runtime's
 // poller and make it non-blocking, and os.ReadFile would stat it: six
-// syscalls more a file, for the dozen files a run reads.
+// syscalls more a file, for the dozen files a run reads. Nor is there a
+// read for the end of the file after one that came back short: these
+// files are generated whole at the read (seq_file fills what it is given,
+// or ends), so a short read is the end.
 func readControl(path string) ([]byte, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	for err == unix.EINTR {
@@ -25,6 +28,7 @@ func readControl(path string) ([]byte, error) {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
 		}
+		room := cap(buf) - len(buf)
 		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
 		if err == unix.EINTR {
 			continue
@@ -32,10 +36,10 @@ func readControl(path string) ([]byte, error) {
 		if err != nil {
 			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
 		}
-		if n == 0 {
+		buf = buf[:len(buf)+n]
+		if n < room {
 			return buf, nil
 		}
-		buf = buf[:len(buf)+n]
 	}
 }
 
