@@ -294,11 +294,9 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 	root.UserNS = c.userNS != nil
 	// With the host's root the caller's directory is CMD's and must be
 	// had; a root of its own uses it only if it has one by that name.
-	wd, _ := os.Getwd()
-	if hostMounts != nil && s.Dir == "" {
-		if wd, err = callerWorkdir(); err != nil {
-			return nil, err
-		}
+	wd, wdErr := os.Getwd()
+	if hostMounts != nil && s.Dir == "" && wdErr != nil {
+		return nil, workdirError(wdErr)
 	}
 	ctrl, initCtrl, err := socketPair(unix.SOCK_STREAM)
 	if err != nil {

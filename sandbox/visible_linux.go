@@ -45,19 +45,16 @@ func inPrivateDir(p string) bool {
 	return false
 }
 
-// callerWorkdir is the caller's working directory, for a run that must
-// have it. A deleted directory is an error naming it (getcwd fails; the
-// kernel still names it in /proc/self/cwd, with " (deleted)").
-func callerWorkdir() (string, error) {
-	wd, err := os.Getwd()
-	if err == nil {
-		return wd, nil
-	}
+// workdirError is the error of a run that must have the caller's working
+// directory and cannot: err is os.Getwd's. A deleted directory is named
+// (getcwd fails; the kernel still names it in /proc/self/cwd, with
+// " (deleted)").
+func workdirError(err error) error {
 	name, lerr := os.Readlink("/proc/self/cwd")
 	if lerr != nil {
 		name = "."
 	}
-	return "", fmt.Errorf("%w: working directory %s: %w", ErrInvalidSpec, name, errors.Unwrap(err))
+	return fmt.Errorf("%w: working directory %s: %w", ErrInvalidSpec, name, errors.Unwrap(err))
 }
 
 // callerView returns the steps that keep the caller's working directory

@@ -267,8 +267,12 @@ func runExec(args []string, io stdio) int {
 		io.err = sandbox.ReportStream(io.err)
 	}
 	// A Go test binary's coverage data and profiles, for the go command.
-	wd, _ := os.Getwd()
-	outs, err := goTestOutputs(fs.Args(), wd)
+	// (The working directory only then: os.Getwd is two system calls.)
+	var outs []sandbox.Mount
+	if isGoTest(fs.Args()) {
+		wd, _ := os.Getwd()
+		outs, err = goTestOutputs(fs.Args(), wd)
+	}
 	if err != nil {
 		fmt.Fprintf(io.err, "sandbox: %v\n", err)
 		return exitUsage

@@ -24,8 +24,14 @@ var goTestOutputFlags = []string{"cpuprofile", "memprofile", "blockprofile", "mu
 
 // goTestOutputs returns the binds that let a Go test binary's outputs
 // reach the host; args is the command line, wd the caller's directory.
+// isGoTest says whether args run a Go test binary (the go command's
+// name for one: PKG.test).
+func isGoTest(args []string) bool {
+	return len(args) > 0 && strings.HasSuffix(filepath.Base(args[0]), ".test")
+}
+
 func goTestOutputs(args []string, wd string) ([]sandbox.Mount, error) {
-	if len(args) == 0 || !strings.HasSuffix(filepath.Base(args[0]), ".test") {
+	if !isGoTest(args) {
 		return nil, nil
 	}
 	flags := map[string]string{}
