@@ -178,3 +178,39 @@ func TestBuildInside(t *testing.T) {
 		})
 	}
 }
+
+// TestSpareRestFails: what a spare built ahead does after its word to the
+// zygote (the hostname, loopback, the bounding set) failing is its PID
+// 1's failure to report, as a PID 1 that built at its request reports it.
+func TestSpareRestFails(t *testing.T) {
+	needRoot(t)
+	if v, err := limits.Version(limits.Limits{}); err != nil || v != 1 {
+		t.Skipf("runs get cgroup v%d groups here (%v): a v2 PID 1 is born in its group, which a spare made before it cannot be, so there are none", v, err)
+	}
+	runDir := testRunDir(t)
+	// Longer than the kernel takes (64): sethostname fails with EINVAL.
+	long := strings.Repeat("h", 65)
+	for i := 0; i < 4; i++ {
+		s := &Spec{Args: []string{"true"}, Hostname: long, RunDir: runDir, CgroupRoot: testCgroupRoot}
+		c, err := Start(context.Background(), s)
+		var res *Result
+		built := false
+		if err == nil {
+			built = c.init.built
+			res, err = c.Wait()
+		}
+		if err == nil && res.Status == StatusOK {
+			t.Fatalf("run %d: a hostname of 65 bytes set", i+1)
+		}
+		msg := fmt.Sprint(err)
+		if res != nil {
+			msg += " " + res.Message
+		}
+		if !strings.Contains(msg, "setting hostname") {
+			t.Errorf("run %d (built ahead %v): %s, want the hostname's failure", i+1, built, msg)
+		}
+		if want := i >= 2; built != want {
+			t.Errorf("run %d: built ahead %v, want %v", i+1, built, want)
+		}
+	}
+}

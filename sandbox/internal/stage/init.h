@@ -174,10 +174,15 @@ char *encode_exec(const struct is_cfg *c, const char *dir, size_t *len);
 
 // initstage.c
 int is_build(const struct is_cfg *c);
+int is_build_root(const struct is_cfg *c);
+int is_build_rest(const struct is_cfg *c);
 int is_bound(const struct is_cfg *c);
 // is_prebuilt: the build part of the config a spare built its container
-// from before its request came (zygote.c), or NULL.
+// from before its request came (zygote.c), or NULL; is_prebuilt_failed:
+// the rest of that build, after the spare's word, failed (is_msg says
+// why), which its PID 1 reports.
 extern const struct is_cfg *is_prebuilt;
+extern int is_prebuilt_failed;
 
 // mounts.c
 int perform_steps(const struct is_cfg *c);

@@ -250,6 +250,7 @@ static int drop_init_privileges(const struct is_cfg *c) {
 }
 
 const struct is_cfg *is_prebuilt;
+int is_prebuilt_failed;
 
 // is_bound drops from the bounding set every capability c does not give
 // CMD: the exec stage, forked after, inherits the set it may keep, and
@@ -275,11 +276,18 @@ int is_bound(const struct is_cfg *c) {
 // is_build builds the container around the calling process, which is
 // (or will be) PID 1 of its new namespaces, from c's build part (see
 // is_same_build), and bounds the capabilities of what it forks after
-// (is_bound); -1 with the failure set (is_fail).
-int is_build(const struct is_cfg *c) {
+// (is_bound); -1 with the failure set (is_fail). It is is_build_root,
+// the part that reads the host (mounts, pivot_root), then is_build_rest.
+int is_build(const struct is_cfg *c) { return is_build_root(c) < 0 ? -1 : is_build_rest(c); }
+
+int is_build_root(const struct is_cfg *c) {
 	umask(0);
 	if (perform_steps(c) < 0 || pivot_into(c->rootfs) < 0)
 		return -1;
+	return 0;
+}
+
+int is_build_rest(const struct is_cfg *c) {
 	if (sethostname(c->hostname, strlen(c->hostname)) < 0)
 		return is_fail(errno, "setting hostname");
 	if (c->domainname[0] && setdomainname(c->domainname, strlen(c->domainname)) < 0)
@@ -315,6 +323,8 @@ void sandbox_init_build(int ctrl, struct is_cfg *cp) {
 			is_fail(0, "building the container: the one built ahead is not the one planned");
 			is_failed(ctrl);
 		}
+		if (is_prebuilt_failed)
+			is_failed(ctrl);
 	} else if (!(c.flags & IS_JOINED) ? is_build(&c) < 0 : is_bound(&c) < 0)
 		is_failed(ctrl);
 	*cp = c;

@@ -381,21 +381,24 @@ static void make_spare(uint64_t flags, int cpu, const char *build, size_t nbuild
 			_exit(0);
 		// Built where and when it was cloned, then back to the runner's
 		// CPUs and policy (as the zygote puts it when its request comes,
-		// whichever is first). Its word to the zygote says it is built; a
-		// spare whose build failed ends instead, and its request gets a
-		// PID 1 cloned then, which fails the same way with the error to
-		// report, or not at all if what failed is gone (a bind's source
-		// made again).
+		// whichever is first). Its word to the zygote says its mounts are
+		// made; a spare whose mounts failed ends instead, and its request
+		// gets a PID 1 cloned then, which fails the same way with the
+		// error to report, or not at all if what failed is gone (a bind's
+		// source made again). The rest (hostname, loopback, the bounding
+		// set) reads nothing of the host, and goes on beside the runner's
+		// config: should it fail, its PID 1 reports it.
 		if (build != NULL) {
 			static struct is_cfg c;
 			uint32_t len = 0;
 			if (nbuild >= 4)
 				memcpy(&len, build, 4);
-			if (len != nbuild - 4 || is_decode_build(build + 4, nbuild - 4, &c) < 0 || is_build(&c) < 0)
+			if (len != nbuild - 4 || is_decode_build(build + 4, nbuild - 4, &c) < 0 || is_build_root(&c) < 0)
 				_exit(0);
 			is_prebuilt = &c;
 			if (send(0, "", 1, MSG_NOSIGNAL) != 1)
 				_exit(0);
+			is_prebuilt_failed = is_build_rest(&c) < 0;
 		}
 		if (moved && sched_setaffinity(0, sizeof cpus, &cpus) < 0)
 			_exit(0);
