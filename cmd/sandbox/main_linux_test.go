@@ -351,8 +351,8 @@ func TestRunnerKilled(t *testing.T) {
 	if want := "removed run " + ents[0].Name() + "\n"; err != nil || string(out) != want {
 		t.Errorf("sandbox gc: %q %v, want %q", out, err, want)
 	}
-	if ents, _ := os.ReadDir(runDir); len(ents) != 0 {
-		t.Errorf("left after gc: %v", ents)
+	if left := runsLeft(runDir); len(left) != 0 {
+		t.Errorf("left after gc: %v", left)
 	}
 }
 
@@ -521,8 +521,8 @@ func TestRunnerKilledAtEveryStage(t *testing.T) {
 	if out, err := gc.CombinedOutput(); err != nil {
 		t.Fatalf("gc: %v\n%s", err, out)
 	}
-	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
-		t.Errorf("run directories left after gc: %v", ents)
+	if left := runsLeft(dir); len(left) != 0 {
+		t.Errorf("run directories left after gc: %v", left)
 	}
 	if ids, _ := limits.List(cgroupRoot); len(ids) != 0 {
 		t.Errorf("cgroups left after gc: %v", ids)
