@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -205,18 +206,23 @@ func (s *suite) idleAPI(ctx context.Context) (memSample, error) {
 
 // waitIdle waits until each runner in pids has an init child (a child in
 // a pid namespace of its own) whose child runs sleep, and returns the init
-// pids. The runner may start other, short-lived, children first.
+// pids. The runner may start other, short-lived, children first, in pid
+// namespaces of their own too: a spare PID 1 its zygote cloned ahead,
+// which is dropped when it does not fit the run. So an init is the one
+// whose child runs sleep.
 func waitIdle(ctx context.Context, runners []int, timeout time.Duration) ([]int, error) {
 	deadline := time.Now().Add(timeout)
 	inits := make([]int, len(runners))
 	for i, pid := range runners {
-		init, err := waitChild(ctx, pid, deadline, func(c int) bool { return !samePidNS(c) })
+		init, err := waitChild(ctx, pid, deadline, func(c int) bool {
+			return !samePidNS(c) && slices.ContainsFunc(children(c), func(g int) bool { return comm(g) == "sleep" })
+		})
 		if err != nil {
 			return nil, err
 		}
 		inits[i] = init
 	}
-	return inits, waitSleeping(ctx, inits, deadline)
+	return inits, nil
 }
 
 // waitSleeping waits until each init has a child that runs sleep.
