@@ -214,3 +214,35 @@ func TestSpareRestFails(t *testing.T) {
 		}
 	}
 }
+
+// TestSpareRunDirRemoved: a run directory removed while a spare builds
+// its container ahead in it (a test's temporary one, at its cleanup)
+// stays removed: the spare makes nothing of it again on the host.
+func TestSpareRunDirRemoved(t *testing.T) {
+	needRoot(t)
+	if v, err := limits.Version(limits.Limits{}); err != nil || v != 1 {
+		t.Skipf("runs get cgroup v%d groups here (%v): a v2 PID 1 is born in its group, which a spare made before it cannot be, so there are none", v, err)
+	}
+	base := t.TempDir()
+	for i := 0; i < 30; i++ {
+		runDir := filepath.Join(base, fmt.Sprint(i))
+		for j := 0; j < 2; j++ {
+			s := &Spec{Args: []string{"true"}, RunDir: runDir, CgroupRoot: testCgroupRoot}
+			if res, err := Run(context.Background(), s); err != nil || res.Status != StatusOK {
+				t.Fatalf("%v %v", err, res)
+			}
+		}
+		// The spare after the second run builds from it now.
+		if err := os.RemoveAll(runDir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	if ents, _ := os.ReadDir(base); len(ents) > 0 {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("run directories made again after their removal: %v", names)
+	}
+}

@@ -161,10 +161,51 @@ static int mount_error(const struct is_step *st, int err) {
 	return is_fail(err, "mounting %s on %s", st->fs[0] ? st->fs : st->kind, st->dst);
 }
 
+// The scratch tmpfs the first step mounted on the run directory (its
+// path and device), under which the directories of the steps after are
+// made.
+static struct {
+	const char *path;
+	dev_t dev;
+} scratch;
+
+// mkdir_below makes path's directories below the scratch tmpfs, which
+// must still be there: a spare that builds ahead (zygote.c) may find the
+// run directory removed, its tmpfs with it (an rmdir detaches the mounts
+// of every namespace on it), and its path, resolved on the host again,
+// must make nothing there.
+static int mkdir_below(const char *path) {
+	struct stat st;
+	if (stat(scratch.path, &st) < 0 || st.st_dev != scratch.dev)
+		return is_fail(ENOENT, "mkdir %s: the run directory's scratch filesystem is gone", path);
+	size_t n = strlen(scratch.path);
+	char *p = is_sprintf("%s", path);
+	for (char *c = p + n + 1; *c; c++) {
+		if (*c != '/')
+			continue;
+		*c = 0;
+		if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+			int e = errno;
+			free(p);
+			return is_fail(e, "mkdir %s", path);
+		}
+		*c = '/';
+	}
+	int rc = mkdir(p, 0755) < 0 && errno != EEXIST ? is_fail(errno, "mkdir %s", path) : 0;
+	free(p);
+	if (rc == 0 && (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)))
+		rc = is_fail(ENOTDIR, "mkdir %s", path);
+	return rc;
+}
+
 static int make_dirs(const struct is_step *st) {
-	for (uint32_t i = 0; i < st->nmkdir; i++)
-		if (go_mkdir_all(st->mkdir[i], 0755) < 0)
-			return is_wrap("creating %s", st->mkdir[i]);
+	for (uint32_t i = 0; i < st->nmkdir; i++) {
+		const char *d = st->mkdir[i];
+		size_t n = scratch.path != NULL ? strlen(scratch.path) : 0;
+		int below = n > 0 && strncmp(d, scratch.path, n) == 0 && d[n] == '/' && d[n + 1] != 0;
+		if ((below ? mkdir_below(d) : go_mkdir_all(d, 0755)) < 0)
+			return is_wrap("creating %s", d);
+	}
 	return 0;
 }
 
@@ -357,6 +398,11 @@ int perform_steps(const struct is_cfg *c) {
 		const struct is_step *st = &c->steps[i];
 		if (st->flags & IS_STEP_SCRATCH) {
 			rc = scratch_step(st);
+			struct stat sb;
+			if (rc == 0 && i == 0 && strcmp(st->dst, c->scratch) == 0 && stat(c->scratch, &sb) == 0) {
+				scratch.path = c->scratch;
+				scratch.dev = sb.st_dev;
+			}
 			continue;
 		}
 		if (root.fd < 0) {
