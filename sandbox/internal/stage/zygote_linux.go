@@ -317,13 +317,18 @@ func (z *zygote) reply() (pid int, built bool, _ error) {
 	errno := int32(binary.NativeEndian.Uint32(buf[0:4]))
 	pid1 := int32(binary.NativeEndian.Uint32(buf[4:8]))
 	if gone := int(int32(binary.NativeEndian.Uint32(buf[8:12]))); gone > 0 {
-		// A spare the zygote dropped (see zygote.c): our child, killed.
-		var ws syscall.WaitStatus
-		for {
-			if _, err := syscall.Wait4(gone, &ws, 0, nil); err != syscall.EINTR {
-				break
+		// A spare the zygote dropped (see zygote.c): our child, killed,
+		// reaped beside the run: its end tears down its namespaces, and
+		// those of one that built its container ahead hold every mount of
+		// it (0.5 to 1 ms, which the run's start waited for).
+		go func() {
+			var ws syscall.WaitStatus
+			for {
+				if _, err := syscall.Wait4(gone, &ws, 0, nil); err != syscall.EINTR {
+					break
+				}
 			}
-		}
+		}()
 	}
 	if errno != 0 {
 		return 0, false, fmt.Errorf("cloning init: %w", os.NewSyscallError("clone3", syscall.Errno(errno)))
