@@ -258,13 +258,13 @@ static pid_t spawn(const struct zy_req *rq, int *fds, int nfds) {
 //
 // A hint may also carry the build part of the config that will follow
 // (EncodeBuild's bytes): its spare then builds the container from it at
-// once (is_build: the mounts, pivot_root, the hostname, loopback), at the
-// idle class and off the hint's sender's CPU, as it was cloned; whatever
-// of the build is left when the request comes goes on at the runner's
-// policy. Such a spare fits only a request whose build part hashes the
-// same (zy_req.build), is handed over once its word says it is built, and
-// its PID 1 checks the config it is sent against what it built
-// (sandbox_init_build). One whose build fails ends; the request that
+// once (is_build: the mounts, pivot_root, the hostname, loopback, the
+// bounding set), at the idle class and off the hint's sender's CPU, as it
+// was cloned; whatever of the build is left when the request comes goes
+// on at the runner's policy. Such a spare fits only a request whose build
+// part hashes the same (zy_req.build), is handed over once its word says
+// its mounts are made, and its PID 1 checks the config it is sent against
+// what it built (sandbox_init_build). One whose build fails ends; the request that
 // finds it gone gets a PID 1 cloned then. The constructor's spare builds
 // from what the last CLI run kept (read_build), at the zygote's priority.
 //
