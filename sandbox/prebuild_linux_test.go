@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/sandbox-dev/sandbox/fixtures"
-	"github.com/sandbox-dev/sandbox/limits"
 	"github.com/sandbox-dev/sandbox/sandbox/internal/stage"
 )
 
@@ -18,10 +17,7 @@ import (
 // builds its container ahead, and a run alike gets it, with every mount
 // of its plan; a run that differs gets a PID 1 that builds its own.
 func TestSpareBuiltAhead(t *testing.T) {
-	needRoot(t)
-	if v, err := limits.Version(limits.Limits{}); err != nil || v != 1 {
-		t.Skipf("runs get cgroup v%d groups here (%v): a v2 PID 1 is born in its group, which a spare made before it cannot be, so there are none", v, err)
-	}
+	needSpares(t)
 	runDir := testRunDir(t)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("bound\n"), 0o644); err != nil {
@@ -72,10 +68,7 @@ func TestSpareBuiltAhead(t *testing.T) {
 // between the runs) is not PID 1: the run after gets one that builds its
 // own, which finds the source made again.
 func TestSpareBuildFails(t *testing.T) {
-	needRoot(t)
-	if v, err := limits.Version(limits.Limits{}); err != nil || v != 1 {
-		t.Skipf("runs get cgroup v%d groups here (%v): a v2 PID 1 is born in its group, which a spare made before it cannot be, so there are none", v, err)
-	}
+	needSpares(t)
 	runDir := testRunDir(t)
 	dir := t.TempDir()
 	sub := filepath.Join(dir, "sub")
@@ -183,10 +176,7 @@ func TestBuildInside(t *testing.T) {
 // zygote (the hostname, loopback, the bounding set) failing is its PID
 // 1's failure to report, as a PID 1 that built at its request reports it.
 func TestSpareRestFails(t *testing.T) {
-	needRoot(t)
-	if v, err := limits.Version(limits.Limits{}); err != nil || v != 1 {
-		t.Skipf("runs get cgroup v%d groups here (%v): a v2 PID 1 is born in its group, which a spare made before it cannot be, so there are none", v, err)
-	}
+	needSpares(t)
 	runDir := testRunDir(t)
 	// Longer than the kernel takes (64): sethostname fails with EINVAL.
 	long := strings.Repeat("h", 65)
@@ -219,10 +209,7 @@ func TestSpareRestFails(t *testing.T) {
 // its container ahead in it (a test's temporary one, at its cleanup)
 // stays removed: the spare makes nothing of it again on the host.
 func TestSpareRunDirRemoved(t *testing.T) {
-	needRoot(t)
-	if v, err := limits.Version(limits.Limits{}); err != nil || v != 1 {
-		t.Skipf("runs get cgroup v%d groups here (%v): a v2 PID 1 is born in its group, which a spare made before it cannot be, so there are none", v, err)
-	}
+	needSpares(t)
 	base := t.TempDir()
 	for i := 0; i < 30; i++ {
 		runDir := filepath.Join(base, fmt.Sprint(i))

@@ -473,9 +473,11 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 	if cfg.Seccomp, err = compileSeccomp(s.Seccomp, writesHost(&s)); err != nil {
 		return nil, err
 	}
-	c.build = stage.EncodeBuild(cfg)
-	c.buildInside = buildInside(cfg)
-	req.Build = stage.BuildHash(c.build)
+	if c.spareFlags != 0 { // only a run that may have a spare has one built ahead
+		c.build = stage.EncodeBuild(cfg)
+		c.buildInside = buildInside(cfg)
+		req.Build = stage.BuildHash(c.build)
+	}
 
 	c.started = time.Now()
 	if err := c.init.begin(req, stdin, stdout, stderr); err != nil {

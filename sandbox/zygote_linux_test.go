@@ -79,10 +79,7 @@ func TestZygoteOutlivesStartingThread(t *testing.T) {
 // nothing but its socket; a spare whose copy of the mount table is out of
 // date is not used, and one that does not fit is dropped and reaped.
 func TestZygoteSpare(t *testing.T) {
-	needRoot(t)
-	if v, err := limits.Version(limits.Limits{}); err != nil || v != 1 {
-		t.Skipf("runs get cgroup v%d groups here (%v): a v2 PID 1 is born in its group, which a spare made before it cannot be, so there are none", v, err)
-	}
+	needSpares(t)
 	runDir := testRunDir(t)
 	run := func(s *Spec) *Result {
 		t.Helper()
@@ -195,6 +192,17 @@ func TestZygoteSpare(t *testing.T) {
 		if c.State == "Z" {
 			t.Errorf("a zombie left: %+v", c)
 		}
+	}
+}
+
+// needSpares skips a test of spare PID 1s where there are none: without
+// root, or where runs get v2 groups (a v2 PID 1 is born in its group,
+// which a spare made before it cannot be).
+func needSpares(t *testing.T) {
+	t.Helper()
+	needRoot(t)
+	if v, err := limits.Version(limits.Limits{}); err != nil || v != 1 {
+		t.Skipf("runs get cgroup v%d groups here (%v): a v2 PID 1 is born in its group, which a spare made before it cannot be, so there are none", v, err)
 	}
 }
 
