@@ -137,11 +137,11 @@
 // # Without root
 //
 // A caller without root (euid != 0) gets the same sandbox in a user
-// namespace of its own (userns_linux.go): ids mapped by the runner (the
-// caller alone) or by newuidmap and newgidmap (the caller's subordinate
-// ranges), PID 1's capabilities carried across its re-exec as ambient
-// ones, a root split per host entry (rootfs_linux.go: overlayfs cannot take
-// the host's "/" whole with its mounts locked below it), run state under
+// namespace of its own (userns_linux.go): ids mapped by PID 1 itself (the
+// caller alone, which lets a spare build ahead) or by newuidmap and
+// newgidmap (the caller's subordinate ranges), a root split per host
+// entry (rootfs_linux.go: overlayfs cannot take the host's "/" whole with
+// its mounts locked below it), run state under
 // $XDG_RUNTIME_DIR, and a cgroup only in the caller's delegated cgroup v2
 // subtree (limits.FindDelegation). A limit that needs a controller the
 // caller lacks is refused, naming it (enforce_linux.go); CPU time is then

@@ -437,6 +437,12 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 		if req.CgroupFD >= 0 {
 			defer unix.Close(req.CgroupFD)
 		}
+		// A rootless run with no group of its own (none delegated) takes a
+		// spare as a v1 run does; one that maps the caller's ids alone
+		// may find it built (its PID 1 maps them itself: SelfMap).
+		if c.userNS != nil && c.cg.Version() == 0 && !handOff {
+			c.spareFlags = flags
+		}
 	} else {
 		var cgUndo cleanups
 		made := make(chan error, 1)
@@ -470,6 +476,7 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 	}
 	cfg.ExtraFiles = len(s.IO.ExtraFiles)
 	cfg.HandedOff = handOff
+	cfg.SelfMap = c.userNS.selfMap()
 	if cfg.Seccomp, err = compileSeccomp(s.Seccomp, writesHost(&s)); err != nil {
 		return nil, err
 	}
@@ -503,6 +510,7 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 		if g, ok := c.cg.(*noCgroup); ok {
 			g.pid = c.init.pid
 		}
+		// A single-id map is PID 1's own to write (cfg.SelfMap).
 		if err := c.userNS.writeMaps(c.init.pid); err != nil {
 			if why := userNSRefused(err); why != nil {
 				return nil, why
@@ -988,7 +996,9 @@ func (c *Container) Wait() (*Result, error) {
 	// namespaces' making is (see the package doc).
 	var ev stage.Exit
 	derr := json.NewDecoder(c.ctrl).Decode(&ev)
-	if c.spareFlags != 0 {
+	// Not rootless: its spares would be made at the zygote's own
+	// priority, beside the sandboxes still running (see make_spare).
+	if c.spareFlags != 0 && c.userNS == nil {
 		stage.AheadOfNext(c.spareFlags, c.build)
 	}
 	stats, statsErr := c.cg.Stats()
@@ -1043,23 +1053,24 @@ func (c *Container) Wait() (*Result, error) {
 // next runner's zygote reads it (stage.BuildCache), for its first spare
 // to build ahead: a CLI run of the same command line as the last then
 // finds its container built. Only a process whose zygote reads it (the
-// CLI's exec), only root's runs with the host's root and the namespaces
-// of that zygote's first spare, in a run directory only root writes (the
+// CLI's exec), only runs with the host's root and the namespaces of that
+// zygote's first spare, in a run directory only this user writes (the
 // zygote reads no other), and only when it changed: the run's PID 1 did
-// not build ahead from it. Nothing the run holds (its arguments,
-// environment, credentials) is in it; it is a file only root reads or
-// writes, and gc keeps it. The build a spare does from it has no effect
+// not build ahead from it. Without root, only a run whose PID 1 maps its
+// own ids (SelfMap): no other can build before its request. Nothing the
+// run holds (its arguments, environment, credentials) is in it; it is a
+// file only its user reads or writes, and gc keeps it. The build a spare does from it has no effect
 // outside the spare's own mount namespace: what it mounts on and makes is
 // under the run directory, where the first step mounts the scratch tmpfs
 // (buildInside).
 func (c *Container) saveBuild() {
 	s := &c.spec
-	if c.init.built || !c.buildInside || !stage.KeepsBuild(c.spareFlags) || Rootless() ||
+	if c.init.built || !c.buildInside || !stage.KeepsBuild(c.spareFlags) || (Rootless() && c.userNS.selfMap() == nil) ||
 		s.Root != "" || s.Snapshot != nil || s.HostRoot != nil {
 		return
 	}
 	var st unix.Stat_t
-	if unix.Stat(s.RunDir, &st) != nil || st.Uid != 0 || st.Mode&0o022 != 0 {
+	if unix.Stat(s.RunDir, &st) != nil || int(st.Uid) != os.Geteuid() || st.Mode&0o022 != 0 {
 		return
 	}
 	f, err := os.CreateTemp(s.RunDir, buildCacheTemp)
@@ -1199,6 +1210,12 @@ func (c *Container) judge(res *Result, ev *stage.Exit, derr, werr error) error {
 		return nil
 	case ev.Error != "":
 		res.Message = ev.Error
+		if c.userNS != nil && strings.HasPrefix(ev.Error, userNSSetup) {
+			// PID 1 mapped its own ids (SelfMap): say what forbids it.
+			if why := userNSRefused(fmt.Errorf("%s: %w", ev.Error, unix.EPERM)); why != nil {
+				return why
+			}
+		}
 		if ev.Unsupported {
 			return fmt.Errorf("%w: %s", ErrUnsupported, ev.Error)
 		}

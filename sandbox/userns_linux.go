@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sandbox-dev/sandbox/sandbox/internal/stage"
 )
 
 // Rootless runs. A caller without root (euid != 0) gets the same sandbox
@@ -23,10 +25,13 @@ import (
 //     uidmap). The caller's own id is mapped to itself (to 0 with --user 0)
 //     and the range fills the other ids from 0 up, so --user other ids and
 //     roots with several owners work.
-//   - IDMapSingle: the caller's uid and gid alone, written by the runner
-//     (setgroups denied, as the kernel requires for an unprivileged writer):
-//     CMD is the caller, or root inside with --user 0. Any other id does
-//     not exist in the namespace and is refused.
+//   - IDMapSingle: the caller's uid and gid alone, written by PID 1
+//     itself, first in its build (stage.Config.SelfMap; setgroups denied,
+//     as the kernel requires of an unprivileged writer): a process may map
+//     its own ids in a namespace it made, so a spare can build its
+//     container before the runner knows its pid. CMD is the caller, or
+//     root inside with --user 0. Any other id does not exist in the
+//     namespace and is refused.
 //
 // A run as the caller on the host's root gets the single-id map even where
 // the caller has ranges: no file of the host's root is owned by a
@@ -35,9 +40,9 @@ import (
 // (about 8 ms of CPU of 28 here). Every other run (--user, --root, a
 // snapshot) gets the ranges. SANDBOX_IDMAP=subuid or =single forces one.
 //
-// PID 1 keeps its capabilities across the re-exec of /proc/self/exe as
-// ambient capabilities (an exec by a non-root uid would clear them); the
-// exec stage clears every set, ambient included, before CMD.
+// PID 1 is cloned with the namespace, holding every capability in it (no
+// exec comes between); the exec stage clears every set, ambient included,
+// before CMD, and raises as ambient only what a non-root CMD is given.
 
 // ID map kinds, as the report names them.
 const (
@@ -212,13 +217,9 @@ func rootlessUserNS(uid, gid uint32, ownRoot bool) (*userNS, error) {
 }
 
 // writeMaps maps the ids of the started PID 1's user namespace, before
-// PID 1 is let go: a single-id map the runner writes itself (setgroups
-// denied first, as the kernel requires of an unprivileged writer); ranges
-// newuidmap and newgidmap write.
+// PID 1 is let go: ranges, which newuidmap and newgidmap write. A
+// single-id map PID 1 writes itself (selfMap).
 func (ns *userNS) writeMaps(pid int) error {
-	if ns.Kind == IDMapSingle {
-		return ns.writeSingle(pid)
-	}
 	if ns.Kind != IDMapSubuid {
 		return nil
 	}
@@ -229,7 +230,7 @@ func (ns *userNS) writeMaps(pid int) error {
 		}
 		out, err := exec.Command(helper, args...).CombinedOutput()
 		if err != nil {
-			return fmt.Errorf("setting up the user namespace: %s %s: %w: %s", helper, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+			return fmt.Errorf("%s: %s %s: %w: %s", userNSSetup, helper, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 		}
 		return nil
 	}
@@ -241,23 +242,18 @@ func (ns *userNS) writeMaps(pid int) error {
 	return errors.Join(uerr, <-gidErr)
 }
 
-func (ns *userNS) writeSingle(pid int) error {
-	text := func(m []idRange) string {
-		var b strings.Builder
-		for _, r := range m {
-			fmt.Fprintf(&b, "%d %d %d\n", r.Inside, r.Outside, r.Size)
-		}
-		return b.String()
+// userNSSetup begins the errors of mapping ids, the runner's and PID 1's.
+const userNSSetup = "setting up the user namespace"
+
+// selfMap is the map PID 1 writes itself, for a single-id map: the kernel
+// lets a process map its own effective ids in a user namespace it made
+// (setgroups denied first). nil for none: root, or ranges.
+func (ns *userNS) selfMap() *stage.SelfMap {
+	if ns == nil || ns.Kind != IDMapSingle || len(ns.UIDMap) != 1 || len(ns.GIDMap) != 1 {
+		return nil
 	}
-	dir := "/proc/" + strconv.Itoa(pid)
-	for _, w := range []struct{ file, data string }{
-		{"setgroups", "deny"}, {"uid_map", text(ns.UIDMap)}, {"gid_map", text(ns.GIDMap)},
-	} {
-		if err := os.WriteFile(dir+"/"+w.file, []byte(w.data), 0); err != nil {
-			return fmt.Errorf("setting up the user namespace: writing %s: %w", w.file, err)
-		}
-	}
-	return nil
+	u, g := ns.UIDMap[0], ns.GIDMap[0]
+	return &stage.SelfMap{UID: u.Inside, HostUID: u.Outside, GID: g.Inside, HostGID: g.Outside}
 }
 
 // Where unprivileged user namespaces are off, or AppArmor confines them,

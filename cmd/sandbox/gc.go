@@ -14,7 +14,7 @@ const gcUsage = `Usage: sandbox gc [--run-dir DIR] [--store DIR] [--prune-layers
 Removes what runs whose runner died (killed, crashed) left behind: their
 lock files in the run directory and their cgroups, and the snapshot store's
 debris (snapshots of dead runs, half-made imports and commits). Runs still alive are left alone, and
-so is .build, the build part of the last root exec's container, which the
+so is .build, the build part of the last exec's container, which the
 next exec with that run directory builds ahead from. Prints one line per
 thing removed.
 

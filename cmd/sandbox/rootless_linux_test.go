@@ -9,7 +9,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/sandbox-dev/sandbox/fixtures"
 )
@@ -144,10 +146,72 @@ func TestRootlessCLI(t *testing.T) {
 		if o := sandbox(t, "gc", "--run-dir", runDir); o.Exit != 0 {
 			t.Errorf("sandbox gc as %s: exit %d, %q", u.Name, o.Exit, o.Stderr)
 		}
-		if ents, _ := os.ReadDir(runDir); len(ents) > 0 {
+		// The last run's build part is kept (TestRootlessBuildKept).
+		if ents, _ := os.ReadDir(runDir); len(slices.DeleteFunc(ents, func(e os.DirEntry) bool { return e.Name() == ".build" })) > 0 {
 			t.Errorf("run directory not empty: %v", ents)
 		}
 	})
+}
+
+// TestRootlessBuildKept: without root too, exec keeps its plan's build
+// part in the run directory, the user's file, and the next exec's first
+// spare builds that container while the runner starts: its PID 1 maps
+// the caller's ids itself, which is what lets a rootless spare build
+// before the runner knows its pid. The same command line again finds it
+// built (its runner does not rewrite the file); the ids are still the
+// caller's, mapped alone. A run whose ids the setuid helpers map (the
+// user's subordinate ranges) cannot build ahead, and keeps none.
+func TestRootlessBuildKept(t *testing.T) {
+	r := newRootlessCLI(t)
+	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil && !strings.Contains(string(b), " - cgroup ") {
+		t.Skip("no cgroup v1 hierarchy: runs get no spare to build ahead")
+	}
+	uid := strconv.Itoa(int(r.u.UID))
+	cache := filepath.Join(r.runDir, ".build")
+	run := func(args ...string) {
+		t.Helper()
+		o := r.exec(t, append(args, "--", "sh", "-c", "echo arg-marker; id -u; cat /proc/self/uid_map")...)
+		f := strings.Fields(o.Stdout)
+		if o.Exit != 0 || len(f) < 3 || f[0] != "arg-marker" {
+			t.Fatalf("sandbox exec %q: exit %d, %q (stderr %q)", args, o.Exit, o.Stdout, o.Stderr)
+		}
+		if len(args) == 0 && (f[1] != uid || len(f) != 5 || f[2] != uid || f[3] != uid || f[4] != "1") {
+			t.Errorf("sandbox exec as %s: ids %q, want uid %s, mapped to itself alone", r.u.Name, f[1:], uid)
+		}
+	}
+	past := time.Now().Add(-time.Hour).Truncate(time.Second)
+	mtime := func() time.Time {
+		t.Helper()
+		fi, err := os.Stat(cache)
+		if err != nil {
+			t.Fatalf("no build part kept: %v", err)
+		}
+		return fi.ModTime()
+	}
+	run()
+	fi, err := os.Stat(cache)
+	if err != nil {
+		t.Fatalf("no build part kept: %v", err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); fi.Mode() != 0o600 || st.Uid != r.u.UID {
+		t.Errorf("kept as %v, uid %d; want -rw------- and %s's", fi.Mode(), st.Uid, r.u.Name)
+	}
+	if b, _ := os.ReadFile(cache); bytes.Contains(b, []byte("arg-marker")) {
+		t.Error("the kept build part holds the run's arguments")
+	}
+	os.Chtimes(cache, past, past)
+	run()
+	if got := mtime(); !got.Equal(past) {
+		t.Errorf("the same command line again rewrote it (at %v): its PID 1 did not build ahead", got)
+	}
+	run("--user", "0")
+	if !mtime().Equal(past) {
+		t.Error("a run whose ids newuidmap maps kept its build part")
+	}
+	run("--hostname", "other")
+	if mtime().Equal(past) {
+		t.Error("another command line's plan is not kept in its place")
+	}
 }
 
 // rootlessCLI runs this test binary's `sandbox` as the unprivileged test

@@ -8,8 +8,10 @@ package main
 #include <linux/magic.h>
 #include <sched.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 #include "zygote.h"
@@ -66,8 +68,8 @@ uint64_t sandbox_zygote_spare(int argc, char **argv) {
 }
 
 // sandbox_zygote_build_dir overrides package stage's: exec's spare builds
-// ahead from the build part the last root exec with the same run
-// directory kept there (sandbox's saveBuild), so that a command line run
+// ahead from the build part the last exec by the same user with the same
+// run directory kept there (sandbox's saveBuild), so that a command line run
 // again, as a test suite's or a build's loop does, finds its container
 // built. The directory as exec's flags name it: --run-dir (up to "--"),
 // else $SANDBOX_RUN_DIR, else the default. A wrong guess (an argument of
@@ -88,9 +90,25 @@ const char *sandbox_zygote_build_dir(int argc, char **argv) {
 	}
 	if (dir == NULL || dir[0] == 0)
 		dir = getenv("SANDBOX_RUN_DIR");
-	if (dir == NULL || dir[0] == 0)
-		dir = "/run/sandbox";
-	return dir;
+	if (dir != NULL && dir[0] != 0)
+		return dir;
+	if (geteuid() == 0)
+		return "/run/sandbox";
+	// Without root, as sandbox.DefaultRunDirFor: $XDG_RUNTIME_DIR/sandbox
+	// where that is a directory, else sandbox-UID in the temp directory.
+	static char buf[4096];
+	struct stat st;
+	const char *x = getenv("XDG_RUNTIME_DIR");
+	int n;
+	if (x != NULL && x[0] == '/' && stat(x, &st) == 0 && S_ISDIR(st.st_mode))
+		n = snprintf(buf, sizeof buf, "%s/sandbox", x);
+	else {
+		const char *tmp = getenv("TMPDIR");
+		if (tmp == NULL || tmp[0] == 0)
+			tmp = "/tmp";
+		n = snprintf(buf, sizeof buf, "%s/sandbox-%u", tmp, (unsigned)geteuid());
+	}
+	return n > 0 && (size_t)n < sizeof buf ? buf : NULL;
 }
 */
 import "C"

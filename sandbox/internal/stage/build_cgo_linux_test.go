@@ -3,6 +3,9 @@
 package stage
 
 import (
+	"bytes"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -19,6 +22,7 @@ func TestBuildPart(t *testing.T) {
 			Args: []string{"sh", "-c", "true"}, Env: []string{"PATH=/bin"}, Dir: "/work", CallerWd: "/home/u",
 			Hostname: "h", Domainname: "example.org", UID: 1000, GID: 100, Caps: []int{21}, TTY: true,
 			TTYRows: 24, TTYCols: 80, Loopback: true, Scratch: "/run/s", Rootfs: "/run/s/root", ExtraFiles: 1,
+			SelfMap: &SelfMap{UID: 1000, HostUID: 1000, GID: 100, HostGID: 100},
 			Steps: []Step{
 				{Kind: StepMount, Scratch: true, FSType: "tmpfs", Source: "sandbox", Target: "/run/s", Data: "size=1g", Flags: unix.MS_NOSUID},
 				{Kind: StepBind, Source: "/etc", Target: "/etc", RO: true, Mkdir: []string{"/a", "/b"}},
@@ -71,6 +75,11 @@ func TestBuildPart(t *testing.T) {
 		{"step device", false, func(c *Config) { c.Steps[2].Minor = 5 }},
 		{"step mkdir", false, func(c *Config) { c.Steps[1].Mkdir = []string{"/a"} }},
 		{"step mkdir path", false, func(c *Config) { c.Steps[1].Mkdir = []string{"/a", "/c"} }},
+		{"no own map", false, func(c *Config) { c.SelfMap = nil }},
+		{"own map's uid", false, func(c *Config) { c.SelfMap = &SelfMap{UID: 0, HostUID: 1000, GID: 100, HostGID: 100} }},
+		{"own map's host uid", false, func(c *Config) { c.SelfMap = &SelfMap{UID: 1000, HostUID: 1001, GID: 100, HostGID: 100} }},
+		{"own map's gid", false, func(c *Config) { c.SelfMap = &SelfMap{UID: 1000, HostUID: 1000, GID: 0, HostGID: 100} }},
+		{"own map's host gid", false, func(c *Config) { c.SelfMap = &SelfMap{UID: 1000, HostUID: 1000, GID: 100, HostGID: 101} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := base()
@@ -100,5 +109,86 @@ func TestBuildPart(t *testing.T) {
 func TestBuildCacheInStep(t *testing.T) {
 	if got := cBuildCache(); got != BuildCache {
 		t.Errorf("the zygote reads %s, the runner writes %s", got, BuildCache)
+	}
+}
+
+// TestReadBuild: the zygote builds ahead only from a build part its own
+// user kept, in a directory only that user writes: what it says is
+// mounted with the zygote's privileges. A file of another owner, one in
+// another's directory or in one others may write, a file others may
+// write, a symlink, a FIFO (which would block the zygote's start) and a
+// file too long are not read.
+func TestReadBuild(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: makes files of another owner")
+	}
+	want := EncodeBuild(&Config{Hostname: "h", Scratch: "/run/s", Rootfs: "/run/s/root"})
+	const other = 65534
+	for _, tc := range []struct {
+		name string
+		read bool
+		make func(t *testing.T, dir, file string)
+	}{
+		{"own, in an own private directory", true, nil},
+		{"own, in a directory others may read", true, func(t *testing.T, dir, file string) { chmod(t, dir, 0o755) }},
+		{"another's file", false, func(t *testing.T, dir, file string) { chown(t, file, other) }},
+		{"in another's directory", false, func(t *testing.T, dir, file string) { chown(t, dir, other) }},
+		{"in a directory its group may write", false, func(t *testing.T, dir, file string) { chmod(t, dir, 0o770) }},
+		{"in a directory anyone may write", false, func(t *testing.T, dir, file string) { chmod(t, dir, 0o777) }},
+		{"a file others may write", false, func(t *testing.T, dir, file string) { chmod(t, file, 0o622) }},
+		{"a symlink to an own file", false, func(t *testing.T, dir, file string) {
+			if err := os.Rename(file, file+".real"); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(BuildCache+".real", file); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"a FIFO", false, func(t *testing.T, dir, file string) {
+			os.Remove(file)
+			if err := unix.Mkfifo(file, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"too long", false, func(t *testing.T, dir, file string) {
+			if err := os.WriteFile(file, make([]byte, 64<<10+1), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "run")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			file := filepath.Join(dir, BuildCache)
+			if err := os.WriteFile(file, want, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if tc.make != nil {
+				tc.make(t, dir, file)
+			}
+			got := cReadBuild(dir)
+			if tc.read && !bytes.Equal(got, want) {
+				t.Errorf("read %d bytes, want the %d kept", len(got), len(want))
+			}
+			if !tc.read && got != nil {
+				t.Errorf("read %d bytes, want none", len(got))
+			}
+		})
+	}
+}
+
+func chmod(t *testing.T, p string, m os.FileMode) {
+	t.Helper()
+	if err := os.Chmod(p, m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func chown(t *testing.T, p string, uid int) {
+	t.Helper()
+	if err := os.Lchown(p, uid, uid); err != nil {
+		t.Fatal(err)
 	}
 }

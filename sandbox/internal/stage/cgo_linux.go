@@ -46,6 +46,20 @@ func cSameBuild(build, msg []byte) (same bool, hash uint64, ok bool) {
 	return rc == 1, uint64(h), rc >= 0
 }
 
+// cReadBuild is what the zygote reads of the build part kept in run
+// directory dir (zy_read_build): nil for none.
+func cReadBuild(dir string) []byte {
+	cdir := C.CString(dir)
+	defer C.free(unsafe.Pointer(cdir))
+	buf := C.malloc(C.ZY_MAXBUILD)
+	defer C.free(buf)
+	n := C.zy_read_build(cdir, (*C.char)(buf), C.ZY_MAXBUILD)
+	if n == 0 {
+		return nil
+	}
+	return C.GoBytes(buf, C.int(n))
+}
+
 // cBuildCache is BuildCache as the zygote reads it.
 func cBuildCache() string { return C.ZY_BUILD_NAME }
 

@@ -132,6 +132,12 @@ static int decode(const char *msg, size_t len, struct is_cfg *c, int build) {
 			c->names[i] = rd_str(&r);
 		}
 	}
+	if (c->flags & IS_SELFMAP) {
+		c->uidmap[0] = rd_u32(&r);
+		c->uidmap[1] = rd_u32(&r);
+		c->gidmap[0] = rd_u32(&r);
+		c->gidmap[1] = rd_u32(&r);
+	}
 	if (r.bad || r.p != r.end || (c->nargs == 0) != build)
 		return -1;
 	return 0;
@@ -143,7 +149,9 @@ static int same_str(const char *a, const char *b) { return strcmp(a, b) == 0; }
 // is_build reads of a config (the capabilities CMD may keep bound the
 // set the build leaves), and nothing else (EncodeBuild's fields).
 int is_same_build(const struct is_cfg *a, const struct is_cfg *b) {
-	if ((a->flags & IS_LOOPBACK) != (b->flags & IS_LOOPBACK) || !same_str(a->hostname, b->hostname) ||
+	if ((a->flags & (IS_LOOPBACK | IS_SELFMAP)) != (b->flags & (IS_LOOPBACK | IS_SELFMAP)) ||
+	    memcmp(a->uidmap, b->uidmap, sizeof a->uidmap) != 0 || memcmp(a->gidmap, b->gidmap, sizeof a->gidmap) != 0 ||
+	    !same_str(a->hostname, b->hostname) ||
 	    !same_str(a->domainname, b->domainname) || !same_str(a->scratch, b->scratch) || !same_str(a->rootfs, b->rootfs) ||
 	    a->nsteps != b->nsteps || a->ncaps != b->ncaps)
 		return 0;

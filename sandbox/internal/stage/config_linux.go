@@ -87,6 +87,19 @@ type Config struct {
 	// SiblingZygote), which reads CMD's status from PID 1's (128+N for
 	// signal N). The control socket's end still ends it.
 	HandedOff bool
+	// SelfMap, for a rootless run whose user namespace maps the caller's
+	// own ids alone, is that map: PID 1 writes it itself, first thing in
+	// its build (a process may map its own ids in a namespace it made),
+	// so that a spare can build its container before the runner knows
+	// its pid. nil: the ids are the runner's to map, or there is no user
+	// namespace.
+	SelfMap *SelfMap
+}
+
+// SelfMap is a single-id user namespace map: UID and GID inside are the
+// caller's HostUID and HostGID.
+type SelfMap struct {
+	UID, HostUID, GID, HostGID uint32
 }
 
 // Rlimit is one setrlimit(2) limit, as PID 1 sets it on the exec stage.

@@ -181,6 +181,9 @@ func decodeConfig(msg []byte) (*Config, error) {
 		}
 		cfg.Seccomp = p
 	}
+	if flags&configSelfMap != 0 {
+		cfg.SelfMap = &SelfMap{UID: r.u32(), HostUID: r.u32(), GID: r.u32(), HostGID: r.u32()}
+	}
 	if r.err == nil && len(r.b) != 0 {
 		r.err = fmt.Errorf("%w: %d bytes past the end", errConfigWire, len(r.b))
 	}

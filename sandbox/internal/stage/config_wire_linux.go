@@ -23,6 +23,7 @@ import (
 //	u32 n, (i32 resource, u64 cur, u64 max) × n: rlimits
 //	with configSeccomp: u32 n, struct sock_filter × n;
 //	    u32 n, (i32 nr, str name) × n: names, by ascending nr
+//	with configSelfMap: u32 uid, host uid, gid, host gid
 //
 // A str is u32 length, the bytes (no NUL among them), and a NUL, so C can
 // use it in place. A step is
@@ -44,6 +45,7 @@ const (
 	configJoined     = 1 << 9
 	configDetached   = 1 << 10
 	configHandedOff  = 1 << 11
+	configSelfMap    = 1 << 12
 
 	stepRO         = 1 << 0
 	stepScratch    = 1 << 1
@@ -82,7 +84,8 @@ func EncodeConfig(cfg *Config) []byte {
 	flags := bit(cfg.TTY, configTTY) | bit(cfg.Loopback, configLoopback) |
 		bit(p != nil, configSeccomp) | bit(p != nil && p.Notify, configNotify) |
 		bit(cfg.CallerWdRequired, configWdRequired) | bit(cfg.Joined, configJoined) |
-		bit(cfg.Detached, configDetached) | bit(cfg.HandedOff, configHandedOff)
+		bit(cfg.Detached, configDetached) | bit(cfg.HandedOff, configHandedOff) |
+		bit(cfg.SelfMap != nil, configSelfMap)
 	out := make([]byte, 4, 4096)
 	out = ne.AppendUint32(out, flags)
 	out = ne.AppendUint32(out, cfg.UID)
@@ -131,6 +134,11 @@ func EncodeConfig(cfg *Config) []byte {
 			out = appendStr(out, p.Names[nr])
 		}
 	}
+	if m := cfg.SelfMap; m != nil {
+		for _, v := range []uint32{m.UID, m.HostUID, m.GID, m.HostGID} {
+			out = ne.AppendUint32(out, v)
+		}
+	}
 	ne.PutUint32(out, uint32(len(out)-4))
 	return out
 }
@@ -138,14 +146,15 @@ func EncodeConfig(cfg *Config) []byte {
 // EncodeBuild is the build part of cfg, as a config message of its own
 // (length word included) with nothing else set: what PID 1 builds the
 // container from (the steps, the root, the hostname and domain name,
-// loopback), and the capabilities CMD may keep, which bound what PID 1
-// forks after (the C side's is_build and is_same_build). A spare built
+// loopback, a rootless run's own id map), and the capabilities CMD may
+// keep, which bound what PID 1 forks after (the C side's is_build and
+// is_same_build). A spare built
 // ahead (AheadOfNext) is sent it instead of a whole config, which holds
 // a run's arguments and environment.
 func EncodeBuild(cfg *Config) []byte {
 	return EncodeConfig(&Config{
 		Hostname: cfg.Hostname, Domainname: cfg.Domainname, Scratch: cfg.Scratch, Rootfs: cfg.Rootfs,
-		Loopback: cfg.Loopback, Steps: cfg.Steps, Caps: cfg.Caps,
+		Loopback: cfg.Loopback, Steps: cfg.Steps, Caps: cfg.Caps, SelfMap: cfg.SelfMap,
 	})
 }
 

@@ -46,6 +46,9 @@ func TestConfigWireRoundTrip(t *testing.T) {
 		{"filter without notify or names", Config{Args: []string{"x"},
 			Seccomp: &SeccompProgram{Filter: []unix.SockFilter{{Code: 0x6, K: 0x7fff0000}}}}},
 		{"empty seccomp is kept", Config{Args: []string{"x"}, Seccomp: &SeccompProgram{}}},
+		{"a rootless run's own map", Config{Args: []string{"x"}, SelfMap: &SelfMap{UID: 0, HostUID: 1000, GID: 0, HostGID: 100}}},
+		{"own map after a filter", Config{Args: []string{"x"}, Seccomp: &SeccompProgram{Filter: []unix.SockFilter{{Code: 0x6}}},
+			SelfMap: &SelfMap{UID: 1000, HostUID: 1000, GID: 100, HostGID: 100}}},
 		{"long strings", Config{Args: []string{string(bytes.Repeat([]byte("a"), 1<<16))},
 			Steps: []Step{{Kind: StepBind, Source: "/" + string(bytes.Repeat([]byte("b/"), 2048)), Target: "/x"}}}},
 	}

@@ -9,11 +9,11 @@ const InitArg0 = "sandbox-init"
 // confined PID 1, after the Config (as EncodeConfig writes it).
 const GoByte = 'G'
 
-// BuildCache is the file of its run directory where a root runner keeps
+// BuildCache is the file of its run directory where a runner keeps
 // the build part (EncodeBuild) of its last run, for the spare the next
 // runner's zygote clones at once: it builds that container ahead, before
 // the Go runtime of the runner that asks for it has started (zygote.c's
-// read_build; ZY_BUILD_NAME there).
+// zy_read_build; ZY_BUILD_NAME there).
 const BuildCache = ".build"
 
 // MaxGoFiles is how many descriptors the GoByte can carry (ZY_MAXFD in

@@ -73,15 +73,19 @@
 //
 // # Built ahead
 //
-// A root runner's spare may also build its container before the request:
-// the mounts, pivot_root, hostname and loopback (is_build), from a build
-// part (EncodeBuild: the plan's steps, root, hostname, domain name and
-// loopback, and nothing of the run's arguments, environment or ids). A
+// A spare may also build its container before the request: the mounts,
+// pivot_root, hostname and loopback (is_build), from a build part
+// (EncodeBuild: the plan's steps, root, hostname, domain name and
+// loopback, and nothing of the run's arguments, environment or ids).
+// Without root, only a build whose user namespace maps the caller's own
+// ids alone (Config.SelfMap), which its PID 1 writes itself first: no
+// other map can be written before the runner knows the spare's pid. A
 // hint carries one when the process's last two requests had the same
 // build part (AheadOfNext: a loop of one command line); the constructor's
 // spare reads one from the run directory that the CLI's exec names
 // (sandbox_zygote_build_dir), kept there by the last exec (BuildCache:
-// root's file, in a directory only root writes, or it is not read). A
+// the file of the zygote's own user, in a directory only that user
+// writes, or it is not read: zy_read_build). A
 // request names its build part's hash (SpawnRequest.Build, FNV-1a); a
 // spare built from another is dropped, one whose build failed ends (and
 // the request gets a PID 1 cloned then, which builds and fails or not as

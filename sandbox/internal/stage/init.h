@@ -99,6 +99,9 @@ struct is_cfg {
 	struct is_step *steps;
 	struct is_rlimit *rlimits;
 	struct sock_filter *filter;
+	// With IS_SELFMAP: the single-id user namespace map PID 1 writes
+	// itself (map[0] inside is map[1] outside; uids, then gids).
+	uint32_t uidmap[2], gidmap[2];
 };
 
 #define IS_TTY 1
@@ -109,6 +112,7 @@ struct is_cfg {
 #define IS_JOINED 512  // configJoined
 #define IS_DETACHED 1024  // configDetached
 #define IS_HANDED 2048  // configHandedOff
+#define IS_SELFMAP 4096  // configSelfMap
 #define IS_STEP_RO 1
 #define IS_STEP_SCRATCH 2
 #define IS_STEP_OPTIONAL 4

@@ -280,8 +280,44 @@ int is_bound(const struct is_cfg *c) {
 // the part that reads the host (mounts, pivot_root), then is_build_rest.
 int is_build(const struct is_cfg *c) { return is_build_root(c) < 0 ? -1 : is_build_rest(c); }
 
+// write_self writes data to /proc/self/file, in one write as the kernel
+// wants an id map.
+static int write_self(const char *file, const char *data) {
+	char path[64];
+	snprintf(path, sizeof path, "/proc/self/%s", file);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return is_fail(errno, "setting up the user namespace: writing %s", file);
+	size_t n = strlen(data);
+	ssize_t w = write(fd, data, n);
+	int e = errno;
+	close(fd);
+	if (w != (ssize_t)n)
+		return is_fail(w < 0 ? e : EIO, "setting up the user namespace: writing %s", file);
+	return 0;
+}
+
+// map_self maps the caller's own ids in the user namespace PID 1 made:
+// a process may map its own effective ids in a namespace it created,
+// setgroups denied first (user_namespaces(7)), as `unshare -r` does. It
+// is first in the build, before anything is made whose owner must exist
+// in the namespace; a spare does it before its request, which is what
+// lets a rootless one build ahead (the runner knows its pid only then).
+static int map_self(const struct is_cfg *c) {
+	char m[48];
+	if (write_self("setgroups", "deny") < 0)
+		return -1;
+	snprintf(m, sizeof m, "%u %u 1\n", c->uidmap[0], c->uidmap[1]);
+	if (write_self("uid_map", m) < 0)
+		return -1;
+	snprintf(m, sizeof m, "%u %u 1\n", c->gidmap[0], c->gidmap[1]);
+	return write_self("gid_map", m);
+}
+
 int is_build_root(const struct is_cfg *c) {
 	umask(0);
+	if ((c->flags & IS_SELFMAP) && map_self(c) < 0)
+		return -1;
 	if (perform_steps(c) < 0 || pivot_into(c->rootfs) < 0)
 		return -1;
 	return 0;

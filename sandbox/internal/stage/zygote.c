@@ -266,7 +266,7 @@ static pid_t spawn(const struct zy_req *rq, int *fds, int nfds) {
 // its mounts are made, and its PID 1 checks the config it is sent against
 // what it built (sandbox_init_build). One whose build fails ends; the request that
 // finds it gone gets a PID 1 cloned then. The constructor's spare builds
-// from what the last CLI run kept (read_build), at the zygote's priority.
+// from what the last CLI run kept (zy_read_build), at the zygote's priority.
 //
 // What a spare took from the host when it was made must still be the
 // host's when it is used. Its mount namespace is a copy of the host's
@@ -337,10 +337,6 @@ static int mounts_changed(void) {
 static void make_spare(uint64_t flags, int cpu, const char *build, size_t nbuild, int first) {
 	if (spare.pid != 0)
 		return;
-	// Built ahead only by root: without, the spare's user namespace has no
-	// id maps until the runner writes them, after the request.
-	if (geteuid() != 0)
-		build = NULL;
 	// Without CAP_SYS_NICE there is no way back from the idle class: a
 	// rootless zygote's spares are made at its own, and only where no
 	// sandbox of its runner runs yet (the runner asks for none after
@@ -393,7 +389,11 @@ static void make_spare(uint64_t flags, int cpu, const char *build, size_t nbuild
 			uint32_t len = 0;
 			if (nbuild >= 4)
 				memcpy(&len, build, 4);
-			if (len != nbuild - 4 || is_decode_build(build + 4, nbuild - 4, &c) < 0 || is_build_root(&c) < 0)
+			// Without root, only a build that maps its own ids: any other
+			// namespace has none until the runner's helpers write them,
+			// after the request.
+			if (len != nbuild - 4 || is_decode_build(build + 4, nbuild - 4, &c) < 0 ||
+			    (geteuid() != 0 && !(c.flags & IS_SELFMAP)) || is_build_root(&c) < 0)
 				_exit(0);
 			is_prebuilt = &c;
 			if (send(0, "", 1, MSG_NOSIGNAL) != 1)
@@ -605,24 +605,26 @@ static void serve(int sock, int once) {
 	}
 }
 
-// read_build reads the build part a runner before us kept in run
-// directory dir: its length, 0 for none. Only root's, in a directory only
-// root writes: what it says is mounted as root.
-static size_t read_build(const char *dir, char *buf, size_t max) {
-	if (dir == NULL || geteuid() != 0)
+// zy_read_build reads the build part a runner before us kept in run
+// directory dir: its length, 0 for none. Only our own user's, in a
+// directory only it writes: what it says is mounted with our privileges
+// (root's, or a rootless caller's in its own user namespace).
+size_t zy_read_build(const char *dir, char *buf, size_t max) {
+	if (dir == NULL)
 		return 0;
+	uid_t self = geteuid();
 	struct stat st;
 	int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return 0;
 	int fd = -1;
-	if (fstat(dfd, &st) == 0 && st.st_uid == 0 && (st.st_mode & 022) == 0)
+	if (fstat(dfd, &st) == 0 && st.st_uid == self && (st.st_mode & 022) == 0)
 		fd = openat(dfd, ZY_BUILD_NAME, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	close(dfd);
 	if (fd < 0)
 		return 0;
 	size_t n = 0;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == 0 && (st.st_mode & 022) == 0 &&
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == self && (st.st_mode & 022) == 0 &&
 	    st.st_size > 0 && (size_t)st.st_size <= max && sandbox_read_full(fd, buf, (size_t)st.st_size) == 0)
 		n = (size_t)st.st_size;
 	close(fd);
@@ -634,8 +636,8 @@ static size_t read_build(const char *dir, char *buf, size_t max) {
 // would be a way out of every root, runc CVE-2024-21626), its arguments
 // and environment, and its working directory (which would stay busy as
 // long as the runner). It stays dumpable, as the runner is: PID 1
-// inherits that, and a rootless runner writes PID 1's id maps, which
-// /proc gives to root otherwise.
+// inherits that, and a rootless PID 1's id maps are written by it or by
+// the runner's helpers, and /proc gives them to root otherwise.
 static void become_zygote(int argc, char **argv, char **envp, int sibling, uint64_t spare_flags, int cpu, const char *build_dir) __attribute__((noreturn));
 static void become_zygote(int argc, char **argv, char **envp, int sibling, uint64_t spare_flags, int cpu, const char *build_dir) {
 	prctl(PR_SET_NAME, ZYGOTE_ARG0, 0, 0, 0);
@@ -649,7 +651,7 @@ static void become_zygote(int argc, char **argv, char **envp, int sibling, uint6
 	// Before the arguments it may be named in are wiped, and from the
 	// caller's directory, which a relative one is taken from.
 	static char build[ZY_MAXBUILD];
-	size_t nbuild = spare_flags != 0 && !sibling ? read_build(build_dir, build, sizeof build) : 0;
+	size_t nbuild = spare_flags != 0 && !sibling ? zy_read_build(build_dir, build, sizeof build) : 0;
 	wipe(argc, argv, envp);
 	if (chdir("/") < 0)
 		_exit(125);

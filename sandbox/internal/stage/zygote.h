@@ -27,9 +27,9 @@
 #define ZY_VERSION 6
 #define ZY_MAXFD 64
 #define ZY_MAXBUILD (64 << 10)
-// What a root runner keeps in its run directory: the build part of its
-// last run (sandbox.Container's saveBuild), for the spare the next
-// runner's zygote clones at once to build ahead; BuildCache in Go.
+// What a runner keeps in its run directory: the build part of its last
+// run (sandbox.Container's saveBuild), for the spare the next runner's
+// zygote clones at once to build ahead; BuildCache in Go.
 #define ZY_BUILD_NAME ".build"
 
 struct zy_req {
@@ -59,6 +59,7 @@ void sandbox_zygote_start(int argc, char **argv, char **envp);
 int sandbox_zygote_wanted(int argc, char **argv);
 uint64_t sandbox_zygote_spare(int argc, char **argv);
 const char *sandbox_zygote_build_dir(int argc, char **argv);
+size_t zy_read_build(const char *dir, char *buf, size_t max);
 void sandbox_pid1(int ctrl, int nfd, int gate, int joined) __attribute__((noreturn));
 
 extern int sandbox_zygote_sock;
