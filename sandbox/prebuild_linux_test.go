@@ -11,6 +11,7 @@ import (
 
 	"github.com/sandbox-dev/sandbox/fixtures"
 	"github.com/sandbox-dev/sandbox/sandbox/internal/stage"
+	"golang.org/x/sys/unix"
 )
 
 // TestSpareBuiltAhead: after two runs alike, the spare made for the next
@@ -231,5 +232,140 @@ func TestSpareRunDirRemoved(t *testing.T) {
 			names = append(names, e.Name())
 		}
 		t.Errorf("run directories made again after their removal: %v", names)
+	}
+}
+
+// TestSpareSourceReplaced: a spare built ahead binds what its plan's
+// sources were when it built; one replaced since (a directory removed and
+// made again, a file renamed over, as resolv.conf is) must not reach the
+// run after. Its zygote finds the source changed and drops it; the run
+// gets a PID 1 that binds the source as it is. The same sources left in
+// place keep their spare.
+func TestSpareSourceReplaced(t *testing.T) {
+	needSpares(t)
+	for _, tc := range []struct {
+		name, dst string
+		write     func(t *testing.T, src, content string)
+	}{
+		{"directory made again", "/d/f", func(t *testing.T, src, content string) {
+			if err := os.RemoveAll(src); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Mkdir(src, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(src, "f"), []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"file renamed over", "/d", func(t *testing.T, src, content string) {
+			if err := os.WriteFile(src+".new", []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(src+".new", src); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			runDir := testRunDir(t)
+			src := filepath.Join(t.TempDir(), "src")
+			run := func() (string, bool) {
+				t.Helper()
+				s := sh("cat " + tc.dst)
+				s.RunDir, s.CgroupRoot = runDir, testCgroupRoot
+				s.Mounts = []Mount{{Type: MountBind, Source: src, Destination: "/d"}}
+				var out strings.Builder
+				s.IO.Stdout, s.IO.Stderr = &out, &out
+				c, err := Start(context.Background(), s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				built := c.init.built
+				if _, err := c.Wait(); err != nil {
+					t.Fatal(err)
+				}
+				// The next spare builds with idle CPU time: let it.
+				time.Sleep(30 * time.Millisecond)
+				return out.String(), built
+			}
+			for i, replace := range []bool{true, true, true, false, true, false} {
+				want := fmt.Sprintf("run %d\n", i)
+				if replace {
+					tc.write(t, src, want)
+				}
+				out, built := run()
+				if !replace {
+					want = fmt.Sprintf("run %d\n", i-1)
+				}
+				if out != want {
+					t.Errorf("run %d: %q (built ahead %v), want %q", i, out, built, want)
+				}
+				// After two runs alike, a spare built for the next is
+				// PID 1 only while its source stays as it was.
+				if wantBuilt := i >= 2 && !replace; built != wantBuilt {
+					t.Errorf("run %d: built ahead %v, want %v", i, built, wantBuilt)
+				}
+			}
+		})
+	}
+}
+
+// TestSpareMountsBack: a spare copied the host's mount table when it was
+// made. A mount made and undone since (a container engine's, between two
+// runs) leaves the table what the spare copied, and the spare is used; a
+// mount still there is a table the spare lacks, and it is dropped, as it
+// is when the table goes back to one without a mount it copied.
+func TestSpareMountsBack(t *testing.T) {
+	needSpares(t)
+	runDir := testRunDir(t)
+	dir := t.TempDir()
+	run := func() bool {
+		t.Helper()
+		s := sh("true")
+		s.RunDir, s.CgroupRoot = runDir, testCgroupRoot
+		c, err := Start(context.Background(), s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		built := c.init.built
+		if res, err := c.Wait(); err != nil || res.Status != StatusOK {
+			t.Fatalf("%v %v", err, res)
+		}
+		time.Sleep(30 * time.Millisecond) // the next spare's build, at idle CPU time
+		return built
+	}
+	mount := func() {
+		t.Helper()
+		if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=1m"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unmount := func() {
+		t.Helper()
+		if err := unix.Unmount(dir, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+	for i, step := range []struct {
+		name  string
+		do    func()
+		built bool
+	}{
+		{"first", nil, false},
+		{"second", nil, false},
+		{"a mount made and undone", func() { mount(); unmount() }, true},
+		{"twice", func() { mount(); unmount(); mount(); unmount() }, true},
+		{"a mount left", mount, false},
+		{"that mount undone", unmount, false},
+		{"nothing since", nil, true},
+	} {
+		if step.do != nil {
+			step.do()
+		}
+		if got := run(); got != step.built {
+			t.Errorf("run %d (%s): built ahead %v, want %v", i+1, step.name, got, step.built)
+		}
 	}
 }

@@ -61,11 +61,14 @@
 // and is PID 1 once the request is forwarded to it: the clone, the
 // kernel making the namespaces, is then off the runner's path. One whose
 // copy of the mount table is out of date (the zygote polls its
-// /proc/self/mounts), or whose namespaces do not fit the request, is
+// /proc/self/mounts, and after a change compares the table with the one
+// the spare copied, line for line: mounts made and undone between two
+// runs leave it usable), or whose namespaces do not fit the request, is
 // killed, and the runner, its parent, reaps it. A rootless runner's
 // spares have a user namespace among their namespaces, get their id maps
-// as any PID 1 does once cloned, and are made at the zygote's own
-// priority: without CAP_SYS_NICE the idle class is a way with no way
+// as any PID 1 does once cloned (or map them themselves: SelfMap), and
+// are made at the zygote's own priority: without CAP_SYS_NICE the idle
+// class is a way with no way
 // back. So none is made for it while its sandboxes run (its runs ask for
 // none when a PID 1 reports). The constructor's spare, made where none of
 // the runner's sandboxes runs yet and the runner's next PID 1, is made at
@@ -87,7 +90,10 @@
 // the file of the zygote's own user, in a directory only that user
 // writes, or it is not read: zy_read_build). A
 // request names its build part's hash (SpawnRequest.Build, FNV-1a); a
-// spare built from another is dropped, one whose build failed ends (and
+// spare built from another is dropped, and so is one whose build resolved
+// a host path (a bind's source, an overlay's layer) that now names
+// another file (a directory removed and made again, a file renamed over:
+// the zygote stats each, sources_same), one whose build failed ends (and
 // the request gets a PID 1 cloned then, which builds and fails or not as
 // the host now is), and the PID 1 of one built ahead compares the config
 // it is sent with what it built, field by field (is_same_build), and

@@ -190,6 +190,19 @@ extern int is_prebuilt_failed;
 
 // mounts.c
 int perform_steps(const struct is_cfg *c);
+// What a build resolved of the host's tree (the sources of its binds and
+// overlays), noted while is_noting is set: a spare's (zygote.c), whose
+// zygote checks, when its request comes, that each path names what it
+// did (st_dev, st_ino; both 0 for a path that was not there). A path is
+// is_sources_full when there was no room to note one.
+struct is_source {
+	uint64_t dev, ino;
+	const char *path;
+};
+#define IS_MAXSOURCES 512
+extern int is_noting, is_sources_full;
+extern struct is_source is_sources[IS_MAXSOURCES];
+extern uint32_t is_nsources;
 int pivot_into(const char *rootfs);
 int loopback_up(void);
 const char *workdir(const struct is_cfg *c);

@@ -198,6 +198,61 @@ static int mkdir_below(const char *path) {
 	return rc;
 }
 
+int is_noting, is_sources_full;
+struct is_source is_sources[IS_MAXSOURCES];
+uint32_t is_nsources;
+
+// note records that the build resolved host path p to sb (NULL: it was
+// not there). Paths under the scratch tmpfs are the sandbox's own.
+static void note(const char *p, const struct stat *sb) {
+	if (!is_noting || p[0] != '/')
+		return;
+	size_t n = scratch.path != NULL ? strlen(scratch.path) : 0;
+	if (n > 0 && strncmp(p, scratch.path, n) == 0 && (p[n] == '/' || p[n] == 0))
+		return;
+	if (is_nsources == IS_MAXSOURCES) {
+		is_sources_full = 1;
+		return;
+	}
+	struct is_source *s = &is_sources[is_nsources++];
+	s->path = p;
+	s->dev = sb != NULL ? (uint64_t)sb->st_dev : 0;
+	s->ino = sb != NULL ? (uint64_t)sb->st_ino : 0;
+}
+
+static void note_path(const char *p) {
+	if (!is_noting)
+		return;
+	struct stat sb;
+	note(p, stat(p, &sb) == 0 ? &sb : NULL);
+}
+
+// note_overlay notes an overlay's layers: its options' lowerdir (each of
+// them), upperdir and workdir. No layer has a ',' or ':' in its path (the
+// plan refuses one), so the options split plainly.
+static void note_overlay(const char *data) {
+	if (!is_noting)
+		return;
+	for (const char *o = data; *o;) {
+		const char *end = strchr(o, ',');
+		size_t len = end != NULL ? (size_t)(end - o) : strlen(o);
+		const char *v = NULL;
+		if (len > 9 && strncmp(o, "lowerdir=", 9) == 0)
+			v = o + 9;
+		else if (len > 9 && (strncmp(o, "upperdir=", 9) == 0 || strncmp(o, "workdir=", 8) == 0))
+			v = strchr(o, '=') + 1;
+		while (v != NULL && v < o + len) {
+			const char *colon = memchr(v, ':', (size_t)(o + len - v));
+			size_t l = colon != NULL ? (size_t)(colon - v) : (size_t)(o + len - v);
+			note_path(is_sprintf("%.*s", (int)l, v));  // kept: the note names it
+			v = colon != NULL ? colon + 1 : NULL;
+		}
+		o += len;
+		if (*o == ',')
+			o++;
+	}
+}
+
 static int make_dirs(const struct is_step *st) {
 	for (uint32_t i = 0; i < st->nmkdir; i++) {
 		const char *d = st->mkdir[i];
@@ -219,6 +274,9 @@ static int scratch_step(const struct is_step *st) {
 
 // step_mount to step_readonly are the steps inside the new root.
 static int step_mount(struct is_root *root, const struct is_step *st) {
+	note_path(st->src);
+	if (strcmp(st->fs, "overlay") == 0)
+		note_overlay(st->data);
 	struct stat sb;
 	if ((st->flags & IS_STEP_FALLBACK) && stat(st->src, &sb) == 0 && !S_ISDIR(sb.st_mode)) {
 		// A host submount that is a file (docker's and podman's
@@ -257,14 +315,18 @@ static int step_bind(struct is_root *root, const struct is_step *st) {
 	int src = (int)syscall(SYS_openat2, AT_FDCWD, st->src, &how, sizeof how);
 	if (src < 0 && errno == ELOOP && (st->flags & IS_STEP_NOSYMLINKS))
 		return is_fail(errno, "bind source %s: a symlink in the path, not followed (no_symlinks)", st->src);
-	if (src < 0)
-		return is_fail(errno, "bind source: stat %s", st->src);
+	if (src < 0) {
+		int e = errno;
+		note(st->src, NULL);
+		return is_fail(e, "bind source: stat %s", st->src);
+	}
 	struct stat sb;
 	if (fstat(src, &sb) < 0) {
 		int e = errno;
 		close(src);
 		return is_fail(e, "bind source: stat %s", st->src);
 	}
+	note(st->src, &sb);
 	int fd = S_ISDIR(sb.st_mode) ? r_mkdir_all(root, st->dst) : r_mkfile(root, st->dst);
 	if (fd < 0) {
 		int e = errno;
@@ -309,6 +371,7 @@ static int step_mknod(struct is_root *root, const struct is_step *st) {
 	if (rc < 0 && e == EPERM) {
 		// No CAP_MKNOD (rootless): bind the host's node. Before
 		// pivot_root, the target names the host's own /dev entry.
+		note_path(st->dst);
 		int fd = r_mkfile(root, st->dst);
 		if (fd < 0)
 			return is_fail(errno, "creating %s", st->dst);
@@ -399,9 +462,15 @@ int perform_steps(const struct is_cfg *c) {
 		if (st->flags & IS_STEP_SCRATCH) {
 			rc = scratch_step(st);
 			struct stat sb;
-			if (rc == 0 && i == 0 && strcmp(st->dst, c->scratch) == 0 && stat(c->scratch, &sb) == 0) {
-				scratch.path = c->scratch;
-				scratch.dev = sb.st_dev;
+			if (rc == 0 && i == 0 && strcmp(st->dst, c->scratch) == 0) {
+				// Gone already (its directory removed, which detaches it):
+				// what would be made below it would be made on the host.
+				if (stat(c->scratch, &sb) < 0) {
+					rc = is_fail(errno, "the run directory's scratch filesystem is gone");
+				} else {
+					scratch.path = c->scratch;
+					scratch.dev = sb.st_dev;
+				}
 			}
 			continue;
 		}

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
@@ -270,10 +271,16 @@ static pid_t spawn(const struct zy_req *rq, int *fds, int nfds) {
 //
 // What a spare took from the host when it was made must still be the
 // host's when it is used. Its mount namespace is a copy of the host's
-// mount table: any mount or unmount in the zygote's namespace since then
-// (seen by polling /proc/self/mounts) drops it. The other namespaces are
-// new and empty, its credentials and root the zygote's, which do not
-// change. A spare dropped is killed, and its pid goes back with the reply
+// mount table: after a mount or unmount in the zygote's namespace (seen
+// by polling /proc/self/mounts) it is dropped unless the table is again
+// what it copied, line for line (mount ids, devices and all: a container
+// engine's mounts come and go between two runs, and a mount that is the
+// same line again is the same filesystem in the same place). A spare
+// built ahead also holds what its build resolved of the host's tree, the
+// sources of its binds and overlays: each path must still name the same
+// file (sources_same), or a directory removed and made again, or a file
+// renamed over, would stay bound as it was. The other namespaces are new
+// and empty, its credentials and root the zygote's, which do not change. A spare dropped is killed, and its pid goes back with the reply
 // (zy_reply.gone) for the runner, its parent, to reap; one never used ends
 // with the runner (its parent-death signal) or the zygote (its socket's
 // EOF).
@@ -283,6 +290,7 @@ static struct {
 	int sock;   // the zygote's end of its socket
 	uint64_t flags;
 	uint64_t build;  // is_fnv of the build part it builds from; 0: it builds at its request
+	uint64_t table;  // table_hash of the mount table it copied; 0: unknown
 	// It may still be at the idle class (idle) or bound off the sender's
 	// CPU (moved): the policy and CPUs to give it for its request.
 	int idle, moved, policy;
@@ -292,6 +300,64 @@ static struct {
 
 static void spare_unbind(void);
 static int mounts_fd = -1;
+
+// A spare's word that its mounts are made names what the build resolved
+// of the host's tree (is_sources): u32 count, then for each u64 dev, u64
+// ino, u32 length and the path's bytes.
+#define ZY_MAXWORD (ZY_MAXBUILD + IS_MAXSOURCES * 20 + 4)
+
+// encode_sources is the word: its length, 0 if it does not fit (or some
+// source was not noted).
+static size_t encode_sources(char *buf, size_t max) {
+	if (is_sources_full)
+		return 0;
+	size_t n = 4;
+	memcpy(buf, &is_nsources, 4);
+	for (uint32_t i = 0; i < is_nsources; i++) {
+		const struct is_source *s = &is_sources[i];
+		uint32_t len = (uint32_t)strlen(s->path);
+		if (n + 20 + len > max)
+			return 0;
+		memcpy(buf + n, &s->dev, 8);
+		memcpy(buf + n + 8, &s->ino, 8);
+		memcpy(buf + n + 16, &len, 4);
+		memcpy(buf + n + 20, s->path, len);
+		n += 20 + len;
+	}
+	return n;
+}
+
+// sources_same says whether each path of a spare's word still names what
+// it did, looked up as the spare did (following symlinks); one that was
+// not there must still not be.
+static int sources_same(const char *w, size_t n) {
+	uint32_t count;
+	if (n < 4)
+		return 0;
+	memcpy(&count, w, 4);
+	size_t off = 4;
+	char path[PATH_MAX];
+	for (uint32_t i = 0; i < count; i++) {
+		uint64_t dev, ino;
+		uint32_t len;
+		if (n - off < 20)
+			return 0;
+		memcpy(&dev, w + off, 8);
+		memcpy(&ino, w + off + 8, 8);
+		memcpy(&len, w + off + 16, 4);
+		off += 20;
+		if (len >= sizeof path || n - off < len)
+			return 0;
+		memcpy(path, w + off, len);
+		path[len] = 0;
+		off += len;
+		struct stat st;
+		int there = stat(path, &st) == 0;
+		if (there ? (uint64_t)st.st_dev != dev || (uint64_t)st.st_ino != ino : dev != 0 || ino != 0)
+			return 0;
+	}
+	return off == n;
+}
 
 static int take_request(int sock, struct zy_req *rq, int *fds, int *nfds, int *bad, const char **build, size_t *nbuild);
 
@@ -317,6 +383,33 @@ static int mounts_changed(void) {
 	}
 	struct pollfd pf = {.fd = mounts_fd, .events = POLLPRI};
 	return poll(&pf, 1, 0) != 0;
+}
+
+// table_hash is is_fnv of the zygote's mount table, /proc/self/mountinfo
+// whole; 0 if it cannot be read.
+static uint64_t table_hash(void) {
+	int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	static char buf[64 << 10];
+	uint64_t h = 14695981039346656037ULL;
+	ssize_t n;
+	while ((n = read(fd, buf, sizeof buf)) > 0)
+		for (ssize_t i = 0; i < n; i++) {
+			h ^= (unsigned char)buf[i];
+			h *= 1099511628211ULL;
+		}
+	close(fd);
+	return n < 0 || h == 0 ? 0 : h;
+}
+
+// table_same says whether the mount table is the one a spare copied: the
+// same if nothing changed since (the cheap poll), else if it is again
+// line for line what it was.
+static int table_same(uint64_t table) {
+	if (!mounts_changed())
+		return 1;
+	return table != 0 && table_hash() == table;
 }
 
 // make_spare clones a spare with flags. Only idle CPU time goes into it
@@ -386,6 +479,7 @@ static void make_spare(uint64_t flags, int cpu, const char *build, size_t nbuild
 		// config: should it fail, its PID 1 reports it.
 		if (build != NULL) {
 			static struct is_cfg c;
+			static char word[ZY_MAXWORD];
 			uint32_t len = 0;
 			if (nbuild >= 4)
 				memcpy(&len, build, 4);
@@ -393,10 +487,15 @@ static void make_spare(uint64_t flags, int cpu, const char *build, size_t nbuild
 			// namespace has none until the runner's helpers write them,
 			// after the request.
 			if (len != nbuild - 4 || is_decode_build(build + 4, nbuild - 4, &c) < 0 ||
-			    (geteuid() != 0 && !(c.flags & IS_SELFMAP)) || is_build_root(&c) < 0)
+			    (geteuid() != 0 && !(c.flags & IS_SELFMAP)))
 				_exit(0);
+			is_noting = 1;
+			if (is_build_root(&c) < 0)
+				_exit(0);
+			is_noting = 0;
 			is_prebuilt = &c;
-			if (send(0, "", 1, MSG_NOSIGNAL) != 1)
+			size_t nword = encode_sources(word, sizeof word);
+			if (nword == 0 || send(0, word, nword, MSG_NOSIGNAL) != (ssize_t)nword)
 				_exit(0);
 			is_prebuilt_failed = is_build_rest(&c) < 0;
 		}
@@ -415,6 +514,11 @@ static void make_spare(uint64_t flags, int cpu, const char *build, size_t nbuild
 		close(sv[0]);
 		return;
 	}
+	// The table it copied, read after the clone: unknown if it changed
+	// meanwhile, when a later change drops the spare as it always did.
+	spare.table = table_hash();
+	if (mounts_changed())
+		spare.table = 0;
 	spare.pid = (pid_t)pid;
 	spare.sock = sv[0];
 	spare.flags = flags;
@@ -463,20 +567,22 @@ static pid_t use_spare(const struct zy_req *rq, int *fds, int nfds, pid_t *gone,
 	if (spare.pid == 0)
 		return 0;
 	if (rq->join || rq->cgroup || rq->flags != spare.flags || (spare.build != 0 && rq->build != spare.build) ||
-	    mounts_changed()) {
+	    !table_same(spare.table)) {
 		*gone = drop_spare();
 		return 0;
 	}
 	spare_unbind();
 	// One built ahead is used once its word says it is built: the rest of
 	// its build, if any, at the runner's policy now.
+	// What its build resolved of the host's tree must still be there: a
+	// directory removed and made again since would stay bound, deleted.
 	if (spare.build != 0) {
-		char b;
+		static char word[ZY_MAXWORD];
 		ssize_t n;
 		do
-			n = recv(spare.sock, &b, 1, 0);
+			n = recv(spare.sock, word, sizeof word, MSG_TRUNC);
 		while (n < 0 && errno == EINTR);
-		if (n != 1) {
+		if (n <= 0 || (size_t)n > sizeof word || !sources_same(word, (size_t)n)) {
 			*gone = drop_spare();
 			return 0;
 		}
