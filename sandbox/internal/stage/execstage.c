@@ -6,6 +6,7 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -210,10 +211,15 @@ static void es_drop(struct es *s, uint32_t uid, uint32_t gid, uint64_t mask) {
 void sandbox_exec_stage(int sock, int gate) {
 	struct es s = {.sock = sock, .sent = 0};
 
-	// PID 1's first message: one byte, with the pty's slave for a TTY run.
-	char b;
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = {.iov_base = &b, .iov_len = 1};
+	// PID 1's first message (send_first): whether a pty's slave comes
+	// (a TTY run's), and how many descriptors of what to enter follow it:
+	// the run's tasks files, then PID 1's cgroup namespace. We were forked
+	// before PID 1 moved into them, and move before anything else, as it
+	// did: writing "0", a thread moving itself.
+	unsigned char b[2];
+	int fds[IS_MAXMOVE + 1];
+	char cbuf[CMSG_SPACE(sizeof fds)];
+	struct iovec iov = {.iov_base = b, .iov_len = sizeof b};
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
 	ssize_t n;
 	do
@@ -221,10 +227,23 @@ void sandbox_exec_stage(int sock, int gate) {
 	while (n < 0 && errno == EINTR);
 	if (n <= 0)
 		_exit(125);  // PID 1 failed; it reports why
-	int slave = -1;
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-	if (cm != NULL && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
-		memcpy(&slave, CMSG_DATA(cm), sizeof slave);
+	int nfds = 0;
+	if (cm != NULL && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+		nfds = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		memcpy(fds, CMSG_DATA(cm), sizeof(int) * (size_t)nfds);
+	}
+	int nmove = b[1], slave = b[0] ? fds[0] : -1, *move = fds + (b[0] ? 1 : 0);
+	if (n != 2 || (mh.msg_flags & MSG_CTRUNC) || nmove < 1 || nfds != (b[0] ? 1 : 0) + nmove)
+		_exit(125);
+	for (int i = 0; i < nmove - 1; i++) {
+		if (write(move[i], "0", 1) != 1)
+			es_fail(&s, 125, errno, "moving into the run's cgroup");
+		close(move[i]);
+	}
+	if (setns(move[nmove - 1], CLONE_NEWCGROUP) < 0)
+		es_fail(&s, 125, errno, "entering the sandbox's cgroup namespace");
+	close(move[nmove - 1]);
 
 	uint32_t len;
 	if (sandbox_read_full(sock, (char *)&len, 4) < 0 || len < 36 || len > (64u << 20))

@@ -150,6 +150,12 @@ struct is_exit {
 void is_leave_fd(int fd);
 void is_leave_close(void);
 
+// What the exec stage, forked before PID 1 moved into the run's groups
+// and cgroup namespace, is sent to enter them too (initstage.c): the
+// run's tasks files (v1), then PID 1's cgroup namespace, last (IS_MAXMOVE
+// in stage.h).
+void is_move_fd(int fd);
+
 // The failure recorded last (util.c).
 extern char *is_msg;   // the failure's message
 extern int is_errno;   // the errno it wraps, if any (errors.Is)

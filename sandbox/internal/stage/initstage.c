@@ -249,6 +249,47 @@ static int drop_init_privileges(const struct is_cfg *c) {
 	return 0;
 }
 
+static int move_fds[IS_MAXMOVE], nmove;
+
+void is_move_fd(int fd) {
+	if (nmove == IS_MAXMOVE)
+		_exit(125);  // more than the runner may send (ZY_MAXFD)
+	move_fds[nmove++] = fd;
+}
+
+// send_first sends the exec stage its first instruction: two bytes (a
+// pty's slave among the descriptors, the count of what to enter), the
+// slave, if any, then what to enter (is_move_fd), which PID 1 then closes.
+static int send_first(int sock, int slave) {
+	unsigned char b[2] = {slave >= 0, (unsigned char)nmove};
+	int fds[IS_MAXMOVE + 1], n = 0;
+	if (slave >= 0)
+		fds[n++] = slave;
+	for (int i = 0; i < nmove; i++)
+		fds[n++] = move_fds[i];
+	char cbuf[CMSG_SPACE(sizeof fds)];
+	memset(cbuf, 0, sizeof cbuf);
+	struct iovec iov = {.iov_base = b, .iov_len = sizeof b};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	if (n > 0) {
+		mh.msg_control = cbuf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)n);
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)n);
+		memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)n);
+	}
+	ssize_t w;
+	do
+		w = sendmsg(sock, &mh, MSG_NOSIGNAL);
+	while (w < 0 && errno == EINTR);
+	for (int i = 0; i < nmove; i++)
+		close(move_fds[i]);
+	nmove = 0;
+	return w == (ssize_t)sizeof b ? 0 : -1;
+}
+
 const struct is_cfg *is_prebuilt;
 int is_prebuilt_failed;
 
@@ -427,9 +468,9 @@ void sandbox_init_stage(int ctrl, int stagefd, pid_t pid, const struct is_cfg *c
 	if (drop_init_privileges(&c) < 0)
 		is_failed(ctrl);
 
-	// Instruct the exec stage: one byte with the pty's slave, then what
-	// to become.
-	int rc = sandbox_send_fd(stagefd, slave);
+	// Instruct the exec stage: what to enter, with the pty's slave, then
+	// what to become.
+	int rc = send_first(stagefd, slave);
 	int e = errno;
 	if (slave >= 0)
 		close(slave);

@@ -2,6 +2,7 @@
 
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,12 +37,37 @@ void sandbox_pid1(int ctrl, int nfd, int gate, int joined) {
 	// pivot_root) while the runner makes the run's cgroup.
 	struct is_cfg c;
 	sandbox_init_build(ctrl, &c);
+	// The process that becomes CMD is forked now, while the runner makes
+	// and fills the run's groups: the fork (a copy of our page tables,
+	// dear on these paravirtualized guests) is off the path from the
+	// runner's word to CMD. It only waits for PID 1's instructions, and the
+	// first of them moves it into the run's groups and cgroup namespace
+	// (moving itself, as PID 1 does: see below): nothing of CMD runs
+	// before, and nothing it inherits from us is given up later but what
+	// PID 1 sets on it (its rlimits) or sends it (the rest).
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		_exit(125);
+	pid_t pid = fork();
+	if (pid < 0)
+		_exit(125);
+	if (pid == 0) {
+		// The exec stage. The runner's sockets are PID 1's business.
+		close(sv[0]);
+		for (int fd = ctrl; fd < ctrl + nfd; fd++)
+			if (fd != gate)
+				close(fd);
+		sandbox_exec_stage(sv[1], gate);
+		_exit(125);
+	}
+	close(sv[1]);
 	// Then the runner writes this byte, once it has confined us (cgroup,
-	// rlimits, id maps): the exec stage forked below inherits all of it.
-	// On v1 the run's tasks files come with it, and we move into each
-	// before anything else, writing "0": a thread moving itself needs no
-	// kernel-wide lock (the RCU grace period that moving another process
-	// costs). On v2 we were born in the run's group (CLONE_INTO_CGROUP).
+	// rlimits, id maps). On v1 the run's tasks files come with it, and we
+	// move into each before anything else, writing "0": a thread moving
+	// itself needs no kernel-wide lock (the RCU grace period that moving
+	// another process costs); the exec stage is sent them to do the same.
+	// On v2 we were born in the run's group (CLONE_INTO_CGROUP), and so
+	// was the exec stage, our child.
 	//
 	// A second byte counts the tasks files to move into; the ones after
 	// them are the parent group's, kept for PID 1's
@@ -95,7 +121,7 @@ void sandbox_pid1(int ctrl, int nfd, int gate, int joined) {
 				is_fail(errno, "moving init into its cgroup");
 				is_failed(ctrl);
 			}
-			close(fd);
+			is_move_fd(fd);
 		}
 	}
 	// A held run's Start returns on this, so that an engine told the pid
@@ -107,25 +133,13 @@ void sandbox_pid1(int ctrl, int nfd, int gate, int joined) {
 		_exit(125);
 	// The run's cgroup becomes the root of the sandbox's cgroup view (a
 	// PID 1 joining a sandbox joined its cgroup namespace).
+	// The exec stage, forked before, enters it too.
 	if (!joined && unshare(CLONE_NEWCGROUP) < 0)
 		_exit(125);
-	int sv[2];
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+	int cgns = open("/proc/self/ns/cgroup", O_RDONLY | O_CLOEXEC);
+	if (cgns < 0)
 		_exit(125);
-	pid_t pid = fork();
-	if (pid < 0)
-		_exit(125);
-	if (pid == 0) {
-		// The exec stage. The runner's sockets are PID 1's business.
-		close(sv[0]);
-		for (int fd = ctrl; fd < ctrl + nfd; fd++)
-			if (fd != gate)
-				close(fd);
-		is_leave_close();
-		sandbox_exec_stage(sv[1], gate);
-		_exit(125);
-	}
-	close(sv[1]);
+	is_move_fd(cgns);
 	// PID 1 runs the sandbox to its end here too: a Go runtime start, with
 	// the init functions of every package the runner links, would cost more
 	// CPU than everything else a throwaway sandbox does.

@@ -14,8 +14,11 @@
 
 // execstage.c: pid 2, instructed over sock, never returns. With gate >= 0
 // it reads one byte from gate before it loads the filter and execs CMD
-// (an OCI runtime's start); EOF ends it instead, exit status 125.
+// (an OCI runtime's start); EOF ends it instead, exit status 125. Its
+// first instruction carries up to IS_MAXMOVE descriptors of what to enter
+// (PID 1's is_move_fd), beside a pty's slave.
 void sandbox_exec_stage(int sock, int gate);
+#define IS_MAXMOVE 72
 // initstage.c: PID 1. sandbox_init_build reads the runner's config from
 // its control socket into c and builds the container; sandbox_init_stage
 // then runs it, with the exec stage's socket and pid, and never returns.
