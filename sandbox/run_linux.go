@@ -532,8 +532,9 @@ func Start(ctx context.Context, spec *Spec) (_ *Container, err error) {
 			return nil, err
 		}
 	}
-	// PID 1 waits for this before it forks the exec stage, so whatever
-	// confines it must be in place first.
+	// PID 1 and the exec stage (forked, waiting for its instructions) wait
+	// for this before anything of CMD runs, so whatever confines them must
+	// be in place first: they move into the groups it carries.
 	if err := stage.SendGo(ctrl, tasks, leave); err != nil {
 		return nil, fmt.Errorf("letting init go: %w", err)
 	}
