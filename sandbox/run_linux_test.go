@@ -163,6 +163,15 @@ func TestNamespaces(t *testing.T) {
 			}
 		}
 	})
+	t.Run("a mount over /proc", func(t *testing.T) {
+		// The stages need no /proc of the sandbox's once it is built: a
+		// run's own mount may hide it.
+		out, errs, res := run(t, &Spec{Args: []string{"sh", "-c", "ls -A /proc; echo ran"},
+			Mounts: []Mount{{Type: MountTmpfs, Destination: "/proc"}}})
+		if res.Status != StatusOK || out != "ran\n" {
+			t.Errorf("with a tmpfs on /proc: %s %q %q %q", res.Status, out, errs, res.Message)
+		}
+	})
 }
 
 func TestNetworkNone(t *testing.T) {

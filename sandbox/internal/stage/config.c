@@ -196,7 +196,9 @@ uint64_t is_caps_mask(const struct is_cfg *c) {
 // instructions, length word included.
 char *encode_exec(const struct is_cfg *c, const char *dir, size_t *len) {
 	uint64_t caps = is_caps_mask(c);
-	uint32_t flags = (c->flags & IS_NOTIFY) && c->nfilter > 0 ? 1 : 0;
+	// 1: the filter's listener goes to PID 1; 2: PID 1 denied setgroups
+	// in the user namespace it mapped itself (SelfMap).
+	uint32_t flags = ((c->flags & IS_NOTIFY) && c->nfilter > 0 ? 1 : 0) | (c->flags & IS_SELFMAP ? 2 : 0);
 	size_t n = 4 + 36 + (size_t)c->nfilter * sizeof(struct sock_filter) + strlen(dir) + 1;
 	for (uint32_t i = 0; i < c->nargs; i++)
 		n += strlen(c->args[i]) + 1;

@@ -162,9 +162,11 @@ static char *es_lookpath(struct es *s, const char *name, char **envp) {
 }
 
 // es_setgroups_denied: in a user namespace whose gid_map an unprivileged
-// runner wrote (a rootless run with a single-id map), the kernel denies
-// setgroups(2) for good; the caller's supplementary groups then stay, as
-// they are in every unprivileged sandbox (see setgroupsDenied).
+// process wrote (a rootless run with a single-id map: its PID 1, which
+// says so, es_drop's denied; or a sandbox an exec joins), the kernel
+// denies setgroups(2) for good; the caller's supplementary groups then
+// stay, as they are in every unprivileged sandbox (see setgroupsDenied).
+// Asked of /proc only where PID 1 did not say: a run's mount may hide it.
 static int es_setgroups_denied(void) {
 	char b[8] = {0};
 	int fd = open("/proc/self/setgroups", O_RDONLY | O_CLOEXEC);
@@ -177,14 +179,17 @@ static int es_setgroups_denied(void) {
 
 // es_drop leaves the process with the sandbox's identity and only the
 // capabilities kept, in every set, bounding included, and no_new_privs.
-static void es_drop(struct es *s, uint32_t uid, uint32_t gid, uint64_t mask) {
+static void es_drop(struct es *s, uint32_t uid, uint32_t gid, uint64_t mask, int denied) {
 	// The bounding set is mask already: PID 1 dropped the rest before it
 	// forked us (is_bound).
 	if (mask != 0 && uid != 0 && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
 		es_fail(s, 125, errno, "keeping capabilities");
 	gid_t groups[1] = {gid};
-	if (syscall(SYS_setgroups, 1, groups) < 0 && !(errno == EPERM && es_setgroups_denied()))
-		es_fail(s, 125, errno, "setting groups");
+	if (syscall(SYS_setgroups, 1, groups) < 0) {
+		int e = errno;
+		if (!(e == EPERM && (denied || es_setgroups_denied())))
+			es_fail(s, 125, e, "setting groups");
+	}
 	if (syscall(SYS_setresgid, gid, gid, gid) < 0)
 		es_fail(s, 125, errno, "setting gid %u", gid);
 	if (syscall(SYS_setresuid, uid, uid, uid) < 0)
@@ -212,11 +217,12 @@ void sandbox_exec_stage(int sock, int gate) {
 	struct es s = {.sock = sock, .sent = 0};
 
 	// PID 1's first message (send_first): whether a pty's slave comes
-	// (a TTY run's), and how many descriptors of what to enter follow it:
-	// the run's tasks files, then PID 1's cgroup namespace. We were forked
-	// before PID 1 moved into them, and move before anything else, as it
-	// did: writing "0", a thread moving itself.
-	unsigned char b[2];
+	// (a TTY run's), how many of the run's tasks files follow it, and
+	// whether to unshare a cgroup namespace. We were forked before PID 1
+	// moved into the run's groups, and move before anything else, as it
+	// did (writing "0", a thread moving itself), then make a cgroup
+	// namespace rooted there, as PID 1 did.
+	unsigned char b[3];
 	int fds[IS_MAXMOVE + 1];
 	char cbuf[CMSG_SPACE(sizeof fds)];
 	struct iovec iov = {.iov_base = b, .iov_len = sizeof b};
@@ -234,16 +240,15 @@ void sandbox_exec_stage(int sock, int gate) {
 		memcpy(fds, CMSG_DATA(cm), sizeof(int) * (size_t)nfds);
 	}
 	int nmove = b[1], slave = b[0] ? fds[0] : -1, *move = fds + (b[0] ? 1 : 0);
-	if (n != 2 || (mh.msg_flags & MSG_CTRUNC) || nmove < 1 || nfds != (b[0] ? 1 : 0) + nmove)
+	if (n != 3 || (mh.msg_flags & MSG_CTRUNC) || nfds != (b[0] ? 1 : 0) + nmove)
 		_exit(125);
-	for (int i = 0; i < nmove - 1; i++) {
+	for (int i = 0; i < nmove; i++) {
 		if (write(move[i], "0", 1) != 1)
 			es_fail(&s, 125, errno, "moving into the run's cgroup");
 		close(move[i]);
 	}
-	if (setns(move[nmove - 1], CLONE_NEWCGROUP) < 0)
-		es_fail(&s, 125, errno, "entering the sandbox's cgroup namespace");
-	close(move[nmove - 1]);
+	if (b[2] && unshare(CLONE_NEWCGROUP) < 0)
+		es_fail(&s, 125, errno, "making the sandbox's cgroup namespace");
 
 	uint32_t len;
 	if (sandbox_read_full(sock, (char *)&len, 4) < 0 || len < 36 || len > (64u << 20))
@@ -308,7 +313,7 @@ void sandbox_exec_stage(int sock, int gate) {
 			close(slave);
 	}
 	char *path = es_lookpath(&s, argv[0], envp);
-	es_drop(&s, uid, gid, caps);
+	es_drop(&s, uid, gid, caps, (flags & 2) != 0);
 	umask(022);
 	// Only 0, 1, 2 and the preserved descriptors reach CMD.
 	if (syscall(SYS_close_range, 3 + extra, ~0U, CLOSE_RANGE_CLOEXEC) < 0)

@@ -151,10 +151,11 @@ void is_leave_fd(int fd);
 void is_leave_close(void);
 
 // What the exec stage, forked before PID 1 moved into the run's groups
-// and cgroup namespace, is sent to enter them too (initstage.c): the
-// run's tasks files (v1), then PID 1's cgroup namespace, last (IS_MAXMOVE
-// in stage.h).
+// and cgroup namespace, is sent to do the same (initstage.c): the run's
+// tasks files (v1), up to IS_MAXMOVE (stage.h), and whether to unshare a
+// cgroup namespace once in them.
 void is_move_fd(int fd);
+extern int is_move_newcgroup;
 
 // The failure recorded last (util.c).
 extern char *is_msg;   // the failure's message

@@ -250,6 +250,7 @@ static int drop_init_privileges(const struct is_cfg *c) {
 }
 
 static int move_fds[IS_MAXMOVE], nmove;
+int is_move_newcgroup;
 
 void is_move_fd(int fd) {
 	if (nmove == IS_MAXMOVE)
@@ -257,11 +258,12 @@ void is_move_fd(int fd) {
 	move_fds[nmove++] = fd;
 }
 
-// send_first sends the exec stage its first instruction: two bytes (a
-// pty's slave among the descriptors, the count of what to enter), the
-// slave, if any, then what to enter (is_move_fd), which PID 1 then closes.
+// send_first sends the exec stage its first instruction: three bytes (a
+// pty's slave among the descriptors, the count of tasks files, whether to
+// unshare a cgroup namespace), the slave, if any, then the tasks files
+// (is_move_fd), which PID 1 then closes.
 static int send_first(int sock, int slave) {
-	unsigned char b[2] = {slave >= 0, (unsigned char)nmove};
+	unsigned char b[3] = {slave >= 0, (unsigned char)nmove, (unsigned char)is_move_newcgroup};
 	int fds[IS_MAXMOVE + 1], n = 0;
 	if (slave >= 0)
 		fds[n++] = slave;

@@ -2,7 +2,6 @@
 
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,13 +132,13 @@ void sandbox_pid1(int ctrl, int nfd, int gate, int joined) {
 		_exit(125);
 	// The run's cgroup becomes the root of the sandbox's cgroup view (a
 	// PID 1 joining a sandbox joined its cgroup namespace).
-	// The exec stage, forked before, enters it too.
+	// The exec stage, forked before, makes one of its own once it is in
+	// the groups (send_first), rooted where ours is: a descriptor of ours
+	// would need /proc (which a mount of the run's may hide) or, through a
+	// pidfd, ptrace access to PID 1 (which a rootless exec stage lacks).
 	if (!joined && unshare(CLONE_NEWCGROUP) < 0)
 		_exit(125);
-	int cgns = open("/proc/self/ns/cgroup", O_RDONLY | O_CLOEXEC);
-	if (cgns < 0)
-		_exit(125);
-	is_move_fd(cgns);
+	is_move_newcgroup = !joined;
 	// PID 1 runs the sandbox to its end here too: a Go runtime start, with
 	// the init functions of every package the runner links, would cost more
 	// CPU than everything else a throwaway sandbox does.
