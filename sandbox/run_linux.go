@@ -1060,10 +1060,10 @@ func (c *Container) Wait() (*Result, error) {
 // not build ahead from it. Without root, only a run whose PID 1 maps its
 // own ids (SelfMap): no other can build before its request. Nothing the
 // run holds (its arguments, environment, credentials) is in it; it is a
-// file only its user reads or writes, and gc keeps it. The build a spare does from it has no effect
-// outside the spare's own mount namespace: what it mounts on and makes is
-// under the run directory, where the first step mounts the scratch tmpfs
-// (buildInside).
+// file only its user reads or writes, and gc keeps it. The build a spare
+// does from it has no effect outside the spare's own mount namespace:
+// what it mounts on and makes is under the run directory, where the first
+// step mounts the scratch tmpfs (buildInside).
 func (c *Container) saveBuild() {
 	s := &c.spec
 	if c.init.built || !c.buildInside || !stage.KeepsBuild(c.spareFlags) || (Rootless() && c.userNS.selfMap() == nil) ||

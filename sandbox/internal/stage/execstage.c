@@ -239,9 +239,10 @@ void sandbox_exec_stage(int sock, int gate) {
 		nfds = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
 		memcpy(fds, CMSG_DATA(cm), sizeof(int) * (size_t)nfds);
 	}
-	int nmove = b[1], slave = b[0] ? fds[0] : -1, *move = fds + (b[0] ? 1 : 0);
+	int nmove = b[1];
 	if (n != 3 || (mh.msg_flags & MSG_CTRUNC) || nfds != (b[0] ? 1 : 0) + nmove)
 		_exit(125);
+	int slave = b[0] ? fds[0] : -1, *move = fds + (b[0] ? 1 : 0);
 	for (int i = 0; i < nmove; i++) {
 		if (write(move[i], "0", 1) != 1)
 			es_fail(&s, 125, errno, "moving into the run's cgroup");

@@ -280,7 +280,8 @@ static pid_t spawn(const struct zy_req *rq, int *fds, int nfds) {
 // sources of its binds and overlays: each path must still name the same
 // file (sources_same), or a directory removed and made again, or a file
 // renamed over, would stay bound as it was. The other namespaces are new
-// and empty, its credentials and root the zygote's, which do not change. A spare dropped is killed, and its pid goes back with the reply
+// and empty, its credentials and root the zygote's, which do not change.
+// A spare dropped is killed, and its pid goes back with the reply
 // (zy_reply.gone) for the runner, its parent, to reap; one never used ends
 // with the runner (its parent-death signal) or the zygote (its socket's
 // EOF).
@@ -572,10 +573,10 @@ static pid_t use_spare(const struct zy_req *rq, int *fds, int nfds, pid_t *gone,
 		return 0;
 	}
 	spare_unbind();
-	// One built ahead is used once its word says it is built: the rest of
-	// its build, if any, at the runner's policy now.
-	// What its build resolved of the host's tree must still be there: a
-	// directory removed and made again since would stay bound, deleted.
+	// One built ahead is used once its word says it is built (the rest of
+	// its build, if any, at the runner's policy now), and only if what its
+	// build resolved of the host's tree is still there: a directory
+	// removed and made again since would stay bound, deleted.
 	if (spare.build != 0) {
 		static char word[ZY_MAXWORD];
 		ssize_t n;
