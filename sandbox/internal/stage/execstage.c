@@ -82,28 +82,38 @@ int sandbox_read_full(int fd, char *p, size_t n) {
 	return 0;
 }
 
+// sandbox_send_fds sends len bytes of buf with the n descriptors of fds
+// (up to SANDBOX_MAXSENDFD) in one message: what it sent, or -1.
+ssize_t sandbox_send_fds(int sock, const void *buf, size_t len, const int *fds, int n) {
+	if (n < 0 || n > SANDBOX_MAXSENDFD) {
+		errno = EINVAL;
+		return -1;
+	}
+	char cbuf[CMSG_SPACE(sizeof(int) * SANDBOX_MAXSENDFD)];
+	memset(cbuf, 0, sizeof cbuf);
+	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	if (n > 0) {
+		mh.msg_control = cbuf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)n);
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)n);
+		memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)n);
+	}
+	ssize_t w;
+	do
+		w = sendmsg(sock, &mh, MSG_NOSIGNAL);
+	while (w < 0 && errno == EINTR);
+	return w;
+}
+
 // sandbox_send_fd sends the one-byte message that carries fd (none when fd
 // is -1), the form of every handover between the stages and the runner.
 int sandbox_send_fd(int sock, int fd) {
 	char b = 0;
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	memset(cbuf, 0, sizeof cbuf);
-	struct iovec iov = {.iov_base = &b, .iov_len = 1};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-	if (fd >= 0) {
-		mh.msg_control = cbuf;
-		mh.msg_controllen = sizeof cbuf;
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof fd);
-	}
-	ssize_t n;
-	do
-		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	return n < 0 ? -1 : 0;
+	return sandbox_send_fds(sock, &b, 1, &fd, fd >= 0 ? 1 : 0) < 0 ? -1 : 0;
 }
 
 int sandbox_write_all(int fd, const char *p, size_t n) {

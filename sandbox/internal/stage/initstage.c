@@ -250,6 +250,7 @@ static int drop_init_privileges(const struct is_cfg *c) {
 }
 
 static int move_fds[IS_MAXMOVE], nmove;
+_Static_assert(IS_MAXMOVE + 1 <= SANDBOX_MAXSENDFD, "send_first's descriptors fit one message");
 int is_move_newcgroup;
 
 void is_move_fd(int fd) {
@@ -269,23 +270,7 @@ static int send_first(int sock, int slave) {
 		fds[n++] = slave;
 	for (int i = 0; i < nmove; i++)
 		fds[n++] = move_fds[i];
-	char cbuf[CMSG_SPACE(sizeof fds)];
-	memset(cbuf, 0, sizeof cbuf);
-	struct iovec iov = {.iov_base = b, .iov_len = sizeof b};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-	if (n > 0) {
-		mh.msg_control = cbuf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)n);
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)n);
-		memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)n);
-	}
-	ssize_t w;
-	do
-		w = sendmsg(sock, &mh, MSG_NOSIGNAL);
-	while (w < 0 && errno == EINTR);
+	ssize_t w = sandbox_send_fds(sock, b, sizeof b, fds, n);
 	for (int i = 0; i < nmove; i++)
 		close(move_fds[i]);
 	nmove = 0;

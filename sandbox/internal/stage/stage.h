@@ -30,6 +30,8 @@ void sandbox_init_stage(int ctrl, int stage, pid_t pid, const struct is_cfg *c);
 int sandbox_read_full(int fd, char *p, size_t n);
 int sandbox_write_all(int fd, const char *p, size_t n);
 int sandbox_send_fd(int sock, int fd);
+#define SANDBOX_MAXSENDFD 80
+ssize_t sandbox_send_fds(int sock, const void *buf, size_t len, const int *fds, int n);
 
 // config.c: PID 1's reading of a config message and its instructions to
 // the exec stage, for the Go tests (cExecFromConfig); NULL if malformed.

@@ -301,6 +301,7 @@ static struct {
 
 static void spare_unbind(void);
 static int mounts_fd = -1;
+_Static_assert(ZY_MAXFD <= SANDBOX_MAXSENDFD, "a request's descriptors fit one message to a spare");
 
 // A spare's word that its mounts are made names what the build resolved
 // of the host's tree (is_sources): u32 count, then for each u64 dev, u64
@@ -588,20 +589,7 @@ static pid_t use_spare(const struct zy_req *rq, int *fds, int nfds, pid_t *gone,
 			return 0;
 		}
 	}
-	struct iovec iov = {.iov_base = (void *)rq, .iov_len = sizeof *rq};
-	char cbuf[CMSG_SPACE(sizeof(int) * ZY_MAXFD)];
-	memset(cbuf, 0, sizeof cbuf);
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds)};
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-	memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
-	ssize_t n;
-	do
-		n = sendmsg(spare.sock, &mh, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	if (n != (ssize_t)sizeof *rq) {
+	if (sandbox_send_fds(spare.sock, rq, sizeof *rq, fds, nfds) != (ssize_t)sizeof *rq) {
 		*gone = drop_spare();
 		return 0;
 	}
