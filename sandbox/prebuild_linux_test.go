@@ -30,21 +30,14 @@ func TestSpareBuiltAhead(t *testing.T) {
 	}
 	run := func(src string) (string, bool) {
 		t.Helper()
-		s := sh("cat /d/f; hostname; cat /proc/kcore | wc -c; touch /proc/sys/x 2>/dev/null || echo ro")
+		s := sh("cat /d/f; hostname; cat /proc/kcore 2>/dev/null | wc -c; touch /proc/sys/x 2>/dev/null || echo ro")
 		s.RunDir, s.CgroupRoot = runDir, testCgroupRoot
 		s.Mounts = []Mount{{Type: MountBind, Source: src, Destination: "/d"}}
-		var out strings.Builder
-		s.IO.Stdout = &out
-		c, err := Start(context.Background(), s)
-		if err != nil {
-			t.Fatal(err)
+		res, out, built := runSpared(t, s)
+		if res.Status != StatusOK {
+			t.Fatalf("%s %s", res.Status, res.Message)
 		}
-		built := c.init.built
-		res, err := c.Wait()
-		if err != nil || res.Status != StatusOK {
-			t.Fatalf("%v %s %s", err, res.Status, res.Message)
-		}
-		return out.String(), built
+		return out, built
 	}
 	want := func(src string) string {
 		return map[string]string{dir: "bound\n", other: "other\n"}[src] + DefaultHostname + "\n0\nro\n"
@@ -81,18 +74,8 @@ func TestSpareBuildFails(t *testing.T) {
 			{Type: MountBind, Source: dir, Destination: "/d"},
 			{Type: MountBind, Source: sub, Destination: "/e"},
 		}
-		var out strings.Builder
-		s.IO.Stdout, s.IO.Stderr = &out, &out
-		c, err := Start(context.Background(), s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		built := c.init.built
-		res, err := c.Wait()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res, built, out.String()
+		res, out, built := runSpared(t, s)
+		return res, built, out
 	}
 	if err := os.Mkdir(sub, 0o755); err != nil {
 		t.Fatal(err)
@@ -275,19 +258,10 @@ func TestSpareSourceReplaced(t *testing.T) {
 				s := sh("cat " + tc.dst)
 				s.RunDir, s.CgroupRoot = runDir, testCgroupRoot
 				s.Mounts = []Mount{{Type: MountBind, Source: src, Destination: "/d"}}
-				var out strings.Builder
-				s.IO.Stdout, s.IO.Stderr = &out, &out
-				c, err := Start(context.Background(), s)
-				if err != nil {
-					t.Fatal(err)
-				}
-				built := c.init.built
-				if _, err := c.Wait(); err != nil {
-					t.Fatal(err)
-				}
+				_, out, built := runSpared(t, s)
 				// The next spare builds with idle CPU time: let it.
 				time.Sleep(30 * time.Millisecond)
-				return out.String(), built
+				return out, built
 			}
 			for i, replace := range []bool{true, true, true, false, true, false} {
 				want := fmt.Sprintf("run %d\n", i)
@@ -324,13 +298,9 @@ func TestSpareMountsBack(t *testing.T) {
 		t.Helper()
 		s := sh("true")
 		s.RunDir, s.CgroupRoot = runDir, testCgroupRoot
-		c, err := Start(context.Background(), s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		built := c.init.built
-		if res, err := c.Wait(); err != nil || res.Status != StatusOK {
-			t.Fatalf("%v %v", err, res)
+		res, _, built := runSpared(t, s)
+		if res.Status != StatusOK {
+			t.Fatalf("%s %s", res.Status, res.Message)
 		}
 		time.Sleep(30 * time.Millisecond) // the next spare's build, at idle CPU time
 		return built
@@ -368,4 +338,22 @@ func TestSpareMountsBack(t *testing.T) {
 			t.Errorf("run %d (%s): built ahead %v, want %v", i+1, step.name, got, step.built)
 		}
 	}
+}
+
+// runSpared runs s to its end with its stdout and stderr as out, and says
+// whether its PID 1 was a spare that built the container ahead; a
+// runner's error fails the test.
+func runSpared(t *testing.T, s *Spec) (res *Result, out string, built bool) {
+	t.Helper()
+	var b strings.Builder
+	s.IO.Stdout, s.IO.Stderr = &b, &b
+	c, err := Start(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	built = c.init.built
+	if res, err = c.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	return res, b.String(), built
 }
