@@ -20,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sys/unix"
 )
 
@@ -310,12 +309,7 @@ func compress(t testing.TB, kind string, b []byte) []byte {
 		z.Write(b)
 		z.Close()
 	case "zstd":
-		z, err := zstd.NewWriter(&buf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		z.Write(b)
-		z.Close()
+		return zstdCompress(t, b)
 	default:
 		return b
 	}

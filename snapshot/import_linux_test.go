@@ -140,6 +140,43 @@ func TestImportTarCompressions(t *testing.T) {
 	}
 }
 
+// A zstd stream the decoder must not trust: a frame whose window would
+// take 1 GiB of memory to decode (the limit is 128 MiB, libzstd's default),
+// and a frame cut short. Each is refused, and leaves no snapshot.
+func TestImportZstdRefused(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, Config{})
+	magic := []byte{0x28, 0xb5, 0x2f, 0xfd}
+	for _, tc := range []struct {
+		name   string
+		stream []byte
+	}{
+		// Frame header: no single segment (so a window descriptor
+		// follows), 0xa0 = exponent 20: a window of 2^30 bytes; then one
+		// raw block, the last, of one byte.
+		{"1 GiB window", append(append([]byte{}, magic...), 0x00, 0xa0, 0x09, 0x00, 0x00, 'x')},
+		{"truncated", compress(t, "zstd", tarBytes(t, []tent{{name: "a", body: strings.Repeat("alpha", 1000)}}))[:40]},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := "z-" + strings.ReplaceAll(tc.name, " ", "-")
+			_, err := s.ImportReader(ctx, name, bytes.NewReader(tc.stream), ImportOptions{})
+			if err == nil {
+				t.Fatalf("imported %d bytes", len(tc.stream))
+			}
+			t.Log(err)
+			if _, err := s.Stat(ctx, name); !errors.Is(err, ErrNotFound) {
+				t.Errorf("refused import left a snapshot: %v", err)
+			}
+		})
+	}
+	// The same frame with a window of 2^20 bytes decodes (to one byte,
+	// not a tar: refused for that, not for its window).
+	_, err := s.ImportReader(ctx, "z-small", bytes.NewReader(append(append([]byte{}, magic...), 0x00, 0x50, 0x09, 0x00, 0x00, 'x')), ImportOptions{})
+	if err == nil || strings.Contains(err.Error(), "memory") {
+		t.Errorf("small window: %v", err)
+	}
+}
+
 // The layers of the image tests: the upper deletes a file, replaces a
 // directory's contents (opaque), replaces a directory by a file and a file
 // by a directory, deletes a directory, and adds a file under a directory

@@ -12,8 +12,6 @@ import (
 	"math"
 	"path"
 	"strings"
-
-	"github.com/klauspost/compress/zstd"
 )
 
 // countingReader counts what an import reads from its source, for Progress.
@@ -40,11 +38,11 @@ func decompress(r io.Reader) (io.Reader, func(), bool, error) {
 		}
 		return z, func() { z.Close() }, true, nil
 	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		z, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(1<<27))
+		z, done, err := newZstdReader(br)
 		if err != nil {
-			return nil, nil, false, fmt.Errorf("%w: zstd: %w", ErrFormat, err)
+			return nil, nil, false, err
 		}
-		return z, z.Close, true, nil
+		return z, done, true, nil
 	case bytes.HasPrefix(magic, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
 		return nil, nil, false, fmt.Errorf("%w: xz compression (use plain, gzip or zstd)", ErrFormat)
 	case bytes.HasPrefix(magic, []byte("BZh")):
