@@ -64,7 +64,9 @@
 //     to its end: the Go runtime never starts inside the sandbox. A binary
 //     built without cgo has no init stage: Start refuses, with
 //     ErrUnsupported.
-//  5. The exec stage enters the workdir (the caller's directory must be
+//  5. The exec stage sets the run's rlimits on itself (once every
+//     descriptor PID 1 sends it has come: a low RLIMIT_NOFILE cannot
+//     refuse them), enters the workdir (the caller's directory must be
 //     had with the host's root: never a silent "/"), starts a session (and takes its
 //     own pty with TTY), drops every capability not asked for from every
 //     set, sets no_new_privs, marks every descriptor but 0, 1, 2 and

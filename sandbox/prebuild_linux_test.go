@@ -357,3 +357,89 @@ func runSpared(t *testing.T, s *Spec) (res *Result, out string, built bool) {
 	}
 	return res, b.String(), built
 }
+
+// TestSpareStageAhead: a spare that built its container forks its exec
+// stage before its request, which then holds none of the run's
+// descriptors; PID 1 sends them. CMD must find what one forked by PID 1
+// inherits: its stdin, stdout and stderr, the preserved descriptors in
+// order and no other, and the runner's scheduling policy and CPUs (the
+// spare built at the idle class, on other CPUs).
+func TestSpareStageAhead(t *testing.T) {
+	needSpares(t)
+	runDir := testRunDir(t)
+	// fd 3: a pipe's read end; fd 4: a file, read at an offset.
+	const script = "read a; echo stdin=$a; read b <&3; echo fd3=$b; read c <&4; echo fd4=$c; echo err >&2; " +
+		"ls /proc/self/fd | tr '\\n' ' '; echo; cut -d' ' -f41 /proc/self/stat; " +
+		"grep Cpus_allowed_list /proc/self/status | tr -d '\\t'"
+	want := "stdin=in\nfd3=piped\nfd4=second\n0 1 2 3 4 5 \n0\nCpus_allowed_list:" + cpusAllowed(t, "/proc/self/") + "\n"
+	file := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(file, []byte("first\nsecond\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var ahead int
+	for i := 0; i < 5; i++ {
+		s := sh(script)
+		s.RunDir, s.CgroupRoot = runDir, testCgroupRoot
+		s.IO.Stdin = strings.NewReader("in\n")
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pw.WriteString("piped\n")
+		pw.Close()
+		f, err := os.Open(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Seek(int64(len("first\n")), 0)
+		s.IO.ExtraFiles = []*os.File{pr, f}
+		res, out, built := runSpared(t, s)
+		pr.Close()
+		f.Close()
+		if res.Status != StatusOK {
+			t.Fatalf("run %d: %s %s", i+1, res.Status, res.Message)
+		}
+		// stdout and stderr are two pipes into the one builder: their
+		// lines may come in either order.
+		if strings.Count(out, "err\n") == 1 {
+			out = strings.Replace(out, "err\n", "", 1)
+		}
+		if out != want {
+			t.Errorf("run %d (built ahead %v): output\n%q, want\n%q", i+1, built, out, want)
+		}
+		if built {
+			ahead++
+		}
+	}
+	if ahead == 0 {
+		t.Error("no run got a spare that built ahead")
+	}
+}
+
+// TestStageLowNofile: a run's low RLIMIT_NOFILE does not keep the exec
+// stage from taking the descriptors PID 1 sends it (the run's tasks
+// files, and a spare's exec stage forked ahead its stdio too), whether
+// PID 1 forked it or a spare did ahead: it sets its rlimits itself once
+// they have come.
+func TestStageLowNofile(t *testing.T) {
+	needSpares(t)
+	runDir := testRunDir(t)
+	var ahead int
+	for i := 0; i < 4; i++ {
+		s := sh("ulimit -n")
+		s.RunDir, s.CgroupRoot = runDir, testCgroupRoot
+		if err := s.Limits.Set("rlimit-nofile", "5"); err != nil {
+			t.Fatal(err)
+		}
+		res, out, built := runSpared(t, s)
+		if res.Status != StatusOK || out != "5\n" {
+			t.Fatalf("run %d (built ahead %v): %s %q %s", i+1, built, res.Status, out, res.Message)
+		}
+		if built {
+			ahead++
+		}
+	}
+	if ahead == 0 {
+		t.Error("no run got a spare that built ahead")
+	}
+}

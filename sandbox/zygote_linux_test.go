@@ -112,22 +112,35 @@ func TestZygoteSpare(t *testing.T) {
 		t.Fatalf("no spare after two runs; our children: %v", fixtures.ChildrenOf(os.Getpid()))
 	}
 	proc := fmt.Sprintf("/proc/%d/", pid)
-	var names []string
-	// A spare found just cloned still has the zygote's descriptors, until
-	// its first steps close them: what counts is what it keeps.
-	for deadline := time.Now().Add(time.Second); ; time.Sleep(time.Millisecond) {
+	fdsOf := func(proc string) string {
 		fds, _ := os.ReadDir(proc + "fd")
-		names = names[:0]
+		var names []string
 		for _, fd := range fds {
 			target, _ := os.Readlink(proc + "fd/" + fd.Name())
 			names = append(names, fd.Name()+" "+strings.SplitN(target, ":", 2)[0])
 		}
-		if strings.Join(names, ",") == "0 socket" || time.Now().After(deadline) {
+		return strings.Join(names, ",")
+	}
+	// A spare found just cloned still has the zygote's descriptors, until
+	// its first steps close them: what counts is what it keeps. The runs
+	// were alike, so this one builds its container ahead, and then forks
+	// its exec stage: it keeps that one's socket too, and the exec stage
+	// holds its own alone.
+	const builtAhead = "0 socket,1 socket"
+	var fds string
+	for deadline := time.Now().Add(time.Second); ; time.Sleep(time.Millisecond) {
+		if fds = fdsOf(proc); fds == builtAhead || time.Now().After(deadline) {
 			break
 		}
 	}
-	if strings.Join(names, ",") != "0 socket" {
-		t.Errorf("the spare's descriptors: %q, want its socket alone", names)
+	if fds != builtAhead {
+		t.Errorf("the spare's descriptors: %q, want %q: its socket, and its exec stage's", fds, builtAhead)
+	}
+	kids, _ := os.ReadFile(fmt.Sprintf("%stask/%d/children", proc, pid))
+	if f := strings.Fields(string(kids)); len(f) != 1 {
+		t.Errorf("the spare's children: %q, want its exec stage alone", kids)
+	} else if got := fdsOf("/proc/" + f[0] + "/"); !strings.HasSuffix(got, " socket") || strings.Contains(got, ",") {
+		t.Errorf("the exec stage forked ahead holds %q, want its socket alone", got)
 	}
 	// Cloned with idle CPU time, but of the runner's class once made: an
 	// idle-class spare starts its sandbox only when a CPU goes idle. (The

@@ -199,19 +199,25 @@ char *encode_exec(const struct is_cfg *c, const char *dir, size_t *len) {
 	// 1: the filter's listener goes to PID 1; 2: PID 1 denied setgroups
 	// in the user namespace it mapped itself (SelfMap).
 	uint32_t flags = ((c->flags & IS_NOTIFY) && c->nfilter > 0 ? 1 : 0) | (c->flags & IS_SELFMAP ? 2 : 0);
-	size_t n = 4 + 36 + (size_t)c->nfilter * sizeof(struct sock_filter) + strlen(dir) + 1;
+	size_t n = 4 + 40 + (size_t)c->nfilter * sizeof(struct sock_filter) + (size_t)c->nrlimits * 20 + strlen(dir) + 1;
 	for (uint32_t i = 0; i < c->nargs; i++)
 		n += strlen(c->args[i]) + 1;
 	for (uint32_t i = 0; i < c->nenv; i++)
 		n += strlen(c->env[i]) + 1;
 	char *out = is_alloc(n), *p = out;
-	uint32_t hdr[10] = {(uint32_t)(n - 4), c->uid, c->gid, 0, 0, (uint32_t)c->extra, flags, c->nfilter, c->nargs, c->nenv};
+	uint32_t hdr[11] = {(uint32_t)(n - 4), c->uid, c->gid, 0, 0, (uint32_t)c->extra, flags, c->nfilter, c->nargs, c->nenv, c->nrlimits};
 	memcpy(&hdr[3], &caps, 8);
 	memcpy(p, hdr, sizeof hdr);
 	p += sizeof hdr;
 	if (c->nfilter > 0) {  // no filter, no array: memcpy wants one even for 0 bytes
 		memcpy(p, c->filter, (size_t)c->nfilter * sizeof(struct sock_filter));
 		p += (size_t)c->nfilter * sizeof(struct sock_filter);
+	}
+	for (uint32_t i = 0; i < c->nrlimits; i++) {
+		memcpy(p, &c->rlimits[i].resource, 4);
+		memcpy(p + 4, &c->rlimits[i].cur, 8);
+		memcpy(p + 12, &c->rlimits[i].max, 8);
+		p += 20;
 	}
 	size_t l = strlen(dir) + 1;
 	memcpy(p, dir, l);

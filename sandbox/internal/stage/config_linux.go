@@ -102,7 +102,7 @@ type SelfMap struct {
 	UID, HostUID, GID, HostGID uint32
 }
 
-// Rlimit is one setrlimit(2) limit, as PID 1 sets it on the exec stage.
+// Rlimit is one setrlimit(2) limit, as the exec stage sets it on itself.
 type Rlimit struct {
 	Resource int
 	Cur      uint64

@@ -101,7 +101,13 @@
 // only once its word says it is built. Its build keeps the spare's class
 // and CPUs, off the runner's, until then; the constructor's is built while
 // the Go runtime starts, and a CLI run of the same command line as the
-// last finds its PID 1's build done.
+// last finds its PID 1's build done. A spare built ahead, PID 1 of a pid
+// namespace of its own, also forks its exec stage before the request
+// (sandbox_stage_ahead), once its CPUs and policy are the runner's again:
+// the fork is off the path, and PID 1 sends that exec stage what one it
+// forked would inherit (0, 1, 2, the preserved descriptors, the start
+// gate) as the request comes. Dropped, the spare takes it along: its pid
+// namespace ends with it.
 //
 // # PID 1's privileges
 //

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -114,6 +115,42 @@ ssize_t sandbox_send_fds(int sock, const void *buf, size_t len, const int *fds, 
 int sandbox_send_fd(int sock, int fd) {
 	char b = 0;
 	return sandbox_send_fds(sock, &b, 1, &fd, fd >= 0 ? 1 : 0) < 0 ? -1 : 0;
+}
+
+// sandbox_place_fds moves the n descriptors fds names to 0..n-1, in
+// order, and closes every other one (the zygote's socket among them, for
+// PID 1; the spare's, for an exec stage forked ahead). It needs one spare
+// descriptor at a time, not n: a caller near its descriptor limit gets a
+// sandbox, or the error (the runner's check wants 16 in all). fds is
+// updated as they move; it returns -1 with errno set.
+int sandbox_place_fds(int *fds, int n) {
+	// Out of the way first: a descriptor sitting in 0..n-1 where another
+	// belongs.
+	for (int i = 0; i < n; i++) {
+		if (fds[i] >= n || fds[i] == i)
+			continue;
+		int hi = fcntl(fds[i], F_DUPFD_CLOEXEC, n);
+		if (hi < 0)
+			return -1;
+		close(fds[i]);
+		fds[i] = hi;
+	}
+	for (int i = 0; i < n; i++) {
+		if (fds[i] == i) {
+			if (fcntl(i, F_SETFD, 0) < 0)
+				return -1;
+			continue;
+		}
+		if (dup2(fds[i], i) < 0)
+			return -1;
+		close(fds[i]);
+		fds[i] = i;
+	}
+	if (syscall(SYS_close_range, n, ~0U, 0) < 0) {
+		for (int fd = n; fd < 65536; fd++)
+			close(fd);
+	}
+	return 0;
 }
 
 int sandbox_write_all(int fd, const char *p, size_t n) {
@@ -223,7 +260,39 @@ static void es_drop(struct es *s, uint32_t uid, uint32_t gid, uint64_t mask, int
 		es_fail(s, 125, errno, "setting no_new_privs");
 }
 
-void sandbox_exec_stage(int sock, int gate) {
+// take_descriptors is an exec stage forked ahead taking the run's
+// descriptors from PID 1 (see sandbox_exec_stage in stage.h): they go to
+// 0 and on, in order, as an exec stage forked by PID 1 inherits them, and
+// the gate and *sock after them.
+static void take_descriptors(int *sock, int *gate) {
+	unsigned char b;
+	int fds[SANDBOX_MAXSENDFD];
+	char cbuf[CMSG_SPACE(sizeof fds)];
+	struct iovec iov = {.iov_base = &b, .iov_len = 1};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+	ssize_t n;
+	do
+		n = recvmsg(*sock, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	if (n != 1 || (mh.msg_flags & MSG_CTRUNC) || cm == NULL || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+		_exit(125);  // PID 1 failed (it reports why), or sent nothing we can use
+	int nfds = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+	if (nfds < 3 + b || nfds >= SANDBOX_MAXSENDFD)
+		_exit(125);
+	memcpy(fds, CMSG_DATA(cm), sizeof(int) * (size_t)nfds);
+	fds[nfds] = *sock;
+	if (sandbox_place_fds(fds, nfds + 1) < 0)
+		_exit(125);  // no descriptor to spare: PID 1 reports the exec stage's end
+	*sock = nfds;
+	*gate = b ? nfds - 1 : -1;
+	if (fcntl(*sock, F_SETFD, FD_CLOEXEC) < 0 || (*gate >= 0 && fcntl(*gate, F_SETFD, FD_CLOEXEC) < 0))
+		_exit(125);
+}
+
+void sandbox_exec_stage(int sock, int gate, int ahead) {
+	if (ahead)
+		take_descriptors(&sock, &gate);
 	struct es s = {.sock = sock, .sent = 0};
 
 	// PID 1's first message (send_first): whether a pty's slave comes
@@ -262,13 +331,13 @@ void sandbox_exec_stage(int sock, int gate) {
 		es_fail(&s, 125, errno, "making the sandbox's cgroup namespace");
 
 	uint32_t len;
-	if (sandbox_read_full(sock, (char *)&len, 4) < 0 || len < 36 || len > (64u << 20))
+	if (sandbox_read_full(sock, (char *)&len, 4) < 0 || len < 40 || len > (64u << 20))
 		_exit(125);
 	char *msg = malloc(len + 1);
 	if (msg == NULL || sandbox_read_full(sock, msg, len) < 0)
 		_exit(125);
 	msg[len] = 0;
-	uint32_t uid, gid, flags, nfilter, argc, envc;
+	uint32_t uid, gid, flags, nfilter, argc, envc, nrlimits;
 	int32_t extra;
 	uint64_t caps;
 	memcpy(&uid, msg, 4);
@@ -279,13 +348,29 @@ void sandbox_exec_stage(int sock, int gate) {
 	memcpy(&nfilter, msg + 24, 4);
 	memcpy(&argc, msg + 28, 4);
 	memcpy(&envc, msg + 32, 4);
-	if (nfilter > (len - 36) / sizeof(struct sock_filter) || argc == 0 || argc > len || envc > len)
+	memcpy(&nrlimits, msg + 36, 4);
+	if (nfilter > (len - 40) / sizeof(struct sock_filter) || argc == 0 || argc > len || envc > len ||
+	    nrlimits > (len - 40 - nfilter * sizeof(struct sock_filter)) / 20)
 		_exit(125);
 	struct sock_filter *filter = malloc(nfilter * sizeof(struct sock_filter) + 1);
 	if (filter == NULL)
 		_exit(125);
-	memcpy(filter, msg + 36, nfilter * sizeof(struct sock_filter));
-	char *p = msg + 36 + nfilter * sizeof(struct sock_filter), *end = msg + len;
+	memcpy(filter, msg + 40, nfilter * sizeof(struct sock_filter));
+	char *p = msg + 40 + nfilter * sizeof(struct sock_filter), *end = msg + len;
+	// The run's rlimits, set here rather than by PID 1 (prlimit) before
+	// our first instruction: every descriptor we are sent has come by now,
+	// which a low RLIMIT_NOFILE of the run's would have refused. Raising a
+	// hard limit needs CAP_SYS_RESOURCE, which we hold until es_drop.
+	for (uint32_t i = 0; i < nrlimits; i++, p += 20) {
+		int32_t res;
+		uint64_t cur, max;
+		memcpy(&res, p, 4);
+		memcpy(&cur, p + 4, 8);
+		memcpy(&max, p + 12, 8);
+		struct rlimit lim = {.rlim_cur = cur, .rlim_max = max};
+		if (setrlimit(res, &lim) < 0)
+			es_fail(&s, 125, errno, "setting rlimit %d to %llu:%llu", res, (unsigned long long)cur, (unsigned long long)max);
+	}
 	char **strs = calloc(1 + argc + 1 + envc + 1, sizeof(char *));
 	if (strs == NULL)
 		_exit(125);

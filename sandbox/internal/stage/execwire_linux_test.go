@@ -13,8 +13,9 @@ import (
 //
 //	u32 length of the rest
 //	u32 uid, u32 gid, u64 capability mask, i32 extra files, u32 flags,
-//	u32 filter length (instructions), u32 argc, u32 envc
+//	u32 filter length (instructions), u32 argc, u32 envc, u32 rlimits
 //	filter: struct sock_filter × filter length
+//	rlimits: (i32 resource, u64 cur, u64 max) × rlimits, unpadded
 //	strings, each NUL-terminated: dir, argv..., envp...
 //
 // The reply, only when the exec stage could not become CMD: u32 exit code,
@@ -40,6 +41,7 @@ type execConfig struct {
 	Caps       []int
 	ExtraFiles int
 	Seccomp    *SeccompProgram
+	Rlimits    []Rlimit
 }
 
 // capMask and encodeExec write the instructions as PID 1 does, for the
@@ -67,13 +69,18 @@ func encodeExec(ec *execConfig) []byte {
 		out = ne.AppendUint32(out, v)
 	}
 	out = ne.AppendUint64(out, capMask(ec.Caps))
-	for _, v := range []uint32{uint32(int32(ec.ExtraFiles)), flags, uint32(len(filter)), uint32(len(ec.Args)), uint32(len(ec.Env))} {
+	for _, v := range []uint32{uint32(int32(ec.ExtraFiles)), flags, uint32(len(filter)), uint32(len(ec.Args)), uint32(len(ec.Env)), uint32(len(ec.Rlimits))} {
 		out = ne.AppendUint32(out, v)
 	}
 	for _, f := range filter {
 		out = ne.AppendUint16(out, f.Code)
 		out = append(out, f.Jt, f.Jf)
 		out = ne.AppendUint32(out, f.K)
+	}
+	for _, r := range ec.Rlimits {
+		out = ne.AppendUint32(out, uint32(int32(r.Resource)))
+		out = ne.AppendUint64(out, r.Cur)
+		out = ne.AppendUint64(out, r.Max)
 	}
 	for _, s := range append(append([]string{ec.Dir}, ec.Args...), ec.Env...) {
 		out = append(append(out, s...), 0)

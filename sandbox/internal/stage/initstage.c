@@ -440,16 +440,8 @@ void sandbox_init_stage(int ctrl, int stagefd, pid_t pid, const struct is_cfg *c
 		is_fail(errno, "making init non-dumpable");
 		is_failed(ctrl);
 	}
-	// The run's rlimits go on the exec stage, not on PID 1. Raising a hard
-	// limit needs CAP_SYS_RESOURCE, which PID 1 has.
-	for (uint32_t i = 0; i < c.nrlimits; i++) {
-		struct rlimit lim = {.rlim_cur = c.rlimits[i].cur, .rlim_max = c.rlimits[i].max};
-		if (prlimit(pid, c.rlimits[i].resource, &lim, NULL) < 0) {
-			is_fail(errno, "setting rlimit %d to %llu:%llu", c.rlimits[i].resource,
-				(unsigned long long)c.rlimits[i].cur, (unsigned long long)c.rlimits[i].max);
-			is_failed(ctrl);
-		}
-	}
+	// The run's rlimits go on the exec stage, not on PID 1: it sets them
+	// itself, from its instructions (encode_exec).
 	// From here on PID 1 only tells the exec stage what to become, reaps,
 	// forwards and reports.
 	if (drop_init_privileges(&c) < 0)

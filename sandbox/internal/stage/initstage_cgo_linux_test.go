@@ -28,7 +28,7 @@ func TestCInitStageReadsConfig(t *testing.T) {
 				{Kind: StepMount, Scratch: true, FSType: "tmpfs", Source: "sandbox", Target: "/run/s", Data: "size=1g"},
 				{Kind: StepBind, Source: "/etc", Target: "/etc", RO: true, Mkdir: []string{"/a", "/b"}},
 			},
-			Rlimits: []Rlimit{{Resource: unix.RLIMIT_NOFILE, Cur: 1024, Max: 4096}},
+			Rlimits: []Rlimit{{Resource: unix.RLIMIT_NOFILE, Cur: 1024, Max: 4096}, {Resource: unix.RLIMIT_CORE, Cur: 0, Max: 1 << 63}},
 			Seccomp: &SeccompProgram{Notify: true, Filter: []unix.SockFilter{{Code: 0x20, K: 4}, {Code: 0x6, K: 0x7fff0000}},
 				Names: map[int]string{250: "keyctl"}},
 		}, "/work"},
@@ -43,7 +43,7 @@ func TestCInitStageReadsConfig(t *testing.T) {
 			}
 			c := &tt.cfg
 			want := encodeExec(&execConfig{Args: c.Args, Env: c.Env, Dir: tt.dir, UID: c.UID, GID: c.GID,
-				Caps: c.Caps, ExtraFiles: c.ExtraFiles, Seccomp: c.Seccomp})
+				Caps: c.Caps, ExtraFiles: c.ExtraFiles, Seccomp: c.Seccomp, Rlimits: c.Rlimits})
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("exec stage instructions (-want +got):\n%s", diff)
 			}

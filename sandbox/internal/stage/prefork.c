@@ -21,6 +21,47 @@ __attribute__((constructor)) static void sandbox_prefork(int argc, char **argv, 
 	sandbox_zygote_start(argc, argv, envp);
 }
 
+// The exec stage a spare forked once it had built its container ahead
+// (sandbox_stage_ahead): its pid and PID 1's end of its socket, or 0.
+pid_t sandbox_ahead_pid;
+int sandbox_ahead_sock = -1;
+
+// sandbox_stage_ahead forks the exec stage of a spare that has built its
+// container (zygote.c), before its request: the fork, a copy of the
+// spare's page tables that these paravirtualized guests make dear, is
+// then off the path from the request to CMD, where PID 1 forks it after
+// reading its config otherwise. It holds nothing but its socket until PID
+// 1 sends it the run's descriptors (sandbox_pid1), and dies with the
+// spare if the spare is dropped: only a spare that is PID 1 of a pid
+// namespace of its own forks one, whose end kills it. -1 with nothing
+// forked if that cannot be.
+int sandbox_stage_ahead(uint64_t flags) {
+	if (!(flags & CLONE_NEWPID))
+		return -1;
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		int sock = sv[1];
+		if (syscall(SYS_close_range, 0, sock - 1, 0) < 0 || syscall(SYS_close_range, sock + 1, ~0U, 0) < 0)
+			_exit(125);
+		sandbox_exec_stage(sock, -1, 1);
+		_exit(125);
+	}
+	close(sv[1]);
+	sandbox_ahead_pid = pid;
+	sandbox_ahead_sock = sv[0];
+	return 0;
+}
+
+_Static_assert(ZY_MAXFD + 1 <= SANDBOX_MAXSENDFD, "an exec stage forked ahead gets its descriptors in one message");
+
 // sandbox_pid1 is PID 1 with its descriptors in place: ctrl and the nfd-1
 // after it are the runner's, gate (one of them, or -1) is the start gate;
 // joined, it is the first process of an exec in a running sandbox, whose
@@ -32,6 +73,20 @@ __attribute__((constructor)) static void sandbox_prefork(int argc, char **argv, 
 void sandbox_pid1(int ctrl, int nfd, int gate, int joined) {
 	if (gate < ctrl || gate >= ctrl + nfd)
 		gate = -1;
+	// An exec stage forked ahead gets what it would have inherited: 0, 1,
+	// 2 and the preserved descriptors (all below ctrl), and the gate.
+	if (sandbox_ahead_pid > 0) {
+		int fds[ZY_MAXFD + 1], n = 0;
+		for (int fd = 0; fd < ctrl && n < ZY_MAXFD; fd++)
+			fds[n++] = fd;
+		if (gate >= 0)
+			fds[n++] = gate;
+		unsigned char b = gate >= 0;
+		if (sandbox_send_fds(sandbox_ahead_sock, &b, 1, fds, n) != 1) {
+			is_fail(errno, "handing the exec stage its descriptors");
+			is_failed(ctrl);
+		}
+	}
 	// The config comes first, and PID 1 builds the container (mounts,
 	// pivot_root) while the runner makes the run's cgroup.
 	struct is_cfg c;
@@ -43,23 +98,27 @@ void sandbox_pid1(int ctrl, int nfd, int gate, int joined) {
 	// first of them moves it into the run's groups and cgroup namespace
 	// (moving itself, as PID 1 does: see below): nothing of CMD runs
 	// before, and nothing it inherits from us is given up later but what
-	// PID 1 sets on it (its rlimits) or sends it (the rest).
-	int sv[2];
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		_exit(125);
-	pid_t pid = fork();
-	if (pid < 0)
-		_exit(125);
-	if (pid == 0) {
-		// The exec stage. The runner's sockets are PID 1's business.
-		close(sv[0]);
-		for (int fd = ctrl; fd < ctrl + nfd; fd++)
-			if (fd != gate)
-				close(fd);
-		sandbox_exec_stage(sv[1], gate);
-		_exit(125);
+	// PID 1 sends it. A spare that
+	// built ahead forked it before its request (sandbox_stage_ahead).
+	int sv[2] = {sandbox_ahead_sock, -1};
+	pid_t pid = sandbox_ahead_pid;
+	if (pid <= 0) {
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+			_exit(125);
+		pid = fork();
+		if (pid < 0)
+			_exit(125);
+		if (pid == 0) {
+			// The exec stage. The runner's sockets are PID 1's business.
+			close(sv[0]);
+			for (int fd = ctrl; fd < ctrl + nfd; fd++)
+				if (fd != gate)
+					close(fd);
+			sandbox_exec_stage(sv[1], gate, 0);
+			_exit(125);
+		}
+		close(sv[1]);
 	}
-	close(sv[1]);
 	// Then the runner writes this byte, once it has confined us (cgroup,
 	// rlimits, id maps). On v1 the run's tasks files come with it, and we
 	// move into each before anything else, writing "0": a thread moving

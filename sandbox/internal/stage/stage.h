@@ -16,8 +16,13 @@
 // it reads one byte from gate before it loads the filter and execs CMD
 // (an OCI runtime's start); EOF ends it instead, exit status 125. Its
 // first instruction carries up to IS_MAXMOVE descriptors of what to enter
-// (PID 1's is_move_fd), beside a pty's slave.
-void sandbox_exec_stage(int sock, int gate);
+// (PID 1's is_move_fd), beside a pty's slave. Forked ahead (ahead: by a
+// spare that built its container, before its request: prefork.c's
+// sandbox_stage_ahead), it holds none of the run's descriptors, and a
+// message before that brings them: 0, 1, 2 and the preserved ones, in
+// order, and the start gate if its one byte says so.
+void sandbox_exec_stage(int sock, int gate, int ahead);
+int sandbox_place_fds(int *fds, int n);
 #define IS_MAXMOVE 72
 // initstage.c: PID 1. sandbox_init_build reads the runner's config from
 // its control socket into c and builds the container; sandbox_init_stage

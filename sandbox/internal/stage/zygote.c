@@ -120,41 +120,6 @@ static void reply(int sock, int err, pid_t pid, pid_t gone, int built) {
 		;
 }
 
-// place moves the n descriptors received to 0..n-1, in order, and closes
-// every other one (the zygote's socket among them). It needs one spare
-// descriptor at a time, not n: a caller near its descriptor limit gets a
-// sandbox, or the error (the runner's check wants 16 in all). fds is
-// updated as they move; place returns -1 with errno set.
-static int place(int *fds, int n) {
-	// Out of the way first: a descriptor sitting in 0..n-1 where another
-	// belongs.
-	for (int i = 0; i < n; i++) {
-		if (fds[i] >= n || fds[i] == i)
-			continue;
-		int hi = fcntl(fds[i], F_DUPFD_CLOEXEC, n);
-		if (hi < 0)
-			return -1;
-		close(fds[i]);
-		fds[i] = hi;
-	}
-	for (int i = 0; i < n; i++) {
-		if (fds[i] == i) {
-			if (fcntl(i, F_SETFD, 0) < 0)
-				return -1;
-			continue;
-		}
-		if (dup2(fds[i], i) < 0)
-			return -1;
-		close(fds[i]);
-		fds[i] = i;
-	}
-	if (syscall(SYS_close_range, n, ~0U, 0) < 0) {
-		for (int fd = n; fd < 65536; fd++)
-			close(fd);
-	}
-	return 0;
-}
-
 // pid1 is PID 1 from its first instruction (or from its request, for a
 // spare): descriptors in place, then the init stage. It never returns.
 static void pid1(const struct zy_req *rq, int *fds, int nfds, int pidfd) __attribute__((noreturn));
@@ -184,8 +149,12 @@ static void pid1(const struct zy_req *rq, int *fds, int nfds, int pidfd) {
 			_exit(125);
 		}
 	}
-	if (place(fds, nfds) < 0) {
-		// The control socket is wherever place left it.
+	// A spare's exec stage forked ahead keeps its socket, after the
+	// runner's descriptors.
+	if (sandbox_ahead_sock >= 0)
+		fds[nfds++] = sandbox_ahead_sock;
+	if (sandbox_place_fds(fds, nfds) < 0) {
+		// The control socket is wherever sandbox_place_fds left it.
 		is_fail(errno, "setting up init's descriptors");
 		is_failed(fds[rq->ctrl]);
 		_exit(125);
@@ -194,6 +163,8 @@ static void pid1(const struct zy_req *rq, int *fds, int nfds, int pidfd) {
 	// alone, which forwards it once.
 	if (setsid() < 0)
 		_exit(125);
+	if (sandbox_ahead_sock >= 0)
+		sandbox_ahead_sock = nfds - 1;
 	sandbox_pid1(rq->ctrl, rq->nctrl, rq->gate, rq->join != 0);
 }
 
@@ -367,7 +338,7 @@ static int take_request(int sock, struct zy_req *rq, int *fds, int *nfds, int *b
 static void spare_wait(int sock) __attribute__((noreturn));
 static void spare_wait(int sock) {
 	struct zy_req rq;
-	int fds[ZY_MAXFD], nfds = 0, bad = 0;
+	int fds[ZY_MAXFD + 1], nfds = 0, bad = 0;  // and the exec stage's socket, in pid1
 	if (take_request(sock, &rq, fds, &nfds, &bad, NULL, NULL) <= 0 || bad)
 		_exit(0);
 	close(sock);
@@ -505,6 +476,10 @@ static void make_spare(uint64_t flags, int cpu, const char *build, size_t nbuild
 			_exit(0);
 		if (idle && sched_setscheduler(0, policy, &was) < 0)
 			_exit(0);
+		// Its exec stage, forked now, with the CPUs and policy just given
+		// back (or later, by its PID 1, should this fail).
+		if (build != NULL && !is_prebuilt_failed)
+			sandbox_stage_ahead(flags);
 		spare_wait(0);
 	}
 	if (moved && sched_setaffinity(0, sizeof cpus, &cpus) < 0)

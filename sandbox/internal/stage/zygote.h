@@ -61,6 +61,11 @@ uint64_t sandbox_zygote_spare(int argc, char **argv);
 const char *sandbox_zygote_build_dir(int argc, char **argv);
 size_t zy_read_build(const char *dir, char *buf, size_t max);
 void sandbox_pid1(int ctrl, int nfd, int gate, int joined) __attribute__((noreturn));
+// prefork.c: a spare's exec stage forked ahead, once its container is
+// built; its pid and PID 1's end of its socket, or 0 and -1.
+int sandbox_stage_ahead(uint64_t flags);
+extern pid_t sandbox_ahead_pid;
+extern int sandbox_ahead_sock;
 
 extern int sandbox_zygote_sock;
 extern int sandbox_zygote_sibling;
