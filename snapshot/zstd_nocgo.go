@@ -1,4 +1,4 @@
-//go:build !cgo
+//go:build !cgo || !linux
 
 package snapshot
 
@@ -7,7 +7,7 @@ import (
 	"io"
 )
 
-// newZstdReader: the zstd decoder is libzstd's, which needs cgo.
+// newZstdReader: the zstd decoder is libzstd's, built by cgo on Linux.
 func newZstdReader(io.Reader) (io.Reader, func(), error) {
 	return nil, nil, fmt.Errorf("%w: zstd compression needs a build with cgo (this binary was built without)", ErrFormat)
 }
