@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sandbox-dev/sandbox/fixtures"
+	"github.com/sandbox-dev/sandbox/limits"
 	"github.com/sandbox-dev/sandbox/sandbox/internal/stage"
 	"golang.org/x/sys/unix"
 )
@@ -420,9 +421,11 @@ func TestSpareStageAhead(t *testing.T) {
 // stage from taking the descriptors PID 1 sends it (the run's tasks
 // files, and a spare's exec stage forked ahead its stdio too), whether
 // PID 1 forked it or a spare did ahead: it sets its rlimits itself once
-// they have come.
+// they have come. (On cgroup v2, with no spares and no tasks files, it
+// guards the same order.)
 func TestStageLowNofile(t *testing.T) {
-	needSpares(t)
+	needRoot(t)
+	v, _ := limits.Version(limits.Limits{})
 	runDir := testRunDir(t)
 	var ahead int
 	for i := 0; i < 4; i++ {
@@ -439,7 +442,7 @@ func TestStageLowNofile(t *testing.T) {
 			ahead++
 		}
 	}
-	if ahead == 0 {
+	if v == 1 && ahead == 0 { // a v2 run has no spare: its PID 1 is born in its group
 		t.Error("no run got a spare that built ahead")
 	}
 }
