@@ -98,8 +98,8 @@ void sandbox_pid1(int ctrl, int nfd, int gate, int joined) {
 	// first of them moves it into the run's groups and cgroup namespace
 	// (moving itself, as PID 1 does: see below): nothing of CMD runs
 	// before, and nothing it inherits from us is given up later but what
-	// PID 1 sends it. A spare that
-	// built ahead forked it before its request (sandbox_stage_ahead).
+	// PID 1 sends it. A spare that built ahead forked it before its
+	// request (sandbox_stage_ahead).
 	int sv[2] = {sandbox_ahead_sock, -1};
 	pid_t pid = sandbox_ahead_pid;
 	if (pid <= 0) {
