@@ -9,5 +9,5 @@ import (
 
 // newZstdReader: the zstd decoder is libzstd's, built by cgo on Linux.
 func newZstdReader(io.Reader) (io.Reader, func(), error) {
-	return nil, nil, fmt.Errorf("%w: zstd compression needs a build with cgo (this binary was built without)", ErrFormat)
+	return nil, nil, fmt.Errorf("%w: zstd compression needs libzstd, which this binary was built without (cgo, on Linux)", ErrFormat)
 }

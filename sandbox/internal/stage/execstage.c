@@ -260,27 +260,39 @@ static void es_drop(struct es *s, uint32_t uid, uint32_t gid, uint64_t mask, int
 		es_fail(s, 125, errno, "setting no_new_privs");
 }
 
+// es_recv reads one message from PID 1 into buf (len bytes wanted
+// exactly) with up to max descriptors into fds, their count in *nfds;
+// anything else (PID 1's end, which it reports, a short or truncated
+// message) ends the exec stage.
+static void es_recv(int sock, void *buf, size_t len, int *fds, int max, int *nfds) {
+	char cbuf[CMSG_SPACE(sizeof(int) * SANDBOX_MAXSENDFD)];
+	struct iovec iov = {.iov_base = buf, .iov_len = len};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+	                    .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)max)};
+	ssize_t n;
+	do
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)len || (mh.msg_flags & MSG_CTRUNC))
+		_exit(125);
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	*nfds = 0;
+	if (cm != NULL && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+		*nfds = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		memcpy(fds, CMSG_DATA(cm), sizeof(int) * (size_t)*nfds);
+	}
+}
+
 // take_descriptors is an exec stage forked ahead taking the run's
 // descriptors from PID 1 (see sandbox_exec_stage in stage.h): they go to
 // 0 and on, in order, as an exec stage forked by PID 1 inherits them, and
 // the gate and *sock after them.
 static void take_descriptors(int *sock, int *gate) {
 	unsigned char b;
-	int fds[SANDBOX_MAXSENDFD];
-	char cbuf[CMSG_SPACE(sizeof fds)];
-	struct iovec iov = {.iov_base = &b, .iov_len = 1};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
-	ssize_t n;
-	do
-		n = recvmsg(*sock, &mh, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-	if (n != 1 || (mh.msg_flags & MSG_CTRUNC) || cm == NULL || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-		_exit(125);  // PID 1 failed (it reports why), or sent nothing we can use
-	int nfds = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-	if (nfds < 3 + b || nfds >= SANDBOX_MAXSENDFD)
+	int fds[SANDBOX_MAXSENDFD], nfds;
+	es_recv(*sock, &b, 1, fds, SANDBOX_MAXSENDFD - 1, &nfds);
+	if (nfds < 3 + b)
 		_exit(125);
-	memcpy(fds, CMSG_DATA(cm), sizeof(int) * (size_t)nfds);
 	fds[nfds] = *sock;
 	if (sandbox_place_fds(fds, nfds + 1) < 0)
 		_exit(125);  // no descriptor to spare: PID 1 reports the exec stage's end
@@ -302,24 +314,10 @@ void sandbox_exec_stage(int sock, int gate, int ahead) {
 	// did (writing "0", a thread moving itself), then make a cgroup
 	// namespace rooted there, as PID 1 did.
 	unsigned char b[3];
-	int fds[IS_MAXMOVE + 1];
-	char cbuf[CMSG_SPACE(sizeof fds)];
-	struct iovec iov = {.iov_base = b, .iov_len = sizeof b};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
-	ssize_t n;
-	do
-		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	if (n <= 0)
-		_exit(125);  // PID 1 failed; it reports why
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-	int nfds = 0;
-	if (cm != NULL && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
-		nfds = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-		memcpy(fds, CMSG_DATA(cm), sizeof(int) * (size_t)nfds);
-	}
+	int fds[IS_MAXMOVE + 1], nfds;
+	es_recv(sock, b, sizeof b, fds, IS_MAXMOVE + 1, &nfds);
 	int nmove = b[1];
-	if (n != 3 || (mh.msg_flags & MSG_CTRUNC) || nfds != (b[0] ? 1 : 0) + nmove)
+	if (nfds != (b[0] ? 1 : 0) + nmove)
 		_exit(125);
 	int slave = b[0] ? fds[0] : -1, *move = fds + (b[0] ? 1 : 0);
 	for (int i = 0; i < nmove; i++) {
